@@ -1,0 +1,209 @@
+"""The configuration: a TOML file read into a frozen dataclass. Every error names the key.
+
+Two sets of defaults exist:
+- `system_defaults()`: the Debian package layout (/srv/isodrop, /srv/tftp, /etc/exports.d, dnsmasq).
+- `local_defaults(root)`: everything under one folder, no system services touched, for trying
+  isodrop without root and without a config file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_PATH = Path("/etc/isodrop/isodrop.toml")
+
+
+class ConfigError(Exception):
+    """A config file or value that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Config:
+    drop_dir: Path
+    tftp_root: Path
+    trees_dir: Path  # where extracted trees live; inside tftp_root so TFTP and NFS serve the same tree
+    state_dir: Path  # runtime status for `isodrop status`
+    server_address: str = ""  # "" = auto-detect the address clients reach us on
+    client_network: str = "*"  # who may mount the exports: "*", "192.168.1.0/24", a host name
+    nfs_server: str = "kernel"  # "kernel" (exports(5) + exportfs) or "ganesha" (EXPORT blocks + SIGHUP)
+    exports_file: Path = Path("/etc/exports.d/isodrop.exports")
+    exports_reload_command: tuple[str, ...] = ("exportfs", "-ra")
+    ganesha_exports_file: Path = Path("/etc/ganesha/isodrop.conf")
+    ganesha_pid_file: Path | None = Path("/run/ganesha/ganesha.pid")
+    dnsmasq_pid_file: Path | None = Path("/run/dnsmasq/dnsmasq.pid")
+    http_url: str = ""  # base URL under which trees_dir is reachable over HTTP ("" = no HTTP)
+    menu_title: str = "isodrop network boot"
+    menu_timeout: int = 100  # tenths of a second before the default entry boots; 0 waits forever
+    menu_default: str = "local"  # "local", "first", or the file name of an ISO in the drop folder
+    menu_group_threshold: int = 8  # more entries than this: one submenu per family
+    serial_console: str = ""  # e.g. "ttyS0,115200": menus and kernels also use this serial port
+    templates_dir: Path | None = None  # overrides for the shipped jinja2 templates
+    pxelinux_file: Path = Path("/usr/lib/PXELINUX/pxelinux.0")
+    syslinux_bios_modules: Path = Path("/usr/lib/syslinux/modules/bios")
+    syslinux_efi_file: Path = Path("/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi")
+    syslinux_efi64_modules: Path = Path("/usr/lib/syslinux/modules/efi64")
+    settle_seconds: float = 1.0  # an ISO's size and mtime must stay the same this long
+    rescan_seconds: float = 300.0  # a full reconcile even without events, as a safety net
+    parallel_extractions: int = 1
+    verify_checksums: bool = True  # check extracted files against the ISO's md5sum.txt
+    local_mode: bool = False  # embedded default: skip system services, say so
+    source: str = "built-in defaults"
+
+
+def system_defaults() -> Config:
+    return Config(
+        drop_dir=Path("/srv/isodrop"),
+        tftp_root=Path("/srv/tftp"),
+        trees_dir=Path("/srv/tftp/isodrop"),
+        state_dir=Path("/run/isodrop"),
+    )
+
+
+def local_defaults(root: Path) -> Config:
+    root = Path(root).absolute()
+    return Config(
+        drop_dir=root / "drop",
+        tftp_root=root / "tftp",
+        trees_dir=root / "tftp" / "isodrop",
+        state_dir=root / "run",
+        exports_file=root / "exports" / "isodrop.exports",
+        exports_reload_command=(),
+        ganesha_exports_file=root / "exports" / "isodrop-ganesha.conf",
+        ganesha_pid_file=None,
+        dnsmasq_pid_file=None,
+        server_address="",
+        local_mode=True,
+        source=f"built-in local defaults under {root}",
+    )
+
+
+_PATHS = {
+    "drop_dir",
+    "tftp_root",
+    "trees_dir",
+    "state_dir",
+    "exports_file",
+    "ganesha_exports_file",
+    "ganesha_pid_file",
+    "dnsmasq_pid_file",
+    "templates_dir",
+    "pxelinux_file",
+    "syslinux_bios_modules",
+    "syslinux_efi_file",
+    "syslinux_efi64_modules",
+}
+_OPTIONAL_PATHS = {"ganesha_pid_file", "dnsmasq_pid_file", "templates_dir"}
+
+
+def load(path: Path | None, base: Config | None = None) -> Config:
+    """Read a TOML config over `base` (system defaults). Missing keys keep their defaults."""
+    base = base or system_defaults()
+    if path is None:
+        return base
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such config file") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return from_mapping(data, base, source=str(path))
+
+
+def from_mapping(data: dict[str, Any], base: Config, source: str) -> Config:
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        if key not in fields or key in {"local_mode", "source"}:
+            known = ", ".join(sorted(k for k in fields if k not in {"local_mode", "source"}))
+            raise ConfigError(f"{source}: unknown key {key!r} (known keys: {known})")
+        values[key] = _convert(key, raw, getattr(base, key), source)
+    if "tftp_root" in values and "trees_dir" not in data:
+        values["trees_dir"] = values["tftp_root"] / "isodrop"
+    config = dataclasses.replace(base, **values, source=source)
+    _validate(config, source)
+    return config
+
+
+def _convert(key: str, raw: Any, default: Any, source: str) -> Any:
+    where = f"{source}: key {key!r}"
+    if key in _PATHS:
+        if not isinstance(raw, str):
+            raise ConfigError(f"{where}: expected a path as a string, got {type(raw).__name__}")
+        if raw == "" and key in _OPTIONAL_PATHS:
+            return None
+        if not raw.startswith("/"):
+            raise ConfigError(f"{where}: expected an absolute path, got {raw!r}")
+        return Path(raw)
+    if key == "exports_reload_command":
+        if isinstance(raw, str):
+            raise ConfigError(f'{where}: expected a list of strings, e.g. ["exportfs", "-ra"]')
+        if not isinstance(raw, list) or not all(isinstance(a, str) for a in raw):
+            raise ConfigError(f"{where}: expected a list of strings")
+        return tuple(raw)
+    if isinstance(default, bool):
+        if not isinstance(raw, bool):
+            raise ConfigError(f"{where}: expected true or false, got {raw!r}")
+        return raw
+    if isinstance(default, int) and not isinstance(default, bool):
+        if not isinstance(raw, int) or isinstance(raw, bool):
+            raise ConfigError(f"{where}: expected a whole number, got {raw!r}")
+        return raw
+    if isinstance(default, float):
+        if not isinstance(raw, int | float) or isinstance(raw, bool):
+            raise ConfigError(f"{where}: expected a number, got {raw!r}")
+        return float(raw)
+    if not isinstance(raw, str):
+        raise ConfigError(f"{where}: expected a string, got {raw!r}")
+    return raw
+
+
+def _validate(config: Config, source: str) -> None:
+    def fail(key: str, problem: str) -> None:
+        raise ConfigError(f"{source}: key {key!r}: {problem}")
+
+    if config.nfs_server not in ("kernel", "ganesha"):
+        fail("nfs_server", f'must be "kernel" or "ganesha", got {config.nfs_server!r}')
+    if config.server_address:
+        try:
+            ipaddress.IPv4Address(config.server_address)
+        except ValueError:
+            fail(
+                "server_address",
+                f"must be an IPv4 address (archiso needs one), got {config.server_address!r}",
+            )
+    if any(ch.isspace() or ch in "()" for ch in config.client_network) or not config.client_network:
+        fail(
+            "client_network",
+            f"must be one exports(5) client such as 192.168.1.0/24, got {config.client_network!r}",
+        )
+    if config.menu_timeout < 0:
+        fail("menu_timeout", "must be 0 (wait forever) or more")
+    if config.menu_group_threshold < 1:
+        fail("menu_group_threshold", "must be at least 1")
+    if config.settle_seconds < 0 or config.rescan_seconds <= 0:
+        fail("settle_seconds" if config.settle_seconds < 0 else "rescan_seconds", "must be positive")
+    if not 1 <= config.parallel_extractions <= 8:
+        fail("parallel_extractions", "must be between 1 and 8")
+    if config.serial_console and not config.serial_console.startswith("ttyS"):
+        fail("serial_console", f"must look like ttyS0,115200, got {config.serial_console!r}")
+    if config.http_url and not config.http_url.startswith(("http://", "https://")):
+        fail("http_url", f"must start with http:// or https://, got {config.http_url!r}")
+    try:
+        config.trees_dir.relative_to(config.tftp_root)
+    except ValueError:
+        fail("trees_dir", f"must be inside tftp_root ({config.tftp_root}) so TFTP can serve kernels")
+    if config.trees_dir == config.tftp_root:
+        fail("trees_dir", "must be a folder below tftp_root, not tftp_root itself")
+    try:
+        config.trees_dir.relative_to(config.drop_dir)
+        fail("trees_dir", "must not be inside drop_dir")
+    except ValueError:
+        pass

@@ -1,0 +1,179 @@
+"""What a distribution family is: a small declarative rule for finding and booting a tree.
+
+A family says which files identify it, where its kernel and initrd(s) live, and which kernel
+parameters make its initramfs find the root over NFS. Everything else (reading the tree,
+expanding globs, building the BootEntry) is shared here, so a new family is a few lines.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from isodrop.model import BootEntry, NotBootable, Recognition, ServerContext
+
+
+class Tree(ABC):
+    """Read-only view of an ISO's file tree. Paths are relative and '/'-separated.
+
+    Families only ever see this interface, so they work the same on an extracted folder
+    (`DirTree`) and straight on an ISO image (`isodrop.extract.IsoTree`, used by `inspect`).
+    """
+
+    def __init__(self, volume_id: str = "", iso_name: str = "") -> None:
+        self.volume_id = volume_id.strip()
+        self.iso_name = iso_name
+        self._listing: dict[str, str] | None = None
+
+    @abstractmethod
+    def _scan(self) -> dict[str, str]:
+        """Every entry of the tree: relative path -> "f" (file), "d" (directory) or "l" (symlink)."""
+
+    @abstractmethod
+    def read_bytes(self, rel: str, limit: int = 256 * 1024) -> bytes | None:
+        """Up to `limit` bytes of a regular file, None when it is not one."""
+
+    def listing(self) -> dict[str, str]:
+        if self._listing is None:
+            self._listing = dict(sorted(self._scan().items()))
+        return self._listing
+
+    def files(self) -> list[str]:
+        return list(self.listing())
+
+    def exists(self, rel: str) -> bool:
+        return rel.strip("/") in self.listing()
+
+    def is_file(self, rel: str) -> bool:
+        return self.listing().get(rel.strip("/")) == "f"
+
+    def glob(self, pattern: str) -> list[str]:
+        """Entries matching a shell pattern over the whole relative path (`*` stays in one directory)."""
+        regex = re.compile(_glob_to_regex(pattern))
+        return [rel for rel in self.listing() if regex.fullmatch(rel)]
+
+    def first(self, patterns: Iterable[str]) -> str | None:
+        """The first file matching the first pattern that matches any file."""
+        for pattern in patterns:
+            matches = [rel for rel in self.glob(pattern) if self.is_file(rel)]
+            if matches:
+                return matches[0]
+        return None
+
+    def read_text(self, rel: str, limit: int = 256 * 1024) -> str | None:
+        data = self.read_bytes(rel, limit) if self.is_file(rel) else None
+        return None if data is None else data.decode("utf-8", errors="replace")
+
+    def disk_info(self) -> str:
+        """First line of `.disk/info`, the human name Debian-style ISOs carry ("" when absent)."""
+        text = self.read_text(".disk/info") or ""
+        return text.splitlines()[0].strip() if text.strip() else ""
+
+
+class DirTree(Tree):
+    """An extracted tree on disk."""
+
+    def __init__(self, root: Path, volume_id: str = "", iso_name: str = "") -> None:
+        super().__init__(volume_id, iso_name or Path(root).name)
+        self.root = Path(root)
+
+    def _scan(self) -> dict[str, str]:
+        found = {}
+        for path in self.root.rglob("*"):
+            kind = "l" if path.is_symlink() else "d" if path.is_dir() else "f"
+            found[path.relative_to(self.root).as_posix()] = kind
+        return found
+
+    def read_bytes(self, rel: str, limit: int = 256 * 1024) -> bytes | None:
+        if not self.is_file(rel):
+            return None
+        with open(self.root / rel, "rb") as handle:
+            return handle.read(limit)
+
+
+def _glob_to_regex(pattern: str) -> str:
+    """fnmatch's translation, but with `*` and `?` not crossing a '/'."""
+    out = []
+    for chunk in re.split(r"(\*|\?)", pattern):
+        if chunk == "*":
+            out.append("[^/]*")
+        elif chunk == "?":
+            out.append("[^/]")
+        else:
+            out.append(fnmatch.translate(chunk).removeprefix("(?s:").removesuffix(")\\Z"))
+    return "".join(out)
+
+
+Params = Callable[[Tree, ServerContext], list[str]]
+
+
+@dataclass(frozen=True)
+class Family:
+    """A declarative boot recipe. `params` may use {server}, {nfs_path}, {tftp_path}, {http_url}."""
+
+    name: str
+    menu_group: str
+    requires: tuple[str, ...]  # patterns that must each match at least one file
+    kernel: tuple[str, ...] = ()  # candidate patterns, in order of preference
+    initrds: tuple[tuple[str, ...], ...] = ()  # one candidate tuple per initrd, loaded in this order
+    params: str = ""
+    extra_params: Params | None = None  # computed parameters for what a template cannot say
+    info_contains: tuple[str, ...] = ()  # `.disk/info` (or volume ID) must contain one of these
+    not_bootable: str = ""  # when set, a match yields NotBootable with this reason
+    label: Callable[[Tree], str] | None = None
+    optional_initrds: tuple[str, ...] = field(default=())  # e.g. microcode: every match is added first
+
+    def match(self, tree: Tree) -> tuple[str, ...] | None:
+        """The files that identify this family in the tree, or None."""
+        evidence = []
+        for pattern in self.requires:
+            hits = tree.glob(pattern)
+            if not hits:
+                return None
+            evidence.append(hits[0])
+        if self.info_contains:
+            haystack = f"{tree.disk_info()}\n{tree.volume_id}".lower()
+            word = next((w for w in self.info_contains if w.lower() in haystack), None)
+            if word is None:
+                return None
+            evidence.append(f".disk/info or volume ID mentions {word!r}")
+        return tuple(evidence)
+
+    def recognise(self, tree: Tree, ctx: ServerContext) -> Recognition:
+        evidence = self.match(tree)
+        if evidence is None:
+            return None
+        if self.not_bootable:
+            return NotBootable(self.name, self.not_bootable, evidence)
+        kernel = tree.first(self.kernel)
+        if kernel is None:
+            return NotBootable(self.name, f"no kernel found (looked for {', '.join(self.kernel)})", evidence)
+        initrds = [rel for pattern in self.optional_initrds for rel in tree.glob(pattern)]
+        for candidates in self.initrds:
+            initrd = tree.first(candidates)
+            if initrd is None:
+                return NotBootable(
+                    self.name, f"no initrd found (looked for {', '.join(candidates)})", evidence
+                )
+            initrds.append(initrd)
+        params = self.params.format(**ctx.to_dict()).split()
+        if self.extra_params is not None:
+            params += self.extra_params(tree, ctx)
+        return BootEntry(
+            family=self.name,
+            label=(self.label or default_label)(tree),
+            kernel=kernel,
+            initrds=tuple(initrds),
+            params=tuple(params),
+            evidence=evidence,
+            menu_group=self.menu_group,
+        )
+
+
+def default_label(tree: Tree) -> str:
+    """`.disk/info`, else the volume ID, else the ISO's file name."""
+    return tree.disk_info() or tree.volume_id or tree.iso_name

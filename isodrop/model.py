@@ -1,0 +1,82 @@
+"""Plain values passed between the pipeline steps; no I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Outcome(StrEnum):
+    """What happened to one ISO; shown in `isodrop status` and the journal."""
+
+    WAITING = "waiting"  # still being copied, or not yet stable
+    EXTRACTING = "extracting"
+    SERVED = "served"  # extracted, recognised, in the menu and exported
+    FAILED = "failed"  # not an ISO, truncated, checksum mismatch, I/O error
+    UNRECOGNISED = "unrecognised"  # extracted fine, but no family knows how to boot it
+    UNSUPPORTED = "unsupported"  # recognised, and known not to boot over the network as shipped
+
+
+@dataclass(frozen=True)
+class ServerContext:
+    """Where a tree is served from, as a booting client sees it."""
+
+    server: str  # IPv4 address of this server on the client network
+    nfs_path: str  # absolute path of the extracted tree on this server (the NFS export)
+    tftp_path: str  # the same tree relative to the TFTP root, e.g. "isodrop/debian-live-12"
+    http_url: str = ""  # base URL of the tree over HTTP, "" when HTTP is not configured
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BootEntry:
+    """How to boot one tree: everything a menu renderer needs, paths relative to the tree."""
+
+    family: str  # e.g. "debian-live", "casper"
+    label: str  # what a person sees in the menu
+    kernel: str
+    initrds: tuple[str, ...]
+    params: tuple[str, ...]  # kernel command line, one parameter per item, without initrd=
+    evidence: tuple[str, ...] = ()  # files that made the family match
+    menu_group: str = ""  # submenu title when the menu is grouped
+    guessed: bool = False  # built by the generic fallback from the ISO's own boot config
+
+    def __post_init__(self) -> None:
+        for part in (self.label, self.kernel, *self.initrds, *self.params):
+            if any(ch in part for ch in "\n\r\0"):
+                raise ValueError(f"boot entry field contains a line break or NUL: {part!r}")
+
+    @property
+    def cmdline(self) -> str:
+        return " ".join(self.params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BootEntry:
+        return cls(
+            family=data["family"],
+            label=data["label"],
+            kernel=data["kernel"],
+            initrds=tuple(data.get("initrds", ())),
+            params=tuple(data.get("params", ())),
+            evidence=tuple(data.get("evidence", ())),
+            menu_group=data.get("menu_group", ""),
+            guessed=bool(data.get("guessed", False)),
+        )
+
+
+@dataclass(frozen=True)
+class NotBootable:
+    """A tree that was recognised, with the precise reason it cannot be booted over the network."""
+
+    family: str
+    reason: str
+    evidence: tuple[str, ...] = field(default=())
+
+
+Recognition = BootEntry | NotBootable | None
