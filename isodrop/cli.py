@@ -1,0 +1,367 @@
+"""The `isodrop` command: serve, scan, status, inspect, check."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from isodrop import __version__
+from isodrop.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load, local_defaults
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1  # some ISO is not bootable, or a check failed
+EXIT_USAGE = 2  # bad command line or configuration
+EXIT_NOT_RUNNING = 3  # `status`: the service is not running (LSB convention)
+
+DESCRIPTION = """\
+Serve Linux live ISOs to network-booting PCs.
+
+Copy an ISO into the drop folder: isodrop waits until the copy is complete, extracts it into
+the TFTP root, recognises the live system, adds a pxelinux (BIOS) and syslinux.efi (UEFI) menu
+entry with the kernel command line that finds its root over NFS, exports the tree read-only
+and signals dnsmasq. Remove the ISO and its entry, export and tree go too.
+"""
+
+EPILOG = f"""\
+configuration:
+  --config FILE      read FILE (TOML; every key is documented in the example config).
+  --root DIR         no config file: a local layout under DIR (DIR/drop, DIR/tftp, DIR/run);
+                     exports are written but not re-read and dnsmasq is not signalled.
+  neither            {DEFAULT_CONFIG_PATH} if it exists, else a local layout under the
+                     current directory.
+
+files:
+  {DEFAULT_CONFIG_PATH}       configuration
+  /srv/isodrop                      drop folder (default)
+  /srv/tftp                         TFTP root: pxelinux.0, pxelinux.cfg/default, efi64/
+  /srv/tftp/isodrop/SLUG/           extracted trees, SLUG.state.json beside each
+  /etc/exports.d/isodrop.exports    NFS exports written by isodrop (kernel NFS server)
+  /run/isodrop/status.json          what the running service is doing (isodrop status)
+  DROP/NAME.iso.toml                per-ISO overrides: label, add_params, remove_params,
+                                    position, hidden
+
+exit status:
+  {EXIT_OK}  success
+  {EXIT_PROBLEMS}  an ISO could not be served (scan, status, inspect) or a check failed
+  {EXIT_USAGE}  bad command line or configuration (the message names the key)
+  {EXIT_NOT_RUNNING}  status: the service is not running
+
+examples:
+  isodrop serve --root ~/isodrop-demo    try it without root, without a config
+  isodrop inspect ubuntu-24.04.1-desktop-amd64.iso
+  isodrop status
+  journalctl -u isodrop ISODROP_ISO=ubuntu-24.04.1-desktop-amd64.iso
+
+See isodrop(1).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    where = common.add_mutually_exclusive_group()
+    where.add_argument("-c", "--config", type=Path, metavar="FILE", help="configuration file (TOML)")
+    where.add_argument("--root", type=Path, metavar="DIR", help="use a local layout under DIR, no config file")
+    common.add_argument("-v", "--verbose", action="store_true", help="also log debugging details")
+
+    parser = argparse.ArgumentParser(
+        prog="isodrop",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"isodrop {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=help_text,
+            description=textwrap.dedent(description),
+            parents=[common],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog=EPILOG,
+        )
+
+    add(
+        "serve",
+        "run the service: watch the drop folder and keep serving what is in it",
+        """\
+        Run in the foreground until SIGTERM. Reconciles at start, after every change in the drop folder,
+        on SIGHUP (which also re-reads the configuration) and every rescan_seconds. Under systemd
+        (Type=notify) it reports READY, STATUS, WATCHDOG, RELOADING and STOPPING.""",
+    )
+    add(
+        "scan",
+        "one reconcile pass, waiting for its extractions, then exit",
+        """\
+        Do what `serve` does once: extract new ISOs, remove vanished ones, rewrite menus and exports,
+        then exit. Exits 1 when some ISO in the drop folder could not be served. Do not run it while the
+        service runs.""",
+    )
+    status = add(
+        "status",
+        "what is served, what failed and why, what is in progress",
+        """\
+        Show the running service's view (from state_dir/status.json), or, when it is not running, what
+        the trees folder holds. Exits 0 when running with no problems, 1 when some ISO failed, 3 when
+        the service is not running.""",
+    )
+    status.add_argument("--json", action="store_true", help="print the status document as JSON")
+    inspect = add(
+        "inspect",
+        "what isodrop would do with an ISO, without writing anything",
+        """\
+        Read the ISO in place and show the detected system, why it matched (which files), the menu label
+        and the exact kernel, initrd(s) and command line, or the precise reason it cannot be booted.
+        Exits 0 when bootable, 1 when not, 2 when the file cannot be read as an ISO.""",
+    )
+    inspect.add_argument("iso", type=Path, metavar="FILE.iso")
+    inspect.add_argument("--server", metavar="ADDRESS", help="server address for the command line")
+    add(
+        "check",
+        "check the configuration and the system parts isodrop works with",
+        """\
+        Load the configuration and check folders, boot loader files, the NFS server and dnsmasq.
+        Exits 1 when something would stop isodrop from serving.""",
+    )
+    return parser
+
+
+def resolve_config(args: argparse.Namespace) -> Config:
+    if args.config is not None:
+        return load(args.config)
+    if args.root is not None:
+        return local_defaults(args.root)
+    if DEFAULT_CONFIG_PATH.exists():
+        return load(DEFAULT_CONFIG_PATH)
+    return local_defaults(Path.cwd())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from isodrop.journal import setup_logging
+
+    setup_logging(args.verbose)
+    try:
+        config = resolve_config(args)
+    except ConfigError as exc:
+        print(f"isodrop: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    handler = {"serve": cmd_serve, "scan": cmd_scan, "status": cmd_status, "inspect": cmd_inspect, "check": cmd_check}[
+        args.command
+    ]
+    return handler(config, args)
+
+
+def cmd_serve(config: Config, args: argparse.Namespace) -> int:
+    from isodrop.service import Service
+
+    def reload() -> Config:
+        return resolve_config(args)
+
+    logging.getLogger("isodrop").info("isodrop %s starting with %s", __version__, config.source)
+    return Service(config, reload_config=reload).run()
+
+
+def cmd_scan(config: Config, args: argparse.Namespace) -> int:
+    from isodrop.service import Service
+
+    service = Service(config)
+    try:
+        service.prepare()
+        service.reconcile()
+        time.sleep(config.settle_seconds)
+        service.reconcile()
+        while service.jobs:
+            for job in list(service.jobs.values()):
+                if job.future is not None:
+                    job.future.exception()
+            service.reconcile()
+    finally:
+        service.pool.shutdown(wait=True)
+    states = service.store.load_all()
+    print(service.status_line())
+    return EXIT_OK if all(s.outcome.value == "served" for s in states.values()) else EXIT_PROBLEMS
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def cmd_status(config: Config, args: argparse.Namespace) -> int:
+    from isodrop.state import StateStore
+
+    path = config.state_dir / "status.json"
+    doc = None
+    with contextlib.suppress(OSError, ValueError):
+        doc = json.loads(path.read_text())
+    running = bool(doc) and not doc.get("stopped") and _pid_alive(int(doc.get("pid", 0)))
+    if not running:
+        states = StateStore(config.trees_dir).load_all()
+        doc = {
+            "running": False,
+            "summary": "not running",
+            "drop_dir": str(config.drop_dir),
+            "config": config.source,
+            "entries": [
+                {
+                    "iso": s.source,
+                    "slug": s.slug,
+                    "outcome": s.outcome.value,
+                    "family": s.family,
+                    "label": s.label,
+                    "error": s.error,
+                    "warnings": s.warnings,
+                }
+                for s in sorted(states.values(), key=lambda s: s.source)
+            ],
+            "extracting": [],
+            "waiting": [],
+            "system": {},
+        }
+    else:
+        doc["running"] = True
+    problems = any(e["outcome"] != "served" or e.get("sidecar_error") for e in doc["entries"])
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print(format_status(doc))
+    if not running:
+        return EXIT_NOT_RUNNING
+    return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def format_status(doc: dict) -> str:
+    head = f"isodrop: running (pid {doc['pid']}): {doc['summary']}" if doc["running"] else "isodrop: not running"
+    lines = [head, f"drop folder: {doc['drop_dir']}    config: {doc['config']}"]
+    if doc.get("server"):
+        lines.append(f"clients boot from: {doc['server']}")
+    lines.append("")
+    if not doc["entries"] and not doc["extracting"] and not doc["waiting"]:
+        lines.append("No ISOs yet: copy one into the drop folder.")
+    for entry in doc["entries"]:
+        detail = entry["label"] if entry["outcome"] == "served" else entry["error"]
+        system = entry["family"] or "-"
+        lines.append(f"  {entry['outcome']:<13} {entry['iso']}  [{system}]")
+        if detail:
+            lines.append(f"      {detail}")
+        for warning in entry.get("warnings", []):
+            lines.append(f"      warning: {warning}")
+        if entry.get("sidecar_error"):
+            lines.append(f"      sidecar ignored: {entry['sidecar_error']}")
+    for job in doc["extracting"]:
+        lines.append(f"  {'extracting' if job['running'] else 'queued':<13} {job['iso']}  {job['percent']}%")
+    for item in doc["waiting"]:
+        lines.append(f"  {'being copied':<13} {item['iso']}  ({item['size'] // 2**20} MiB so far)")
+    if doc.get("system"):
+        lines.append("")
+        for part, message in sorted(doc["system"].items()):
+            lines.append(f"  {part}: {message}")
+    return "\n".join(lines)
+
+
+def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
+    from isodrop.address import detect_server_address
+    from isodrop.extract import ExtractError, IsoTree
+    from isodrop.families import recognise
+    from isodrop.model import BootEntry
+    from isodrop.service import context_for
+    from isodrop.state import slug_for
+
+    server = args.server or config.server_address or detect_server_address()[0]
+    slug = slug_for(args.iso.name)
+    ctx = context_for(config, server, slug)
+    try:
+        with IsoTree(args.iso) as tree:
+            recognition = recognise(tree, ctx)
+            volume_id = tree.volume_id
+    except ExtractError as exc:
+        print(f"{args.iso}: cannot be read: {exc}")
+        return EXIT_USAGE
+    print(f"file:       {args.iso}")
+    print(f"volume ID:  {volume_id}")
+    if recognition is None:
+        print("system:     not recognised: no family's files were found, and the ISO's own boot menu")
+        print("            gave nothing isodrop could turn into a network boot entry")
+        return EXIT_PROBLEMS
+    print(f"system:     {recognition.family}")
+    print(f"matched by: {', '.join(recognition.evidence) or '-'}")
+    if not isinstance(recognition, BootEntry):
+        print(f"bootable:   no: {recognition.reason}")
+        return EXIT_PROBLEMS
+    console = f" console={config.serial_console}" if config.serial_console else ""
+    print(f"label:      {recognition.label}{' [guessed]' if recognition.guessed else ''}")
+    print(f"kernel:     {ctx.tftp_path}/{recognition.kernel}")
+    for initrd in recognition.initrds:
+        print(f"initrd:     {ctx.tftp_path}/{initrd}")
+    print(f"cmdline:    {recognition.cmdline}{console}")
+    print(f"NFS root:   {server}:{ctx.nfs_path}")
+    return EXIT_OK
+
+
+def cmd_check(config: Config, args: argparse.Namespace) -> int:
+    import shutil
+
+    from isodrop import effects
+    from isodrop.address import detect_server_address
+    from isodrop.render.menu import boot_loader_files
+
+    failures = 0
+
+    def report(level: str, message: str) -> None:
+        nonlocal failures
+        failures += level == "FAIL"
+        print(f"{level:<4}  {message}")
+
+    report("ok", f"configuration: {config.source}")
+    for name, folder in (
+        ("drop_dir", config.drop_dir),
+        ("tftp_root", config.tftp_root),
+        ("trees_dir", config.trees_dir),
+        ("state_dir", config.state_dir),
+    ):
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
+        if folder.is_dir():
+            ok = os.access(folder, os.W_OK) or name == "drop_dir"
+            report("ok" if ok else "FAIL", f"{name} {folder} exists{'' if ok else ' but is not writable'}")
+        elif os.access(existing, os.W_OK):
+            report("ok", f"{name} {folder} will be created")
+        else:
+            report("FAIL", f"{name} {folder} does not exist and {existing} is not writable")
+    missing = [src for src in boot_loader_files(config) if not src.is_file()]
+    for src in missing:
+        report("WARN", f"boot loader file {src} not found (install pxelinux, syslinux-common, syslinux-efi)")
+    if not missing:
+        report("ok", "boot loader files found (pxelinux, syslinux modules, syslinux.efi)")
+    address = config.server_address or detect_server_address()[0]
+    report("ok" if address != "127.0.0.1" else "WARN", f"clients will boot from {address}")
+    if config.local_mode:
+        report("ok", "local mode: exports are not re-read and dnsmasq is not signalled")
+        return EXIT_PROBLEMS if failures else EXIT_OK
+    if config.nfs_server == "kernel":
+        tool = config.exports_reload_command[0] if config.exports_reload_command else ""
+        found = bool(tool) and shutil.which(tool) is not None
+        report(
+            "ok" if found else "FAIL", f"exports re-read command {tool or '(none)'} {'found' if found else 'missing'}"
+        )
+    else:
+        result = effects.signal_pidfile(config.ganesha_pid_file, "nfs-ganesha", sig=0)
+        report("ok" if result.ok else "WARN", "nfs-ganesha is running" if result.ok else result.message)
+    result = effects.signal_pidfile(config.dnsmasq_pid_file, "dnsmasq", sig=0)
+    report("ok" if result.ok else "WARN", "dnsmasq is running" if result.ok else result.message)
+    return EXIT_PROBLEMS if failures else EXIT_OK

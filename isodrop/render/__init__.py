@@ -1,0 +1,1 @@
+"""Render what is served into the files other programs read: boot menus and NFS exports."""

@@ -1,0 +1,515 @@
+"""The daemon: wake on events, signals and a slow timer; each wake-up runs one reconcile pass.
+
+A pass lists the drop folder, plans against the state records (isodrop.reconcile.plan), hands
+extractions to a small worker pool (one or two at a time, so removals never wait behind them),
+re-renders menus and exports from what is served, tells dnsmasq / the NFS server / systemd, and
+only then deletes trees that are no longer wanted, so no client is offered a vanishing tree.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from isodrop import effects
+from isodrop.address import detect_server_address
+from isodrop.config import Config
+from isodrop.extract import ExtractError, extract_iso, remove_tree
+from isodrop.families import DirTree, recognise
+from isodrop.model import BootEntry, NotBootable, Outcome, ServerContext
+from isodrop.reconcile import DropFile, plan
+from isodrop.render.exports import ganesha_exports, kernel_exports
+from isodrop.render.menu import Served, boot_loader_files, build_menu, render_menus
+from isodrop.sidecar import SidecarError, apply, load_sidecar
+from isodrop.state import EntryState, StateStore
+from isodrop.watch import DropWatcher, Settler, list_drop
+
+log = logging.getLogger("isodrop")
+
+
+def iso_extra(iso: str, system: str = "", outcome: str = "") -> dict[str, dict[str, str]]:
+    """`extra=` for a log record about one ISO: journald gets ISODROP_ISO/_SYSTEM/_OUTCOME fields."""
+    fields = {"iso": iso}
+    if system:
+        fields["system"] = system
+    if outcome:
+        fields["outcome"] = outcome
+    return fields
+
+
+class Notifier:
+    """sd_notify(3) through sdnotify; silent when not started by systemd."""
+
+    def __init__(self) -> None:
+        self._notifier = None
+        if os.environ.get("NOTIFY_SOCKET"):
+            import sdnotify
+
+            self._notifier = sdnotify.SystemdNotifier()
+        usec = os.environ.get("WATCHDOG_USEC", "")
+        self.watchdog_interval = int(usec) / 2e6 if usec.isdigit() and int(usec) > 0 else None
+
+    def notify(self, *lines: str) -> None:
+        if self._notifier is not None:
+            self._notifier.notify("\n".join(lines))
+
+
+@dataclass
+class Job:
+    """One queued or running extraction."""
+
+    drop: DropFile
+    cancel: threading.Event = field(default_factory=threading.Event)
+    done_bytes: int = 0
+    total_bytes: int = 0
+    started: bool = False
+    future: Future | None = None
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done_bytes / self.total_bytes) if self.total_bytes else 0
+
+
+def context_for(config: Config, server: str, slug: str) -> ServerContext:
+    tree = config.trees_dir / slug
+    return ServerContext(
+        server=server,
+        nfs_path=str(tree),
+        tftp_path=tree.relative_to(config.tftp_root).as_posix(),
+        http_url=f"{config.http_url.rstrip('/')}/{slug}/" if config.http_url else "",
+    )
+
+
+def describe(recognition: BootEntry | NotBootable | None, volume_id: str) -> tuple[Outcome, str]:
+    if isinstance(recognition, BootEntry):
+        return Outcome.SERVED, ""
+    if isinstance(recognition, NotBootable):
+        return Outcome.UNSUPPORTED, recognition.reason
+    return Outcome.UNRECOGNISED, (
+        f"no known live system found (volume ID {volume_id!r}); run `isodrop inspect` on it for details"
+    )
+
+
+def build_tree(config: Config, store: StateStore, job: Job, ctx: ServerContext) -> EntryState | None:
+    """Extract, recognise, record and move into place one ISO. Runs in a worker thread.
+
+    Returns the recorded state, or None when the job was cancelled or the ISO changed meanwhile
+    (the next pass starts over from the folder as it is then).
+    """
+    drop, slug = job.drop, job.drop.slug
+    iso = config.drop_dir / drop.name
+    job.started = True
+    base = EntryState(slug=slug, source=drop.name, size=drop.size, mtime_ns=drop.mtime_ns, outcome=Outcome.FAILED)
+    temp = store.temp_path(slug, "extract")
+    log.info("%s: extracting (%d MiB)", drop.name, drop.size // 2**20, extra=iso_extra(drop.name))
+
+    def progress(done: int, total: int) -> None:
+        job.done_bytes, job.total_bytes = done, total
+
+    try:
+        result = extract_iso(
+            iso, temp, progress=progress, should_stop=job.cancel.is_set, verify_checksums=config.verify_checksums
+        )
+    except ExtractError as exc:
+        if job.cancel.is_set():
+            return None
+        base.error = str(exc)
+        store.save(base)
+        return base
+    try:
+        recognition = recognise(DirTree(temp, result.volume_id, PurePosixPath(drop.name).name), ctx)
+        outcome, reason = describe(recognition, result.volume_id)
+        state = EntryState(
+            slug=slug,
+            source=drop.name,
+            size=drop.size,
+            mtime_ns=drop.mtime_ns,
+            outcome=outcome,
+            family=recognition.family if recognition else "",
+            label=recognition.label if isinstance(recognition, BootEntry) else "",
+            volume_id=result.volume_id,
+            error=reason,
+            warnings=list(result.warnings),
+            entry=recognition.to_dict() if isinstance(recognition, BootEntry) else None,
+            context=ctx.to_dict() if isinstance(recognition, BootEntry) else None,
+        )
+        if job.cancel.is_set() or not _unchanged(iso, drop):
+            remove_tree(temp)
+            return None
+        store.save(state)  # before the rename: a tree on disk always has its record
+        if outcome is Outcome.SERVED:
+            final = store.tree_path(slug)
+            if final.exists():
+                stale = store.temp_path(slug, "remove")
+                os.rename(final, stale)
+                remove_tree(stale)
+            os.rename(temp, final)
+        else:
+            remove_tree(temp)
+        return state
+    except Exception as exc:  # never let one ISO take the service down
+        log.exception("%s: internal error while building its tree", drop.name, extra=iso_extra(drop.name))
+        if temp.exists():
+            remove_tree(temp)
+        base.error = f"internal error: {exc}"
+        store.save(base)
+        return base
+
+
+def _unchanged(iso: Path, drop: DropFile) -> bool:
+    try:
+        st = iso.stat()
+    except OSError:
+        return False
+    return (st.st_size, st.st_mtime_ns) == (drop.size, drop.mtime_ns)
+
+
+class Service:
+    def __init__(self, config: Config, reload_config=None, notifier: Notifier | None = None) -> None:
+        self.reload_config = reload_config
+        self.notifier = notifier or Notifier()
+        self.wake_event = threading.Event()
+        self.stop_requested = False
+        self.reload_requested = False
+        self.jobs: dict[str, Job] = {}
+        self.system: dict[str, str] = {}
+        self.exports_pending = True  # re-read exports once at start: the file may predate a reboot
+        self._sidecar_errors: dict[str, str] = {}
+        self._last_status = ""
+        self.started = time.time()
+        self._configure(config)
+
+    # --- set-up -------------------------------------------------------------------------------
+    def _configure(self, config: Config) -> None:
+        self.config = config
+        self.store = StateStore(config.trees_dir)
+        self.settler = Settler(config.settle_seconds)
+        if config.server_address:
+            self.server, how = config.server_address, "from the config"
+        else:
+            self.server, how = detect_server_address()
+        log.info("clients reach this server at %s (%s)", self.server, how)
+        self.pool = ThreadPoolExecutor(max_workers=config.parallel_extractions, thread_name_prefix="extract")
+
+    def prepare(self) -> None:
+        """Folders, leftovers of an interrupted run, boot loader files, and what is skipped and why."""
+        cfg = self.config
+        for folder in (cfg.drop_dir, cfg.trees_dir, cfg.state_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(cfg.trees_dir, 0o755)
+        for leftover in self.store.leftovers():
+            log.info("removing %s left over from an interrupted run", leftover.name)
+            remove_tree(leftover)
+        for result in effects.install_files(boot_loader_files(cfg)):
+            (log.info if result.ok else log.warning)("%s", result.message)
+            if not result.ok:
+                self.system["boot files"] = result.message
+        if cfg.local_mode:
+            log.info(
+                "local mode (%s): exports are written to %s but not re-read, and dnsmasq is not signalled;"
+                " run with a config file as root to serve for real",
+                cfg.source,
+                cfg.ganesha_exports_file if cfg.nfs_server == "ganesha" else cfg.exports_file,
+            )
+
+    # --- the loop -----------------------------------------------------------------------------
+    def wake(self, reason: str = "") -> None:
+        if reason:
+            log.debug("woken: %s", reason)
+        self.wake_event.set()
+
+    def request_stop(self, *_: object) -> None:
+        self.stop_requested = True
+        self.wake_event.set()
+
+    def request_reload(self, *_: object) -> None:
+        self.reload_requested = True
+        self.wake_event.set()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGHUP, self.request_reload)
+        self.prepare()
+        watcher = DropWatcher(self.config.drop_dir, self.wake)
+        watcher.start()
+        self.reconcile()
+        self.notifier.notify("READY=1", f"STATUS={self.status_line()}")
+        log.info("ready: watching %s", self.config.drop_dir)
+        try:
+            while not self.stop_requested:
+                self.wake_event.wait(self._next_timeout())
+                self.wake_event.clear()
+                if self.stop_requested:
+                    break
+                if self.reload_requested:
+                    watcher = self._reload(watcher)
+                self.reconcile()
+                self.notifier.notify(f"STATUS={self.status_line()}", "WATCHDOG=1")
+        finally:
+            self.notifier.notify("STOPPING=1", "STATUS=stopping")
+            log.info("stopping")
+            watcher.stop()
+            for job in self.jobs.values():
+                job.cancel.set()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.write_status(stopped=True)
+        return 0
+
+    def _next_timeout(self) -> float:
+        timeouts = [self.config.rescan_seconds]
+        if self.jobs:
+            timeouts.append(1.0)  # progress in STATUS=
+        if self.settler.pending():
+            timeouts.append(max(0.2, self.config.settle_seconds / 2))
+        if self.notifier.watchdog_interval:
+            timeouts.append(self.notifier.watchdog_interval)
+        return min(timeouts)
+
+    def _reload(self, watcher: DropWatcher) -> DropWatcher:
+        self.reload_requested = False
+        self.notifier.notify("RELOADING=1", "STATUS=reloading configuration")
+        log.info("reloading configuration")
+        if self.reload_config is not None:
+            try:
+                new = self.reload_config()
+            except Exception as exc:
+                log.error("configuration not reloaded, keeping the old one: %s", exc)
+                new = self.config
+            if new != self.config:
+                for job in self.jobs.values():
+                    job.cancel.set()
+                self.pool.shutdown(wait=True, cancel_futures=True)
+                self.jobs.clear()
+                watcher.stop()
+                self._configure(new)
+                self.prepare()
+                watcher = DropWatcher(self.config.drop_dir, self.wake)
+                watcher.start()
+        self.exports_pending = True
+        self.reconcile()
+        self.notifier.notify("READY=1", f"STATUS={self.status_line()}")
+        return watcher
+
+    # --- one reconcile pass ---------------------------------------------------------------------
+    def reconcile(self) -> None:
+        cfg = self.config
+        self._collect_finished_jobs()
+        states = self.store.load_all()
+        known = frozenset((s.source, s.size, s.mtime_ns) for s in states.values())
+        drop = self.settler.observe(cfg.drop_dir, list_drop(cfg.drop_dir), known)
+        trees = {slug for slug in states if self.store.has_tree(slug)}
+        steps = plan(drop, states, trees, {slug: job.drop for slug, job in self.jobs.items()})
+        for note in steps.notes:
+            log.warning("%s", note)
+        for slug in steps.cancel:
+            self.jobs[slug].cancel.set()
+            log.info("%s: extraction cancelled (the ISO changed or went away)", self.jobs[slug].drop.name)
+        leaving = {slug: states.pop(slug) for slug in steps.remove}
+        self.apply_served(states)
+        for slug, state in leaving.items():
+            self._remove(slug, state)
+        for item in steps.extract:
+            if item.slug in self.jobs:
+                continue  # a cancelled job for this name is still winding down; next pass
+            self._submit(item)
+        self.write_status(states=states, waiting=steps.waiting)
+
+    def _submit(self, item: DropFile) -> None:
+        job = Job(drop=item)
+        ctx = context_for(self.config, self.server, item.slug)
+        self.jobs[item.slug] = job
+        job.future = self.pool.submit(build_tree, self.config, self.store, job, ctx)
+        job.future.add_done_callback(lambda _f: self.wake("extraction finished"))
+        log.info("%s: queued for extraction", item.name, extra=iso_extra(item.name))
+
+    def _collect_finished_jobs(self) -> None:
+        for slug, job in list(self.jobs.items()):
+            if job.future is None or not job.future.done():
+                continue
+            del self.jobs[slug]
+            if job.future.cancelled():
+                continue
+            state = job.future.result()
+            if state is None:
+                continue
+            self._log_outcome(state)
+
+    def _log_outcome(self, state: EntryState) -> None:
+        extra = iso_extra(state.source, state.family, state.outcome.value)
+        for warning in state.warnings:
+            log.warning("%s: %s", state.source, warning, extra=extra)
+        if state.outcome is Outcome.SERVED:
+            log.info("%s: served as %r (%s)", state.source, state.label, state.family, extra=extra)
+        elif state.outcome is Outcome.UNSUPPORTED:
+            log.warning(
+                "%s: %s, not bootable over the network: %s", state.source, state.family, state.error, extra=extra
+            )
+        else:
+            log.error("%s: %s: %s", state.source, state.outcome.value, state.error, extra=extra)
+
+    def _remove(self, slug: str, state: EntryState) -> None:
+        tree = self.store.tree_path(slug)
+        if tree.exists() or tree.is_symlink():
+            doomed = self.store.temp_path(slug, "remove")
+            os.rename(tree, doomed)
+            self.store.forget(slug)
+            remove_tree(doomed)
+        else:
+            self.store.forget(slug)
+        log.info(
+            "%s: removed (entry, export and tree)", state.source, extra=iso_extra(state.source, state.family, "removed")
+        )
+
+    # --- what is served -> menus, exports, signals ----------------------------------------------
+    def served_entries(self, states: dict[str, EntryState]) -> list[Served]:
+        served = []
+        for slug, state in sorted(states.items()):
+            if state.outcome is not Outcome.SERVED or not self.store.has_tree(slug):
+                continue
+            entry = self._current_entry(slug, state)
+            if entry is None:
+                continue
+            position, entry = self._with_sidecar(state, entry)
+            if entry is None:
+                continue
+            ctx = context_for(self.config, self.server, slug)
+            served.append(
+                Served(slug=slug, source=state.source, tftp_path=ctx.tftp_path, entry=entry, position=position)
+            )
+        return served
+
+    def _current_entry(self, slug: str, state: EntryState) -> BootEntry | None:
+        """The stored entry, rebuilt when the server address or paths changed since it was made."""
+        ctx = context_for(self.config, self.server, slug)
+        if state.context == ctx.to_dict():
+            return state.boot_entry()
+        tree = DirTree(self.store.tree_path(slug), state.volume_id, PurePosixPath(state.source).name)
+        recognition = recognise(tree, ctx)
+        if not isinstance(recognition, BootEntry):
+            return state.boot_entry()
+        state.entry, state.context, state.label = recognition.to_dict(), ctx.to_dict(), recognition.label
+        self.store.save(state)
+        return recognition
+
+    def _with_sidecar(self, state: EntryState, entry: BootEntry) -> tuple[int, BootEntry | None]:
+        path = self.config.drop_dir / f"{state.source}.toml"
+        if not path.is_file():
+            self._sidecar_errors.pop(state.source, None)
+            return 0, entry
+        try:
+            sidecar = load_sidecar(path)
+        except SidecarError as exc:
+            if self._sidecar_errors.get(state.source) != str(exc):
+                log.error("%s: sidecar ignored: %s", state.source, exc, extra=iso_extra(state.source))
+            self._sidecar_errors[state.source] = str(exc)
+            return 0, entry
+        self._sidecar_errors.pop(state.source, None)
+        if sidecar.hidden:
+            return sidecar.position, None
+        return sidecar.position, apply(entry, sidecar)
+
+    def apply_served(self, states: dict[str, EntryState]) -> None:
+        cfg = self.config
+        served = self.served_entries(states)
+        changed = False
+        for rel, text in render_menus(build_menu(served, cfg), cfg.templates_dir).items():
+            changed |= effects.write_if_changed(cfg.tftp_root / rel, text)
+        # Every served tree is exported, hidden ones too: hiding is about the menu only.
+        all_trees = [
+            cfg.trees_dir / slug
+            for slug, st in states.items()
+            if st.outcome is Outcome.SERVED and self.store.has_tree(slug)
+        ]
+        if cfg.nfs_server == "ganesha":
+            exports_changed = effects.write_if_changed(
+                cfg.ganesha_exports_file, ganesha_exports(all_trees, cfg.client_network)
+            )
+        else:
+            exports_changed = effects.write_if_changed(cfg.exports_file, kernel_exports(all_trees, cfg.client_network))
+        if exports_changed or self.exports_pending:
+            self._reread_exports()
+        if changed or exports_changed:
+            log.info("menu and exports updated: %d entries", len(served))
+            result = effects.signal_pidfile(cfg.dnsmasq_pid_file, "dnsmasq")
+            self._record("dnsmasq", result)
+
+    def _reread_exports(self) -> None:
+        cfg = self.config
+        if cfg.nfs_server == "ganesha":
+            result = effects.signal_pidfile(cfg.ganesha_pid_file, "nfs-ganesha")
+        else:
+            result = effects.run_command(cfg.exports_reload_command, "exports re-read")
+        self._record("exports", result)
+        self.exports_pending = not result.ok and not cfg.local_mode
+
+    def _record(self, part: str, result: effects.Result) -> None:
+        previous = self.system.get(part)
+        self.system[part] = result.message
+        if result.ok:
+            log.info("%s", result.message)
+        elif self.config.local_mode:
+            if previous != result.message:
+                log.info("%s (local mode)", result.message)
+        else:
+            log.warning("%s; will retry on the next change", result.message)
+
+    # --- status -----------------------------------------------------------------------------------
+    def status_line(self) -> str:
+        states = self.store.load_all()
+        served = sum(1 for s in states.values() if s.outcome is Outcome.SERVED)
+        parts = [f"serving {served} ISO{'s' if served != 1 else ''}"]
+        running = [j for j in self.jobs.values() if j.started and not (j.future and j.future.done())]
+        for job in running:
+            parts.append(f"extracting {PurePosixPath(job.drop.name).name} {job.percent}%")
+        queued = len(self.jobs) - len(running)
+        if queued:
+            parts.append(f"{queued} queued")
+        waiting = self.settler.pending()
+        if waiting:
+            parts.append(f"{waiting} being copied")
+        failed = sum(1 for s in states.values() if s.outcome is not Outcome.SERVED)
+        if failed:
+            parts.append(f"{failed} not bootable (see isodrop status)")
+        return "; ".join(parts)
+
+    def write_status(self, states: dict[str, EntryState] | None = None, waiting=(), stopped: bool = False) -> None:
+        states = self.store.load_all() if states is None else states
+        doc = {
+            "pid": os.getpid(),
+            "stopped": stopped,
+            "started": self.started,
+            "updated": time.time(),
+            "config": self.config.source,
+            "drop_dir": str(self.config.drop_dir),
+            "server": self.server,
+            "summary": self.status_line(),
+            "entries": [
+                {
+                    "iso": s.source,
+                    "slug": s.slug,
+                    "outcome": s.outcome.value,
+                    "family": s.family,
+                    "label": s.label,
+                    "error": s.error,
+                    "warnings": s.warnings,
+                    "kernel": (s.entry or {}).get("kernel", ""),
+                    "params": " ".join((s.entry or {}).get("params", [])),
+                    "sidecar_error": self._sidecar_errors.get(s.source, ""),
+                }
+                for s in sorted(states.values(), key=lambda s: s.source)
+            ],
+            "extracting": [
+                {"iso": j.drop.name, "percent": j.percent, "running": j.started} for j in self.jobs.values()
+            ],
+            "waiting": [{"iso": d.name, "size": d.size} for d in waiting],
+            "system": self.system,
+        }
+        effects.write_if_changed(self.config.state_dir / "status.json", json.dumps(doc, indent=2) + "\n")

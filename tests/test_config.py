@@ -1,0 +1,53 @@
+from pathlib import Path
+
+import pytest
+
+from isodrop.config import ConfigError, load, local_defaults, system_defaults
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "isodrop.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_consistent() -> None:
+    config = system_defaults()
+    assert config.trees_dir.parent == config.tftp_root
+    assert config.exports_file == Path("/etc/exports.d/isodrop.exports")
+    assert config.exports_reload_command == ("exportfs", "-ra")
+    local = local_defaults(Path("/tmp/demo"))
+    assert local.local_mode and local.drop_dir == Path("/tmp/demo/drop") and local.exports_reload_command == ()
+
+
+def test_values_are_read_and_trees_dir_follows_tftp_root(tmp_path: Path) -> None:
+    config = load(write(tmp_path, 'tftp_root = "/x/tftp"\nmenu_timeout = 50\nserver_address = "10.1.2.3"\n'))
+    assert config.trees_dir == Path("/x/tftp/isodrop")
+    assert config.menu_timeout == 50 and config.server_address == "10.1.2.3"
+    assert config.source.endswith("isodrop.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('nfs_server = "samba"', "nfs_server"),
+        ("menu_timeout = \"soon\"", "menu_timeout"),
+        ('drop_dir = "relative/path"', "drop_dir"),
+        ('server_address = "pxe.example"', "server_address"),
+        ('exports_reload_command = "exportfs -ra"', "exports_reload_command"),
+        ('trees_dir = "/elsewhere"', "trees_dir"),
+        ("parallel_extractions = 0", "parallel_extractions"),
+        ("colour = 1", "colour"),
+        ("verify_checksums = 1", "verify_checksums"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=repr(key)):
+        load(write(tmp_path, text))
+
+
+def test_bad_toml_and_missing_file_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(write(tmp_path, "drop_dir = "))
+    with pytest.raises(ConfigError, match="no such config file"):
+        load(tmp_path / "missing.toml")

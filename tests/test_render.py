@@ -1,0 +1,87 @@
+"""Menus and exports rendered from entries: pure text, checked line by line."""
+
+import dataclasses
+from pathlib import Path, PurePosixPath
+
+from isodrop.config import local_defaults
+from isodrop.model import BootEntry
+from isodrop.render.exports import ganesha_exports, kernel_exports
+from isodrop.render.menu import BIOS_MENU, EFI_MENU, Served, build_menu, render_menus
+
+
+def served(slug: str, label: str, family: str = "debian-live", position: int = 0, guessed: bool = False) -> Served:
+    entry = BootEntry(
+        family=family, label=label, kernel="live/vmlinuz", initrds=("live/initrd.img", "live/extra.img"),
+        params=("boot=live", "netboot=nfs", f"nfsroot=10.0.0.1:/srv/tftp/isodrop/{slug}", "ip=dhcp"),
+        menu_group=family.title(), guessed=guessed,
+    )
+    return Served(slug=slug, source=f"{slug}.iso", tftp_path=f"isodrop/{slug}", entry=entry, position=position)
+
+
+CONFIG = dataclasses.replace(local_defaults(Path("/tmp/t")), serial_console="ttyS0,115200", menu_timeout=50)
+
+
+def test_bios_menu_has_sorted_entries_local_boot_and_serial() -> None:
+    menu = build_menu([served("zeta", "Zeta"), served("alpha", "Alpha")], CONFIG)
+    text = render_menus(menu, None)[BIOS_MENU]
+    assert text.index("LABEL alpha") < text.index("LABEL zeta") < text.index("LABEL local")
+    assert "UI vesamenu.c32" in text and "SERIAL 0 115200" in text and "TIMEOUT 50" in text
+    assert "  LINUX isodrop/alpha/live/vmlinuz\n" in text
+    assert "  INITRD isodrop/alpha/live/initrd.img,isodrop/alpha/live/extra.img\n" in text
+    assert "  APPEND boot=live netboot=nfs nfsroot=10.0.0.1:/srv/tftp/isodrop/alpha ip=dhcp console=ttyS0,115200\n" in text
+    assert "DEFAULT local" in text and "LOCALBOOT 0" in text
+
+
+def test_efi_menu_uses_root_relative_paths_and_no_localboot() -> None:
+    menu = build_menu([served("alpha", "Alpha")], dataclasses.replace(CONFIG, menu_default="first"))
+    text = render_menus(menu, None)[EFI_MENU]
+    assert EFI_MENU == PurePosixPath("efi64/pxelinux.cfg/default")
+    assert "  LINUX ::isodrop/alpha/live/vmlinuz\n" in text
+    assert "::isodrop/alpha/live/initrd.img,::isodrop/alpha/live/extra.img" in text
+    assert "LOCALBOOT" not in text and "DEFAULT alpha" in text and "MENU DEFAULT" in text
+
+
+def test_duplicate_labels_get_file_names_and_guessed_is_marked() -> None:
+    menu = build_menu([served("a", "Same"), served("b", "Same"), served("c", "Odd", guessed=True)], CONFIG)
+    titles = [i.title for i in menu.all_items]
+    assert titles == ["Odd [guessed]", "Same (a.iso)", "Same (b.iso)"]
+
+
+def test_position_orders_before_label_and_default_by_file_name() -> None:
+    config = dataclasses.replace(CONFIG, menu_default="zeta.iso")
+    menu = build_menu([served("alpha", "Alpha"), served("zeta", "Zeta", position=-1)], config)
+    assert [i.name for i in menu.all_items] == ["zeta", "alpha"]
+    assert menu.default == "zeta" and [i.is_default for i in menu.all_items] == [True, False]
+
+
+def test_many_entries_are_grouped_by_family() -> None:
+    config = dataclasses.replace(CONFIG, menu_group_threshold=2)
+    entries = [served("d1", "D1"), served("d2", "D2", family="casper"), served("d3", "D3")]
+    menu = build_menu(entries, config)
+    assert [g.title for g in menu.groups] == ["Casper", "Debian-Live"]
+    text = render_menus(menu, None)[BIOS_MENU]
+    assert text.count("MENU BEGIN") == 2 and text.count("MENU END") == 2 and "MENU EXIT" in text
+
+
+def test_templates_dir_overrides_shipped_template(tmp_path: Path) -> None:
+    (tmp_path / "pxelinux.cfg.j2").write_text("custom {{ menu.title }} {{ firmware }}\n")
+    rendered = render_menus(build_menu([], CONFIG), tmp_path)
+    assert rendered[BIOS_MENU] == "custom isodrop network boot bios\n"
+
+
+def test_kernel_exports_are_read_only_for_the_client_network() -> None:
+    text = kernel_exports([Path("/srv/tftp/isodrop/b"), Path("/srv/tftp/isodrop/a")], "192.168.1.0/24")
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    assert lines == [
+        "/srv/tftp/isodrop/a 192.168.1.0/24(ro,no_subtree_check,insecure,all_squash)",
+        "/srv/tftp/isodrop/b 192.168.1.0/24(ro,no_subtree_check,insecure,all_squash)",
+    ]
+
+
+def test_ganesha_exports_have_stable_distinct_ids() -> None:
+    trees = [Path(f"/srv/tftp/isodrop/t{i}") for i in range(20)]
+    text = ganesha_exports(trees, "*")
+    ids = [line.split("=")[1].strip(" ;") for line in text.splitlines() if "Export_Id" in line]
+    assert len(ids) == 20 == len(set(ids))
+    assert ganesha_exports(trees[:1], "*").split("Export_Id = ")[1][:5] == text.split("Export_Id = ")[1][:5]
+    assert 'Path = "/srv/tftp/isodrop/t0";' in text and "Protocols = 3;" in text and "Access_Type = RO;" in text
