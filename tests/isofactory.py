@@ -40,10 +40,11 @@ def build_iso(
     iso = pycdlib.PyCdlib()
     iso.new(
         interchange_level=3,
-        vol_ident=volume_id,
+        vol_ident=volume_id[:16],  # Joliet's limit; the primary descriptor gets all 32 below
         rock_ridge="1.09" if rock_ridge else None,
         joliet=3 if joliet else None,
     )
+    iso.pvd.volume_identifier = volume_id.encode("ascii").ljust(32)
     counter = 0
     iso_dirs: dict[PurePosixPath, str] = {PurePosixPath("."): ""}
     joliet_dirs: dict[PurePosixPath, str] = {PurePosixPath("."): ""}
