@@ -1,0 +1,91 @@
+"""A private test network: a namespace with a bridge, a tap for the VM, optionally a "home router".
+
+Nothing leaves the namespace: the bridge has no uplink, the tap is only for our QEMU, and the router
+stand-in is a second namespace joined by a veth pair. `close()` deletes both namespaces, which takes every
+interface in them along; it is safe to call more than once and after a failed setup.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from itertools import count
+
+from tests.e2e.procs import run
+
+_serial = count(1)
+
+
+@dataclass
+class PrivateNet:
+    name: str
+    subnet: int  # third octet of 10.213.<subnet>.0/24
+    bridge: str = "br0"
+    tap: str = "tap0"
+    namespaces: list[str] = field(default_factory=list)
+
+    @property
+    def server_ip(self) -> str:
+        return f"10.213.{self.subnet}.1"
+
+    @property
+    def router_ip(self) -> str:
+        return f"10.213.{self.subnet}.2"
+
+    @property
+    def network(self) -> str:
+        return f"10.213.{self.subnet}.0"
+
+    @property
+    def cidr(self) -> str:
+        return f"10.213.{self.subnet}.0/24"
+
+    @property
+    def router_ns(self) -> str:
+        return f"{self.name}-rt"
+
+    def ns_exec(self, namespace: str | None = None) -> list[str]:
+        """Prefix that runs a command inside the test (or the router) namespace."""
+        return ["ip", "netns", "exec", namespace or self.name]
+
+    def ip(self, *args: str, namespace: str | None = None) -> None:
+        run(["ip", "-n", namespace or self.name, *args])
+
+    @classmethod
+    def create(cls) -> PrivateNet:
+        serial = next(_serial)
+        net = cls(name=f"isodrop-e2e-{os.getpid()}-{serial}", subnet=(os.getpid() + serial) % 200 + 20)
+        try:
+            run(["ip", "netns", "add", net.name])
+            net.namespaces.append(net.name)
+            net.ip("link", "set", "lo", "up")
+            net.ip("link", "add", net.bridge, "type", "bridge", "forward_delay", "0")
+            net.ip("addr", "add", f"{net.server_ip}/24", "dev", net.bridge)
+            # An IPv6 ULA lets dnsmasq send router advertisements, sparing iPXE its ~13 s wait for one.
+            net.ip("addr", "add", "fd00:213::1/64", "dev", net.bridge, "nodad")
+            net.ip("link", "set", net.bridge, "up")
+            net.ip("tuntap", "add", net.tap, "mode", "tap")
+            net.ip("link", "set", net.tap, "master", net.bridge)
+            net.ip("link", "set", net.tap, "up")
+        except BaseException:
+            net.close()
+            raise
+        return net
+
+    def add_router(self) -> str:
+        """A second namespace on the bridge (veth) for a DHCP-only server; returns its interface name."""
+        run(["ip", "netns", "add", self.router_ns])
+        self.namespaces.append(self.router_ns)
+        self.ip("link", "set", "lo", "up", namespace=self.router_ns)
+        self.ip("link", "add", "vbr", "type", "veth", "peer", "name", "vrt", "netns", self.router_ns)
+        self.ip("link", "set", "vbr", "master", self.bridge)
+        self.ip("link", "set", "vbr", "up")
+        self.ip("addr", "add", f"{self.router_ip}/24", "dev", "vrt", namespace=self.router_ns)
+        self.ip("link", "set", "vrt", "up", namespace=self.router_ns)
+        return "vrt"
+
+    def close(self) -> None:
+        for namespace in reversed(self.namespaces):
+            subprocess.run(["ip", "netns", "delete", namespace], capture_output=True, check=False)
+        self.namespaces.clear()

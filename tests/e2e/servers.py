@@ -1,0 +1,131 @@
+"""The servers a PXE client needs, started inside the test namespace: dnsmasq, rpcbind + nfs-ganesha.
+
+dnsmasq runs from the snippet isodrop ships in contrib/dnsmasq/, with only the interface, the addresses
+and the TFTP root substituted; the command line adds what the test needs and a user's installation gets
+from Debian's default config instead (no DNS: --port=0, foreground, pid file, IPv6 RAs for iPXE's sake).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.e2e.netns import PrivateNet
+from tests.e2e.procs import Proc, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+PROXY_SNIPPET = REPO / "contrib/dnsmasq/isodrop-proxy.conf"
+DHCP_SNIPPET = REPO / "contrib/dnsmasq/isodrop-dhcp.conf"
+NFS_MOUNT_PORT = 20048
+
+
+def render_snippet(snippet: Path, net: PrivateNet, tftp_root: Path) -> str:
+    """The shipped snippet with interface, addresses and TFTP root replaced; nothing else changes."""
+    text = snippet.read_text()
+    replacements = {
+        "interface": net.bridge,
+        "tftp-root": str(tftp_root),
+        "dhcp-option=option:router": net.server_ip,
+    }
+    if "proxy" in re.search(r"^dhcp-range=.*$", text, re.M).group(0):  # type: ignore[union-attr]
+        replacements["dhcp-range"] = f"{net.network},proxy,255.255.255.0"
+    else:
+        prefix = net.server_ip.rsplit(".", 1)[0]
+        replacements["dhcp-range"] = f"{prefix}.100,{prefix}.199,255.255.255.0,1h"
+    for key, value in replacements.items():
+        pattern = re.compile(rf"^{re.escape(key)}[=,].*$", re.M)
+        sep = "," if key.startswith("dhcp-option") else "="
+        text, n = pattern.subn(lambda _m, k=key, v=value, s=sep: f"{k}{s}{v}", text)
+        if n != 1:
+            raise AssertionError(f"{snippet}: expected exactly one {key} line, found {n}")
+    return text
+
+
+def start_dnsmasq(net: PrivateNet, snippet: Path, tftp_root: Path, workdir: Path, name: str = "dnsmasq") -> Proc:
+    conf = workdir / f"{name}.conf"
+    conf.write_text(render_snippet(snippet, net, tftp_root))
+    pid_file = workdir / f"{name}.pid"
+    argv = [
+        *net.ns_exec(),
+        "dnsmasq",
+        f"--conf-file={conf}",
+        "--keep-in-foreground",
+        "--port=0",
+        f"--pid-file={pid_file}",
+        "--log-dhcp",
+        "--log-facility=-",
+        "--enable-ra",
+        f"--dhcp-range=::,constructor:{net.bridge},ra-only,64",
+    ]
+    proc = Proc(name, argv, workdir / f"{name}.log")
+    wait_for(lambda: proc.check_alive() or pid_file.exists(), 10, f"{name} pid file {pid_file}")
+    proc.pid_file = pid_file  # type: ignore[attr-defined]
+    return proc
+
+
+def start_router(net: PrivateNet, workdir: Path) -> Proc:
+    """A DHCP-only server in its own namespace: the home router that proxy-DHCP mode works beside."""
+    iface = net.add_router()
+    prefix = net.server_ip.rsplit(".", 1)[0]
+    argv = [
+        *net.ns_exec(net.router_ns),
+        "dnsmasq",
+        "--keep-in-foreground",
+        "--port=0",
+        "--no-resolv",
+        "--no-hosts",
+        f"--interface={iface}",
+        "--bind-interfaces",
+        f"--dhcp-range={prefix}.50,{prefix}.90,255.255.255.0,1h",
+        f"--pid-file={workdir / 'router.pid'}",
+        "--log-dhcp",
+        "--log-facility=-",
+    ]
+    proc = Proc("router-dhcp", argv, workdir / "router.log")
+    wait_for(lambda: proc.check_alive() or (workdir / "router.pid").exists(), 10, "router dnsmasq pid file")
+    return proc
+
+
+GANESHA_CONF = """\
+NFS_CORE_PARAM {{
+    Protocols = 3;
+    Bind_addr = {address};
+    MNT_Port = {mnt_port};
+    Enable_NLM = false;
+    Enable_RQUOTA = false;
+}}
+NFS_KRB5 {{
+    Active_krb5 = false;
+}}
+NFSV4 {{
+    Graceless = true;
+}}
+%include "{exports}"
+"""
+
+
+def start_ganesha(net: PrivateNet, exports_file: Path, workdir: Path) -> Proc:
+    """rpcbind + nfs-ganesha (NFSv3, VFS) in the namespace, with private /run and /var/lib/nfs.
+
+    rpcbind's socket /run/rpcbind.sock is a file path shared by all network namespaces, so both run in a
+    private mount namespace (unshare --mount) with tmpfs on /run and /var/lib/nfs: neither the host's nor
+    a parallel run's rpcbind is touched. The pid file lies outside, for isodrop to send SIGHUP.
+    """
+    conf = workdir / "ganesha.conf"
+    if not exports_file.exists():
+        exports_file.parent.mkdir(parents=True, exist_ok=True)
+        exports_file.write_text("")
+    conf.write_text(GANESHA_CONF.format(address=net.server_ip, mnt_port=NFS_MOUNT_PORT, exports=exports_file))
+    pid_file = workdir / "ganesha.pid"
+    script = (
+        "set -e; mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /var/lib/nfs; "
+        "mkdir -p /run/rpcbind /var/lib/nfs/ganesha /run/ganesha; "
+        "rpcbind -f -w & "
+        "for i in $(seq 50); do [ -S /run/rpcbind.sock ] && break; sleep 0.1; done; "
+        f"exec ganesha.nfsd -F -f {conf} -p {pid_file} -L {workdir / 'ganesha.nfsd.log'} -N NIV_EVENT"
+    )
+    argv = [*net.ns_exec(), "unshare", "--mount", "--propagation", "private", "sh", "-c", script]
+    proc = Proc("ganesha", argv, workdir / "ganesha.log")
+    wait_for(lambda: proc.check_alive() or pid_file.exists(), 20, "ganesha pid file")
+    proc.pid_file = pid_file  # type: ignore[attr-defined]
+    return proc
