@@ -31,7 +31,7 @@ def test_values_are_read_and_trees_dir_follows_tftp_root(tmp_path: Path) -> None
     ("text", "key"),
     [
         ('nfs_server = "samba"', "nfs_server"),
-        ("menu_timeout = \"soon\"", "menu_timeout"),
+        ('menu_timeout = "soon"', "menu_timeout"),
         ('drop_dir = "relative/path"', "drop_dir"),
         ('server_address = "pxe.example"', "server_address"),
         ('exports_reload_command = "exportfs -ra"', "exports_reload_command"),

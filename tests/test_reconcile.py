@@ -12,7 +12,11 @@ def drop(name: str, size: int = 100, mtime: int = 1, stable: bool = True) -> Dro
 def served(name: str, size: int = 100, mtime: int = 1, outcome: Outcome = Outcome.SERVED) -> EntryState:
     entry = {"family": "x", "label": "x", "kernel": "k", "initrds": [], "params": []}
     return EntryState(
-        slug=slug_for(name), source=name, size=size, mtime_ns=mtime, outcome=outcome,
+        slug=slug_for(name),
+        source=name,
+        size=size,
+        mtime_ns=mtime,
+        outcome=outcome,
         entry=entry if outcome is Outcome.SERVED else None,
     )
 

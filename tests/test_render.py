@@ -11,9 +11,13 @@ from isodrop.render.menu import BIOS_MENU, EFI_MENU, Served, build_menu, render_
 
 def served(slug: str, label: str, family: str = "debian-live", position: int = 0, guessed: bool = False) -> Served:
     entry = BootEntry(
-        family=family, label=label, kernel="live/vmlinuz", initrds=("live/initrd.img", "live/extra.img"),
+        family=family,
+        label=label,
+        kernel="live/vmlinuz",
+        initrds=("live/initrd.img", "live/extra.img"),
         params=("boot=live", "netboot=nfs", f"nfsroot=10.0.0.1:/srv/tftp/isodrop/{slug}", "ip=dhcp"),
-        menu_group=family.title(), guessed=guessed,
+        menu_group=family.title(),
+        guessed=guessed,
     )
     return Served(slug=slug, source=f"{slug}.iso", tftp_path=f"isodrop/{slug}", entry=entry, position=position)
 
@@ -28,14 +32,16 @@ def test_bios_menu_has_sorted_entries_local_boot_and_serial() -> None:
     assert "UI vesamenu.c32" in text and "SERIAL 0 115200" in text and "TIMEOUT 50" in text
     assert "  LINUX isodrop/alpha/live/vmlinuz\n" in text
     assert "  INITRD isodrop/alpha/live/initrd.img,isodrop/alpha/live/extra.img\n" in text
-    assert "  APPEND boot=live netboot=nfs nfsroot=10.0.0.1:/srv/tftp/isodrop/alpha ip=dhcp console=ttyS0,115200\n" in text
+    assert (
+        "  APPEND boot=live netboot=nfs nfsroot=10.0.0.1:/srv/tftp/isodrop/alpha ip=dhcp console=ttyS0,115200\n" in text
+    )
     assert "DEFAULT local" in text and "LOCALBOOT 0" in text
 
 
 def test_efi_menu_uses_root_relative_paths_and_no_localboot() -> None:
     menu = build_menu([served("alpha", "Alpha")], dataclasses.replace(CONFIG, menu_default="first"))
     text = render_menus(menu, None)[EFI_MENU]
-    assert EFI_MENU == PurePosixPath("efi64/pxelinux.cfg/default")
+    assert PurePosixPath("efi64/pxelinux.cfg/default") == EFI_MENU
     assert "  LINUX ::isodrop/alpha/live/vmlinuz\n" in text
     assert "::isodrop/alpha/live/initrd.img,::isodrop/alpha/live/extra.img" in text
     assert "LOCALBOOT" not in text and "DEFAULT alpha" in text and "MENU DEFAULT" in text

@@ -1,0 +1,138 @@
+"""Run `isodrop serve` as a real subprocess on temporary folders, and wait for what it does."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.isofactory import build_iso
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def debian_live_files(marker: str = "one", kernel_size: int = 300_000) -> dict[str, bytes | str]:
+    """A Debian-live-like tree: what isodrop needs to recognise and serve it."""
+    return {
+        ".disk/info": f'Debian GNU/Linux 12 "Bookworm" - Official amd64 LIVE {marker}',
+        "live/vmlinuz": (f"kernel-{marker}-".encode() * (kernel_size // 10 + 1))[:kernel_size],
+        "live/initrd.img": f"initrd-{marker}".encode() * 1000,
+        "live/filesystem.squashfs": f"squashfs-{marker}".encode() * 5000,
+        "isolinux/isolinux.cfg": "default live\nlabel live\n  kernel /live/vmlinuz\n",
+    }
+
+
+def build_debian_live(path: Path, marker: str = "one", kernel_size: int = 300_000) -> Path:
+    return build_iso(path, debian_live_files(marker, kernel_size), volume_id=f"d-live 12 {marker}")
+
+
+class ServiceRun:
+    """One `isodrop serve` process with its own drop folder, TFTP root, exports and state."""
+
+    def __init__(self, root: Path, **settings: object) -> None:
+        self.root = root
+        self.drop = root / "drop"
+        self.tftp = root / "tftp"
+        self.trees = self.tftp / "isodrop"
+        self.exports = root / "exports" / "isodrop.exports"
+        self.state = root / "run"
+        self.log = root / "serve.log"
+        self.config = root / "isodrop.toml"
+        self.settings: dict[str, object] = {
+            "drop_dir": str(self.drop),
+            "tftp_root": str(self.tftp),
+            "state_dir": str(self.state),
+            "exports_file": str(self.exports),
+            "exports_reload_command": ["true"],
+            "dnsmasq_pid_file": "",
+            "server_address": "192.0.2.10",
+            "settle_seconds": 1.0,
+            "rescan_seconds": 30.0,
+        } | settings
+        self.drop.mkdir(parents=True, exist_ok=True)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def write_config(self) -> None:
+        lines = []
+        for key, value in self.settings.items():
+            lines.append(f"{key} = {json.dumps(value)}")
+        self.config.write_text("\n".join(lines) + "\n")
+
+    def command(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "isodrop", *args, "--config", str(self.config)],
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            timeout=120,
+            check=False,
+        )
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(REPO)
+        env.pop("NOTIFY_SOCKET", None)
+        env.pop("JOURNAL_STREAM", None)
+        return env
+
+    def start(self) -> None:
+        self.write_config()
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "isodrop", "serve", "--config", str(self.config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env(),
+            )
+        self.wait_for(lambda: (self.state / "status.json").exists(), 20, "the first status file")
+
+    def stop(self) -> int:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            raise AssertionError("isodrop serve did not stop within 30 s of SIGTERM") from None
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def status(self) -> dict:
+        return json.loads((self.state / "status.json").read_text())
+
+    def entry(self, iso: str) -> dict | None:
+        try:
+            return next((e for e in self.status()["entries"] if e["iso"] == iso), None)
+        except (OSError, ValueError):
+            return None
+
+    def menu(self) -> str:
+        path = self.tftp / "pxelinux.cfg" / "default"
+        return path.read_text() if path.exists() else ""
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def wait_for(self, condition: Callable[[], object], timeout: float, what: str) -> object:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = condition()
+            if value:
+                return value
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(
+                    f"isodrop serve exited ({self.process.returncode}) while waiting for {what}:\n"
+                    f"{self.log_text()[-3000:]}"
+                )
+            time.sleep(0.05)
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}; log:\n{self.log_text()[-3000:]}")

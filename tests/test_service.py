@@ -1,0 +1,225 @@
+"""`isodrop serve` as a real subprocess on temporary folders: the whole pipeline, end to end
+except the network (see test_dnsmasq_tftp.py and tests/test_e2e_boot.py for that)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.isofactory import Symlink, build_iso
+from tests.servicekit import ServiceRun, build_debian_live, debian_live_files
+
+pytestmark = pytest.mark.service
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[ServiceRun]:
+    run = ServiceRun(tmp_path / "srv")
+    yield run
+    run.stop()
+
+
+def leftovers(run: ServiceRun) -> list[str]:
+    return sorted(p.name for p in run.trees.iterdir() if p.name.startswith(".tmp-")) if run.trees.exists() else []
+
+
+def test_slow_copy_is_waited_for_then_served_and_removed(service: ServiceRun, tmp_path: Path) -> None:
+    source = build_debian_live(tmp_path / "src.iso", kernel_size=600_000)
+    service.start()
+    data = source.read_bytes()
+    target = service.drop / "debian-live-12.iso"
+    chunk = len(data) // 8 + 1
+    with open(target, "wb") as out:  # a copy at "USB speed": 8 chunks, 0.4 s apart, file kept open
+        for offset in range(0, len(data), chunk):
+            out.write(data[offset : offset + chunk])
+            out.flush()
+            time.sleep(0.4)
+            assert not (service.trees / "debian-live-12").exists(), "extracted while still being copied"
+            assert service.entry("debian-live-12.iso") is None
+    copied = time.monotonic()
+    service.wait_for(lambda: "LABEL debian-live-12" in service.menu(), 15, "the menu entry")
+    print(f"served {time.monotonic() - copied:.2f} s after the copy finished")
+
+    tree = service.trees / "debian-live-12"
+    assert (tree / "live/vmlinuz").read_bytes() == debian_live_files(kernel_size=600_000)["live/vmlinuz"]
+    assert (tree / ".disk/info").exists()
+    menu = service.menu()
+    assert "LINUX isodrop/debian-live-12/live/vmlinuz" in menu
+    assert f"nfsroot=192.0.2.10:{tree} ip=dhcp" in menu
+    assert f"{tree} *(ro,no_subtree_check" in service.exports.read_text()
+    assert (service.tftp / "efi64/pxelinux.cfg/default").read_text().count("::isodrop/debian-live-12/live/vmlinuz")
+    assert service.entry("debian-live-12.iso")["outcome"] == "served"
+    assert "debian-live-12.iso: served as" in service.log_text()
+
+    target.unlink()
+    service.wait_for(lambda: not tree.exists(), 10, "the tree to go")
+    assert "debian-live-12" not in service.menu()
+    assert str(tree) not in service.exports.read_text()
+    assert not (service.trees / "debian-live-12.state.json").exists()
+    assert leftovers(service) == []
+    assert service.stop() == 0
+
+
+def test_moved_in_and_renamed_isos(service: ServiceRun, tmp_path: Path) -> None:
+    source = build_debian_live(tmp_path / "src.iso")
+    service.start()
+    staging = service.drop / ".incoming"  # hidden folders are ignored, like copy tools' temp names
+    staging.mkdir()
+    shutil.copy(source, staging / "a.iso")
+    time.sleep(1.5)
+    assert "LABEL a" not in service.menu()
+    os.rename(staging / "a.iso", service.drop / "a.iso")  # move-in
+    service.wait_for(lambda: "LABEL a\n" in service.menu(), 15, "a.iso served after move-in")
+    os.rename(service.drop / "a.iso", service.drop / "b.iso")  # rename
+    service.wait_for(lambda: "LABEL b\n" in service.menu() and "LABEL a\n" not in service.menu(), 15, "rename")
+    os.rename(service.drop / "b.iso", tmp_path / "moved-out.iso")  # move-out
+    service.wait_for(lambda: "LABEL b\n" not in service.menu(), 10, "move-out")
+    assert (tmp_path / "moved-out.iso").read_bytes() == source.read_bytes(), "the user's ISO was modified"
+
+
+def test_sigkill_mid_extraction_converges_after_restart(service: ServiceRun, tmp_path: Path) -> None:
+    big = build_iso(
+        tmp_path / "big.iso",
+        debian_live_files() | {f"live/filler{i}.bin": os.urandom(1) * 40_000_000 for i in range(12)},
+        volume_id="d-live big",
+    )
+    service.settings["verify_checksums"] = False
+    service.start()
+    shutil.copy(big, service.drop / "big.iso")
+    service.wait_for(lambda: leftovers(service), 30, "an extraction in progress")
+    service.kill()
+    assert not (service.trees / "big").exists(), "a half tree is in place"
+
+    service.start()
+    service.wait_for(lambda: "LABEL big" in service.menu(), 60, "the entry after restart")
+    tree = service.trees / "big"
+    assert (tree / "live/filler11.bin").stat().st_size == 40_000_000
+    assert leftovers(service) == [], "temporary folders left behind"
+    assert "left over from an interrupted run" in service.log_text()
+
+
+def test_restart_keeps_serving_without_re_extracting(service: ServiceRun, tmp_path: Path) -> None:
+    shutil.copy(build_debian_live(tmp_path / "a.iso"), service.drop / "a.iso")
+    service.start()
+    service.wait_for(lambda: "LABEL a\n" in service.menu(), 15, "the entry")
+    inode = (service.trees / "a").stat().st_ino
+    assert service.stop() == 0
+    service.start()
+    time.sleep(2)
+    assert (service.trees / "a").stat().st_ino == inode
+    assert "LABEL a\n" in service.menu()
+    assert service.log_text().count("a.iso: extracting") == 1
+
+
+def test_bad_input_gets_clear_outcomes_and_the_rest_is_served(service: ServiceRun, tmp_path: Path) -> None:
+    good = build_debian_live(tmp_path / "good.iso")
+    shutil.copy(good, service.drop / "good.iso")
+    (service.drop / "empty.iso").write_bytes(b"")
+    (service.drop / "random.iso").write_bytes(os.urandom(200_000))
+    (service.drop / "truncated.iso").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    hostile = debian_live_files("hostile") | {
+        "live/etc": Symlink("/etc"),
+        "live/up": Symlink("../../../../etc/passwd"),
+        "live/ok": Symlink("vmlinuz"),
+    }
+    build_iso(service.drop / "hostile.iso", hostile, volume_id="hostile")
+    (service.drop / "unknown.iso").write_bytes(build_iso(tmp_path / "u.iso", {"README.TXT": "hello"}).read_bytes())
+    service.start()
+    names = ["good.iso", "empty.iso", "random.iso", "truncated.iso", "hostile.iso", "unknown.iso"]
+    service.wait_for(lambda: all(service.entry(n) for n in names), 30, "an outcome for every ISO")
+
+    outcome = {n: service.entry(n) for n in names}
+    assert outcome["good.iso"]["outcome"] == "served"
+    for name in ("empty.iso", "random.iso", "truncated.iso"):
+        assert outcome[name]["outcome"] == "failed", outcome[name]
+        assert outcome[name]["error"], f"{name} failed without a reason"
+    assert "truncat" in outcome["truncated.iso"]["error"].lower()
+    assert outcome["unknown.iso"]["outcome"] == "unrecognised"
+    assert outcome["hostile.iso"]["outcome"] == "served"
+    warnings = " ".join(outcome["hostile.iso"]["warnings"])
+    assert "live/etc" in warnings and "live/up" in warnings
+    tree = service.trees / "hostile"
+    assert not (tree / "live/etc").exists() and not (tree / "live/etc").is_symlink()
+    assert not (tree / "live/up").is_symlink()
+    assert os.readlink(tree / "live/ok") == "vmlinuz"
+    for path in tree.rglob("*"):
+        assert path.resolve().is_relative_to(tree.resolve()), f"{path} leads outside its tree"
+
+    menu = service.menu()
+    assert "LABEL good\n" in menu and "LABEL hostile\n" in menu
+    for name in ("empty", "random", "truncated", "unknown"):
+        assert f"LABEL {name}\n" not in menu
+        assert not (service.trees / name).exists()
+
+    status = service.command("status")
+    assert status.returncode == 1, status.stdout
+    assert "failed" in status.stdout and "truncated.iso" in status.stdout and "unrecognised" in status.stdout
+    assert leftovers(service) == []
+
+
+def test_sidecar_changes_rerender_without_extracting_again(service: ServiceRun, tmp_path: Path) -> None:
+    shutil.copy(build_debian_live(tmp_path / "a.iso"), service.drop / "a.iso")
+    service.start()
+    service.wait_for(lambda: "LABEL a\n" in service.menu(), 15, "the entry")
+    inode = (service.trees / "a").stat().st_ino
+    (service.drop / "a.iso.toml").write_text('label = "Install fest"\nadd_params = ["quiet"]\n')
+    service.wait_for(lambda: "MENU LABEL Install fest" in service.menu(), 10, "the sidecar label")
+    assert "ip=dhcp quiet" in service.menu()
+    (service.drop / "a.iso.toml").write_text("hidden = true\n")
+    service.wait_for(lambda: "LABEL a\n" not in service.menu(), 10, "the entry to be hidden")
+    assert (service.trees / "a").stat().st_ino == inode
+    assert service.log_text().count("a.iso: extracting") == 1
+
+
+def test_sighup_rereads_the_config(service: ServiceRun, tmp_path: Path) -> None:
+    shutil.copy(build_debian_live(tmp_path / "a.iso"), service.drop / "a.iso")
+    service.start()
+    service.wait_for(lambda: "LABEL a\n" in service.menu(), 15, "the entry")
+    service.settings["menu_title"] = "Repair bench"
+    service.settings["server_address"] = "192.0.2.99"
+    service.write_config()
+    assert service.process is not None
+    service.process.send_signal(signal.SIGHUP)
+    service.wait_for(lambda: "MENU TITLE Repair bench" in service.menu(), 10, "the new title")
+    assert "nfsroot=192.0.2.99:" in service.menu()
+    assert "reloading configuration" in service.log_text()
+
+
+def test_many_isos_at_once_are_queued(service: ServiceRun, tmp_path: Path) -> None:
+    source = build_debian_live(tmp_path / "src.iso")
+    service.start()
+    for i in range(6):
+        shutil.copy(source, service.drop / f"iso{i}.iso")
+    service.wait_for(lambda: all(f"LABEL iso{i}\n" in service.menu() for i in range(6)), 60, "all six entries")
+    (service.drop / "iso0.iso").unlink()
+    service.wait_for(lambda: "LABEL iso0\n" not in service.menu(), 10, "iso0 removed")
+    assert service.status()["summary"].startswith("serving 5 ISOs")
+
+
+def test_local_mode_without_config_says_what_it_skips(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.servicekit import REPO
+
+    (tmp_path / "demo" / "drop").mkdir(parents=True)
+    build_debian_live(tmp_path / "demo" / "drop" / "a.iso")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run(
+        [sys.executable, "-m", "isodrop", "scan", "--root", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "local mode" in done.stderr and "dnsmasq" in done.stderr
+    assert "LABEL a\n" in (tmp_path / "demo/tftp/pxelinux.cfg/default").read_text()
+    assert (tmp_path / "demo/exports/isodrop.exports").read_text().count("(ro,") == 1
