@@ -1,18 +1,48 @@
 """Distribution families: one module each; FAMILIES lists them, most specific first.
 
-To add a family, write a module with one `Family(...)` value and put it in FAMILIES.
+To add a family, write one `Family(...)` value (a derivative: `dataclasses.replace(parent, ...)`)
+in its module and put it in FAMILIES before anything that would also claim its trees.
 """
 
 from __future__ import annotations
 
-from isodrop.families.base import DirTree, Family, Tree
-from isodrop.families.casper import CASPER
-from isodrop.families.debian_live import DEBIAN_LIVE
+from isodrop.families.archiso import ARCH, MANJARO, SYSTEMRESCUE
+from isodrop.families.base import DirTree, Family, Recogniser, Tree
+from isodrop.families.casper import ELEMENTARY, LINUX_MINT, POP_OS, UBUNTU, UBUNTU_LAYERED
+from isodrop.families.debian_live import CLONEZILLA, DEBIAN_LIVE, GPARTED, KALI
+from isodrop.families.dracut import FEDORA
+from isodrop.families.generic import GENERIC
+from isodrop.families.memtest import MEMTEST
+from isodrop.families.unsupported import GRUB_ONLY, KNOPPIX, OPENSUSE_LIVE, TAILS, WINDOWS
 from isodrop.model import Recognition, ServerContext
 
-FAMILIES: tuple[Family, ...] = (
-    CASPER,
+FAMILIES: tuple[Recogniser, ...] = (
+    # recognised, and known not to boot over NFS (before the families whose files they share)
+    WINDOWS,
+    KNOPPIX,
+    TAILS,
+    # casper: derivatives before Ubuntu itself
+    LINUX_MINT,
+    ELEMENTARY,
+    POP_OS,
+    UBUNTU_LAYERED,
+    UBUNTU,
+    # live-boot: derivatives before Debian itself
+    KALI,
+    CLONEZILLA,
+    GPARTED,
     DEBIAN_LIVE,
+    # dracut / kiwi
+    FEDORA,
+    OPENSUSE_LIVE,
+    # archiso and miso
+    ARCH,
+    SYSTEMRESCUE,
+    MANJARO,
+    MEMTEST,
+    # no Linux at all, then anything else with a Linux entry in its own boot menu
+    GRUB_ONLY,
+    GENERIC,
 )
 
 
@@ -25,4 +55,4 @@ def recognise(tree: Tree, ctx: ServerContext) -> Recognition:
     return None
 
 
-__all__ = ["FAMILIES", "DirTree", "Family", "Tree", "recognise"]
+__all__ = ["FAMILIES", "DirTree", "Family", "Recogniser", "Tree", "recognise"]

@@ -2,7 +2,8 @@
 
 A family says which files identify it, where its kernel and initrd(s) live, and which kernel
 parameters make its initramfs find the root over NFS. Everything else (reading the tree,
-expanding globs, building the BootEntry) is shared here, so a new family is a few lines.
+expanding globs, building the BootEntry) is shared here, so a new family is a few lines, and a
+derivative is its parent with `dataclasses.replace(...)`.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import fnmatch
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from isodrop.model import BootEntry, NotBootable, Recognition, ServerContext
 
@@ -56,10 +58,14 @@ class Tree(ABC):
         regex = re.compile(_glob_to_regex(pattern))
         return [rel for rel in self.listing() if regex.fullmatch(rel)]
 
+    def glob_files(self, pattern: str) -> list[str]:
+        """Regular files matching `pattern`, newest version first ("vmlinuz-6.1.0-10" before "-9")."""
+        return sorted((rel for rel in self.glob(pattern) if self.is_file(rel)), key=natural_key, reverse=True)
+
     def first(self, patterns: Iterable[str]) -> str | None:
-        """The first file matching the first pattern that matches any file."""
+        """The file matching the first pattern that matches any file (its newest version)."""
         for pattern in patterns:
-            matches = [rel for rel in self.glob(pattern) if self.is_file(rel)]
+            matches = self.glob_files(pattern)
             if matches:
                 return matches[0]
         return None
@@ -108,24 +114,46 @@ def _glob_to_regex(pattern: str) -> str:
     return "".join(out)
 
 
+def natural_key(text: str) -> list[tuple[int, int | str]]:
+    """Sort key comparing digit runs as numbers, so kernel 6.10 sorts after 6.9."""
+    return [(1, int(part)) if part.isdigit() else (0, part) for part in re.split(r"(\d+)", text) if part]
+
+
+class Recogniser(Protocol):
+    """What FAMILIES holds: a declarative `Family`, or code such as the generic fallback."""
+
+    name: str
+
+    def recognise(self, tree: Tree, ctx: ServerContext) -> Recognition: ...
+
+
 Params = Callable[[Tree, ServerContext], list[str]]
+Check = Callable[[Tree], str]
 
 
 @dataclass(frozen=True)
 class Family:
-    """A declarative boot recipe. `params` may use {server}, {nfs_path}, {tftp_path}, {http_url}."""
+    """A declarative boot recipe.
+
+    `params` may use {server}, {nfs_path}, {tftp_path}, {http_url}; initrd patterns may use
+    {kernel_suffix} (what follows "vmlinuz"/"linux" in the chosen kernel's name, e.g. "-5.10.0-8-amd64"),
+    so a versioned kernel gets the initrd of the same version.
+    """
 
     name: str
     menu_group: str
-    requires: tuple[str, ...]  # patterns that must each match at least one file
+    requires: tuple[str, ...]  # patterns that must each match at least one entry
     kernel: tuple[str, ...] = ()  # candidate patterns, in order of preference
     initrds: tuple[tuple[str, ...], ...] = ()  # one candidate tuple per initrd, loaded in this order
     params: str = ""
     extra_params: Params | None = None  # computed parameters for what a template cannot say
     info_contains: tuple[str, ...] = ()  # `.disk/info` (or volume ID) must contain one of these
+    any_of: tuple[str, ...] = ()  # at least one of these patterns must match
+    excludes: tuple[str, ...] = ()  # none of these patterns may match
     not_bootable: str = ""  # when set, a match yields NotBootable with this reason
+    check: Check | None = None  # after a match: a reason the tree cannot boot, "" when it can
     label: Callable[[Tree], str] | None = None
-    optional_initrds: tuple[str, ...] = field(default=())  # e.g. microcode: every match is added first
+    optional_initrds: tuple[str, ...] = ()  # e.g. microcode: every match is loaded first
 
     def match(self, tree: Tree) -> tuple[str, ...] | None:
         """The files that identify this family in the tree, or None."""
@@ -135,6 +163,13 @@ class Family:
             if not hits:
                 return None
             evidence.append(hits[0])
+        if self.any_of:
+            hit = next((hits[0] for pattern in self.any_of if (hits := tree.glob(pattern))), None)
+            if hit is None:
+                return None
+            evidence.append(hit)
+        if any(tree.glob(pattern) for pattern in self.excludes):
+            return None
         if self.info_contains:
             haystack = f"{tree.disk_info()}\n{tree.volume_id}".lower()
             word = next((w for w in self.info_contains if w.lower() in haystack), None)
@@ -149,16 +184,20 @@ class Family:
             return None
         if self.not_bootable:
             return NotBootable(self.name, self.not_bootable, evidence)
+        if self.check is not None and (reason := self.check(tree)):
+            return NotBootable(self.name, reason, evidence)
+        if not self.kernel:
+            return None  # a family that only exists to say why some trees cannot boot
         kernel = tree.first(self.kernel)
         if kernel is None:
             return NotBootable(self.name, f"no kernel found (looked for {', '.join(self.kernel)})", evidence)
-        initrds = [rel for pattern in self.optional_initrds for rel in tree.glob(pattern)]
+        suffix = kernel_suffix(kernel)
+        initrds = [rel for pattern in self.optional_initrds for rel in sorted(tree.glob_files(pattern))]
         for candidates in self.initrds:
-            initrd = tree.first(candidates)
+            expanded = [pattern.replace("{kernel_suffix}", suffix) for pattern in candidates]
+            initrd = tree.first(expanded)
             if initrd is None:
-                return NotBootable(
-                    self.name, f"no initrd found (looked for {', '.join(candidates)})", evidence
-                )
+                return NotBootable(self.name, f"no initrd found (looked for {', '.join(expanded)})", evidence)
             initrds.append(initrd)
         params = self.params.format(**ctx.to_dict()).split()
         if self.extra_params is not None:
@@ -174,6 +213,29 @@ class Family:
         )
 
 
+def kernel_suffix(kernel: str) -> str:
+    """ "live/vmlinuz-5.10.0-8-amd64" -> "-5.10.0-8-amd64"; "" for unversioned names."""
+    name = kernel.rsplit("/", 1)[-1]
+    for stem in ("vmlinuz", "vmlinux", "linux"):
+        if name.startswith(stem):
+            return name[len(stem) :]
+    return ""
+
+
+_DISK_INFO = re.compile(r'^(?P<name>.+?)\s+"(?P<codename>[^"]+)"\s+-\s+(?P<rest>.*)$')
+_ARCHES = ("amd64", "i386", "arm64", "x86_64", "aarch64", "armhf", "ppc64el", "riscv64", "s390x", "i686")
+
+
+def disk_info_label(tree: Tree) -> str:
+    """`Ubuntu 24.04.1 LTS "Noble Numbat" - Release amd64 (20240827)` -> "Ubuntu 24.04.1 LTS (Noble Numbat) amd64"."""
+    info = tree.disk_info()
+    found = _DISK_INFO.match(info)
+    if not found:
+        return info
+    arch = next((word for word in found["rest"].split() if word.lower() in _ARCHES), "")
+    return " ".join(part for part in (found["name"], f"({found['codename']})", arch) if part)
+
+
 def default_label(tree: Tree) -> str:
-    """`.disk/info`, else the volume ID, else the ISO's file name."""
-    return tree.disk_info() or tree.volume_id or tree.iso_name
+    """`.disk/info` made readable, else the volume ID, else the ISO's file name."""
+    return disk_info_label(tree) or tree.volume_id or tree.iso_name

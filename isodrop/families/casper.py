@@ -1,13 +1,98 @@
-"""Ubuntu casper. casper compares `.disk/casper-uuid-*` with the initrd's uuid.conf, so the
-tree must carry `.disk`; `ip=dhcp` is required for netboot=nfs."""
+"""Ubuntu's casper initramfs and the systems built on it (Linux Mint, elementary OS, Pop!_OS).
 
-from isodrop.families.base import Family
+casper with `netboot=nfs` mounts `nfsroot=` with klibc nfsmount on /cdrom and then looks for its
+squashfs in `/cdrom/<live-media-path>` (default "casper"); `ip=dhcp` is required for it to bring the
+network up. casper compares `.disk/casper-uuid-*` with the initrd's conf/uuid.conf, so the extracted
+tree keeps `.disk` (isodrop extracts everything).
 
-CASPER = Family(
-    name="casper",
+Ubuntu 23.10+ ships the root as layers (`minimal.squashfs` < `minimal.standard.squashfs` <
+`minimal.standard.live.squashfs`, ...): a layer `a.b.c.squashfs` is mounted over `a.b.squashfs` and
+`a.squashfs`, so every prefix layer must be in the tree.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import replace
+
+from isodrop.families.base import Family, Tree, default_label
+from isodrop.families.bootcfg import GRUB_CONFIGS, default_entry, param_value
+from isodrop.model import ServerContext
+
+CASPER_PARAMS = "boot=casper netboot=nfs nfsroot={server}:{nfs_path} ip=dhcp"
+
+
+def missing_layers(tree: Tree) -> str:
+    """Why a layered casper tree cannot boot: the first layer whose lower layer is absent ("" if none)."""
+    layers = {rel.removeprefix("casper/").removesuffix(".squashfs") for rel in tree.glob_files("casper/*.squashfs")}
+    for layer in sorted(layers):
+        parts = layer.split(".")
+        for depth in range(1, len(parts)):
+            lower = ".".join(parts[:depth])
+            if lower not in layers:
+                return (
+                    f"layered casper image is incomplete: casper/{layer}.squashfs sits on "
+                    f"casper/{lower}.squashfs, which is not in the ISO"
+                )
+    return ""
+
+
+UBUNTU = Family(
+    name="ubuntu",
     menu_group="Ubuntu",
-    requires=("casper/*.squashfs",),
+    requires=("casper/filesystem.squashfs",),
     kernel=("casper/vmlinuz", "casper/vmlinuz.efi"),
     initrds=(("casper/initrd", "casper/initrd.lz", "casper/initrd.gz"),),
-    params="boot=casper netboot=nfs nfsroot={server}:{nfs_path} ip=dhcp",
+    params=CASPER_PARAMS,
 )
+
+UBUNTU_LAYERED = replace(
+    UBUNTU,
+    name="ubuntu-layered",
+    requires=("casper/*.*.squashfs",),
+    check=missing_layers,
+)
+
+LINUX_MINT = replace(
+    UBUNTU,
+    name="linuxmint",
+    menu_group="Linux Mint",
+    requires=("casper/filesystem.squashfs", "preseed/linuxmint.seed"),
+    info_contains=("Linux Mint",),
+    params=CASPER_PARAMS + " file=/cdrom/preseed/linuxmint.seed",
+)
+
+ELEMENTARY = replace(UBUNTU, name="elementary", menu_group="elementary OS", info_contains=("elementary OS",))
+
+
+def _pop_media_dir(tree: Tree) -> str:
+    """The versioned casper directory of a Pop!_OS tree, as its own GRUB menu names it."""
+    for config in GRUB_CONFIGS:
+        entry = default_entry(tree, (config,))
+        if entry is not None and (path := param_value(entry.params, "live-media-path")):
+            return path.strip("/")
+    kernel = tree.first(POP_OS.kernel)
+    return posixpath.dirname(kernel) if kernel else "casper"
+
+
+def _pop_params(tree: Tree, ctx: ServerContext) -> list[str]:
+    return [f"live-media-path=/{_pop_media_dir(tree)}"]
+
+
+def _pop_label(tree: Tree) -> str:
+    return default_label(tree).replace("Pop_OS", "Pop!_OS")
+
+
+POP_OS = replace(
+    UBUNTU,
+    name="pop-os",
+    menu_group="Pop!_OS",
+    requires=("casper_pop-os*/filesystem.squashfs",),
+    info_contains=("Pop_OS", "Pop!_OS", "Pop-OS"),
+    kernel=("casper_pop-os*/vmlinuz.efi", "casper_pop-os*/vmlinuz"),
+    initrds=(("casper_pop-os*/initrd.gz", "casper_pop-os*/initrd.img", "casper_pop-os*/initrd"),),
+    extra_params=_pop_params,
+    label=_pop_label,
+)
+
+CASPER_FAMILIES = (LINUX_MINT, ELEMENTARY, POP_OS, UBUNTU_LAYERED, UBUNTU)

@@ -1,16 +1,87 @@
-"""Debian live-boot: Debian live images (and, later, its derivatives).
+"""Debian live-boot: Debian live images and the systems built with live-build (Kali, Clonezilla, GParted).
 
-live-boot's initramfs script mounts `nfsroot=` with klibc nfsmount when `netboot=nfs` is given;
-`ip=dhcp` makes the initramfs configure the network first.
+live-boot with `netboot=nfs` mounts `nfsroot=` with klibc nfsmount and looks for `live/*.squashfs`
+there; `ip=dhcp` makes the initramfs configure the network first. `components` runs live-config,
+as every Debian live menu entry does. Debian 12 (live-build) ships `live/vmlinuz` plus a versioned
+hard link; Debian 11 live images only `live/vmlinuz-KVER` and `live/initrd.img-KVER`, so the initrd
+is the one with the kernel's version.
+
+Tails also has `live/filesystem.squashfs`; its family (in `unsupported.py`) comes first.
 """
 
-from isodrop.families.base import Family
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import replace
+
+from isodrop.families.base import Family, Params, Tree, default_label
+from isodrop.families.bootcfg import SYSLINUX_CONFIGS, default_entry, medium_free
+from isodrop.model import ServerContext
+
+NFS_PARAMS = "netboot=nfs nfsroot={server}:{nfs_path} ip=dhcp"
 
 DEBIAN_LIVE = Family(
     name="debian-live",
     menu_group="Debian live",
     requires=("live/filesystem.squashfs",),
     kernel=("live/vmlinuz", "live/vmlinuz-*"),
-    initrds=(("live/initrd.img", "live/initrd.img-*"),),
-    params="boot=live netboot=nfs nfsroot={server}:{nfs_path} ip=dhcp",
+    initrds=(("live/initrd.img{kernel_suffix}", "live/initrd.img", "live/initrd.img-*"),),
+    params="boot=live components " + NFS_PARAMS,
 )
+
+KALI = replace(
+    DEBIAN_LIVE,
+    name="kali",
+    menu_group="Kali Linux",
+    info_contains=("Kali",),
+    params=DEBIAN_LIVE.params + " username=kali hostname=kali",
+)
+
+
+def _own_params(fallback: str) -> Params:
+    """Parameters from the ISO's own syslinux default entry, without its medium/network ones.
+
+    Clonezilla and GParted put their whole behaviour (user name, union, locales, the program to
+    run) on the command line and change it between releases, so their own menu is the source.
+    """
+
+    def params(tree: Tree, ctx: ServerContext) -> list[str]:
+        entry = default_entry(tree, SYSLINUX_CONFIGS)
+        own = medium_free(entry.params) if entry is not None else fallback.split()
+        return own + NFS_PARAMS.format(**ctx.to_dict()).split()
+
+    return params
+
+
+def _version_label(version_file: str, product: str) -> Callable[[Tree], str]:
+    """ "clonezilla-live-3.1.2-22-amd64" -> "Clonezilla live 3.1.2-22 amd64"."""
+
+    def label(tree: Tree) -> str:
+        text = (tree.read_text(version_file) or "").strip()
+        found = re.search(r"live-(\S+?)(?:-(amd64|i686|i686-pae|i386|arm64))?$", text.splitlines()[0] if text else "")
+        if not found:
+            return default_label(tree)
+        return " ".join(part for part in (product, found[1], found[2]) if part)
+
+    return label
+
+
+CLONEZILLA = replace(
+    DEBIAN_LIVE,
+    name="clonezilla",
+    menu_group="Tools",
+    requires=("Clonezilla-Live-Version", "live/filesystem.squashfs"),
+    params="",
+    extra_params=_own_params("boot=live union=overlay username=user config components quiet noswap"),
+    label=_version_label("Clonezilla-Live-Version", "Clonezilla live"),
+)
+
+GPARTED = replace(
+    CLONEZILLA,
+    name="gparted",
+    requires=("GParted-Live-Version", "live/filesystem.squashfs"),
+    label=_version_label("GParted-Live-Version", "GParted Live"),
+)
+
+DEBIAN_LIVE_FAMILIES = (KALI, CLONEZILLA, GPARTED, DEBIAN_LIVE)

@@ -1,0 +1,95 @@
+"""archiso (Arch Linux, SystemRescue) and Manjaro's miso fork.
+
+archiso's `archiso_pxe_nfs` hook mounts `archiso_nfs_srv=IP:/path` (an IPv4 address: its hook
+cannot resolve names) and finds `<archisobasedir>/x86_64/airootfs.sfs` there; `ip=dhcp` is what
+makes `archiso_pxe_common` configure the network. Microcode images (`*ucode.img`) are separate
+early initrds and go first. Arch ISOs since 2024 put microcode inside the main initramfs.
+
+Manjaro's miso has the same hooks under `miso_pxe_*`, but manjaro-tools removes them unless the
+ISO profile enables PXE, so isodrop looks for `hooks/miso_pxe_nfs` inside the initramfs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from isodrop.families.base import Family, Tree, default_label
+from isodrop.families.initramfs import read_initrd
+
+
+def _version_label(product: str, version_file: str, volume_pattern: str) -> Callable[[Tree], str]:
+    """ "Arch Linux 2024.11.01" from the version file, else from the volume ID (ARCH_202411, RESCUE1103)."""
+
+    def label(tree: Tree) -> str:
+        text = (tree.read_text(version_file) or "").strip()
+        if text:
+            return f"{product} {text.splitlines()[0].strip()}"
+        found = re.fullmatch(volume_pattern, tree.volume_id)
+        if found:
+            return f"{product} {'.'.join(group for group in found.groups() if group)}"
+        return default_label(tree)
+
+    return label
+
+
+ARCH = Family(
+    name="arch",
+    menu_group="Arch Linux",
+    requires=("arch/boot/x86_64/vmlinuz-linux",),
+    any_of=("arch/x86_64/airootfs.sfs", "arch/x86_64/airootfs.erofs"),
+    kernel=("arch/boot/x86_64/vmlinuz-linux",),
+    optional_initrds=("arch/boot/*ucode.img",),
+    initrds=(("arch/boot/x86_64/initramfs-linux.img",),),
+    params="archisobasedir=arch archiso_nfs_srv={server}:{nfs_path} ip=dhcp",
+    label=_version_label("Arch Linux", "arch/version", r"ARCH_(\d{4})(\d{2})"),
+)
+
+SYSTEMRESCUE = Family(
+    name="systemrescue",
+    menu_group="Tools",
+    requires=("sysresccd/boot/x86_64/vmlinuz",),
+    any_of=("sysresccd/x86_64/airootfs.sfs", "sysresccd/x86_64/airootfs.erofs"),
+    kernel=("sysresccd/boot/x86_64/vmlinuz",),
+    optional_initrds=("sysresccd/boot/*ucode.img",),
+    initrds=(("sysresccd/boot/x86_64/sysresccd.img",),),
+    params="archisobasedir=sysresccd archiso_nfs_srv={server}:{nfs_path} ip=dhcp",
+    label=_version_label("SystemRescue", "sysresccd/VERSION", r"RESCUE(\d+?)(\d{2})"),
+)
+
+MANJARO_INITRD = "boot/initramfs-x86_64.img"
+
+
+def manjaro_pxe_check(tree: Tree) -> str:
+    """Why this Manjaro ISO cannot boot over NFS ("" when its initramfs has miso's NFS hook)."""
+    contents = read_initrd(tree, MANJARO_INITRD)
+    if contents.has("hooks/miso_pxe_nfs"):
+        return ""
+    if contents.problem:
+        return (
+            "Manjaro boots over NFS only when its initramfs has the miso_pxe_nfs hook, and isodrop "
+            f"could not check: {contents.problem}"
+        )
+    return (
+        "this Manjaro ISO was built without miso's network boot hooks (no hooks/miso_pxe_nfs in "
+        f"{MANJARO_INITRD}): it can only boot from its own DVD or USB stick"
+    )
+
+
+MANJARO = Family(
+    name="manjaro",
+    menu_group="Manjaro",
+    requires=("manjaro/x86_64/rootfs.sfs", "boot/vmlinuz-x86_64"),
+    kernel=("boot/vmlinuz-x86_64",),
+    optional_initrds=("boot/*ucode.img",),
+    initrds=((MANJARO_INITRD,),),
+    check=manjaro_pxe_check,
+    params="misobasedir=manjaro miso_nfs_srv={server}:{nfs_path} ip=dhcp",
+    label=lambda tree: (
+        f"Manjaro {tree.volume_id.split('_', 1)[1].replace('_', ' ')}"
+        if tree.volume_id.upper().startswith("MANJARO_")
+        else default_label(tree)
+    ),
+)
+
+ARCHISO_FAMILIES = (ARCH, SYSTEMRESCUE, MANJARO)
