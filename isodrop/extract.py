@@ -195,10 +195,7 @@ def _plan(image: pycdlib.PyCdlib, iso: Path) -> _Plan:
                 moved = rr.cl_to_moved_dr
                 nodes.append(_Node(rel, "d", _rr_mode(moved.rock_ridge) or mode or 0o555))
                 stack.append((rel, moved))
-            elif record.is_dir():
-                if naming == "rr" and not parent_rel and _is_rr_moved(record):
-                    seen.discard(rel)
-                    continue
+            elif record.is_dir():  # rr_moved itself stays, empty, as Linux and xorriso show it
                 nodes.append(_Node(rel, "d", mode or 0o555))
                 stack.append((rel, record))
             elif rr is not None and rr.is_symlink():
@@ -219,12 +216,6 @@ def _rr_mode(rr: object) -> int:
         return rr.get_file_mode()
     except PyCdlibException:
         return 0
-
-
-def _is_rr_moved(record: object) -> bool:
-    """The Rock Ridge relocation folder (rr_moved), which Linux mounts hide when all it holds is relocated."""
-    children = list(_children(record))
-    return bool(children) and all(c.rock_ridge is not None and c.rock_ridge.relocated_record() for c in children)
 
 
 def _drop_escaping_symlinks(plan: _Plan) -> None:

@@ -26,7 +26,14 @@ class File:
     mode: int = 0o100444
 
 
-Entry = bytes | str | File | Symlink
+@dataclass(frozen=True)
+class HardLink:
+    """Another name for the data of the file `target` (a key of the same `files` dict)."""
+
+    target: str
+
+
+Entry = bytes | str | File | Symlink | HardLink
 
 
 def build_iso(
@@ -35,8 +42,13 @@ def build_iso(
     volume_id: str = "TESTISO",
     rock_ridge: bool = True,
     joliet: bool = True,
+    boot_file: str | None = None,
 ) -> Path:
-    """Write an ISO with the given files (str values are UTF-8 text). Returns `path`."""
+    """Write an ISO with the given files (str values are UTF-8 text). Returns `path`.
+
+    `boot_file` (a key of `files`) makes the image El Torito bootable the way isolinux ISOs are: a
+    boot catalog `boot.cat` and a boot info table patched into that file.
+    """
     iso = pycdlib.PyCdlib()
     iso.new(
         interchange_level=3,
@@ -49,6 +61,8 @@ def build_iso(
     iso_dirs: dict[PurePosixPath, str] = {PurePosixPath("."): ""}
     joliet_dirs: dict[PurePosixPath, str] = {PurePosixPath("."): ""}
     keep_open = []
+    iso_files: dict[str, str] = {}
+    joliet_files: dict[str, str] = {}
 
     def ensure_dir(rel: PurePosixPath) -> None:
         nonlocal counter
@@ -67,19 +81,23 @@ def build_iso(
         iso_dirs[rel] = iso_path
         joliet_dirs[rel] = joliet_path
 
-    for name in sorted(files):
+    for name in sorted(files, key=lambda n: isinstance(files[n], HardLink)):  # link targets first
         rel = PurePosixPath(name)
         ensure_dir(rel.parent)
         counter += 1
         value = files[name]
         iso_path = f"{iso_dirs[rel.parent]}/F{counter:05d}.;1"
         joliet_path = f"{joliet_dirs[rel.parent]}/{rel.name[:64]}"
+        if isinstance(value, HardLink):
+            kwargs = {"rr_name": rel.name} if rock_ridge else {}
+            iso.add_hard_link(iso_old_path=iso_files[value.target], iso_new_path=iso_path, **kwargs)
+            if joliet:
+                iso.add_hard_link(joliet_old_path=joliet_files[value.target], joliet_new_path=joliet_path)
+            continue
         if isinstance(value, Symlink):
             if not rock_ridge:
                 continue
-            iso.add_symlink(
-                symlink_path=iso_path, rr_symlink_name=rel.name, rr_path=value.target
-            )
+            iso.add_symlink(symlink_path=iso_path, rr_symlink_name=rel.name, rr_path=value.target)
             continue
         if isinstance(value, str):
             value = File(value.encode())
@@ -94,6 +112,10 @@ def build_iso(
         if joliet:
             kwargs["joliet_path"] = joliet_path
         iso.add_fp(stream, len(value.data), iso_path, **kwargs)
+        iso_files[name], joliet_files[name] = iso_path, joliet_path
+    if boot_file is not None:
+        kwargs = {"rr_bootcatname": "boot.cat"} if rock_ridge else {}
+        iso.add_eltorito(iso_files[boot_file], bootcatfile="/BOOT.CAT;1", boot_info_table=True, **kwargs)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     iso.write(str(path))
