@@ -99,7 +99,8 @@ def _open_image(iso: Path) -> tuple[BinaryIO, pycdlib.PyCdlib]:
                 raise ExtractError(
                     f"ISO is truncated: {iso} has {size} bytes but its volume descriptor says {volume_bytes}"
                 ) from err
-            raise ExtractError(f"{iso} is a damaged ISO 9660 image: {err}") from err
+            # damaged, or using an extension pycdlib does not read (zisofs compression: "Unknown SUSP record")
+            raise ExtractError(f"{iso} is an ISO 9660 image pycdlib cannot read: {err}") from err
         except OSError as err:
             raise ExtractError(f"cannot read {iso}: {err.strerror or err}") from err
     except BaseException:
