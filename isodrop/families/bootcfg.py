@@ -84,11 +84,15 @@ def syslinux_entries(tree: Tree, config: str) -> tuple[list[MenuEntry], str]:
             return
         seen.add(path)
         current: MenuEntry | None = None
+        in_text = False
         for raw in (tree.read_text(path) or "").splitlines():
             words = raw.strip().split(None, 1)
             if not words or words[0].startswith("#"):
                 continue
             keyword, rest = words[0].lower(), (words[1] if len(words) > 1 else "").strip()
+            if in_text or keyword == "text":  # TEXT HELP ... ENDTEXT is free text
+                in_text = keyword != "endtext"
+                continue
             if keyword == "menu":
                 sub = rest.split(None, 1)
                 sub_keyword = sub[0].lower() if sub else ""

@@ -72,7 +72,7 @@ def _has_linux_kernel(tree: Tree) -> str:
 GRUB_ONLY = Family(
     name="grub-rescue",
     menu_group="",
-    requires=("boot/grub/*",),
+    requires=("boot/grub/grub.cfg",),
     any_of=("boot/grub/i386-pc/eltorito.img", "boot/grub/i386-pc/*.mod", "boot/grub/x86_64-efi/*.mod"),
     check=_has_linux_kernel,
 )
