@@ -180,9 +180,13 @@ def _plan(image: pycdlib.PyCdlib, iso: Path) -> _Plan:
     volume_id = image.pvd.volume_identifier.decode("utf-8", errors="replace").strip()
     nodes: list[_Node] = []
     seen: set[str] = set()
+    walked: set[int] = set()  # a crafted Rock Ridge child link could point back up the tree
     stack = [("", root)]
     while stack:
         parent_rel, directory = stack.pop()
+        if id(directory) in walked:
+            raise ExtractError(f"directory loop at {parent_rel!r} in {iso}: refusing to extract")
+        walked.add(id(directory))
         for record in _children(directory):
             rr = record.rock_ridge if naming == "rr" else None
             if rr is not None and rr.relocated_record():
