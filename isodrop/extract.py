@@ -291,7 +291,7 @@ class _Copier:
             try:
                 copied = self._copy_once(dst_fd, offset, count)
             except OSError as err:
-                raise ExtractError(f"cannot read {rel} from {self.iso}: {err.strerror or err}") from err
+                raise ExtractError(f"cannot copy {rel} from {self.iso}: {err.strerror or err}") from err
             if copied == 0:
                 raise ExtractError(
                     f"ISO is truncated: {rel} ends at byte {end} but the image has {self.image_size} bytes"
@@ -375,6 +375,9 @@ def extract_iso(
             raise ExtractError(f"cannot create {dest} for {iso.name}: {err.strerror}") from err
         try:
             return _write_tree(plan, iso, dest, src_fd, image_size, progress, should_stop, verify_checksums)
+        except OSError as err:  # the destination side: disk full, quota, a vanished folder
+            remove_tree(dest)
+            raise ExtractError(f"cannot write the tree of {iso.name} to {dest}: {err}") from err
         except BaseException:
             remove_tree(dest)
             raise
@@ -413,11 +416,8 @@ def _write_tree(
     verify_checksums: bool,
 ) -> ExtractResult:
     files = [node for node in plan.nodes if node.kind == "f"]
-    unique: dict[tuple[tuple[int, int], ...], _Node] = {}
-    for node in files:
-        if node.extents:
-            unique.setdefault(node.extents, node)
-    copy_bytes = sum(node.size for node in unique.values())
+    link_to = _hard_links(files)
+    copy_bytes = sum(node.size for node in files if node.rel not in link_to)
     md5_list = _read_md5sum(plan, src_fd) if verify_checksums else None
     nodes = plan.by_rel()
     links = {rel: node.target for rel, node in nodes.items() if node.kind == "l"}
@@ -430,17 +430,14 @@ def _write_tree(
         if should_stop is not None and should_stop():
             raise ExtractError(f"extraction of {iso.name} stopped on request")
 
-    written: dict[tuple[tuple[int, int], ...], _Node] = {}
     for node in plan.nodes:
         stop_requested()
         path = dest / node.rel
         if node.kind == "d":
             os.mkdir(path, 0o700)
+        elif node.rel in link_to:
+            os.link(dest / link_to[node.rel], path, follow_symlinks=False)
         elif node.kind == "f":
-            first = written.get(node.extents)
-            if first is not None and _file_mode(first.mode) == _file_mode(node.mode):
-                os.link(dest / first.rel, path, follow_symlinks=False)
-                continue
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             try:
                 for offset, length in node.extents:
@@ -448,8 +445,6 @@ def _write_tree(
                 os.fchmod(fd, _file_mode(node.mode))
             finally:
                 os.close(fd)
-            if node.extents:
-                written.setdefault(node.extents, node)
     if md5_list:
         _verify_md5(md5_list, plan, iso, dest, tick, stop_requested)
     for node in plan.nodes:
@@ -462,6 +457,20 @@ def _write_tree(
     if progress is not None and tick.last != tick.total:
         progress(tick.total, tick.total)
     return ExtractResult(plan.volume_id, len(files), copy_bytes, tuple(plan.warnings))
+
+
+def _hard_links(files: list[_Node]) -> dict[str, str]:
+    """{rel: rel of an earlier file} for files sharing all their data extents (and final mode) with it."""
+    first: dict[tuple[tuple[tuple[int, int], ...], int], str] = {}
+    link_to = {}
+    for node in files:
+        if node.extents:
+            key = (node.extents, _file_mode(node.mode))
+            if key in first:
+                link_to[node.rel] = first[key]
+            else:
+                first[key] = node.rel
+    return link_to
 
 
 def _ticking(tick: _Progress, stop_requested: Callable[[], None]) -> Callable[[int], None]:

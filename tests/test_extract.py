@@ -490,6 +490,26 @@ def test_existing_destination_is_refused_and_left_alone(tmp_path: Path) -> None:
     assert (dest / "keep").read_text() == "mine"
 
 
+def test_full_disk_fails_cleanly(tmp_path: Path) -> None:
+    """A real full filesystem: a 1 MiB tmpfs (needs root; skipped with the reason otherwise)."""
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        iso = build_iso(tmp_path / "big.iso", {"live/filesystem.squashfs": SQUASHFS, "live/vmlinuz": KERNEL})
+        with pytest.raises(ExtractError, match="No space left on device") as caught:
+            extract_iso(iso, small / "tree")
+        assert "big.iso" in str(caught.value)
+        assert os.listdir(small) == []
+        extract_iso(build_iso(tmp_path / "fits.iso", {"live/vmlinuz": KERNEL}), small / "tree")  # across filesystems
+        assert (small / "tree/live/vmlinuz").read_bytes() == KERNEL
+        remove_tree(small / "tree")
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
 # --- copy paths -----------------------------------------------------------------------------------------
 
 
