@@ -31,7 +31,7 @@ BOOT_FAILURES = (
     "Could not find kernel image",
     "No DEFAULT or UI configuration directive found",
     "Failed to load",
-    "boot:",  # pxelinux fell back to its prompt: the chosen label did not boot
+    "\nboot:",  # pxelinux fell back to its prompt: the chosen label did not boot
 )
 
 
