@@ -157,6 +157,33 @@ def ubuntu_2404_missing_layer() -> Layout:
     return ubuntu_2404(tuple(layer for layer in UBUNTU_2404_LAYERS if layer != "minimal.standard"))
 
 
+def ubuntu_server_2404() -> Layout:
+    """The live server ISO: layers named after snaps of the installer, no `filesystem.squashfs`."""
+    files: dict[str, Entry] = {
+        ".disk/info": 'Ubuntu-Server 24.04.1 LTS "Noble Numbat" - Release amd64 (20240827)',
+        ".disk/casper-uuid-generic": "8a4e1f20-3c5d-4e6f-8a9b-0c1d2e3f4a5b\n",
+        "casper/vmlinuz": kernel_image(),
+        "casper/initrd": CASPER_INITRD,
+        "casper/install-sources.yaml": "- default: true\n  id: ubuntu-server\n",
+        "boot/grub/grub.cfg": (
+            "set timeout=30\n\nloadfont unicode\n\n"
+            'menuentry "Try or Install Ubuntu Server" {\n\tset gfxpayload=keep\n'
+            "\tlinux\t/casper/vmlinuz  ---\n\tinitrd\t/casper/initrd\n}\n"
+        ),
+    }
+    base = "ubuntu-server-minimal"
+    for layer in (
+        base,
+        f"{base}.ubuntu-server",
+        f"{base}.ubuntu-server.installer",
+        f"{base}.ubuntu-server.installer.generic",
+        f"{base}.ubuntu-server.installer.generic-hwe",
+    ):
+        files[f"casper/{layer}.squashfs"] = stand_in(layer)
+        files[f"casper/{layer}.manifest"] = "bash\t5.2.21-2ubuntu4\n"
+    return Layout(files, "Ubuntu-Server 24.04.1 LTS amd64")
+
+
 def linuxmint_22() -> Layout:
     return Layout(
         {

@@ -77,6 +77,14 @@ BOOTABLE = {
         CASPER,
         "casper/minimal.en.squashfs",
     ),
+    "ubuntu_server_2404": (
+        "ubuntu-layered",
+        "Ubuntu-Server 24.04.1 LTS (Noble Numbat) amd64",
+        "casper/vmlinuz",
+        ("casper/initrd",),
+        CASPER,
+        "casper/ubuntu-server-minimal.ubuntu-server.installer.generic-hwe.squashfs",
+    ),
     "linuxmint_22": (
         "linuxmint",
         "Linux Mint 22 (Wilma) amd64",
@@ -251,7 +259,7 @@ NOT_BOOTABLE = {
     ),
     "manjaro_24_without_pxe": ("manjaro", "built without miso's network boot hooks (no hooks/miso_pxe_nfs"),
     "tails_6": ("tails", "Tails does not support network boot"),
-    "knoppix_9": ("knoppix", "KNOPPIX/KNOPPIX only on local CD, DVD or USB"),
+    "knoppix_9": ("knoppix", "looks for its KNOPPIX/KNOPPIX cloop image on local CD, DVD and USB drives"),
     "windows_11": ("windows", "Windows installer"),
     "opensuse_tumbleweed_live": ("opensuse-live", "only over AoE"),
     "grub_rescue": ("grub-rescue", "GRUB-only image"),

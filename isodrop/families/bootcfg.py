@@ -71,6 +71,15 @@ def _tree_path(path: str, base_dir: str) -> str:
     return posixpath.normpath(posixpath.join(base_dir, path)).lstrip("/")
 
 
+def _unread_lines(tree: Tree, path: str, seen: set[str]) -> list[str]:
+    """The stripped, non-comment lines of a config not read before (so include loops end)."""
+    if path in seen or not tree.is_file(path):
+        return []
+    seen.add(path)
+    lines = (raw.strip() for raw in (tree.read_text(path) or "").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
 def syslinux_entries(tree: Tree, config: str) -> tuple[list[MenuEntry], str]:
     """Entries of a syslinux config (following INCLUDE) and the name DEFAULT/ONTIMEOUT points at."""
     base_dir = posixpath.dirname(config)
@@ -80,15 +89,10 @@ def syslinux_entries(tree: Tree, config: str) -> tuple[list[MenuEntry], str]:
 
     def read(path: str) -> None:
         nonlocal default
-        if path in seen or not tree.is_file(path):
-            return
-        seen.add(path)
         current: MenuEntry | None = None
         in_text = False
-        for raw in (tree.read_text(path) or "").splitlines():
-            words = raw.strip().split(None, 1)
-            if not words or words[0].startswith("#"):
-                continue
+        for line in _unread_lines(tree, path, seen):
+            words = line.split(None, 1)
             keyword, rest = words[0].lower(), (words[1] if len(words) > 1 else "").strip()
             if in_text or keyword == "text":  # TEXT HELP ... ENDTEXT is free text
                 in_text = keyword != "endtext"
@@ -138,15 +142,9 @@ def grub_entries(tree: Tree, config: str) -> tuple[list[MenuEntry], str]:
 
     def read(path: str) -> None:
         nonlocal default
-        if path in seen or not tree.is_file(path):
-            return
-        seen.add(path)
         current: MenuEntry | None = None
         depth = 0
-        for raw in (tree.read_text(path) or "").splitlines():
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
+        for line in _unread_lines(tree, path, seen):
             if (found := _MENUENTRY.match(line)) and current is None:
                 title = found["title"].strip("'\"")
                 ident = re.search(r"--id[ =]?(\S+)", found["options"])

@@ -18,8 +18,8 @@ TAILS = Family(
     any_of=("live/Tails.module", "utils/linux/syslinux", "tails/*"),
     info_contains=("Tails",),
     not_bootable=(
-        "Tails does not support network boot: by design it starts only from its own verified USB stick "
-        "or DVD (its live-boot is not set up for netboot=nfs and the Tails team does not support PXE)"
+        "Tails does not support network boot: it is designed to start only from its own USB stick or DVD "
+        "(its menu boots with live-media=removable, so live-boot looks only at removable drives)"
     ),
 )
 
@@ -28,8 +28,9 @@ KNOPPIX = Family(
     menu_group="",
     requires=("KNOPPIX/KNOPPIX",),
     not_bootable=(
-        "Knoppix's initrd (minirt) looks for its cloop image KNOPPIX/KNOPPIX only on local CD, DVD "
-        "or USB drives; network boot needs Knoppix's own terminal server running from a booted Knoppix"
+        "Knoppix's initrd (minirt) looks for its KNOPPIX/KNOPPIX cloop image on local CD, DVD and USB "
+        "drives; Knoppix boots over the network only from its own terminal server, started inside a "
+        "running Knoppix"
     ),
 )
 
