@@ -123,6 +123,16 @@ class ServiceRun:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
+    @staticmethod
+    def wait_until(condition: Callable[[], object], timeout: float, what: str) -> object:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = condition()
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
     def wait_for(self, condition: Callable[[], object], timeout: float, what: str) -> object:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

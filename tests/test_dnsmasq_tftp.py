@@ -1,0 +1,166 @@
+"""A real dnsmasq, in a network namespace this test creates, serves isodrop's TFTP root.
+
+DHCP is enabled only on a veth pair inside that namespace (so that dnsmasq re-reads its DHCP
+hosts file on SIGHUP and logs it: that is how we see isodrop's signal arrive). Nothing outside the
+namespace sees any of this; dnsmasq is stopped by its PID and the namespace deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servicekit import ServiceRun, build_debian_live, debian_live_files
+
+pytestmark = pytest.mark.network
+
+ADDRESS = "10.123.0.1"
+
+
+def _needs() -> str:
+    if os.geteuid() != 0:
+        return "needs root to create a network namespace"
+    for tool in ("ip", "dnsmasq", "curl"):
+        if shutil.which(tool) is None:
+            return f"needs {tool} (tests/setup.sh installs it)"
+    return ""
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    if _needs():
+        pytest.skip(_needs())
+    name = f"isodrop-tftp-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+
+        def inside(*cmd: str) -> None:
+            subprocess.run(["ip", "netns", "exec", name, *cmd], check=True)
+
+        inside("ip", "link", "set", "lo", "up")
+        inside("ip", "link", "add", "tftp0", "type", "veth", "peer", "name", "tftp1")
+        inside("ip", "addr", "add", f"{ADDRESS}/24", "dev", "tftp0")
+        inside("ip", "link", "set", "tftp0", "up")
+        inside("ip", "link", "set", "tftp1", "up")
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+@pytest.fixture
+def dnsmasq(namespace: str, tmp_path: Path) -> Iterator[dict[str, Path]]:
+    files = {
+        "tftp": tmp_path / "srv/tftp",
+        "pid": tmp_path / "dnsmasq.pid",
+        "log": tmp_path / "dnsmasq.log",
+        "hosts": tmp_path / "dhcp-hosts",
+    }
+    files["tftp"].mkdir(parents=True)
+    files["hosts"].write_text("")
+    process = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            namespace,
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--port=0",
+            "--interface=tftp0",
+            "--bind-interfaces",
+            "--dhcp-range=10.123.0.50,10.123.0.60",
+            f"--dhcp-hostsfile={files['hosts']}",
+            "--enable-tftp",
+            f"--tftp-root={files['tftp']}",
+            f"--pid-file={files['pid']}",
+            f"--log-facility={files['log']}",
+            "--user=root",
+        ]
+    )
+    try:
+        ServiceRun.wait_until(lambda: files["pid"].exists() and files["log"].exists(), 10, "dnsmasq to start")
+        yield files
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def tftp_get(namespace: str, path: str, out: Path) -> bytes:
+    subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            namespace,
+            "curl",
+            "-sS",
+            "--max-time",
+            "30",
+            "-o",
+            str(out),
+            f"tftp://{ADDRESS}/{path}",
+        ],
+        check=True,
+    )
+    return out.read_bytes()
+
+
+def test_dnsmasq_serves_menu_and_kernel_and_gets_sighup(
+    namespace: str, dnsmasq: dict[str, Path], tmp_path: Path
+) -> None:
+    root = dnsmasq["tftp"].parent
+    service = ServiceRun(
+        root, tftp_root=str(dnsmasq["tftp"]), dnsmasq_pid_file=str(dnsmasq["pid"]), server_address=ADDRESS
+    )
+    try:
+        service.start()
+        reads_before = dnsmasq["log"].read_text().count("read " + str(dnsmasq["hosts"]))
+        build_debian_live(service.drop / "debian-live-12.iso")
+        service.wait_for(lambda: "LABEL debian-live-12" in service.menu(), 20, "the menu entry")
+        service.wait_for(
+            lambda: dnsmasq["log"].read_text().count("read " + str(dnsmasq["hosts"])) > reads_before,
+            10,
+            "dnsmasq to log its SIGHUP re-read",
+        )
+        assert "sent SIGHUP to dnsmasq" in service.log_text()
+
+        assert tftp_get(namespace, "pxelinux.0", tmp_path / "p") == Path("/usr/lib/PXELINUX/pxelinux.0").read_bytes()
+        assert (
+            tftp_get(namespace, "ldlinux.c32", tmp_path / "l")[:4]
+            == Path("/usr/lib/syslinux/modules/bios/ldlinux.c32").read_bytes()[:4]
+        )
+        menu = tftp_get(namespace, "pxelinux.cfg/default", tmp_path / "m").decode()
+        assert menu == service.menu()
+        kernel = re.search(r"^\s*LINUX (\S+)$", menu, re.M)
+        assert kernel is not None, menu
+        assert tftp_get(namespace, kernel.group(1), tmp_path / "k") == debian_live_files()["live/vmlinuz"]
+        efi_menu = tftp_get(namespace, "efi64/pxelinux.cfg/default", tmp_path / "e").decode()
+        assert "LINUX ::isodrop/debian-live-12/live/vmlinuz" in efi_menu
+        assert "sent /" in dnsmasq["log"].read_text()
+    finally:
+        service.stop()
+
+
+def test_stale_dnsmasq_pid_file_is_a_warning_not_a_crash(tmp_path: Path) -> None:
+    pid_file = tmp_path / "dnsmasq.pid"
+    pid_file.write_text("999999\n")
+    service = ServiceRun(tmp_path / "srv", dnsmasq_pid_file=str(pid_file))
+    try:
+        service.start()
+        build_debian_live(service.drop / "a.iso")
+        service.wait_for(lambda: "LABEL a\n" in service.menu(), 20, "the entry")
+        assert "stale pid file" in service.log_text()
+        assert "stale pid file" in service.status()["system"]["dnsmasq"]
+        pid_file.unlink()
+        (service.drop / "a.iso").unlink()
+        service.wait_for(lambda: "LABEL a\n" not in service.menu(), 10, "the entry to go")
+        assert "does not exist" in service.status()["system"]["dnsmasq"]
+    finally:
+        assert service.stop() == 0
