@@ -383,12 +383,12 @@ def debian_isos() -> Path:
         pytest.skip(f"apt-get download failed (no network or archive?): {error.stderr!r}")
 
 
-def test_real_memtest86plus_iso_boots_its_floppy_image_as_a_kernel(debian_isos: Path) -> None:
-    tree = IsoTree(debian_isos / "memtest86+x64.iso")
-    entry = recognise(tree, context("memtest"))
+@pytest.mark.parametrize(("iso", "label"), [("memtest86+x64.iso", "64-bit"), ("memtest86+ia32.iso", "32-bit")])
+def test_real_memtest86plus_iso_boots_its_floppy_image_as_a_kernel(debian_isos: Path, iso: str, label: str) -> None:
+    entry = recognise(IsoTree(debian_isos / iso), context("memtest"))
     assert isinstance(entry, BootEntry), entry
     assert (entry.family, entry.kernel, entry.initrds, entry.params) == ("memtest86+", "boot/floppy.img", (), ())
-    assert entry.label == "Memtest86+ (64-bit)"
+    assert entry.label == f"Memtest86+ ({label})"
 
 
 def test_real_grub_rescue_iso_is_grub_only(debian_isos: Path) -> None:
