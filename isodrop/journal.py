@@ -136,14 +136,15 @@ class PlainFormatter(logging.Formatter):
         parts = [SYSLOG_IDENTIFIER]
         if self.verbose:
             parts.append(record.name)
+        message = super().format(record)
         iso = getattr(record, "iso", None)
-        if iso:
+        if iso and not message.startswith(f"{iso}:"):  # the service's messages already name their ISO
             parts.append(str(iso))
         if record.levelno >= logging.WARNING:
             parts.append(record.levelname.lower())
         elif record.levelno < logging.INFO:
             parts.append("debug")
-        parts.append(super().format(record))
+        parts.append(message)
         return ": ".join(parts)
 
 

@@ -182,6 +182,7 @@ class Service:
         self.system: dict[str, str] = {}
         self.exports_pending = True  # re-read exports once at start: the file may predate a reboot
         self._sidecar_errors: dict[str, str] = {}
+        self._announced_waiting: set[str] = set()
         self._last_status = ""
         self.started = time.time()
         self._configure(config)
@@ -316,6 +317,10 @@ class Service:
         self.apply_served(states)
         for slug, state in leaving.items():
             self._remove(slug, state)
+        for item in steps.waiting:
+            if item.name not in self._announced_waiting:
+                log.info("%s: still being copied; waiting until it is complete", item.name, extra=iso_extra(item.name))
+        self._announced_waiting = {item.name for item in steps.waiting}
         for item in steps.extract:
             if item.slug in self.jobs:
                 continue  # a cancelled job for this name is still winding down; next pass
@@ -326,9 +331,9 @@ class Service:
         job = Job(drop=item)
         ctx = context_for(self.config, self.server, item.slug)
         self.jobs[item.slug] = job
+        log.info("%s: copy complete, queued for extraction", item.name, extra=iso_extra(item.name))
         job.future = self.pool.submit(build_tree, self.config, self.store, job, ctx)
         job.future.add_done_callback(lambda _f: self.wake("extraction finished"))
-        log.info("%s: queued for extraction", item.name, extra=iso_extra(item.name))
 
     def _collect_finished_jobs(self) -> None:
         for slug, job in list(self.jobs.items()):
@@ -437,7 +442,7 @@ class Service:
         if exports_changed or self.exports_pending:
             self._reread_exports()
         if changed or exports_changed:
-            log.info("menu and exports updated: %d entries", len(served))
+            log.info("menu and exports updated: %d entr%s", len(served), "y" if len(served) == 1 else "ies")
             result = effects.signal_pidfile(cfg.dnsmasq_pid_file, "dnsmasq")
             self._record("dnsmasq", result)
 
