@@ -455,7 +455,17 @@ def gparted_1_6() -> Layout:
     )
 
 
-def fedora_41() -> Layout:
+def dracut_initrd(*modules: str) -> bytes:
+    """A dracut initrd with the files its livenet and nfs modules install."""
+    members = {"usr/lib/dracut/modules.txt": "\n".join(("dmsquash-live", *modules)).encode()}
+    if "livenet" in modules:
+        members["usr/sbin/livenetroot"] = b"#!/bin/sh\n"
+    if "nfs" in modules:
+        members["usr/lib/nfs-lib.sh"] = b"#!/bin/sh\n"
+    return initramfs(members)
+
+
+def fedora_41(initrd: bytes | None = None) -> Layout:
     label = "Fedora-WS-Live-41-1-4"
     grub = (
         'set default="1"\n\nfunction load_video {\n  insmod all_video\n}\n\nload_video\nset gfxpayload=keep\n'
@@ -470,7 +480,7 @@ def fedora_41() -> Layout:
     return Layout(
         {
             "images/pxeboot/vmlinuz": kernel_image(),
-            "images/pxeboot/initrd.img": initramfs({"usr/lib/dracut/modules.txt": b"dmsquash-live\nlivenet\n"}),
+            "images/pxeboot/initrd.img": initrd or dracut_initrd("livenet", "nfs"),
             "images/eltorito.img": stand_in("grub eltorito"),
             "LiveOS/squashfs.img": stand_in("squashfs"),
             "boot/grub2/grub.cfg": grub,
@@ -479,6 +489,14 @@ def fedora_41() -> Layout:
         },
         label,
     )
+
+
+def fedora_41_without_nfs() -> Layout:
+    return fedora_41(dracut_initrd("livenet"))
+
+
+def fedora_41_without_livenet() -> Layout:
+    return fedora_41(dracut_initrd())
 
 
 def fedora_42() -> Layout:
@@ -493,7 +511,7 @@ def fedora_42() -> Layout:
     return Layout(
         {
             "boot/x86_64/loader/linux": kernel_image(),
-            "boot/x86_64/loader/initrd": initramfs({"usr/lib/dracut/modules.txt": b"dmsquash-live\nlivenet\n"}),
+            "boot/x86_64/loader/initrd": dracut_initrd("livenet", "nfs"),
             "boot/x86_64/loader/eltorito.img": stand_in("grub eltorito"),
             "boot/0x5fd5f6ec": "",
             "boot/grub2/grub.cfg": grub,

@@ -7,6 +7,9 @@ Real ISOs nobody here wrote (Debian's memtest86+ and grub-rescue-pc) are fetched
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from isodrop.extract import IsoTree
-from isodrop.families import FAMILIES, DirTree, Tree, recognise
+from isodrop.families import FAMILIES, DirTree, Tree, initramfs, recognise
 from isodrop.families.bootcfg import default_entry, split_params
 from isodrop.families.initramfs import read_initrd
 from isodrop.model import BootEntry, NotBootable, ServerContext
@@ -307,6 +310,24 @@ def test_http_url_does_not_change_nfs_recipes(make_tree) -> None:
     assert entry.params[0] == "root=live:nfs://192.168.50.1/srv/tftp/isodrop/f/LiveOS/squashfs.img"
 
 
+def test_fedora_initrd_without_nfs_module_uses_http_when_configured(make_tree) -> None:
+    tree = make_tree("fedora_41_without_nfs")
+    result = recognise(tree, context("f"))
+    assert isinstance(result, NotBootable)
+    assert "has dracut's livenet module but not its nfs module" in result.reason
+    ctx = ServerContext(SERVER, "/srv/tftp/isodrop/f", "isodrop/f", http_url="http://192.168.50.1/isodrop/f/")
+    entry = recognise(tree, ctx)
+    assert isinstance(entry, BootEntry)
+    assert entry.cmdline == "root=live:http://192.168.50.1/isodrop/f/LiveOS/squashfs.img rd.live.image ip=dhcp"
+
+
+def test_fedora_initrd_without_livenet_cannot_boot_from_the_network(make_tree) -> None:
+    ctx = ServerContext(SERVER, "/srv/tftp/isodrop/f", "isodrop/f", http_url="http://192.168.50.1/isodrop/f")
+    result = recognise(make_tree("fedora_41_without_livenet"), ctx)
+    assert isinstance(result, NotBootable)
+    assert result.family == "fedora" and "no dracut livenet module" in result.reason
+
+
 def test_split_params_keeps_quoted_values() -> None:
     assert split_params('a=1  ocs_live_run="ocs-live-general x" b ""') == [
         "a=1",
@@ -330,21 +351,31 @@ def test_grub_default_by_index_and_by_id(tmp_path: Path) -> None:
     assert entry2 is not None and entry2.title == "two"
 
 
-def test_initrd_reader_sees_every_concatenated_archive(tmp_path: Path) -> None:
-    """An early-microcode cpio, a gzip'd cpio and an xz'd cpio, as some distributions concatenate them."""
-    import gzip
-    import lzma
-
+@pytest.mark.parametrize("chunk", [777, 4 * 1024 * 1024])
+def test_initrd_reader_sees_every_concatenated_archive(tmp_path: Path, monkeypatch, chunk: int) -> None:
+    """An early-microcode cpio, a gzip'd, an xz'd and a bzip2'd cpio, as initrds concatenate them;
+    small chunks make headers and file data straddle the pieces fed to the decompressors."""
+    monkeypatch.setattr(initramfs, "CHUNK", chunk)
+    many = {f"usr/lib/modules/6.1/kernel/m{i}.ko": bytes([i % 251]) * (i * 37 % 5000) for i in range(300)}
     data = (
-        cpio({"kernel/x86/microcode/AuthenticAMD.bin": b"x"})
-        + gzip.compress(cpio({"scripts/casper": b"#"}))
-        + lzma.compress(cpio({"usr/lib/dracut/modules.txt": b"x"}))
+        cpio({"kernel/x86/microcode/AuthenticAMD.bin": b"x" * 3})
+        + gzip.compress(cpio({"scripts/casper": b"#", **many}))
+        + lzma.compress(cpio({"usr/lib/dracut/modules.txt": b"x" * 70_000}))
+        + bz2.compress(cpio({"hooks/archiso": b"run_hook"}))
     )
     tree = DirTree(write_tree(tmp_path / "t", Layout({"initrd": data}, "")))
     contents = read_initrd(tree, "initrd")
     assert contents.problem == ""
-    assert {"kernel/x86/microcode/AuthenticAMD.bin", "scripts/casper", "usr/lib/dracut/modules.txt"} <= contents.names
-    assert contents.kinds() == ["casper", "dracut"]
+    expected = {"kernel/x86/microcode/AuthenticAMD.bin", "scripts/casper", "usr/lib/dracut/modules.txt"}
+    assert contents.names == expected | {"hooks/archiso"} | set(many)
+    assert contents.kinds() == ["casper", "dracut", "archiso"]
+
+
+def test_initrd_reader_reports_a_truncated_stream(tmp_path: Path) -> None:
+    data = gzip.compress(cpio({"scripts/casper": b"#" * 100_000}))
+    tree = DirTree(write_tree(tmp_path / "t", Layout({"initrd": data[: len(data) // 2]}, "")))
+    contents = read_initrd(tree, "initrd")
+    assert "part of it is corrupt" in contents.problem
 
 
 # --- real ISOs from Debian's archive -------------------------------------------------------------

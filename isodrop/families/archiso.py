@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from isodrop.families.base import Family, Tree, default_label
 from isodrop.families.initramfs import read_initrd
+from isodrop.model import ServerContext
 
 
 def _version_label(product: str, version_file: str, volume_pattern: str) -> Callable[[Tree], str]:
@@ -60,7 +61,7 @@ SYSTEMRESCUE = Family(
 MANJARO_INITRD = "boot/initramfs-x86_64.img"
 
 
-def manjaro_pxe_check(tree: Tree) -> str:
+def manjaro_pxe_check(tree: Tree, ctx: ServerContext) -> str:
     """Why this Manjaro ISO cannot boot over NFS ("" when its initramfs has miso's NFS hook)."""
     contents = read_initrd(tree, MANJARO_INITRD)
     if contents.has("hooks/miso_pxe_nfs"):

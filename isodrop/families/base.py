@@ -128,7 +128,7 @@ class Recogniser(Protocol):
 
 
 Params = Callable[[Tree, ServerContext], list[str]]
-Check = Callable[[Tree], str]
+Check = Callable[[Tree, ServerContext], str]
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ class Family:
             return None
         if self.not_bootable:
             return NotBootable(self.name, self.not_bootable, evidence)
-        if self.check is not None and (reason := self.check(tree)):
+        if self.check is not None and (reason := self.check(tree, ctx)):
             return NotBootable(self.name, reason, evidence)
         if not self.kernel:
             return None  # a family that only exists to say why some trees cannot boot

@@ -22,7 +22,7 @@ from isodrop.model import ServerContext
 CASPER_PARAMS = "boot=casper netboot=nfs nfsroot={server}:{nfs_path} ip=dhcp"
 
 
-def missing_layers(tree: Tree) -> str:
+def missing_layers(tree: Tree, ctx: ServerContext) -> str:
     """Why a layered casper tree cannot boot: the first layer whose lower layer is absent ("" if none)."""
     layers = {rel.removeprefix("casper/").removesuffix(".squashfs") for rel in tree.glob_files("casper/*.squashfs")}
     for layer in sorted(layers):

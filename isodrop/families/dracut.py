@@ -5,6 +5,11 @@ NFS (url-lib's nfs handler) and boot the image from there, without copying it in
 `rd.live.image` selects dmsquash-live and `ip=dhcp` brings the network up. Up to Fedora 41 the
 kernel is in `images/pxeboot/`; Fedora 42 live ISOs are built with kiwi (dmsquash flavour) and
 keep it in `boot/x86_64/loader/`.
+
+That needs two dracut modules in the initrd: livenet (`/sbin/livenetroot`) and nfs (`nfs-lib.sh`,
+which registers the nfs:// URL handler). isodrop looks inside the initrd when it can read it: without
+nfs but with livenet, `root=live:http://...` works when HTTP is configured (the image is then
+copied into RAM); without livenet nothing network-booted can work.
 """
 
 from __future__ import annotations
@@ -12,17 +17,53 @@ from __future__ import annotations
 import re
 
 from isodrop.families.base import Family, Tree, default_label
+from isodrop.families.initramfs import read_initrd
 from isodrop.model import ServerContext
 
 _EDITIONS = {"WS": "Workstation", "KDE": "KDE Plasma", "Xfce": "Xfce", "LXQt": "LXQt", "MATE_Compiz": "MATE"}
+
+
+INITRDS = ("images/pxeboot/initrd.img", "boot/x86_64/loader/initrd")
 
 
 def _live_image(tree: Tree) -> str:
     return tree.first(("LiveOS/squashfs.img", "LiveOS/rootfs.img", "LiveOS/*.img")) or "LiveOS/squashfs.img"
 
 
+def live_root(tree: Tree, ctx: ServerContext, initrd: str, image: str) -> str | list[str]:
+    """The `root=live:...` parameter for this initrd, or the reason it cannot take its root from the network."""
+    contents = read_initrd(tree, initrd)
+    if contents.problem or not contents.names:  # cannot look inside: trust the distribution's recipe
+        return [f"root=live:nfs://{ctx.server}{ctx.nfs_path}/{image}"]
+    if not (contents.has("usr/sbin/livenetroot") or contents.has("sbin/livenetroot")):
+        return (
+            f"{initrd} has no dracut livenet module (no sbin/livenetroot): "
+            "it cannot fetch its root image over the network"
+        )
+    if any(name.endswith("nfs-lib.sh") for name in contents.names):
+        return [f"root=live:nfs://{ctx.server}{ctx.nfs_path}/{image}"]
+    if ctx.http_url:
+        return [f"root=live:{ctx.http_url.rstrip('/')}/{image}"]
+    return (
+        f"{initrd} has dracut's livenet module but not its nfs module (no nfs-lib.sh), so root=live:nfs:// "
+        "cannot work; with http_url configured isodrop boots it with root=live:http://... (the image is then "
+        "loaded into RAM)"
+    )
+
+
+def _root(tree: Tree, ctx: ServerContext) -> str | list[str]:
+    initrd = tree.first(INITRDS)
+    return live_root(tree, ctx, initrd, _live_image(tree)) if initrd else []
+
+
+def _network_check(tree: Tree, ctx: ServerContext) -> str:
+    root = _root(tree, ctx)
+    return root if isinstance(root, str) else ""
+
+
 def _root_params(tree: Tree, ctx: ServerContext) -> list[str]:
-    return [f"root=live:nfs://{ctx.server}{ctx.nfs_path}/{_live_image(tree)}", "rd.live.image", "ip=dhcp"]
+    root = _root(tree, ctx)
+    return [*(root if isinstance(root, list) else []), "rd.live.image", "ip=dhcp"]
 
 
 _VOLUME = re.compile(r"Fedora-(?P<edition>.+?)-Live-(?:x86_64-)?(?P<release>\d+)(?:-(?P<respin>[\d.-]+))?$")
@@ -45,7 +86,8 @@ FEDORA = Family(
     any_of=("images/pxeboot/vmlinuz", "boot/x86_64/loader/linux"),
     info_contains=("Fedora",),
     kernel=("images/pxeboot/vmlinuz", "boot/x86_64/loader/linux"),
-    initrds=(("images/pxeboot/initrd.img", "boot/x86_64/loader/initrd"),),
+    initrds=(INITRDS,),
+    check=_network_check,
     extra_params=_root_params,
     label=fedora_label,
 )

@@ -21,6 +21,7 @@ from isodrop.families.bootcfg import (
     param_key,
     param_value,
 )
+from isodrop.families.dracut import live_root
 from isodrop.families.initramfs import MARKERS, read_initrd
 from isodrop.model import BootEntry, NotBootable, Recognition, ServerContext
 
@@ -41,23 +42,28 @@ def _kind_from_params(params: list[str]) -> str:
     return ""
 
 
-def _casper(tree: Tree, ctx: ServerContext, own: list[str]) -> list[str]:
+def _casper(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str] | str:
     boot = [] if "boot=casper" in own else ["boot=casper"]
     return boot + [f"netboot=nfs nfsroot={ctx.server}:{ctx.nfs_path}", "ip=dhcp"]
 
 
-def _live_boot(tree: Tree, ctx: ServerContext, own: list[str]) -> list[str]:
+def _live_boot(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str] | str:
     boot = [] if "boot=live" in own else ["boot=live"]
     return boot + ["netboot=nfs", f"nfsroot={ctx.server}:{ctx.nfs_path}", "ip=dhcp"]
 
 
-def _dracut(tree: Tree, ctx: ServerContext, own: list[str]) -> list[str]:
+def _dracut(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str] | str:
     folder = (param_value(own, "rd.live.dir") or "LiveOS").strip("/")
     image = f"{folder}/{param_value(own, 'rd.live.squashimg') or 'squashfs.img'}"
     if not tree.is_file(image):
         image = tree.first((f"{folder}/*.img",)) or image
+    root = (
+        live_root(tree, ctx, initrds[-1], image) if initrds else [f"root=live:nfs://{ctx.server}{ctx.nfs_path}/{image}"]
+    )
+    if isinstance(root, str):
+        return root
     live = [] if "rd.live.image" in own else ["rd.live.image"]
-    return [f"root=live:nfs://{ctx.server}{ctx.nfs_path}/{image}", *live, "ip=dhcp"]
+    return [*root, *live, "ip=dhcp"]
 
 
 def _base_dir(tree: Tree, image: str) -> str:
@@ -66,17 +72,18 @@ def _base_dir(tree: Tree, image: str) -> str:
     return hits[0].split("/", 1)[0] if hits else ""
 
 
-def _archiso(tree: Tree, ctx: ServerContext, own: list[str]) -> list[str]:
+def _archiso(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str] | str:
     base = [] if param_value(own, "archisobasedir") else [f"archisobasedir={_base_dir(tree, 'airootfs.*')}"]
     return base + [f"archiso_nfs_srv={ctx.server}:{ctx.nfs_path}", "ip=dhcp"]
 
 
-def _miso(tree: Tree, ctx: ServerContext, own: list[str]) -> list[str]:
+def _miso(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str] | str:
     base = [] if param_value(own, "misobasedir") else [f"misobasedir={_base_dir(tree, 'rootfs.sfs')}"]
     return base + [f"miso_nfs_srv={ctx.server}:{ctx.nfs_path}", "ip=dhcp"]
 
 
-NFS_RECIPES: dict[str, Callable[[Tree, ServerContext, list[str]], list[str]]] = {
+# Each returns the parameters to add, or the reason this initramfs cannot boot from the network.
+NFS_RECIPES: dict[str, Callable[[Tree, ServerContext, list[str], list[str]], list[str] | str]] = {
     "casper": _casper,
     "live-boot": _live_boot,
     "dracut": _dracut,
@@ -132,7 +139,9 @@ class GenericFallback:
                 evidence,
             )
         own = medium_free(entry.params)
-        added = NFS_RECIPES[kind](tree, ctx, own)
+        added = NFS_RECIPES[kind](tree, ctx, own, entry.initrds)
+        if isinstance(added, str):
+            return NotBootable(self.name, added, (*evidence, f"initramfs: {kind} (from {how})"))
         added_keys = {param_key(param) for item in added for param in item.split()}
         params = [param for param in own if param_key(param) not in added_keys] + [
             param for item in added for param in item.split()

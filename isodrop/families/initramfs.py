@@ -12,11 +12,13 @@ import importlib
 import lzma
 import zlib
 from dataclasses import dataclass
+from typing import Any
+from weakref import WeakKeyDictionary
 
 from isodrop.families.base import Tree
 
 MAX_INITRD_BYTES = 512 * 1024 * 1024  # read at most this much of the initrd file
-MAX_UNPACKED_BYTES = 1024 * 1024 * 1024  # and unpack at most this much
+CHUNK = 4 * 1024 * 1024  # compressed bytes fed to a decompressor at a time: memory stays small
 
 # Files that only the named initramfs ships (checked as path prefixes of cpio member names).
 MARKERS: dict[str, tuple[str, ...]] = {
@@ -41,28 +43,60 @@ class InitrdContents:
         return [kind for kind, prefixes in MARKERS.items() if any(self.has(prefix) for prefix in prefixes)]
 
 
-def _zstd_decompress(data: bytes) -> tuple[bytes, bytes]:
-    try:
-        zstd = importlib.import_module("compression.zstd")
-    except ImportError as error:
-        raise ValueError("zstd-compressed, which this Python cannot read (needs Python 3.14+)") from error
-    decompressor = zstd.ZstdDecompressor()
-    return decompressor.decompress(data, MAX_UNPACKED_BYTES), decompressor.unused_data
+class _CpioScanner:
+    """Collects member names of newc archives fed in pieces, skipping file data without keeping it."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+        self.buffer = bytearray()
+        self.skip = 0  # file data (and padding) still to pass over
+        self.rest: bytes | None = None  # what followed the archives, once something that is not cpio shows up
+
+    def feed(self, data: bytes) -> None:
+        if self.rest is not None:
+            self.rest += data
+            return
+        self.buffer += data
+        while True:
+            if self.skip:
+                passed = min(self.skip, len(self.buffer))
+                del self.buffer[:passed]
+                self.skip -= passed
+                if self.skip:
+                    return
+            del self.buffer[: len(self.buffer) - len(self.buffer.lstrip(b"\0"))]  # padding between archives
+            if len(self.buffer) < 110:
+                if self.buffer and not b"070701".startswith(bytes(self.buffer[:6])):
+                    self.rest, self.buffer = bytes(self.buffer), bytearray()
+                return
+            if self.buffer[:6] not in (b"070701", b"070702"):
+                self.rest, self.buffer = bytes(self.buffer), bytearray()
+                return
+            name_size = int(self.buffer[94:102], 16)
+            file_size = int(self.buffer[54:62], 16)
+            header = (110 + name_size + 3) & ~3
+            if len(self.buffer) < header:
+                return
+            name = bytes(self.buffer[110 : 110 + name_size - 1]).decode("utf-8", "replace")
+            del self.buffer[:header]
+            self.skip = (file_size + 3) & ~3
+            if name != "TRAILER!!!":
+                self.names.add(name.removeprefix("./").lstrip("/"))
 
 
-def _decompress(data: bytes) -> tuple[bytes, bytes]:
-    """(unpacked bytes of the first compressed stream in `data`, the bytes after it)."""
+def _decompressor(data: bytes) -> Any:
+    """A decompressor (with .decompress, .eof, .unused_data) for the stream `data` starts with."""
     if data.startswith(b"\x1f\x8b"):
-        gz = zlib.decompressobj(wbits=31)
-        return gz.decompress(data, MAX_UNPACKED_BYTES), gz.unused_data
+        return zlib.decompressobj(wbits=31)
     if data.startswith(b"\xfd7zXZ\x00") or data.startswith(b"\x5d\x00\x00"):
-        xz = lzma.LZMADecompressor()
-        return xz.decompress(data, MAX_UNPACKED_BYTES), xz.unused_data
+        return lzma.LZMADecompressor()
     if data.startswith(b"BZh"):
-        bz = bz2.BZ2Decompressor()
-        return bz.decompress(data), bz.unused_data
+        return bz2.BZ2Decompressor()
     if data.startswith(b"\x28\xb5\x2f\xfd"):
-        return _zstd_decompress(data)
+        try:
+            return importlib.import_module("compression.zstd").ZstdDecompressor()
+        except ImportError as error:
+            raise ValueError("zstd-compressed, which this Python cannot read (needs Python 3.14+)") from error
     if data.startswith(b"\x02\x21\x4c\x18") or data.startswith(b"\x04\x22\x4d\x18"):
         raise ValueError("lz4-compressed, which the Python standard library cannot read")
     if data.startswith(b"\x89LZO"):
@@ -70,42 +104,45 @@ def _decompress(data: bytes) -> tuple[bytes, bytes]:
     raise ValueError(f"of an unknown format (starts with {data[:6].hex()})")
 
 
-def _cpio_names(data: bytes, names: set[str]) -> int:
-    """Add the member names of the newc archive(s) at the start of `data`; return where they end."""
-    offset = 0
-    while data.startswith((b"070701", b"070702"), offset):
-        header = data[offset : offset + 110]
-        if len(header) < 110:
-            break
-        name_size = int(header[94:102], 16)
-        file_size = int(header[54:62], 16)
-        name = data[offset + 110 : offset + 110 + name_size - 1].decode("utf-8", "replace")
-        offset = (offset + 110 + name_size + 3) & ~3
-        offset = (offset + file_size + 3) & ~3
-        if name == "TRAILER!!!":
-            while offset < len(data) and data[offset] == 0:  # padding between concatenated archives
-                offset += 1
-            continue
-        names.add(name.removeprefix("./").lstrip("/"))
-    return offset
+def _scan_compressed(data: bytes, names: set[str]) -> bytes:
+    """Add the names inside the compressed cpio stream `data` starts with; return the bytes after it."""
+    decompressor = _decompressor(data)
+    scanner = _CpioScanner(names)
+    position = 0
+    while position < len(data) and not decompressor.eof:
+        chunk = data[position : position + CHUNK]
+        position += len(chunk)
+        scanner.feed(decompressor.decompress(chunk))
+    if not decompressor.eof:
+        raise EOFError("the compressed stream ends early")
+    return decompressor.unused_data + data[position:]
+
+
+_CACHE: WeakKeyDictionary[Tree, dict[str, InitrdContents]] = WeakKeyDictionary()
 
 
 def read_initrd(tree: Tree, rel: str) -> InitrdContents:
-    """The member names of every archive in the initrd `rel`, and what could not be read."""
+    """The member names of every archive in the initrd `rel`, and what could not be read (cached per tree)."""
+    cached = _CACHE.setdefault(tree, {})
+    if rel not in cached:
+        cached[rel] = _read_initrd(tree, rel)
+    return cached[rel]
+
+
+def _read_initrd(tree: Tree, rel: str) -> InitrdContents:
     data = tree.read_bytes(rel, MAX_INITRD_BYTES)
     if data is None:
         return InitrdContents(frozenset(), f"{rel} is not a readable file")
     names: set[str] = set()
     while data:
-        end = _cpio_names(data, names)
-        data = data[end:].lstrip(b"\0")
-        if not data:
+        plain = _CpioScanner(names)
+        plain.feed(data)
+        if not plain.rest:
             break
         try:
-            unpacked, data = _decompress(data)
+            data = _scan_compressed(plain.rest, names)
         except ValueError as error:
             return InitrdContents(frozenset(names), f"{rel}: part of it is {error}")
         except (OSError, lzma.LZMAError, zlib.error, EOFError) as error:
             return InitrdContents(frozenset(names), f"{rel}: part of it is corrupt ({error})")
-        _cpio_names(unpacked, names)
     return InitrdContents(frozenset(names))

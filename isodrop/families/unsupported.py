@@ -10,6 +10,7 @@ import posixpath
 import re
 
 from isodrop.families.base import Family, Tree
+from isodrop.model import ServerContext
 
 TAILS = Family(
     name="tails",
@@ -60,7 +61,7 @@ WINDOWS = Family(
 _KERNEL_NAME = re.compile(r"^(vmlinu[xz].*|bzimage.*|linux|linux64|kernel|.*\.krn)$", re.IGNORECASE)
 
 
-def _has_linux_kernel(tree: Tree) -> str:
+def _has_linux_kernel(tree: Tree, ctx: ServerContext) -> str:
     """ "" (boot it some other way) when any file looks like a Linux kernel; else the GRUB-only reason."""
     if any(_KERNEL_NAME.match(posixpath.basename(rel)) for rel in tree.files() if tree.is_file(rel)):
         return ""
