@@ -261,6 +261,7 @@ NOT_BOOTABLE = {
         "casper/minimal.standard.en.squashfs sits on casper/minimal.standard.squashfs, which is not in the ISO",
     ),
     "manjaro_24_without_pxe": ("manjaro", "built without miso's network boot hooks (no hooks/miso_pxe_nfs"),
+    "arch_custom_without_pxe": ("arch", "has no archiso_pxe_nfs hook, so archiso_nfs_srv= would be ignored"),
     "tails_6": ("tails", "Tails does not support network boot"),
     "knoppix_9": ("knoppix", "looks for its KNOPPIX/KNOPPIX cloop image on local CD, DVD and USB drives"),
     "windows_11": ("windows", "Windows installer"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from isodrop.families.base import Family, Tree, default_label
+from isodrop.families.base import Check, Family, Tree, default_label
 from isodrop.families.initramfs import read_initrd
 from isodrop.model import ServerContext
 
@@ -34,6 +34,19 @@ def _version_label(product: str, version_file: str, volume_pattern: str) -> Call
     return label
 
 
+def _pxe_nfs_hook(initrd: str) -> Check:
+    """A check that the initramfs has archiso's NFS hook; an initramfs isodrop cannot read (zstd before
+    Python 3.14) is trusted, because Arch and SystemRescue ship the PXE hooks in every release."""
+
+    def check(tree: Tree, ctx: ServerContext) -> str:
+        contents = read_initrd(tree, initrd)
+        if contents.problem or not contents.names or contents.has("hooks/archiso_pxe_nfs"):
+            return ""
+        return f"{initrd} has no archiso_pxe_nfs hook, so archiso_nfs_srv= would be ignored"
+
+    return check
+
+
 ARCH = Family(
     name="arch",
     menu_group="Arch Linux",
@@ -42,6 +55,7 @@ ARCH = Family(
     kernel=("arch/boot/x86_64/vmlinuz-linux",),
     optional_initrds=("arch/boot/*ucode.img",),
     initrds=(("arch/boot/x86_64/initramfs-linux.img",),),
+    check=_pxe_nfs_hook("arch/boot/x86_64/initramfs-linux.img"),
     params="archisobasedir=arch archiso_nfs_srv={server}:{nfs_path} ip=dhcp",
     label=_version_label("Arch Linux", "arch/version", r"ARCH_(\d{4})(\d{2})"),
 )
@@ -54,6 +68,7 @@ SYSTEMRESCUE = Family(
     kernel=("sysresccd/boot/x86_64/vmlinuz",),
     optional_initrds=("sysresccd/boot/*ucode.img",),
     initrds=(("sysresccd/boot/x86_64/sysresccd.img",),),
+    check=_pxe_nfs_hook("sysresccd/boot/x86_64/sysresccd.img"),
     params="archisobasedir=sysresccd archiso_nfs_srv={server}:{nfs_path} ip=dhcp",
     label=_version_label("SystemRescue", "sysresccd/VERSION", r"RESCUE(\d+?)(\d{2})"),
 )
