@@ -218,18 +218,7 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
             "summary": "not running",
             "drop_dir": str(config.drop_dir),
             "config": config.source,
-            "entries": [
-                {
-                    "iso": s.source,
-                    "slug": s.slug,
-                    "outcome": s.outcome.value,
-                    "family": s.family,
-                    "label": s.label,
-                    "error": s.error,
-                    "warnings": s.warnings,
-                }
-                for s in sorted(states.values(), key=lambda s: s.source)
-            ],
+            "entries": [s.summary() for s in sorted(states.values(), key=lambda s: s.source)],
             "extracting": [],
             "waiting": [],
             "system": {},

@@ -497,18 +497,7 @@ class Service:
             "server": self.server,
             "summary": self.status_line(),
             "entries": [
-                {
-                    "iso": s.source,
-                    "slug": s.slug,
-                    "outcome": s.outcome.value,
-                    "family": s.family,
-                    "label": s.label,
-                    "error": s.error,
-                    "warnings": s.warnings,
-                    "kernel": (s.entry or {}).get("kernel", ""),
-                    "params": " ".join((s.entry or {}).get("params", [])),
-                    "sidecar_error": self._sidecar_errors.get(s.source, ""),
-                }
+                s.summary() | {"sidecar_error": self._sidecar_errors.get(s.source, "")}
                 for s in sorted(states.values(), key=lambda s: s.source)
             ],
             "extracting": [

@@ -57,6 +57,21 @@ class EntryState:
     def boot_entry(self) -> BootEntry | None:
         return BootEntry.from_dict(self.entry) if self.entry else None
 
+    def summary(self) -> dict[str, Any]:
+        """What `isodrop status` shows about this ISO."""
+        entry = self.entry or {}
+        return {
+            "iso": self.source,
+            "slug": self.slug,
+            "outcome": self.outcome.value,
+            "family": self.family,
+            "label": self.label,
+            "error": self.error,
+            "warnings": self.warnings,
+            "kernel": entry.get("kernel", ""),
+            "params": " ".join(entry.get("params", [])),
+        }
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
 

@@ -27,8 +27,8 @@ mkdir -p "$cache"
 if [ ! -x "$venv/bin/python" ] || [ "$(find "$venv" -maxdepth 0 -mtime +1 2>/dev/null)" ]; then
     rm -rf "$venv"
     /usr/bin/python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --upgrade pip
-    "$venv/bin/pip" install -q --upgrade pycdlib watchdog jinja2 sdnotify pytest ruff
+    # pip's notes about unused local index locations are noise here; real errors still stop the script
+    "$venv/bin/pip" install -q --upgrade pip pycdlib watchdog jinja2 sdnotify pytest ruff 2> >(grep -v "is ignored" >&2)
 fi
 "$venv/bin/python" - <<'PY'
 from importlib.metadata import version
