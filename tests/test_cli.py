@@ -1,0 +1,104 @@
+"""The `isodrop` command as a user runs it: help, inspect, check, status and their exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.isofactory import build_iso
+from tests.servicekit import REPO, build_debian_live
+
+
+def isodrop(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("JOURNAL_STREAM", None)
+    return subprocess.run(
+        [sys.executable, "-m", "isodrop", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_help_documents_commands_files_and_exit_status() -> None:
+    done = isodrop("--help")
+    assert done.returncode == 0
+    for word in (
+        "serve",
+        "scan",
+        "status",
+        "inspect",
+        "check",
+        "exit status",
+        "/etc/isodrop/isodrop.toml",
+        "NAME.iso.toml",
+    ):
+        assert word in done.stdout
+    assert "Exits 0 when bootable" in isodrop("inspect", "--help").stdout
+
+
+def test_inspect_shows_the_exact_boot_entry_and_writes_nothing(tmp_path: Path) -> None:
+    iso = build_debian_live(tmp_path / "debian-live-12.iso")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    done = isodrop("inspect", str(iso), "--server", "10.9.8.7", "--root", str(tmp_path / "demo"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "system:     debian-live" in done.stdout
+    assert "matched by: live/filesystem.squashfs" in done.stdout
+    assert "kernel:     isodrop/debian-live-12/live/vmlinuz" in done.stdout
+    assert "initrd:     isodrop/debian-live-12/live/initrd.img" in done.stdout
+    nfs = f"{tmp_path}/demo/tftp/isodrop/debian-live-12"
+    assert "cmdline:    boot=live " in done.stdout
+    assert f" netboot=nfs nfsroot=10.9.8.7:{nfs} ip=dhcp" in done.stdout
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before, "inspect wrote something"
+
+
+def test_inspect_exit_codes_for_unknown_and_unreadable(tmp_path: Path) -> None:
+    unknown = build_iso(tmp_path / "u.iso", {"README.TXT": "hi"}, volume_id="NOTHING")
+    done = isodrop("inspect", str(unknown), "--root", str(tmp_path))
+    assert done.returncode == 1 and "not recognised" in done.stdout
+    junk = tmp_path / "junk.iso"
+    junk.write_bytes(b"\0" * 70_000)
+    done = isodrop("inspect", str(junk), "--root", str(tmp_path))
+    assert done.returncode == 2 and "cannot be read" in done.stdout
+
+
+def test_config_errors_exit_2_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('menu_timeout = "soon"\n')
+    done = isodrop("check", "--config", str(config))
+    assert done.returncode == 2
+    assert "'menu_timeout'" in done.stderr and "whole number" in done.stderr
+
+
+def test_check_reports_each_part(tmp_path: Path) -> None:
+    done = isodrop("check", "--root", str(tmp_path / "demo"))
+    assert "drop_dir" in done.stdout and "boot loader files" in done.stdout and "local mode" in done.stdout
+    assert done.returncode == 0, done.stdout
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'drop_dir = "{tmp_path}/d"\ntftp_root = "{tmp_path}/t"\nstate_dir = "{tmp_path}/r"\n'
+        'exports_reload_command = ["no-such-exportfs"]\n'
+        f'dnsmasq_pid_file = "{tmp_path}/none.pid"\n'
+    )
+    done = isodrop("check", "--config", str(config))
+    assert done.returncode == 1
+    assert "FAIL  exports re-read command no-such-exportfs missing" in done.stdout
+    assert "WARN" in done.stdout and "does not exist" in done.stdout
+
+
+def test_status_when_not_running_exits_3_and_lists_records(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    (demo / "drop").mkdir(parents=True)
+    build_debian_live(demo / "drop" / "a.iso")
+    (demo / "drop" / "bad.iso").write_bytes(b"not an iso" * 1000)
+    scan = isodrop("scan", "--root", str(demo))
+    assert scan.returncode == 1, "scan exits 1 when an ISO could not be served"
+    done = isodrop("status", "--root", str(demo))
+    assert done.returncode == 3
+    assert "not running" in done.stdout and "a.iso" in done.stdout and "bad.iso" in done.stdout
+    assert "not an ISO 9660 image" in done.stdout
