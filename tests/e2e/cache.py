@@ -32,7 +32,9 @@ def recipe_hash(parts: Iterable[str | bytes]) -> str:
 
 
 def cached_dir(kind: str, key: str, build: Callable[[Path], None]) -> Path:
-    """Return the cache folder for (kind, key), calling `build(tmpdir)` to fill it if missing."""
+    """Return the cache folder for (kind, key), calling `build(tmpdir)` to fill it if missing.
+
+    Building a new recipe of a kind deletes the entries of older recipes of that kind."""
     final = cache_root() / f"{kind}-{key}"
     if (final / ".complete").exists():
         return final
@@ -42,7 +44,11 @@ def cached_dir(kind: str, key: str, build: Callable[[Path], None]) -> Path:
         (work / ".complete").write_text(key + "\n")
         if final.exists():  # a leftover without .complete
             shutil.rmtree(final)
+        work.chmod(0o755)
         os.rename(work, final)
+        for stale in cache_root().glob(f"{kind}-*"):  # older recipes of the same artefact
+            if stale != final and len(stale.name) == len(final.name):
+                shutil.rmtree(stale, ignore_errors=True)
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)

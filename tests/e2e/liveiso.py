@@ -18,6 +18,7 @@ Command line (used by contrib/see-it-boot.sh): `python3 -m tests.e2e.liveiso NAM
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import shutil
 import subprocess
@@ -75,14 +76,18 @@ def kernel_package() -> str:
 
 def base_recipe() -> list[str]:
     kernel = kernel_package()
-    parts = [Path(__file__).read_text(), kernel, candidate_version(kernel)]
+    parts = [inspect.getsource(build_base), INITRAMFS_CONF, *INITRD_MODULES, kernel, candidate_version(kernel)]
     parts += [f"{p}={candidate_version(p)}" for p in LIVE_PACKAGES]
     parts += [f"{p}={package_version(p)}" for p in HOST_PACKAGES]
     return parts
 
 
 def _run(cmd: list[str], **kwargs: object) -> None:
-    subprocess.run(cmd, check=True, **kwargs)  # type: ignore[call-overload]
+    """Run a build step quietly; on failure raise with the end of its output."""
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr)[-3000:]
+        raise RuntimeError(f"{' '.join(cmd[:3])} ... failed ({result.returncode}):\n{output}")
 
 
 def _merge_into_usr(root: Path) -> None:
@@ -105,7 +110,7 @@ def build_base(work: Path) -> None:
     debs.mkdir()
     os.chmod(work, 0o755)
     os.chmod(debs, 0o777)  # apt-get download drops to _apt when it can write here
-    _run(["apt-get", "download", "-q", kernel, *LIVE_PACKAGES], cwd=debs, stdout=subprocess.DEVNULL)
+    _run(["apt-get", "download", "-q", kernel, *LIVE_PACKAGES], cwd=debs)
     root = work / "root"
     for deb in sorted(debs.glob("*.deb")):
         _run(["dpkg-deb", "-x", str(deb), str(root)])
@@ -129,7 +134,7 @@ def build_base(work: Path) -> None:
         f"mount --bind {root / 'boot'} /boot && "  # mkinitramfs reads /boot/config-<kver>
         f"exec mkinitramfs -d {conf} -o {initrd} {kver}"
     )
-    _run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script], stdout=subprocess.DEVNULL)
+    _run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script])
     shutil.copy2(root / "boot" / f"vmlinuz-{kver}", work / "vmlinuz")
     (work / "kernel-version").write_text(kver + "\n")
     shutil.rmtree(root)
@@ -143,7 +148,7 @@ def base_dir() -> Path:
 
 def _build_squashfs(dest: Path, marker: str, scratch: Path) -> None:
     rootfs = scratch / "rootfs"
-    for sub in ("bin", "sbin", "dev", "proc", "sys", "run", "tmp", "etc", "root"):
+    for sub in ("bin", "sbin", "dev", "proc", "sys", "run", "tmp", "etc/network", "root"):
         (rootfs / sub).mkdir(parents=True)
     shutil.copy2("/bin/busybox", rootfs / "bin/busybox")
     for applet in ("sh", "mount", "echo", "poweroff", "sync", "cat"):
@@ -151,13 +156,14 @@ def _build_squashfs(dest: Path, marker: str, scratch: Path) -> None:
     init = rootfs / "sbin/init"
     init.write_text(INIT_SCRIPT.format(marker=marker))
     init.chmod(0o755)
-    _run(["mksquashfs", str(rootfs), str(dest), "-noappend", "-all-root", "-quiet", "-comp", "gzip"])
+    _run(["mksquashfs", str(rootfs), str(dest), "-noappend", "-all-root", "-quiet", "-no-progress", "-comp", "gzip"])
 
 
 def build_iso(name: str) -> LiveIso:
     """The cached live ISO called `name`; its marker names it, so two names give two markers."""
     base = base_dir()
-    key = recipe_hash([base.name, name, INIT_SCRIPT, Path(__file__).read_text()])
+    recipe = [base.name, name, INIT_SCRIPT, inspect.getsource(_build_squashfs), inspect.getsource(build_iso)]
+    key = recipe_hash(recipe)
     marker = f"{MARKER_PREFIX}-{name}-{key[:10]}"
 
     def build(work: Path) -> None:
@@ -180,7 +186,7 @@ def build_iso(name: str) -> LiveIso:
         shutil.rmtree(work / "rootfs")
         shutil.rmtree(tree)
 
-    folder = cached_dir("live-iso", key, build)
+    folder = cached_dir(f"live-iso-{name}", key, build)
     return LiveIso(path=folder / f"{name}.iso", marker=marker, name=name)
 
 

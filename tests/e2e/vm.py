@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -51,10 +52,13 @@ class BootFailed(AssertionError):
 
 
 class VM:
-    def __init__(self, net: PrivateNet, workdir: Path, firmware: str = "bios", name: str = "vm") -> None:
+    def __init__(
+        self, net: PrivateNet, workdir: Path, firmware: str = "bios", name: str = "vm", echo: bool = False
+    ) -> None:
         if firmware not in ("bios", "uefi"):
             raise ValueError(firmware)
         self.name = name
+        self.echo = echo  # also copy the console to our stdout (the demo shows it)
         self.workdir = workdir
         self.firmware = firmware
         self.log_path = workdir / f"{name}-serial.log"
@@ -135,6 +139,9 @@ class VM:
                     return
                 log.write(data)
                 log.flush()
+                if self.echo:
+                    sys.stdout.buffer.write(data)
+                    sys.stdout.buffer.flush()
                 with self._lock:
                     self.output += data
 

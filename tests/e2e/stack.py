@@ -1,0 +1,99 @@
+"""One running isodrop setup on a private network: namespace, ganesha, dnsmasq, `isodrop serve`.
+
+Used by tests/test_e2e_boot.py (one setup for several boots) and by the demo (tests/e2e/demo.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from isodrop.state import slug_for
+from tests.e2e.netns import PrivateNet
+from tests.e2e.procs import Proc
+from tests.e2e.servers import start_dnsmasq, start_ganesha, start_router
+from tests.e2e.vm import VM
+from tests.servicekit import ServiceRun
+
+
+@dataclass
+class Stack:
+    net: PrivateNet
+    service: ServiceRun
+    work: Path
+    procs: list[Proc]
+
+    def drop(self, source: Path, name: str | None = None, timeout: float = 180) -> str:
+        """Copy an ISO into the drop folder as a person would; wait until both menus and the export have
+        it. Returns the entry's LABEL name."""
+        name = name or source.name
+        shutil.copyfile(source, self.service.drop / name)
+        slug = slug_for(name)
+        self.service.wait_for(lambda: f"LABEL {slug}\n" in self.service.menu(), timeout, f"menu entry {slug}")
+        assert f"LABEL {slug}\n" in self.efi_menu(), "the UEFI menu lacks the entry the BIOS menu has"
+        tree = self.service.trees / slug
+        self.service.wait_for(lambda: str(tree) in self.exports(), 30, f"ganesha export of {tree}")
+        return slug
+
+    def efi_menu(self) -> str:
+        path = self.service.tftp / "efi64/pxelinux.cfg/default"
+        return path.read_text() if path.exists() else ""
+
+    def exports(self) -> str:
+        path = Path(str(self.service.settings["ganesha_exports_file"]))
+        return path.read_text() if path.exists() else ""
+
+    def vm(self, firmware: str, name: str, echo: bool = False) -> VM:
+        for proc in self.procs:
+            proc.check_alive()
+        return VM(self.net, self.work, firmware=firmware, name=name, echo=echo)
+
+
+@contextmanager
+def running_stack(snippet: Path, with_router: bool, menu_default: str, menu_timeout: int = 30) -> Iterator[Stack]:
+    """Start everything; on exit (also after a failure) stop it by PID and delete the namespaces.
+
+    The work folder is not under pytest's 0700 tmp dirs: dnsmasq serves TFTP as user nobody (Debian's as
+    user dnsmasq), so the TFTP root must be reachable by others, exactly as on a user's machine. Trees and
+    ISO copies are deleted at the end; the small logs (serial consoles, servers, isodrop) stay there.
+    """
+    work = Path(tempfile.mkdtemp(prefix="isodrop-e2e-"))
+    work.chmod(0o755)
+    net = PrivateNet.create()
+    procs: list[Proc] = []
+    service: ServiceRun | None = None
+    try:
+        exports = work / "ganesha" / "isodrop.conf"
+        procs.append(start_ganesha(net, exports, work))
+        if with_router:
+            procs.append(start_router(net, work))
+        service = ServiceRun(
+            work / "srv",
+            nfs_server="ganesha",
+            ganesha_exports_file=str(exports),
+            ganesha_pid_file=str(work / "ganesha.pid"),
+            dnsmasq_pid_file=str(work / "dnsmasq.pid"),
+            server_address=net.server_ip,
+            client_network=net.cidr,
+            serial_console="ttyS0,115200",
+            menu_default=menu_default,
+            menu_timeout=menu_timeout,
+            settle_seconds=1.0,
+        )
+        service.tftp.mkdir(parents=True, exist_ok=True)
+        procs.append(start_dnsmasq(net, snippet, service.tftp, work))
+        service.start()
+        yield Stack(net=net, service=service, work=work, procs=procs)
+    finally:
+        try:
+            if service is not None:
+                service.stop()
+        finally:
+            for proc in reversed(procs):
+                proc.stop()
+            net.close()
+            shutil.rmtree(work / "srv", ignore_errors=True)
