@@ -23,6 +23,7 @@ from isodrop.address import detect_server_address
 from isodrop.config import Config
 from isodrop.extract import ExtractError, extract_iso, remove_tree
 from isodrop.families import DirTree, recognise
+from isodrop.families.generic import GENERIC
 from isodrop.model import BootEntry, NotBootable, Outcome, ServerContext
 from isodrop.reconcile import DropFile, plan
 from isodrop.render.exports import ganesha_exports, kernel_exports
@@ -90,6 +91,8 @@ def context_for(config: Config, server: str, slug: str) -> ServerContext:
 def describe(recognition: BootEntry | NotBootable | None, volume_id: str) -> tuple[Outcome, str]:
     if isinstance(recognition, BootEntry):
         return Outcome.SERVED, ""
+    if isinstance(recognition, NotBootable) and recognition.family == GENERIC.name:
+        return Outcome.UNRECOGNISED, recognition.reason  # only guessed at: not a known system
     if isinstance(recognition, NotBootable):
         return Outcome.UNSUPPORTED, recognition.reason
     return Outcome.UNRECOGNISED, (

@@ -1,15 +1,21 @@
 """Look inside an initrd to tell which live initramfs it implements (casper, live-boot, dracut, archiso, miso).
 
 An initrd is one or more cpio "newc" archives, each either plain (early microcode) or compressed.
-gzip, xz, lzma and bzip2 are read with the standard library; zstd only where Python has
-`compression.zstd` (3.14+); lz4 and lzop never. What cannot be read is reported, not guessed.
+gzip, xz, lzma and bzip2 are read with the standard library; zstd (Debian's default since
+bookworm, Fedora's too) with `compression.zstd` on Python 3.14+, else through the `zstd` command;
+lz4 and lzop never. What cannot be read is reported, not guessed.
 """
 
 from __future__ import annotations
 
 import bz2
+import contextlib
 import importlib
+import importlib.util
 import lzma
+import shutil
+import subprocess
+import threading
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +90,12 @@ class _CpioScanner:
                 self.names.add(name.removeprefix("./").lstrip("/"))
 
 
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_HAS_ZSTD_MODULE = importlib.util.find_spec("compression") is not None and (
+    importlib.util.find_spec("compression.zstd") is not None
+)
+
+
 def _decompressor(data: bytes) -> Any:
     """A decompressor (with .decompress, .eof, .unused_data) for the stream `data` starts with."""
     if data.startswith(b"\x1f\x8b"):
@@ -92,11 +104,13 @@ def _decompressor(data: bytes) -> Any:
         return lzma.LZMADecompressor()
     if data.startswith(b"BZh"):
         return bz2.BZ2Decompressor()
-    if data.startswith(b"\x28\xb5\x2f\xfd"):
+    if data.startswith(ZSTD_MAGIC):
         try:
             return importlib.import_module("compression.zstd").ZstdDecompressor()
         except ImportError as error:
-            raise ValueError("zstd-compressed, which this Python cannot read (needs Python 3.14+)") from error
+            raise ValueError(
+                "zstd-compressed, which this Python cannot read without the zstd command (apt install zstd)"
+            ) from error
     if data.startswith(b"\x02\x21\x4c\x18") or data.startswith(b"\x04\x22\x4d\x18"):
         raise ValueError("lz4-compressed, which the Python standard library cannot read")
     if data.startswith(b"\x89LZO"):
@@ -104,8 +118,30 @@ def _decompressor(data: bytes) -> Any:
     raise ValueError(f"of an unknown format (starts with {data[:6].hex()})")
 
 
+def _scan_with_zstd_tool(data: bytes, names: set[str]) -> bytes:
+    """zstd before Python 3.14: stream through Debian's `zstd` command (the initrd's last archive)."""
+    scanner = _CpioScanner(names)
+    with subprocess.Popen(["zstd", "-dcq"], stdin=subprocess.PIPE, stdout=subprocess.PIPE) as tool:
+        assert tool.stdin is not None and tool.stdout is not None
+
+        def feed_input() -> None:
+            with contextlib.suppress(BrokenPipeError), tool.stdin:
+                tool.stdin.write(data)
+
+        writer = threading.Thread(target=feed_input, daemon=True)
+        writer.start()
+        while chunk := tool.stdout.read(CHUNK):
+            scanner.feed(chunk)
+        writer.join()
+    if tool.returncode != 0:
+        raise EOFError(f"zstd -d exited {tool.returncode}")
+    return b""
+
+
 def _scan_compressed(data: bytes, names: set[str]) -> bytes:
     """Add the names inside the compressed cpio stream `data` starts with; return the bytes after it."""
+    if data.startswith(ZSTD_MAGIC) and not _HAS_ZSTD_MODULE and shutil.which("zstd"):
+        return _scan_with_zstd_tool(data, names)
     decompressor = _decompressor(data)
     scanner = _CpioScanner(names)
     position = 0
