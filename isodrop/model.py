@@ -43,6 +43,7 @@ class BootEntry:
     evidence: tuple[str, ...] = ()  # files that made the family match
     menu_group: str = ""  # submenu title when the menu is grouped
     guessed: bool = False  # built by the generic fallback from the ISO's own boot config
+    firmware: tuple[str, ...] = ("bios", "efi64")  # which menus offer it (a 32-bit EFI binary: BIOS only)
 
     def __post_init__(self) -> None:
         for part in (self.label, self.kernel, *self.initrds, *self.params):
@@ -67,6 +68,7 @@ class BootEntry:
             evidence=tuple(data.get("evidence", ())),
             menu_group=data.get("menu_group", ""),
             guessed=bool(data.get("guessed", False)),
+            firmware=tuple(data.get("firmware", ("bios", "efi64"))),
         )
 
 

@@ -422,6 +422,7 @@ def test_real_memtest86plus_iso_boots_its_floppy_image_as_a_kernel(debian_isos: 
     assert isinstance(entry, BootEntry), entry
     assert (entry.family, entry.kernel, entry.initrds, entry.params) == ("memtest86+", "boot/floppy.img", (), ())
     assert entry.label == f"Memtest86+ ({label})"
+    assert entry.firmware == (("bios",) if label == "32-bit" else ("bios", "efi64"))
 
 
 def test_real_grub_rescue_iso_is_grub_only(debian_isos: Path) -> None:

@@ -47,6 +47,14 @@ def test_efi_menu_uses_root_relative_paths_and_no_localboot() -> None:
     assert "LOCALBOOT" not in text and "DEFAULT alpha" in text and "MENU DEFAULT" in text
 
 
+def test_bios_only_entries_stay_out_of_the_uefi_menu() -> None:
+    bios_only = served("mt32", "Memtest86+ (32-bit)")
+    bios_only = dataclasses.replace(bios_only, entry=dataclasses.replace(bios_only.entry, firmware=("bios",)))
+    menus = render_menus(build_menu([bios_only, served("alpha", "Alpha")], CONFIG), None)
+    assert "LABEL mt32" in menus[BIOS_MENU] and "LABEL alpha" in menus[BIOS_MENU]
+    assert "LABEL mt32" not in menus[EFI_MENU] and "LABEL alpha" in menus[EFI_MENU]
+
+
 def test_duplicate_labels_get_file_names_and_guessed_is_marked() -> None:
     menu = build_menu([served("a", "Same"), served("b", "Same"), served("c", "Odd", guessed=True)], CONFIG)
     titles = [i.title for i in menu.all_items]

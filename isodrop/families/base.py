@@ -154,6 +154,7 @@ class Family:
     check: Check | None = None  # after a match: a reason the tree cannot boot, "" when it can
     label: Callable[[Tree], str] | None = None
     optional_initrds: tuple[str, ...] = ()  # e.g. microcode: every match is loaded first
+    firmware: Callable[[Tree], tuple[str, ...]] | None = None  # menus that can boot it; default: all
 
     def match(self, tree: Tree) -> tuple[str, ...] | None:
         """The files that identify this family in the tree, or None."""
@@ -210,6 +211,7 @@ class Family:
             params=tuple(params),
             evidence=evidence,
             menu_group=self.menu_group,
+            firmware=self.firmware(tree) if self.firmware else ("bios", "efi64"),
         )
 
 

@@ -21,9 +21,17 @@ def _linux_header(tree: Tree, ctx: ServerContext) -> str:
     return ""
 
 
+def _is_32_bit(tree: Tree) -> bool:
+    return bool(tree.glob("EFI/BOOT/bootia32.efi")) or tree.volume_id.endswith("_32")
+
+
 def _label(tree: Tree) -> str:
-    bits = "32-bit" if tree.glob("EFI/BOOT/bootia32.efi") or tree.volume_id.endswith("_32") else "64-bit"
-    return f"Memtest86+ ({bits})"
+    return f"Memtest86+ ({'32-bit' if _is_32_bit(tree) else '64-bit'})"
+
+
+def _firmware(tree: Tree) -> tuple[str, ...]:
+    """The 32-bit image has no 64-bit EFI handover, so x86-64 UEFI's syslinux.efi cannot start it."""
+    return ("bios",) if _is_32_bit(tree) else ("bios", "efi64")
 
 
 MEMTEST = Family(
@@ -35,4 +43,5 @@ MEMTEST = Family(
     check=_linux_header,
     kernel=(FLOPPY,),
     label=_label,
+    firmware=_firmware,
 )

@@ -41,6 +41,7 @@ class MenuItem:
     guessed: bool
     family: str
     is_default: bool
+    firmware: tuple[str, ...] = ("bios", "efi64")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ def build_menu(served: list[Served], config: Config) -> Menu:
                 guessed=s.entry.guessed,
                 family=s.entry.menu_group or s.entry.family,
                 is_default=s.slug == default,
+                firmware=s.entry.firmware,
             )
         )
     groups: tuple[MenuGroup, ...] = ()
