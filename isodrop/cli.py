@@ -188,6 +188,7 @@ def cmd_scan(config: Config, args: argparse.Namespace) -> int:
             service.reconcile()
     finally:
         service.pool.shutdown(wait=True)
+        service.janitor.shutdown(wait=True)
     states = service.store.load_all()
     print(service.status_line())
     return EXIT_OK if all(s.outcome.value == "served" for s in states.values()) else EXIT_PROBLEMS

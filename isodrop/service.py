@@ -188,6 +188,7 @@ class Service:
         self._announced_waiting: set[str] = set()
         self._last_status = ""
         self.started = time.time()
+        self.janitor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remove")
         self._configure(config)
 
     # --- set-up -------------------------------------------------------------------------------
@@ -264,6 +265,7 @@ class Service:
             for job in self.jobs.values():
                 job.cancel.set()
             self.pool.shutdown(wait=True, cancel_futures=True)
+            self.janitor.shutdown(wait=True)
             self.write_status(stopped=True)
         return 0
 
@@ -369,7 +371,7 @@ class Service:
             doomed = self.store.temp_path(slug, "remove")
             os.rename(tree, doomed)
             self.store.forget(slug)
-            remove_tree(doomed)
+            self.janitor.submit(remove_tree, doomed)  # a big tree takes a while; the loop must not wait
         else:
             self.store.forget(slug)
         log.info(

@@ -62,7 +62,7 @@ def test_slow_copy_is_waited_for_then_served_and_removed(service: ServiceRun, tm
     assert "debian-live-12" not in service.menu()
     assert str(tree) not in service.exports.read_text()
     assert not (service.trees / "debian-live-12.state.json").exists()
-    assert leftovers(service) == []
+    service.wait_for(lambda: leftovers(service) == [], 10, "the removed tree to be deleted")
     assert service.stop() == 0
 
 
