@@ -168,7 +168,7 @@ def test_removed_iso_entry_export_and_boot_are_gone(dhcp_stack: Stack, live_isos
 def test_memtest_iso_entry_appears_and_its_kernel_starts(dhcp_stack: Stack) -> None:
     if not MEMTEST_ISO.exists():
         pytest.skip(f"{MEMTEST_ISO} missing: install memtest86+ (tests/apt-packages.txt)")
-    slug = dhcp_stack.drop(MEMTEST_ISO)
+    slug = dhcp_stack.drop(MEMTEST_ISO, uefi=False)  # its kernel is a BIOS (16/32-bit) image only
     menu = dhcp_stack.service.menu()
     assert f"LABEL {slug}\n" in menu
     vm = dhcp_stack.vm("bios", name="memtest")

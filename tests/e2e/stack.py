@@ -27,14 +27,15 @@ class Stack:
     work: Path
     procs: list[Proc]
 
-    def drop(self, source: Path, name: str | None = None, timeout: float = 180) -> str:
-        """Copy an ISO into the drop folder as a person would; wait until both menus and the export have
-        it. Returns the entry's LABEL name."""
+    def drop(self, source: Path, name: str | None = None, timeout: float = 180, uefi: bool = True) -> str:
+        """Copy an ISO into the drop folder as a person would; wait until the menus (the UEFI one too
+        unless `uefi` is false) and the export have it. Returns the entry's LABEL name."""
         name = name or source.name
         shutil.copyfile(source, self.service.drop / name)
         slug = slug_for(name)
         self.service.wait_for(lambda: f"LABEL {slug}\n" in self.service.menu(), timeout, f"menu entry {slug}")
-        assert f"LABEL {slug}\n" in self.efi_menu(), "the UEFI menu lacks the entry the BIOS menu has"
+        if uefi:
+            assert f"LABEL {slug}\n" in self.efi_menu(), "the UEFI menu lacks the entry the BIOS menu has"
         tree = self.service.trees / slug
         self.service.wait_for(lambda: str(tree) in self.exports(), 30, f"ganesha export of {tree}")
         return slug

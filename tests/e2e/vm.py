@@ -51,16 +51,19 @@ class BootFailed(AssertionError):
     pass
 
 
-class VM:
+class SerialVM:
+    """A QEMU machine in the test namespace whose serial console we read and type on.
+
+    `qemu_args` says what machine it is (firmware, disks, NICs, boot order); memory, CPU, accelerator,
+    display and the serial socket are added here, so every VM the tests start is captured the same way.
+    """
+
     def __init__(
-        self, net: PrivateNet, workdir: Path, firmware: str = "bios", name: str = "vm", echo: bool = False
+        self, net: PrivateNet, workdir: Path, name: str, qemu_args: list[str], echo: bool = False, memory: int = 1024
     ) -> None:
-        if firmware not in ("bios", "uefi"):
-            raise ValueError(firmware)
         self.name = name
         self.echo = echo  # also copy the console to our stdout (the demo shows it)
         self.workdir = workdir
-        self.firmware = firmware
         self.log_path = workdir / f"{name}-serial.log"
         self.sock_path = workdir / f"{name}-serial.sock"
         self.output = bytearray()
@@ -70,23 +73,15 @@ class VM:
         argv = [
             *net.ns_exec(),
             "qemu-system-x86_64",
-            "-machine",
-            "q35" if firmware == "uefi" else "pc",
             "-accel",
             "kvm" if kvm_usable() else "tcg",
             "-m",
-            "1024",
+            str(memory),
             "-smp",
             "1",
             "-display",
             "none",
-            "-no-reboot",
-            "-netdev",
-            f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
-            "-device",
-            "e1000,netdev=n0,mac=52:54:00:12:34:56",
-            "-boot",
-            "n",
+            *qemu_args,
             "-chardev",
             f"socket,id=ser0,path={self.sock_path},server=on,wait=on",
             "-serial",
@@ -94,15 +89,6 @@ class VM:
             "-monitor",
             "none",
         ]
-        if firmware == "uefi":
-            vars_copy = workdir / f"{name}-OVMF_VARS.fd"
-            shutil.copyfile(OVMF_VARS, vars_copy)
-            argv += [
-                "-drive",
-                f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
-                "-drive",
-                f"if=pflash,format=raw,file={vars_copy}",
-            ]
         self.started = time.monotonic()
         self.proc = Proc(f"qemu-{name}", argv, workdir / f"{name}-qemu.log")
         try:
@@ -194,3 +180,35 @@ class VM:
             self._sock.close()
         if self._reader is not None:
             self._reader.join(timeout=5)
+
+
+class VM(SerialVM):
+    """A PC that network-boots (`-boot n`) from the test bridge: SeaBIOS or OVMF, an e1000 NIC (iPXE ROM)."""
+
+    def __init__(
+        self, net: PrivateNet, workdir: Path, firmware: str = "bios", name: str = "vm", echo: bool = False
+    ) -> None:
+        if firmware not in ("bios", "uefi"):
+            raise ValueError(firmware)
+        self.firmware = firmware
+        args = [
+            "-machine",
+            "q35" if firmware == "uefi" else "pc",
+            "-no-reboot",
+            "-netdev",
+            f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
+            "-device",
+            "e1000,netdev=n0,mac=52:54:00:12:34:56",
+            "-boot",
+            "n",
+        ]
+        if firmware == "uefi":
+            vars_copy = workdir / f"{name}-OVMF_VARS.fd"
+            shutil.copyfile(OVMF_VARS, vars_copy)
+            args += [
+                "-drive",
+                f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+                "-drive",
+                f"if=pflash,format=raw,file={vars_copy}",
+            ]
+        super().__init__(net, workdir, name, args, echo=echo)
