@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,11 +22,16 @@ import pytest
 
 from isodrop.state import slug_for
 from tests.e2e.liveiso import LiveIso, build_iso
-from tests.e2e.servers import DHCP_SNIPPET, PROXY_SNIPPET
+from tests.e2e.netns import PrivateNet
+from tests.e2e.servers import DHCP_SNIPPET, PROXY_SNIPPET, render_snippet
 from tests.e2e.stack import Stack, running_stack
 from tests.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS, VM
 
-pytestmark = [pytest.mark.network, pytest.mark.vm]
+
+def vm_test(func):  # type: ignore[no-untyped-def]
+    """Boots a VM on a private network: needs root, namespaces, QEMU, dnsmasq, ganesha."""
+    return pytest.mark.network(pytest.mark.vm(func))
+
 
 MEMTEST_ISO = Path("/usr/lib/memtest86+/memtest86+x64.iso")
 NEEDED = {
@@ -50,10 +56,6 @@ def _missing() -> str:
     return ""
 
 
-if _missing():
-    pytest.skip(f"e2e boot tests skipped: {_missing()}", allow_module_level=True)
-
-
 _reported: list[str] = []
 
 
@@ -61,9 +63,10 @@ _reported: list[str] = []
 def boot_times(pytestconfig: pytest.Config) -> Iterator[None]:
     """Print every boot time, also without -s: the times are part of what these tests measure."""
     yield
-    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled():
-        print("\n" + "\n".join(_reported or ["[e2e] no boot reached its marker"]))
+    if _reported:
+        capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+        with capture.global_and_fixture_disabled():
+            print("\n" + "\n".join(_reported))
 
 
 def report(what: str, seconds: float) -> None:
@@ -75,11 +78,13 @@ def report(what: str, seconds: float) -> None:
 @pytest.fixture(scope="module")
 def live_isos() -> tuple[LiveIso, LiveIso]:
     """Two cached Debian-live ISOs with different markers (built once, ~1 min, then cached)."""
+    if _missing():
+        pytest.skip(f"e2e boot tests skipped: {_missing()}")
     return build_iso("e2e-one"), build_iso("e2e-two")
 
 
 @pytest.fixture(scope="module")
-def dhcp_stack() -> Iterator[Stack]:
+def dhcp_stack(live_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:
     """dnsmasq as the network's DHCP server (contrib/dnsmasq/isodrop-dhcp.conf)."""
     with running_stack(DHCP_SNIPPET, with_router=False, menu_default="e2e-one.iso") as stack:
         yield stack
@@ -98,6 +103,7 @@ def boot_to_marker(stack: Stack, firmware: str, iso: LiveIso, what: str) -> floa
         vm.close()
 
 
+@vm_test
 def test_bios_boots_dropped_iso_through_pxelinux_menu(dhcp_stack: Stack, live_isos: tuple[LiveIso, LiveIso]) -> None:
     one, _ = live_isos
     slug = dhcp_stack.drop(one.path)
@@ -106,6 +112,7 @@ def test_bios_boots_dropped_iso_through_pxelinux_menu(dhcp_stack: Stack, live_is
     boot_to_marker(dhcp_stack, "bios", one, "BIOS pxelinux")
 
 
+@vm_test
 def test_uefi_boots_through_syslinux_efi_menu(dhcp_stack: Stack, live_isos: tuple[LiveIso, LiveIso]) -> None:
     one, _ = live_isos
     slug = dhcp_stack.drop(one.path)  # already served by the BIOS test when run together; idempotent
@@ -125,6 +132,7 @@ def choose_at_boot_prompt(vm: VM, label: str) -> int:
     return since
 
 
+@vm_test
 def test_two_isos_non_default_chosen_by_keys_on_serial_console(
     dhcp_stack: Stack, live_isos: tuple[LiveIso, LiveIso]
 ) -> None:
@@ -145,6 +153,7 @@ def test_two_isos_non_default_chosen_by_keys_on_serial_console(
         vm.close()
 
 
+@vm_test
 def test_removed_iso_entry_export_and_boot_are_gone(dhcp_stack: Stack, live_isos: tuple[LiveIso, LiveIso]) -> None:
     _, two = live_isos
     slug = dhcp_stack.drop(two.path)
@@ -165,6 +174,7 @@ def test_removed_iso_entry_export_and_boot_are_gone(dhcp_stack: Stack, live_isos
         vm.close()
 
 
+@vm_test
 def test_memtest_iso_entry_appears_and_its_kernel_starts(dhcp_stack: Stack) -> None:
     if not MEMTEST_ISO.exists():
         pytest.skip(f"{MEMTEST_ISO} missing: install memtest86+ (tests/apt-packages.txt)")
@@ -180,6 +190,7 @@ def test_memtest_iso_entry_appears_and_its_kernel_starts(dhcp_stack: Stack) -> N
         vm.close()
 
 
+@vm_test
 class TestProxyDhcp:
     """Beside a home router: a DHCP-only dnsmasq in its own namespace hands out addresses, isodrop's
     dnsmasq runs contrib/dnsmasq/isodrop-proxy.conf and only tells PXE clients where to boot from."""
@@ -199,3 +210,25 @@ class TestProxyDhcp:
     def test_uefi_boots_in_proxy_mode(self, proxy_stack: Stack, live_isos: tuple[LiveIso, LiveIso]) -> None:
         boot_to_marker(proxy_stack, "uefi", live_isos[0], "UEFI proxy-DHCP")
         assert "DHCPACK" not in (proxy_stack.work / "dnsmasq.log").read_text(), "proxy mode must not lease"
+
+
+@pytest.mark.parametrize("snippet", [DHCP_SNIPPET, PROXY_SNIPPET], ids=["dhcp", "proxy"])
+def test_dnsmasq_snippet_fits_beside_debians_default_config(snippet: Path, tmp_path: Path) -> None:
+    """The snippets go to /etc/dnsmasq.d/ next to Debian's default dnsmasq (DNS on port 53, user dnsmasq):
+    they must parse, must leave DNS and the user alone, and the tests change only interface and addresses."""
+    if shutil.which("dnsmasq") is None:
+        pytest.skip("dnsmasq missing: install dnsmasq-base (tests/apt-packages.txt)")
+    shipped = snippet.read_text()
+    settings = [line.split("=", 1)[0] for line in shipped.splitlines() if line and not line.startswith("#")]
+    for forbidden in ("port", "user", "group", "conf-dir", "no-resolv", "tftp-secure"):
+        assert forbidden not in settings, f"{snippet.name} sets {forbidden}=, which would change Debian's dnsmasq"
+    assert shipped.count("CHANGE ME") >= 2, "the lines a user must adapt are marked"
+    net = PrivateNet(name="unused", subnet=7)
+    rendered = render_snippet(snippet, net, tmp_path)
+    changed = {a.split("=", 1)[0] for a, b in zip(shipped.splitlines(), rendered.splitlines(), strict=True) if a != b}
+    assert changed <= {"interface", "dhcp-range", "tftp-root", "dhcp-option"}, changed
+    for text in (shipped, rendered):
+        conf = tmp_path / "snippet.conf"
+        conf.write_text(text)
+        result = subprocess.run(["dnsmasq", "--test", f"--conf-file={conf}"], capture_output=True, text=True)
+        assert result.returncode == 0 and "syntax check OK" in result.stderr, result.stderr
