@@ -1,0 +1,227 @@
+"""The deployment users run, in a real Debian 12 VM: the .deb installed with apt, systemd as PID 1, the kernel
+NFS server, Debian's dnsmasq with isodrop's proxy-DHCP snippet; then a second VM PXE-boots from it.
+
+Nothing is mocked. The server VM is built from a cached debootstrap tree (tests/debvm/rootfs.py), with the
+freshly built .deb installed by `chroot ROOT apt-get install`; it is driven over its serial console. The ISO
+is the e2e helper's genuine Debian-live ISO (tests/e2e/liveiso.py), handed in over a read-only 9p share.
+The network is a bridge inside a namespace this test creates, with a DHCP-only dnsmasq in a second
+namespace as the home router (tests/e2e/netns.py, servers.py). Two VMs run at once only in the last step,
+because the client must boot from the server.
+
+The steps depend on each other and run in file order on one server VM (module fixture).
+Run: /usr/bin/python3 -m pytest -m vm tests/test_deb_vm.py  (about 5-8 min under TCG; +2 min the first time
+for debootstrap and the live ISO, which are cached).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.debvm.package import build_deb, missing_build_tools
+
+pytestmark = [pytest.mark.vm, pytest.mark.network]
+
+ISO_NAME = "debvm-live"
+HOST_TOOLS = ("qemu-system-x86_64", "debootstrap", "mkfs.ext4", "dnsmasq", "ip", "chroot")
+
+
+def _why_not() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (network namespaces, chroot, debootstrap)"
+    missing = [t for t in HOST_TOOLS if shutil.which(t, path="/usr/sbin:/usr/bin:/sbin:/bin") is None]
+    missing += missing_build_tools()
+    if missing:
+        return f"missing tools: {', '.join(missing)} (tests/apt-packages.txt installs them)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """Build everything, boot the server VM, yield handles; tear down only what this fixture started."""
+    reason = _why_not()
+    if reason:
+        pytest.skip(reason)
+    from tests.debvm.rootfs import cached_rootfs
+    from tests.debvm.server import ServerVM, build_image, server_address
+    from tests.e2e.liveiso import build_iso
+    from tests.e2e.netns import PrivateNet
+    from tests.e2e.servers import start_router
+
+    workdir = tmp_path_factory.mktemp("debvm")
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    deb = build_deb(workdir / "dist")
+    iso = build_iso(ISO_NAME)
+    root = cached_rootfs()
+    timings["artefacts"] = time.monotonic() - started
+    share = workdir / "share"
+    share.mkdir()
+    shutil.copy(iso.path, share / iso.path.name)
+
+    net = PrivateNet.create()
+    procs = []
+    server = None
+    try:
+        procs.append(start_router(net, workdir))
+        started = time.monotonic()
+        image, kernel, initrd, apt_output = build_image(root, deb, net, workdir)
+        timings["image"] = time.monotonic() - started
+        server = ServerVM(net, workdir, image, kernel, initrd, share)
+        timings["server boot"] = server.login()
+        server.ok("mkdir -p /mnt/isos && mount -t 9p -o trans=virtio,version=9p2000.L isos /mnt/isos")
+        yield {
+            "net": net,
+            "server": server,
+            "address": server_address(net),
+            "iso": iso,
+            "workdir": workdir,
+            "apt_output": apt_output,
+            "timings": timings,
+        }
+    finally:
+        print("timings (s):", {k: round(v, 1) for k, v in timings.items()})
+        if server is not None:
+            server.poweroff()
+        for proc in procs:
+            proc.stop()
+        net.close()
+
+
+def slug(iso_file: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", iso_file.removesuffix(".iso"))
+
+
+def test_apt_installed_the_package_and_its_services(world):
+    apt = world["apt_output"]
+    assert "Setting up isodrop" in apt, apt
+    server = world["server"]
+    assert server.ok("dpkg-query -W -f='${Status}' isodrop") == "install ok installed"
+    for unit in ("isodrop", "dnsmasq", "nfs-server"):
+        assert server.sh(f"systemctl is-enabled {unit}").output.strip() == "enabled", unit
+
+
+def test_service_is_active_with_a_status_line(world):
+    server = world["server"]
+    server.wait_active("isodrop", 120)
+    status = server.ok("systemctl show -p StatusText --value isodrop").strip()
+    assert status, "isodrop sent no STATUS= line"
+    assert server.ok("systemctl show -p Type --value isodrop").strip() == "notify"
+    # The installed unit, with the real /usr/bin/isodrop, verifies cleanly (minbase has no man-db to run
+    # for Documentation=man:isodrop(1), so the page is checked as a file instead).
+    verify = server.sh("systemd-analyze verify --man=no isodrop.service 2>&1")
+    assert verify.status == 0 and "isodrop.service" not in verify.output, str(verify)
+    assert server.sh("test -s /usr/share/man/man1/isodrop.1.gz").status == 0
+    for path in ("/srv/isodrop", "/srv/tftp", "/run/isodrop"):
+        assert server.sh(f"test -d {path}").status == 0, f"{path} missing"
+    assert server.sh("systemctl is-active dnsmasq").output.strip() == "active", server.ok(
+        "journalctl -u dnsmasq --no-pager | tail -20"
+    )
+
+
+def test_dropped_iso_is_served(world):
+    server, iso = world["server"], world["iso"]
+    name = iso.path.name
+    tree = f"/srv/tftp/isodrop/{slug(name)}"
+    started = time.monotonic()
+    server.ok(f"cp /mnt/isos/{name} /srv/isodrop/{name}", timeout=120)
+    server.wait_until(f"grep -q '^LABEL {slug(name)}' /srv/tftp/pxelinux.cfg/default", 240)
+    world["timings"]["iso served"] = time.monotonic() - started
+    menu = server.ok("cat /srv/tftp/pxelinux.cfg/default")
+    assert f"nfsroot={world['address']}:{tree}" in menu or f"{world['address']}:{tree}" in menu, menu
+    assert server.sh(f"grep -q 'LABEL {slug(name)}' /srv/tftp/efi64/pxelinux.cfg/default").status == 0
+    exports = server.wait_until(f"exportfs -v | grep -A1 '^{tree}'", 60)
+    assert "ro" in exports, exports
+    journal = server.wait_until(f"journalctl -u isodrop ISODROP_ISO={name} -o cat --no-pager | grep .", 30)
+    assert journal.strip(), "no journal line with ISODROP_ISO"
+    fields = server.ok(f"journalctl -u isodrop ISODROP_ISO={name} -o verbose --no-pager | grep -E 'ISODROP_|PRIORITY='")
+    assert "ISODROP_SYSTEM=" in fields and "ISODROP_OUTCOME=" in fields, fields
+    status = server.ok("systemctl show -p StatusText --value isodrop")
+    assert "1" in status, f"status line does not count the served ISO: {status!r}"
+    # dnsmasq runs as user dnsmasq: the tree it serves must be world-readable.
+    assert server.sh(f"su -s /bin/sh nobody -c 'cat {tree}/live/vmlinuz > /dev/null'").status == 0
+
+
+def test_status_command(world):
+    server, iso = world["server"], world["iso"]
+    out = server.ok("isodrop status")
+    assert iso.path.name in out or slug(iso.path.name) in out, out
+
+
+def test_reload_rereads_config_and_keeps_serving(world):
+    """A person edits the config (boot the ISO by default, short timeout, serial console) and reloads."""
+    server, iso = world["server"], world["iso"]
+    name = iso.path.name
+    server.ok(
+        'printf \'menu_default = "%s"\\nmenu_timeout = 10\\nserial_console = "ttyS0,115200"\\n\' '
+        f"{name} >> /etc/isodrop/isodrop.toml"
+    )
+    pid_before = server.ok("systemctl show -p MainPID --value isodrop").strip()
+    server.ok("systemctl reload isodrop", timeout=120)
+    server.wait_until("grep -q '^SERIAL 0 115200' /srv/tftp/pxelinux.cfg/default", 60)
+    menu = server.ok("cat /srv/tftp/pxelinux.cfg/default")
+    assert re.search(rf"^DEFAULT {re.escape(slug(name))}$", menu, re.M), menu
+    assert re.search(r"^TIMEOUT 10$", menu, re.M), menu
+    assert "console=ttyS0,115200" in menu, menu
+    assert server.ok("systemctl show -p MainPID --value isodrop").strip() == pid_before, "reload restarted it"
+    assert server.ok("systemctl is-active isodrop").strip() == "active"
+    assert server.sh(f"exportfs -v | grep -q '^/srv/tftp/isodrop/{slug(name)}'").status == 0
+
+
+def test_restart_keeps_serving(world):
+    server, iso = world["server"], world["iso"]
+    tree = f"/srv/tftp/isodrop/{slug(iso.path.name)}"
+    server.ok("systemctl restart isodrop", timeout=180)
+    server.wait_active("isodrop", 60)
+    assert server.sh(f"grep -q 'LABEL {slug(iso.path.name)}' /srv/tftp/pxelinux.cfg/default").status == 0
+    assert server.sh(f"exportfs -v | grep -q '^{tree}'").status == 0
+    assert server.sh(f"test -f {tree}/live/vmlinuz").status == 0
+
+
+def test_client_pxe_boots_the_iso_from_the_server_vm(world):
+    """BIOS client on the same bridge: address from the router, boot file from the server's proxy DHCP,
+    pxelinux + kernel over TFTP, root over the server's kernel NFS; the live system prints its marker."""
+    from tests.e2e.vm import BOOT_FAILURES, VM
+
+    client = VM(world["net"], world["workdir"], firmware="bios", name="client")
+    try:
+        seconds = client.wait_for(world["iso"].marker, 300, failures=BOOT_FAILURES)
+        world["timings"]["client boot"] = seconds
+    finally:
+        client.close()
+
+
+def test_apt_remove_keeps_the_users_isos(world):
+    server, iso = world["server"], world["iso"]
+    name = iso.path.name
+    checksum = server.ok(f"md5sum /srv/isodrop/{name}").split()[0]
+    server.ok("DEBIAN_FRONTEND=noninteractive apt-get remove -y isodrop 2>&1", timeout=300)
+    assert server.sh("systemctl is-active isodrop").output.strip() != "active"
+    assert server.ok(f"md5sum /srv/isodrop/{name}").split()[0] == checksum
+    assert server.sh("test -f /etc/isodrop/isodrop.toml").status == 0, "remove keeps the conffile"
+
+
+def test_apt_purge_removes_what_the_package_created(world):
+    server, iso = world["server"], world["iso"]
+    name = iso.path.name
+    server.ok("DEBIAN_FRONTEND=noninteractive apt-get purge -y isodrop 2>&1", timeout=300)
+    for gone in (
+        "/etc/isodrop",
+        "/etc/dnsmasq.d/isodrop.conf",
+        "/etc/exports.d/isodrop.exports",
+        "/srv/tftp/isodrop",
+        "/srv/tftp/pxelinux.cfg/default",
+        "/srv/tftp/efi64",
+        "/srv/tftp/pxelinux.0",
+        "/lib/systemd/system/isodrop.service",
+        "/usr/bin/isodrop",
+    ):
+        assert server.sh(f"test -e {gone}").status != 0, f"{gone} left after purge"
+    assert server.sh(f"test -f /srv/isodrop/{name}").status == 0, "purge must never remove the user's ISOs"
+    assert server.sh("exportfs -v | grep -q /srv/tftp/isodrop").status != 0, "export still active"
+    assert server.ok("systemctl is-active dnsmasq").strip() == "active", "dnsmasq must survive the purge"
