@@ -87,8 +87,8 @@ def live_isos() -> tuple[LiveIso, LiveIso]:
 def dhcp_stack(live_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:
     """dnsmasq as the network's DHCP server (contrib/dnsmasq/isodrop-dhcp.conf)."""
     with running_stack(DHCP_SNIPPET, with_router=False, menu_default="e2e-one.iso") as stack:
-        yield stack
         _reported.append(f"[e2e] logs of the DHCP-mode setup: {stack.work}")
+        yield stack
 
 
 def boot_to_marker(stack: Stack, firmware: str, iso: LiveIso, what: str) -> float:
@@ -198,9 +198,9 @@ class TestProxyDhcp:
     @pytest.fixture(scope="class")
     def proxy_stack(self, live_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:
         with running_stack(PROXY_SNIPPET, with_router=True, menu_default="first") as stack:
+            _reported.append(f"[e2e] logs of the proxy-DHCP setup: {stack.work}")
             stack.drop(live_isos[0].path)
             yield stack
-            _reported.append(f"[e2e] logs of the proxy-DHCP setup: {stack.work}")
 
     def test_bios_boots_in_proxy_mode(self, proxy_stack: Stack, live_isos: tuple[LiveIso, LiveIso]) -> None:
         boot_to_marker(proxy_stack, "bios", live_isos[0], "BIOS proxy-DHCP")

@@ -31,7 +31,9 @@ class Stack:
         """Copy an ISO into the drop folder as a person would; wait until the menus (the UEFI one too
         unless `uefi` is false) and the export have it. Returns the entry's LABEL name."""
         name = name or source.name
-        shutil.copyfile(source, self.service.drop / name)
+        target = self.service.drop / name
+        if not (target.exists() and target.stat().st_size == source.stat().st_size):
+            shutil.copyfile(source, target)  # not again when there: a rewrite would be a new ISO to re-extract
         slug = slug_for(name)
         self.service.wait_for(lambda: f"LABEL {slug}\n" in self.service.menu(), timeout, f"menu entry {slug}")
         if uefi:
