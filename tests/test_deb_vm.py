@@ -28,6 +28,10 @@ from tests.debvm.package import build_deb, missing_build_tools
 pytestmark = [pytest.mark.vm, pytest.mark.network]
 
 ISO_NAME = "debvm-live"
+PACKAGE_DIAGNOSIS = (
+    "ps -ef --forest | grep -v ' \\[' | tail -40; systemctl list-jobs --no-pager; "
+    "systemctl status --no-pager isodrop dnsmasq 2>&1 | head -40"
+)
 HOST_TOOLS = ("qemu-system-x86_64", "debootstrap", "mkfs.ext4", "dnsmasq", "ip", "chroot")
 
 
@@ -200,7 +204,7 @@ def test_apt_remove_keeps_the_users_isos(world):
     server, iso = world["server"], world["iso"]
     name = iso.path.name
     checksum = server.ok(f"md5sum /srv/isodrop/{name}").split()[0]
-    server.ok("DEBIAN_FRONTEND=noninteractive apt-get remove -y isodrop 2>&1", timeout=300)
+    server.ok_detached("DEBIAN_FRONTEND=noninteractive apt-get remove -y isodrop", 240, diagnose=PACKAGE_DIAGNOSIS)
     assert server.sh("systemctl is-active isodrop").output.strip() != "active"
     assert server.ok(f"md5sum /srv/isodrop/{name}").split()[0] == checksum
     assert server.sh("test -f /etc/isodrop/isodrop.toml").status == 0, "remove keeps the conffile"
@@ -209,7 +213,7 @@ def test_apt_remove_keeps_the_users_isos(world):
 def test_apt_purge_removes_what_the_package_created(world):
     server, iso = world["server"], world["iso"]
     name = iso.path.name
-    server.ok("DEBIAN_FRONTEND=noninteractive apt-get purge -y isodrop 2>&1", timeout=300)
+    server.ok_detached("DEBIAN_FRONTEND=noninteractive apt-get purge -y isodrop", 240, diagnose=PACKAGE_DIAGNOSIS)
     for gone in (
         "/etc/isodrop",
         "/etc/dnsmasq.d/isodrop.conf",

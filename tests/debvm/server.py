@@ -201,6 +201,23 @@ class ServerVM(SerialVM):
                 raise TimeoutError(f"still failing after {timeout:.0f} s:\n{result}")
             time.sleep(interval)
 
+    def ok_detached(self, command: str, timeout: float, diagnose: str = "") -> str:
+        """Run a long command in the background of the VM's shell (so a hang can still be looked at): its
+        output when it exits 0; on failure or timeout, an AssertionError with its output and `diagnose`'s."""
+        tag = f"/tmp/detached{next(self._markers)}"
+        self.ok(f"( {command} ) > {tag}.log 2>&1 < /dev/null; echo $? > {tag}.rc &")
+        deadline = time.monotonic() + timeout
+        while self.sh(f"test -f {tag}.rc").status != 0:
+            if time.monotonic() > deadline:
+                looked = self.sh(diagnose, 60).output if diagnose else ""
+                log = self.sh(f"tail -c 3000 {tag}.log").output
+                raise AssertionError(f"{command!r} still running after {timeout:.0f} s:\n{log}\n{looked}")
+            time.sleep(2)
+        output = self.sh(f"cat {tag}.log").output
+        status = int(self.ok(f"cat {tag}.rc").strip())
+        assert status == 0, f"{command!r} exited {status}:\n{output}"
+        return output
+
     def diagnose(self, unit: str) -> str:
         """What a person looks at when a unit misbehaves (for failure messages)."""
         return self.sh(
