@@ -8,6 +8,7 @@ only then deletes trees that are no longer wanted, so no client is offered a van
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from isodrop.state import EntryState, StateStore
 from isodrop.watch import DropWatcher, Settler, list_drop
 
 log = logging.getLogger("isodrop")
+RETRY_SECONDS = 5.0
 
 
 def iso_extra(iso: str, system: str = "", outcome: str = "") -> dict[str, dict[str, str]]:
@@ -184,9 +186,9 @@ class Service:
         self.jobs: dict[str, Job] = {}
         self.system: dict[str, str] = {}
         self.exports_pending = True  # re-read exports once at start: the file may predate a reboot
+        self.retry_soon = False  # the last pass failed: try again in RETRY_SECONDS, not rescan_seconds
         self._sidecar_errors: dict[str, str] = {}
         self._announced_waiting: set[str] = set()
-        self._last_status = ""
         self.started = time.time()
         self.janitor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remove")
         self._configure(config)
@@ -245,7 +247,7 @@ class Service:
         self.prepare()
         watcher = DropWatcher(self.config.drop_dir, self.wake)
         watcher.start()
-        self.reconcile()
+        self.reconcile_guarded()
         self.notifier.notify("READY=1", f"STATUS={self.status_line()}")
         log.info("ready: watching %s", self.config.drop_dir)
         try:
@@ -256,7 +258,7 @@ class Service:
                     break
                 if self.reload_requested:
                     watcher = self._reload(watcher)
-                self.reconcile()
+                self.reconcile_guarded()
                 self.notifier.notify(f"STATUS={self.status_line()}", "WATCHDOG=1")
         finally:
             self.notifier.notify("STOPPING=1", "STATUS=stopping")
@@ -273,6 +275,8 @@ class Service:
         timeouts = [self.config.rescan_seconds]
         if self.jobs:
             timeouts.append(1.0)  # progress in STATUS=
+        if self.retry_soon:
+            timeouts.append(RETRY_SECONDS)
         if self.settler.pending():
             timeouts.append(max(0.2, self.config.settle_seconds / 2))
         if self.notifier.watchdog_interval:
@@ -289,6 +293,9 @@ class Service:
             except Exception as exc:
                 log.error("configuration not reloaded, keeping the old one: %s", exc)
                 new = self.config
+            if new == self.config and not new.server_address:
+                self.server, how = detect_server_address()
+                log.info("clients reach this server at %s (%s)", self.server, how)
             if new != self.config:
                 for job in self.jobs.values():
                     job.cancel.set()
@@ -300,11 +307,25 @@ class Service:
                 watcher = DropWatcher(self.config.drop_dir, self.wake)
                 watcher.start()
         self.exports_pending = True
-        self.reconcile()
+        self.reconcile_guarded()
         self.notifier.notify("READY=1", f"STATUS={self.status_line()}")
         return watcher
 
     # --- one reconcile pass ---------------------------------------------------------------------
+    def reconcile_guarded(self) -> None:
+        """A pass that fails (a full disk, a folder made read-only) is logged and retried, not fatal."""
+        try:
+            self.reconcile()
+        except Exception as exc:
+            log.exception("reconcile pass failed, retrying in %.0f s: %s", RETRY_SECONDS, exc)
+            self.system["last error"] = f"reconcile pass failed: {exc}"
+            self.retry_soon = True
+            with contextlib.suppress(OSError):
+                self.write_status()
+        else:
+            self.retry_soon = False
+            self.system.pop("last error", None)
+
     def reconcile(self) -> None:
         cfg = self.config
         self._collect_finished_jobs()

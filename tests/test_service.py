@@ -191,6 +191,18 @@ def test_sighup_rereads_the_config(service: ServiceRun, tmp_path: Path) -> None:
     assert "reloading configuration" in service.log_text()
 
 
+def test_a_failing_pass_is_logged_and_retried_not_fatal(service: ServiceRun, tmp_path: Path) -> None:
+    service.tftp.mkdir(parents=True)
+    (service.tftp / "pxelinux.cfg").write_text("a file where isodrop needs a folder")
+    shutil.copy(build_debian_live(tmp_path / "a.iso"), service.drop / "a.iso")
+    service.start()
+    service.wait_for(lambda: "reconcile pass failed" in service.log_text(), 15, "the failure to be logged")
+    assert "reconcile pass failed" in service.status()["system"]["last error"]
+    (service.tftp / "pxelinux.cfg").unlink()
+    service.wait_for(lambda: "LABEL a\n" in service.menu(), 20, "the retry to write the menu")
+    service.wait_for(lambda: "last error" not in service.status()["system"], 10, "the error to clear")
+
+
 def test_many_isos_at_once_are_queued(service: ServiceRun, tmp_path: Path) -> None:
     source = build_debian_live(tmp_path / "src.iso")
     service.start()
