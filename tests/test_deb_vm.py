@@ -67,6 +67,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     share = workdir / "share"
     share.mkdir()
     shutil.copy(iso.path, share / iso.path.name)
+    shutil.copy(deb, share / deb.name)  # for the reinstall step, inside the running system
 
     net = PrivateNet.create()
     procs = []
@@ -86,6 +87,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             "iso": iso,
             "workdir": workdir,
             "apt_output": apt_output,
+            "deb": deb,
             "timings": timings,
         }
     finally:
@@ -256,3 +258,19 @@ def test_apt_purge_removes_what_the_package_created(world):
     assert server.sh(f"test -f /srv/isodrop/{name}").status == 0, "purge must never remove the user's ISOs"
     assert server.sh("exportfs -v | grep -q /srv/tftp/isodrop").status != 0, "export still active"
     assert server.ok("systemctl is-active dnsmasq").strip() == "active", "dnsmasq must survive the purge"
+
+
+def test_reinstall_on_a_running_system_serves_the_isos_left_in_the_drop_folder(world):
+    """apt install on the live box: the unit starts at once, dnsmasq is restarted to read the snippet, and
+    the ISO the user kept in /srv/isodrop is served again."""
+    server, iso = world["server"], world["iso"]
+    dnsmasq_pid = server.ok("systemctl show -p MainPID --value dnsmasq").strip()
+    server.ok_detached(
+        f"DEBIAN_FRONTEND=noninteractive apt-get install -y /mnt/isos/{world['deb'].name}", 240, PACKAGE_DIAGNOSIS
+    )
+    server.wait_active("isodrop", 120)
+    server.wait_until(f"grep -q '^LABEL {slug(iso.path.name)}' /srv/tftp/pxelinux.cfg/default", 240)
+    server.wait_until(f"exportfs -v | grep -q '^/srv/tftp/isodrop/{slug(iso.path.name)}'", 60)
+    server.wait_active("dnsmasq", 30)
+    assert server.ok("systemctl show -p MainPID --value dnsmasq").strip() != dnsmasq_pid, "dnsmasq not restarted"
+    assert server.sh("test -f /etc/dnsmasq.d/isodrop.conf").status == 0
