@@ -229,6 +229,19 @@ def test_client_pxe_boots_the_iso_from_the_server_vm(world):
         client.close()
 
 
+def test_uefi_client_pxe_boots_the_iso_from_the_server_vm(world):
+    """The same for an x86-64 UEFI client (OVMF): the proxy snippet gives it efi64/syslinux.efi."""
+    from tests.e2e.vm import BOOT_FAILURES, OVMF_CODE, VM
+
+    if not OVMF_CODE.exists():
+        pytest.skip(f"{OVMF_CODE} missing: install ovmf (tests/apt-packages.txt)")
+    client = VM(world["net"], world["workdir"], firmware="uefi", name="uefi-client")
+    try:
+        world["timings"]["uefi client boot"] = client.wait_for(world["iso"].marker, 300, failures=BOOT_FAILURES)
+    finally:
+        client.close()
+
+
 def test_apt_remove_keeps_the_users_isos(world):
     server, iso = world["server"], world["iso"]
     name = iso.path.name
