@@ -97,6 +97,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         for proc in procs:
             proc.stop()
         net.close()
+        # The disk image and the share hold a Debian system and an ISO: pytest keeps old temp dirs.
+        (workdir / "server.img").unlink(missing_ok=True)
+        shutil.rmtree(share, ignore_errors=True)
 
 
 def slug(iso_file: str) -> str:
