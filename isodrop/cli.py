@@ -267,10 +267,10 @@ def format_status(doc: dict) -> str:
 
 def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     from isodrop.address import detect_server_address
+    from isodrop.build import context_for
     from isodrop.extract import ExtractError, IsoTree
     from isodrop.families import recognise
     from isodrop.model import BootEntry
-    from isodrop.service import context_for
     from isodrop.state import slug_for
 
     server = args.server or config.server_address or detect_server_address()[0]
