@@ -66,7 +66,12 @@ def install_deb(root: Path, deb: Path) -> str:
     for api in ("proc", "dev"):
         run(["mount", "--bind", f"/{api}", str(root / api)])
     try:
-        result = _chroot(root, "apt-get", "install", "-y", f"/tmp/{deb.name}")
+        try:
+            result = _chroot(root, "apt-get", "install", "-y", f"/tmp/{deb.name}")
+        except RuntimeError:
+            # A dependency the cached tree lacks (the package grew one): fetch it from the archive.
+            _chroot(root, "apt-get", "update")
+            result = _chroot(root, "apt-get", "install", "-y", f"/tmp/{deb.name}")
     finally:
         for api in ("dev", "proc"):
             subprocess.run(["umount", "-l", str(root / api)], check=False)
