@@ -58,7 +58,7 @@ def test_control_fields(deb: Path):
     info = dpkg_deb("-f", str(deb), "Depends", "Recommends")
     for dependency in ("python3-watchdog", "python3-pycdlib", "python3-jinja2", "python3-sdnotify", "pxelinux"):
         assert dependency in info
-    for recommended in ("dnsmasq", "nfs-kernel-server", "syslinux-efi"):
+    for recommended in ("dnsmasq", "nfs-kernel-server", "syslinux-efi", "zstd"):
         assert recommended in info
     listing = dpkg_deb("--info", str(deb), "conffiles").split()
     assert "/etc/isodrop/isodrop.toml" in listing and "/etc/dnsmasq.d/isodrop.conf" in listing
