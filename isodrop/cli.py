@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -103,8 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         "one reconcile pass, waiting for its extractions, then exit",
         """\
         Do what `serve` does once: extract new ISOs, remove vanished ones, rewrite menus and exports,
-        then exit. Exits 1 when some ISO in the drop folder could not be served. Do not run it while the
-        service runs.""",
+        then exit. An ISO written to in the last quiet_seconds is waited for (up to that long). Exits 1
+        when some ISO in the drop folder could not be served. Do not run it while the service runs.""",
     )
     status = add(
         "status",
@@ -176,16 +177,19 @@ def cmd_scan(config: Config, args: argparse.Namespace) -> int:
     from isodrop.service import Service
 
     service = Service(config)
+    # No watcher here, so no close events: an ISO still being written is waited for up to quiet_seconds.
+    deadline = time.monotonic() + config.quiet_seconds + 1
     try:
         service.prepare()
-        service.reconcile()
-        time.sleep(config.settle_seconds)
-        service.reconcile()
-        while service.jobs:
-            for job in list(service.jobs.values()):
-                if job.future is not None:
-                    job.future.exception()
+        while True:
             service.reconcile()
+            if service.jobs:
+                futures = [job.future for job in service.jobs.values() if job.future is not None]
+                concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED)
+            elif service.settler.pending() and time.monotonic() < deadline:
+                time.sleep(0.5)
+            else:
+                break
     finally:
         service.pool.shutdown(wait=True)
         service.janitor.shutdown(wait=True)

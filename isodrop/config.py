@@ -47,7 +47,8 @@ class Config:
     syslinux_bios_modules: Path = Path("/usr/lib/syslinux/modules/bios")
     syslinux_efi_file: Path = Path("/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi")
     syslinux_efi64_modules: Path = Path("/usr/lib/syslinux/modules/efi64")
-    settle_seconds: float = 1.0  # an ISO's size and mtime must stay the same this long
+    settle_seconds: float = 1.0  # after its writer closed it, an ISO must stay unchanged this long
+    quiet_seconds: float = 15.0  # no close seen (remote or invisible writer): unchanged this long
     rescan_seconds: float = 300.0  # a full reconcile even without events, as a safety net
     parallel_extractions: int = 1
     verify_checksums: bool = True  # check extracted files against the ISO's md5sum.txt
@@ -188,8 +189,9 @@ def _validate(config: Config, source: str) -> None:
         fail("menu_timeout", "must be 0 (wait forever) or more")
     if config.menu_group_threshold < 1:
         fail("menu_group_threshold", "must be at least 1")
-    if config.settle_seconds < 0 or config.rescan_seconds <= 0:
-        fail("settle_seconds" if config.settle_seconds < 0 else "rescan_seconds", "must be positive")
+    for key in ("settle_seconds", "quiet_seconds", "rescan_seconds"):
+        if getattr(config, key) <= 0:
+            fail(key, "must be a positive number of seconds")
     if not 1 <= config.parallel_extractions <= 8:
         fail("parallel_extractions", "must be between 1 and 8")
     if config.serial_console and not config.serial_console.startswith("ttyS"):

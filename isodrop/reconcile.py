@@ -19,7 +19,7 @@ class DropFile:
     name: str  # path relative to the drop folder
     size: int
     mtime_ns: int
-    stable: bool  # closed, and size and mtime unchanged for the settle time
+    stable: bool  # completely copied (see watch.Settler)
 
     @property
     def slug(self) -> str:

@@ -74,7 +74,7 @@ class Service:
     def _configure(self, config: Config) -> None:
         self.config = config
         self.store = StateStore(config.trees_dir)
-        self.settler = Settler(config.settle_seconds)
+        self.settler = Settler(config.settle_seconds, config.quiet_seconds)
         if config.server_address:
             self.server, how = config.server_address, "from the config"
         else:
@@ -122,7 +122,7 @@ class Service:
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGHUP, self.request_reload)
         self.prepare()
-        watcher = DropWatcher(self.config.drop_dir, self.wake)
+        watcher = DropWatcher(self.config.drop_dir, self.wake, self.settler)
         watcher.start()
         self.reconcile_guarded()
         self.notifier.notify("READY=1", f"STATUS={self.status_line()}")
@@ -181,7 +181,7 @@ class Service:
                 watcher.stop()
                 self._configure(new)
                 self.prepare()
-                watcher = DropWatcher(self.config.drop_dir, self.wake)
+                watcher = DropWatcher(self.config.drop_dir, self.wake, self.settler)
                 watcher.start()
         self.exports_pending = True
         self.reconcile_guarded()

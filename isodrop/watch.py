@@ -1,12 +1,12 @@
 """Watching the drop folder: events only wake the service; the folder listing is the truth.
 
 `DropWatcher` turns any watchdog event under the drop folder into a wake-up. `Settler` decides when
-an ISO is completely copied: its size and mtime unchanged for `settle_seconds`, and no process
-on this machine has it open for writing (a copy over Samba or `cp` shows up there).
+an ISO is completely copied (see its docstring).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -77,23 +77,48 @@ def open_for_writing(path: Path) -> bool:
 
 
 class Settler:
-    """Remembers when each ISO last changed, to tell a finished copy from one in progress."""
+    """Tells a finished copy from one in progress, from what can be seen of the file.
 
-    def __init__(self, settle_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    An ISO is complete when no process we can see has it open for writing, and either
+    - its writer closed it (an inotify close-write event) and it has not changed for `settle_seconds`
+      since: the usual case, served about a second after the copy ends; or
+    - it has not been written for `quiet_seconds`: for writers whose close we cannot see (a copy into
+      an NFS-mounted drop folder, a restart while nothing was copying) or who are invisible in /proc
+      to the sandboxed service (smbd runs with more privileges than isodrop).
+    """
+
+    def __init__(
+        self,
+        settle_seconds: float,
+        quiet_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settle_seconds = settle_seconds
+        self.quiet_seconds = quiet_seconds
         self.clock = clock
+        self.wall_clock = wall_clock
         self._seen: dict[str, tuple[int, int, float]] = {}
+        self._closed: dict[str, tuple[int, int]] = {}  # name -> (size, mtime_ns) when its writer closed it
         self._pending = 0
 
     def pending(self) -> int:
         """How many ISOs looked unfinished at the last observation."""
         return self._pending
 
+    def closed(self, path: Path, name: str) -> None:
+        """A writer closed `name` (called from the watcher thread): remember the file as it was then."""
+        try:
+            st = path.stat()
+        except OSError:
+            return
+        self._closed[name] = (st.st_size, st.st_mtime_ns)
+
     def observe(
         self, drop_dir: Path, listing: dict[str, os.stat_result], known: frozenset[tuple[str, int, int]] = frozenset()
     ) -> list[DropFile]:
         """DropFiles for the listing; `known` (name, size, mtime_ns) are already handled, hence stable."""
-        now = self.clock()
+        now, wall = self.clock(), self.wall_clock()
         result = []
         for name, st in listing.items():
             signature = (st.st_size, st.st_mtime_ns)
@@ -103,34 +128,44 @@ class Settler:
                 since = now
             else:
                 since = previous[2]
-            stable = (name, *signature) in known or (
-                now - since >= self.settle_seconds and not open_for_writing(drop_dir / name)
+            unchanged_for = now - since
+            finished = (self._closed.get(name) == signature and unchanged_for >= self.settle_seconds) or (
+                max(unchanged_for, wall - st.st_mtime) >= self.quiet_seconds
             )
+            stable = (name, *signature) in known or (finished and not open_for_writing(drop_dir / name))
             result.append(DropFile(name=name, size=st.st_size, mtime_ns=st.st_mtime_ns, stable=stable))
         for name in list(self._seen):
             if name not in listing:
                 del self._seen[name]
+                self._closed.pop(name, None)
         self._pending = sum(1 for d in result if not d.stable)
         return result
 
 
 class _WakeHandler(FileSystemEventHandler):
-    def __init__(self, wake: Callable[[str], None]) -> None:
+    def __init__(self, drop_dir: Path, wake: Callable[[str], None], settler: Settler) -> None:
+        self.drop_dir = drop_dir
         self.wake = wake
+        self.settler = settler
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in _IGNORED_EVENTS:
             return
-        self.wake(f"{event.event_type} {os.fsdecode(event.src_path)}")
+        path = Path(os.fsdecode(event.src_path))
+        if event.event_type == "closed" and not event.is_directory:  # close after writing
+            with contextlib.suppress(ValueError):
+                self.settler.closed(path, path.relative_to(self.drop_dir).as_posix())
+        self.wake(f"{event.event_type} {path}")
 
 
 class DropWatcher:
-    """A watchdog observer on the drop folder that calls `wake(reason)` on every change."""
+    """A watchdog observer on the drop folder: every change calls `wake(reason)`, and a writer closing
+    a file is told to the settler."""
 
-    def __init__(self, drop_dir: Path, wake: Callable[[str], None]) -> None:
+    def __init__(self, drop_dir: Path, wake: Callable[[str], None], settler: Settler) -> None:
         self.drop_dir = drop_dir
         self._observer = Observer()
-        self._observer.schedule(_WakeHandler(wake), str(drop_dir), recursive=True)
+        self._observer.schedule(_WakeHandler(drop_dir, wake, settler), str(drop_dir), recursive=True)
 
     def start(self) -> None:
         self._observer.daemon = True

@@ -52,6 +52,7 @@ class ServiceRun:
             "dnsmasq_pid_file": "",
             "server_address": "192.0.2.10",
             "settle_seconds": 1.0,
+            "quiet_seconds": 3.0,  # ISOs copied in before the service starts; the close path is the usual one
             "rescan_seconds": 30.0,
         } | settings
         self.drop.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,126 @@
+"""When is a copy complete? The Settler on real files, with its clocks in the test's hands.
+
+The writer is gone (the file is closed) in these tests, so what decides is the rule itself: a seen
+close plus settle time, or quiet time without one. A writer still holding the file open is covered
+by tests/test_service.py (a slow copy with the file kept open).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from isodrop.watch import Settler, list_drop, open_for_writing
+
+
+class Clocks:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.wall = time.time()
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        self.wall += seconds
+
+
+def settler(clocks: Clocks, settle: float = 1.0, quiet: float = 10.0) -> Settler:
+    return Settler(settle, quiet, clock=lambda: clocks.now, wall_clock=lambda: clocks.wall)
+
+
+def stable(s: Settler, drop: Path) -> dict[str, bool]:
+    return {d.name: d.stable for d in s.observe(drop, list_drop(drop))}
+
+
+def write(path: Path, data: bytes, mtime: float) -> None:
+    with open(path, "ab") as handle:
+        handle.write(data)
+    os.utime(path, (mtime, mtime))
+
+
+def test_a_pause_in_a_copy_without_close_is_not_taken_for_the_end(tmp_path: Path) -> None:
+    clocks, iso = Clocks(), tmp_path / "a.iso"
+    s = settler(clocks)
+    write(iso, b"x" * 1000, clocks.wall)
+    assert stable(s, tmp_path) == {"a.iso": False}
+    clocks.advance(5)  # far longer than settle_seconds, but the writer never closed it
+    assert stable(s, tmp_path) == {"a.iso": False}
+    assert s.pending() == 1
+    clocks.advance(5)  # quiet_seconds reached: a writer we cannot see must be done by now
+    assert stable(s, tmp_path) == {"a.iso": True}
+    assert s.pending() == 0
+
+
+def test_close_then_settle_time_makes_it_complete(tmp_path: Path) -> None:
+    clocks, iso = Clocks(), tmp_path / "a.iso"
+    s = settler(clocks)
+    write(iso, b"x" * 1000, clocks.wall)
+    assert stable(s, tmp_path) == {"a.iso": False}
+    s.closed(iso, "a.iso")
+    assert stable(s, tmp_path) == {"a.iso": False}, "settle time not over yet"
+    clocks.advance(1.1)
+    assert stable(s, tmp_path) == {"a.iso": True}
+
+
+def test_writing_again_after_a_close_needs_a_new_close(tmp_path: Path) -> None:
+    clocks, iso = Clocks(), tmp_path / "a.iso"
+    s = settler(clocks)
+    write(iso, b"x" * 1000, clocks.wall)
+    s.closed(iso, "a.iso")
+    stable(s, tmp_path)
+    write(iso, b"y" * 1000, clocks.wall + 0.5)  # reopened and appended to
+    clocks.advance(2)
+    assert stable(s, tmp_path) == {"a.iso": False}
+    clocks.advance(2)
+    assert stable(s, tmp_path) == {"a.iso": False}
+    s.closed(iso, "a.iso")
+    clocks.advance(1.1)
+    assert stable(s, tmp_path) == {"a.iso": True}
+
+
+def test_an_iso_last_written_long_ago_is_complete_at_once(tmp_path: Path) -> None:
+    """A restart: ISOs that were copied while isodrop was down are not made to wait."""
+    clocks = Clocks()
+    write(tmp_path / "old.iso", b"x" * 100, clocks.wall - 60)
+    write(tmp_path / "new.iso", b"x" * 100, clocks.wall)
+    assert stable(settler(clocks), tmp_path) == {"old.iso": True, "new.iso": False}
+
+
+def test_known_versions_are_stable_and_vanished_names_are_forgotten(tmp_path: Path) -> None:
+    clocks, iso = Clocks(), tmp_path / "a.iso"
+    s = settler(clocks)
+    write(iso, b"x" * 10, clocks.wall)
+    st = iso.stat()
+    assert [d.stable for d in s.observe(tmp_path, list_drop(tmp_path), frozenset({("a.iso", 10, st.st_mtime_ns)}))]
+    s.closed(iso, "a.iso")
+    iso.unlink()
+    assert stable(s, tmp_path) == {}
+    write(iso, b"x" * 10, clocks.wall)  # same name, same size again: the old close must not count
+    os.utime(iso, ns=(st.st_mtime_ns, st.st_mtime_ns))
+    clocks.advance(1.1)
+    assert stable(s, tmp_path) == {"a.iso": False}
+
+
+def test_listing_skips_hidden_files_and_folders(tmp_path: Path) -> None:
+    for name in ("a.iso", "B.ISO", ".partial.iso", "notes.txt", "sub/c.iso", ".incoming/d.iso"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    assert sorted(list_drop(tmp_path)) == ["B.ISO", "a.iso", "sub/c.iso"]
+
+
+def test_open_for_writing_sees_our_own_writer_in_another_process(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    iso = tmp_path / "a.iso"
+    iso.write_bytes(b"")
+    writer = subprocess.Popen([sys.executable, "-c", f"f = open({str(iso)!r}, 'ab'); import time; time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 10
+        while not open_for_writing(iso) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert open_for_writing(iso)
+    finally:
+        writer.kill()
+        writer.wait()
+    assert not open_for_writing(iso)
