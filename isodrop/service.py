@@ -68,6 +68,7 @@ class Service:
         self._announced_waiting: set[str] = set()
         self.started = time.time()
         self.janitor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remove")
+        self._states: dict[str, EntryState] = {}  # as of the last reconcile pass
         self._configure(config)
 
     # --- set-up -------------------------------------------------------------------------------
@@ -228,6 +229,7 @@ class Service:
             if item.slug in self.jobs:
                 continue  # a cancelled job for this name is still winding down; next pass
             self._submit(item)
+        self._states = states
         self.write_status(states=states, waiting=steps.waiting)
 
     def _submit(self, item: DropFile) -> None:
@@ -371,7 +373,8 @@ class Service:
 
     # --- status -----------------------------------------------------------------------------------
     def status_line(self) -> str:
-        states = self.store.load_all()
+        """The one-line summary for systemd's STATUS= and `isodrop status`, from the last pass."""
+        states = self._states
         served = sum(1 for s in states.values() if s.outcome is Outcome.SERVED)
         parts = [f"serving {served} ISO{'s' if served != 1 else ''}"]
         running = [j for j in self.jobs.values() if j.started and not (j.future and j.future.done())]
@@ -389,7 +392,7 @@ class Service:
         return "; ".join(parts)
 
     def write_status(self, states: dict[str, EntryState] | None = None, waiting=(), stopped: bool = False) -> None:
-        states = self.store.load_all() if states is None else states
+        states = self._states if states is None else states
         doc = {
             "pid": os.getpid(),
             "stopped": stopped,

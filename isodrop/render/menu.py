@@ -6,6 +6,7 @@ the jinja2 templates shipped in `isodrop/templates/` (or the ones in `templates_
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -128,7 +129,9 @@ def _console_param(serial_console: str) -> str:
     return f"console={serial_console}" if serial_console else ""
 
 
+@functools.cache
 def _environment(templates_dir: Path | None) -> jinja2.Environment:
+    """One environment per templates folder; jinja2 still notices edited override templates."""
     loaders: list[jinja2.BaseLoader] = []
     if templates_dir is not None:
         loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
