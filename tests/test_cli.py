@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.isofactory import build_iso
@@ -96,9 +97,26 @@ def test_status_when_not_running_exits_3_and_lists_records(tmp_path: Path) -> No
     (demo / "drop").mkdir(parents=True)
     build_debian_live(demo / "drop" / "a.iso")
     (demo / "drop" / "bad.iso").write_bytes(b"not an iso" * 1000)
+    for iso in (demo / "drop").iterdir():  # copied a minute ago: scan need not wait for them
+        os.utime(iso, (time.time() - 60, time.time() - 60))
     scan = isodrop("scan", "--root", str(demo))
     assert scan.returncode == 1, "scan exits 1 when an ISO could not be served"
     done = isodrop("status", "--root", str(demo))
     assert done.returncode == 3
     assert "not running" in done.stdout and "a.iso" in done.stdout and "bad.iso" in done.stdout
     assert "not an ISO 9660 image" in done.stdout
+
+
+def test_scan_waits_for_an_iso_written_moments_ago(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'drop_dir = "{tmp_path}/drop"\ntftp_root = "{tmp_path}/tftp"\nstate_dir = "{tmp_path}/run"\n'
+        f'exports_file = "{tmp_path}/exports"\nexports_reload_command = ["true"]\n'
+        'dnsmasq_pid_file = ""\nserver_address = "192.0.2.1"\nquiet_seconds = 2.0\n'
+    )
+    build_debian_live(tmp_path / "drop" / "fresh.iso")
+    started = time.monotonic()
+    done = isodrop("scan", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started >= 1.5, "scan took an ISO written just now without waiting"
+    assert "LABEL fresh\n" in (tmp_path / "tftp/pxelinux.cfg/default").read_text()

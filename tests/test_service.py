@@ -211,7 +211,7 @@ def test_many_isos_at_once_are_queued(service: ServiceRun, tmp_path: Path) -> No
     service.wait_for(lambda: all(f"LABEL iso{i}\n" in service.menu() for i in range(6)), 60, "all six entries")
     (service.drop / "iso0.iso").unlink()
     service.wait_for(lambda: "LABEL iso0\n" not in service.menu(), 10, "iso0 removed")
-    assert service.status()["summary"].startswith("serving 5 ISOs")
+    service.wait_for(lambda: service.status()["summary"].startswith("serving 5 ISOs"), 5, "the status line")
 
 
 def test_local_mode_without_config_says_what_it_skips(tmp_path: Path) -> None:
@@ -221,7 +221,8 @@ def test_local_mode_without_config_says_what_it_skips(tmp_path: Path) -> None:
     from tests.servicekit import REPO
 
     (tmp_path / "demo" / "drop").mkdir(parents=True)
-    build_debian_live(tmp_path / "demo" / "drop" / "a.iso")
+    iso = build_debian_live(tmp_path / "demo" / "drop" / "a.iso")
+    os.utime(iso, (time.time() - 60, time.time() - 60))  # copied a minute ago: scan need not wait for it
     env = dict(os.environ, PYTHONPATH=str(REPO))
     done = subprocess.run(
         [sys.executable, "-m", "isodrop", "scan", "--root", str(tmp_path / "demo")],
