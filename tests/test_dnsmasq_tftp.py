@@ -129,7 +129,7 @@ def test_dnsmasq_serves_menu_and_kernel_and_gets_sighup(
             10,
             "dnsmasq to log its SIGHUP re-read",
         )
-        assert "sent SIGHUP to dnsmasq" in service.log_text()
+        service.wait_for(lambda: "sent SIGHUP to dnsmasq" in service.log_text(), 5, "isodrop to log the SIGHUP")
 
         assert tftp_get(namespace, "pxelinux.0", tmp_path / "p") == Path("/usr/lib/PXELINUX/pxelinux.0").read_bytes()
         assert (
@@ -156,11 +156,11 @@ def test_stale_dnsmasq_pid_file_is_a_warning_not_a_crash(tmp_path: Path) -> None
         service.start()
         build_debian_live(service.drop / "a.iso")
         service.wait_for(lambda: "LABEL a\n" in service.menu(), 20, "the entry")
-        assert "stale pid file" in service.log_text()
-        assert "stale pid file" in service.status()["system"]["dnsmasq"]
+        service.wait_for(lambda: "stale pid file" in service.log_text(), 5, "the warning in the log")
+        service.wait_for(lambda: "stale pid file" in service.status()["system"].get("dnsmasq", ""), 5, "status")
         pid_file.unlink()
         (service.drop / "a.iso").unlink()
         service.wait_for(lambda: "LABEL a\n" not in service.menu(), 10, "the entry to go")
-        assert "does not exist" in service.status()["system"]["dnsmasq"]
+        service.wait_for(lambda: "does not exist" in service.status()["system"].get("dnsmasq", ""), 5, "status")
     finally:
         assert service.stop() == 0

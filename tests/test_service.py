@@ -54,7 +54,7 @@ def test_slow_copy_is_waited_for_then_served_and_removed(service: ServiceRun, tm
     assert f"nfsroot=192.0.2.10:{tree} ip=dhcp" in menu
     assert f"{tree} *(ro,no_subtree_check" in service.exports.read_text()
     assert (service.tftp / "efi64/pxelinux.cfg/default").read_text().count("::isodrop/debian-live-12/live/vmlinuz")
-    assert service.entry("debian-live-12.iso")["outcome"] == "served"
+    service.wait_for(lambda: (service.entry("debian-live-12.iso") or {}).get("outcome") == "served", 5, "status")
     assert "debian-live-12.iso: served as" in service.log_text()
 
     target.unlink()
@@ -197,7 +197,9 @@ def test_a_failing_pass_is_logged_and_retried_not_fatal(service: ServiceRun, tmp
     shutil.copy(build_debian_live(tmp_path / "a.iso"), service.drop / "a.iso")
     service.start()
     service.wait_for(lambda: "reconcile pass failed" in service.log_text(), 15, "the failure to be logged")
-    assert "reconcile pass failed" in service.status()["system"]["last error"]
+    service.wait_for(
+        lambda: "reconcile pass failed" in service.status()["system"].get("last error", ""), 5, "the status file"
+    )
     (service.tftp / "pxelinux.cfg").unlink()
     service.wait_for(lambda: "LABEL a\n" in service.menu(), 20, "the retry to write the menu")
     service.wait_for(lambda: "last error" not in service.status()["system"], 10, "the error to clear")
