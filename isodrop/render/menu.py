@@ -147,12 +147,13 @@ def _environment(templates_dir: Path | None) -> jinja2.Environment:
 
 
 def render_menus(menu: Menu, templates_dir: Path | None) -> dict[PurePosixPath, str]:
-    """Menu file contents by path relative to the TFTP root."""
+    """Menu file contents by path relative to the TFTP root, the BIOS menu last (written last, it shows
+    that both are up to date)."""
     env = _environment(templates_dir)
     template = env.get_template("pxelinux.cfg.j2")
     return {
-        BIOS_MENU: template.render(menu=menu, path_prefix="", firmware="bios"),
         EFI_MENU: template.render(menu=menu, path_prefix="::", firmware="efi64"),
+        BIOS_MENU: template.render(menu=menu, path_prefix="", firmware="bios"),
     }
 
 
