@@ -15,6 +15,7 @@ from pathlib import Path
 
 from isodrop import __version__
 from isodrop.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load, local_defaults
+from isodrop.model import printable
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1  # some ISO is not bootable, or a check failed
@@ -266,7 +267,7 @@ def format_status(doc: dict) -> str:
         lines.append("")
         for part, message in sorted(doc["system"].items()):
             lines.append(f"  {part}: {message}")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
 
 
 def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
@@ -277,6 +278,9 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     from isodrop.model import BootEntry
     from isodrop.state import slug_for
 
+    def show(text: str) -> None:
+        print(printable(text))
+
     server = args.server or config.server_address or detect_server_address()[0]
     slug = slug_for(args.iso.name)
     ctx = context_for(config, server, slug)
@@ -285,26 +289,26 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
             recognition = recognise(tree, ctx)
             volume_id = tree.volume_id
     except ExtractError as exc:
-        print(f"{args.iso}: cannot be read: {exc}")
+        show(f"{args.iso}: cannot be read: {exc}")
         return EXIT_USAGE
-    print(f"file:       {args.iso}")
-    print(f"volume ID:  {volume_id}")
+    show(f"file:       {args.iso}")
+    show(f"volume ID:  {volume_id}")
     if recognition is None:
-        print("system:     not recognised: no family's files were found, and the ISO's own boot menu")
-        print("            gave nothing isodrop could turn into a network boot entry")
+        show("system:     not recognised: no family's files were found, and the ISO's own boot menu")
+        show("            gave nothing isodrop could turn into a network boot entry")
         return EXIT_PROBLEMS
-    print(f"system:     {recognition.family}")
-    print(f"matched by: {', '.join(recognition.evidence) or '-'}")
+    show(f"system:     {recognition.family}")
+    show(f"matched by: {', '.join(recognition.evidence) or '-'}")
     if not isinstance(recognition, BootEntry):
-        print(f"bootable:   no: {recognition.reason}")
+        show(f"bootable:   no: {recognition.reason}")
         return EXIT_PROBLEMS
     console = f" console={config.serial_console}" if config.serial_console else ""
-    print(f"label:      {recognition.label}{' [guessed]' if recognition.guessed else ''}")
-    print(f"kernel:     {ctx.tftp_path}/{recognition.kernel}")
+    show(f"label:      {recognition.label}{' [guessed]' if recognition.guessed else ''}")
+    show(f"kernel:     {ctx.tftp_path}/{recognition.kernel}")
     for initrd in recognition.initrds:
-        print(f"initrd:     {ctx.tftp_path}/{initrd}")
-    print(f"cmdline:    {recognition.cmdline}{console}")
-    print(f"NFS root:   {server}:{ctx.nfs_path}")
+        show(f"initrd:     {ctx.tftp_path}/{initrd}")
+    show(f"cmdline:    {recognition.cmdline}{console}")
+    show(f"NFS root:   {server}:{ctx.nfs_path}")
     return EXIT_OK
 
 

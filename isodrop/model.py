@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
+
+
+def printable(text: str) -> str:
+    """Text from outside (file names, ISO labels) made safe to show on one line: undecodable bytes
+    become U+FFFD and control characters (a newline in a file name) become spaces."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
 
 
 class Outcome(StrEnum):
@@ -46,7 +54,8 @@ class BootEntry:
     firmware: tuple[str, ...] = ("bios", "efi64")  # which menus offer it (a 32-bit EFI binary: BIOS only)
 
     def __post_init__(self) -> None:
-        for part in (self.label, self.kernel, *self.initrds, *self.params):
+        object.__setattr__(self, "label", printable(self.label).strip())  # a label is shown, so it is made showable
+        for part in (self.kernel, *self.initrds, *self.params):  # these are used, so they must be exact
             if any(ch in part for ch in "\n\r\0"):
                 raise ValueError(f"boot entry field contains a line break or NUL: {part!r}")
 

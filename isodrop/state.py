@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -33,7 +34,7 @@ def slug_for(iso_name: str) -> str:
     safe = _SAFE.sub("_", stem.replace("/", "_")).strip("._-")[:80] or "iso"
     if safe == stem and iso_name.endswith(".iso"):
         return safe
-    return f"{safe}-{hashlib.sha1(iso_name.encode()).hexdigest()[:6]}"
+    return f"{safe}-{hashlib.sha1(os.fsencode(iso_name)).hexdigest()[:6]}"
 
 
 @dataclass

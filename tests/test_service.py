@@ -238,3 +238,33 @@ def test_local_mode_without_config_says_what_it_skips(tmp_path: Path) -> None:
     assert "local mode" in done.stderr and "dnsmasq" in done.stderr
     assert "LABEL a\n" in (tmp_path / "demo/tftp/pxelinux.cfg/default").read_text()
     assert (tmp_path / "demo/exports/isodrop.exports").read_text().count("(ro,") == 1
+
+
+def test_hostile_file_names_in_the_drop_folder(service: ServiceRun, tmp_path: Path) -> None:
+    """Names are the user's, not ours: undecodable bytes and a newline (which could inject menu lines)
+    are served under safe folder names and shown as printable text; the rest keeps being served."""
+    source = build_debian_live(tmp_path / "src.iso")
+    names = [os.fsdecode(b"caf\xe9.iso"), "two\nLABEL evil\n  LINUX shadow.iso", "plain.iso"]
+    for name in names:
+        shutil.copy(source, service.drop / name)
+    service.start()
+    service.wait_for(lambda: all(service.entry(n) for n in names), 30, "an outcome for every name")
+    assert {service.entry(n)["outcome"] for n in names} == {"served"}
+    menu = service.menu()
+    labels = [line.split()[1] for line in menu.splitlines() if line.startswith("LABEL ")]
+    assert len(labels) == 4 and "local" in labels and "plain" in labels  # three ISOs + local, nothing injected
+    directives = [line.strip() for line in menu.splitlines()]
+    assert not [d for d in directives if d.startswith(("LABEL evil", "LINUX shadow"))], "a name injected menu lines"
+    assert all(d.split()[1].startswith("isodrop/") for d in directives if d.startswith("LINUX "))
+    for label in labels:
+        assert all(c.isalnum() or c in "._-" for c in label)
+        assert (service.trees / label).is_dir() or label == "local"
+    status = service.command("status")
+    assert status.returncode == 0, status.stderr
+    assert "caf\ufffd.iso" in status.stdout and "two LABEL evil" in status.stdout
+    (service.drop / names[1]).unlink()
+    service.wait_for(
+        lambda: len([ln for ln in service.menu().splitlines() if ln.startswith("LABEL ")]) == 3,
+        10,
+        "the newline-named ISO to be removed",
+    )

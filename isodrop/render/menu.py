@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 import jinja2
 
 from isodrop.config import Config
-from isodrop.model import BootEntry
+from isodrop.model import BootEntry, printable
 
 BIOS_MENU = PurePosixPath("pxelinux.cfg/default")
 EFI_DIR = PurePosixPath("efi64")
@@ -73,7 +73,7 @@ def build_menu(served: list[Served], config: Config) -> Menu:
     console = _console_param(config.serial_console)
     items = []
     for s in ordered:
-        title = s.entry.label if counts[s.entry.label] == 1 else f"{s.entry.label} ({s.source})"
+        title = s.entry.label if counts[s.entry.label] == 1 else f"{s.entry.label} ({printable(s.source)})"
         if s.entry.guessed:
             title += " [guessed]"
         params = list(s.entry.params) + ([console] if console and console not in s.entry.params else [])
