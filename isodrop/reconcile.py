@@ -35,10 +35,6 @@ class Plan:
     keep: tuple[str, ...] = ()  # slugs served (or failed) for an unchanged ISO
     notes: tuple[str, ...] = field(default=())  # e.g. slug clashes, for the log
 
-    @property
-    def changes_served_set(self) -> bool:
-        return bool(self.remove)
-
 
 def _matches(state: EntryState, drop: DropFile) -> bool:
     return state.source == drop.name and state.size == drop.size and state.mtime_ns == drop.mtime_ns
@@ -74,11 +70,7 @@ def plan(
         if state is not None:
             remove.append(slug)
         if running is not None:
-            if running == item or (running.name, running.size, running.mtime_ns) == (
-                item.name,
-                item.size,
-                item.mtime_ns,
-            ):
+            if (running.name, running.size, running.mtime_ns) == (item.name, item.size, item.mtime_ns):
                 continue  # already being extracted from this very version
             cancel.append(slug)
         if item.stable:

@@ -24,7 +24,7 @@ from isodrop.build import Job, build_tree, context_for, iso_extra
 from isodrop.config import Config
 from isodrop.extract import remove_tree
 from isodrop.families import DirTree, recognise
-from isodrop.model import BootEntry, Outcome
+from isodrop.model import BootEntry, Outcome, ServerContext
 from isodrop.reconcile import DropFile, plan
 from isodrop.render.exports import ganesha_exports, kernel_exports
 from isodrop.render.menu import Served, boot_loader_files, build_menu, render_menus
@@ -218,7 +218,7 @@ class Service:
             self.jobs[slug].cancel.set()
             log.info("%s: extraction cancelled (the ISO changed or went away)", self.jobs[slug].drop.name)
         leaving = {slug: states.pop(slug) for slug in steps.remove}
-        self.apply_served(states)
+        self.apply_served(states, trees)
         for slug, state in leaving.items():
             self._remove(slug, state)
         for item in steps.waiting:
@@ -279,26 +279,25 @@ class Service:
         )
 
     # --- what is served -> menus, exports, signals ----------------------------------------------
-    def served_entries(self, states: dict[str, EntryState]) -> list[Served]:
+    def served_entries(self, states: dict[str, EntryState], live: list[str]) -> list[Served]:
+        """Menu entries of the `live` slugs (served, tree in place), sidecars applied, hidden ones left out."""
         served = []
-        for slug, state in sorted(states.items()):
-            if state.outcome is not Outcome.SERVED or not self.store.has_tree(slug):
-                continue
-            entry = self._current_entry(slug, state)
+        for slug in live:
+            state = states[slug]
+            ctx = context_for(self.config, self.server, slug)
+            entry = self._current_entry(slug, state, ctx)
             if entry is None:
                 continue
             position, entry = self._with_sidecar(state, entry)
             if entry is None:
                 continue
-            ctx = context_for(self.config, self.server, slug)
             served.append(
                 Served(slug=slug, source=state.source, tftp_path=ctx.tftp_path, entry=entry, position=position)
             )
         return served
 
-    def _current_entry(self, slug: str, state: EntryState) -> BootEntry | None:
+    def _current_entry(self, slug: str, state: EntryState, ctx: ServerContext) -> BootEntry | None:
         """The stored entry, rebuilt when the server address or paths changed since it was made."""
-        ctx = context_for(self.config, self.server, slug)
         if state.context == ctx.to_dict():
             return state.boot_entry()
         tree = DirTree(self.store.tree_path(slug), state.volume_id, PurePosixPath(state.source).name)
@@ -326,18 +325,16 @@ class Service:
             return sidecar.position, None
         return sidecar.position, apply(entry, sidecar)
 
-    def apply_served(self, states: dict[str, EntryState]) -> None:
+    def apply_served(self, states: dict[str, EntryState], trees: set[str]) -> None:
+        """Menus and exports from what is served (`trees`: slugs whose tree is in place), then signals."""
         cfg = self.config
-        served = self.served_entries(states)
+        live = sorted(slug for slug, st in states.items() if st.outcome is Outcome.SERVED and slug in trees)
+        served = self.served_entries(states, live)
         changed = False
         for rel, text in render_menus(build_menu(served, cfg), cfg.templates_dir).items():
             changed |= effects.write_if_changed(cfg.tftp_root / rel, text)
         # Every served tree is exported, hidden ones too: hiding is about the menu only.
-        all_trees = [
-            cfg.trees_dir / slug
-            for slug, st in states.items()
-            if st.outcome is Outcome.SERVED and self.store.has_tree(slug)
-        ]
+        all_trees = [cfg.trees_dir / slug for slug in live]
         if cfg.nfs_server == "ganesha":
             exports_changed = effects.write_if_changed(
                 cfg.ganesha_exports_file, ganesha_exports(all_trees, cfg.client_network)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import time
@@ -18,6 +19,8 @@ from typing import Any
 
 from isodrop.effects import write_atomically
 from isodrop.model import BootEntry, Outcome
+
+log = logging.getLogger(__name__)
 
 STATE_SUFFIX = ".state.json"
 TMP_PREFIX = ".tmp-"
@@ -108,9 +111,7 @@ class StateStore:
             try:
                 state = EntryState.from_json(path.read_text())
             except (OSError, ValueError, TypeError, KeyError) as exc:
-                import logging
-
-                logging.getLogger(__name__).warning("ignoring unreadable state file %s: %s", path, exc)
+                log.warning("ignoring unreadable state file %s: %s", path, exc)
                 continue
             states[state.slug] = state
         return states
