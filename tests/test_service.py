@@ -26,7 +26,8 @@ def service(tmp_path: Path) -> Iterator[ServiceRun]:
 
 
 def leftovers(run: ServiceRun) -> list[str]:
-    return sorted(p.name for p in run.trees.iterdir() if p.name.startswith(".tmp-")) if run.trees.exists() else []
+    temporaries = run.trees / ".tmp"
+    return sorted(p.name for p in temporaries.iterdir()) if temporaries.exists() else []
 
 
 def test_slow_copy_is_waited_for_then_served_and_removed(service: ServiceRun, tmp_path: Path) -> None:
@@ -61,7 +62,7 @@ def test_slow_copy_is_waited_for_then_served_and_removed(service: ServiceRun, tm
     service.wait_for(lambda: not tree.exists(), 10, "the tree to go")
     assert "debian-live-12" not in service.menu()
     assert str(tree) not in service.exports.read_text()
-    assert not (service.trees / "debian-live-12.state.json").exists()
+    assert not (service.trees / ".state/debian-live-12.json").exists()
     service.wait_for(lambda: leftovers(service) == [], 10, "the removed tree to be deleted")
     assert service.stop() == 0
 
