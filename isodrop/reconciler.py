@@ -108,9 +108,11 @@ class Reconciler:
     def run_pass(self) -> None:
         self._collect_finished_jobs()
         snap = self.observe()
-        steps = plan(
-            list(snap.drop), snap.states, set(snap.trees), {s: j.drop for s, j in self.jobs.items()}, self.context
-        )
+
+        def context(slug: str) -> ServerContext:
+            return context_for(self.config, snap.server, slug)
+
+        steps = plan(list(snap.drop), snap.states, set(snap.trees), {s: j.drop for s, j in self.jobs.items()}, context)
         for note in steps.notes:
             log.warning("%s", note)
         for slug in steps.cancel:
@@ -118,13 +120,13 @@ class Reconciler:
             log.info("%s: extraction cancelled (the ISO changed or went away)", self.jobs[slug].drop.name)
         states = dict(snap.states)
         for slug in steps.refresh:
-            state = refreshed(self.config, self.trees, states[slug], self.context(slug))
+            state = refreshed(self.config, self.trees, states[slug], context(slug))
             if state is not None:
                 self.trees.save(state)
                 states[slug] = state
         leaving = {slug: states.pop(slug) for slug in steps.remove}
         self._log_sidecar_errors(snap.sidecar_errors)
-        contexts = {slug: self.context(slug) for slug in states}
+        contexts = {slug: context(slug) for slug in states}
         self.publisher.publish(
             publication(
                 states, snap.trees, snap.sidecars, contexts, self.config, self.publisher.loaders, self.publisher.nfs
