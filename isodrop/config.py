@@ -170,8 +170,11 @@ def _validate(config: Config, source: str) -> None:
     def fail(key: str, problem: str) -> None:
         raise ConfigError(f"{source}: key {key!r}: {problem}")
 
-    if config.nfs_server not in ("kernel", "ganesha"):
-        fail("nfs_server", f'must be "kernel" or "ganesha", got {config.nfs_server!r}')
+    from isodrop.nfs import NFS_SERVERS  # here: the NFS units import Config
+
+    if config.nfs_server not in NFS_SERVERS:
+        names = " or ".join(f'"{name}"' for name in NFS_SERVERS)
+        fail("nfs_server", f"must be {names}, got {config.nfs_server!r}")
     if config.server_address:
         try:
             ipaddress.IPv4Address(config.server_address)
