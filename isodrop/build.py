@@ -153,7 +153,11 @@ def refreshed(config: Config, trees: Trees, state: EntryState, ctx: ServerContex
     """The state with its entry rebuilt for `ctx` (the server address or paths changed since it was
     made), from the tree in place; None when the tree no longer yields an entry (the old one stays)."""
     tree = DirTree(trees.tree(state.slug), state.volume_id, PurePosixPath(state.source).name)
-    recognition = recognise(tree, ctx)
+    try:
+        recognition = recognise(tree, ctx)
+    except Exception as exc:  # a tree that cannot be read again must not stop every pass
+        log.warning("%s: entry not rebuilt for %s, keeping the old one: %s", state.source, ctx.server, exc)
+        return None
     if not isinstance(recognition, BootEntry):
         return None
     return dataclasses.replace(state, entry=recognition, context=ctx, label=recognition.label)

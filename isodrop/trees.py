@@ -58,7 +58,7 @@ class Trees:
             return states
         for path in sorted(folder.glob("*.json")):
             state = _read_record(path)
-            if state is not None and path.name == f"{state.slug}.json":
+            if state is not None and _is_slug(state.slug) and path.name == f"{state.slug}.json":
                 states[state.slug] = state
         return states
 
@@ -133,7 +133,7 @@ class Trees:
             if path.is_symlink() or not path.is_file():
                 continue  # a tree folder that happens to carry the name (an ISO called X.state.json.iso)
             state = _read_record(path)
-            if state is None or path.name != f"{state.slug}{OLD_STATE_SUFFIX}":
+            if state is None or not _is_slug(state.slug) or path.name != f"{state.slug}{OLD_STATE_SUFFIX}":
                 continue
             if not self.state(state.slug).exists():
                 write_atomically(self.state(state.slug), state.to_json())
@@ -141,8 +141,12 @@ class Trees:
             path.unlink()
 
 
+def _is_slug(slug: str) -> bool:
+    return bool(slug) and not slug.startswith(".") and "/" not in slug and "\0" not in slug
+
+
 def _checked(slug: str) -> str:
-    if not slug or slug.startswith(".") or "/" in slug:
+    if not _is_slug(slug):
         raise ValueError(f"not a tree name: {slug!r}")
     return slug
 
