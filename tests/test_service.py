@@ -118,6 +118,26 @@ def test_restart_keeps_serving_without_re_extracting(service: ServiceRun, tmp_pa
     assert service.log_text().count("a.iso: extracting") == 1
 
 
+def test_upgrade_from_records_beside_trees_keeps_serving_without_re_extracting(
+    service: ServiceRun, tmp_path: Path
+) -> None:
+    """Before .state/, records were SLUG.state.json beside the trees: an upgrade reads them, moves them and
+    re-extracts nothing; an ISO named like such a record (issue 9) no longer reaches another ISO's record."""
+    shutil.copy(build_debian_live(tmp_path / "a.iso"), service.drop / "a.iso")
+    service.start()
+    service.wait_for(lambda: "LABEL a\n" in service.menu(), 15, "the entry")
+    assert service.stop() == 0
+    inode = (service.trees / "a").stat().st_ino
+    os.rename(service.trees / ".state/a.json", service.trees / "a.state.json")  # the old layout
+    service.start()
+    service.wait_for(lambda: (service.trees / ".state/a.json").exists(), 10, "the record to move")
+    assert not (service.trees / "a.state.json").exists() and (service.trees / "a").stat().st_ino == inode
+    shutil.copy(service.drop / "a.iso", service.drop / "a.state.json.iso")
+    service.wait_for(lambda: "a.state.json.iso: served as" in service.log_text(), 20, "the look-alike served")
+    assert (service.entry("a.iso") or {}).get("outcome") == "served" and "LABEL a\n" in service.menu()
+    assert service.log_text().count("a.iso: extracting") == 1
+
+
 def test_bad_input_gets_clear_outcomes_and_the_rest_is_served(service: ServiceRun, tmp_path: Path) -> None:
     good = build_debian_live(tmp_path / "good.iso")
     shutil.copy(good, service.drop / "good.iso")
