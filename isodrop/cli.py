@@ -273,6 +273,8 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
         report("WARN", f"boot loader file {src} not found (install pxelinux, syslinux-common, syslinux-efi)")
     if not missing:
         report("ok", "boot loader files found (pxelinux, syslinux modules, syslinux.efi)")
+    for loader in active_loaders(config):
+        report("ok", f"{loader.firmware} clients: dnsmasq's boot file is {loader.boot_file()} ({loader.name})")
     address = config.server_address or detect_server_address()[0]
     report("ok" if address != "127.0.0.1" else "WARN", f"clients will boot from {address}")
     if config.local_mode:

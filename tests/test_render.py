@@ -184,3 +184,16 @@ def test_loader_files_are_installed_and_refreshed_when_the_package_changes(tmp_p
     assert dest.read_bytes() == b"version 2, upgraded" and "refreshed" in results[0].message
     missing = install_files({tmp_path / "tftp/other.c32": tmp_path / "pkg/other.c32"})
     assert not missing[0].ok and "not found" in missing[0].message
+
+
+def test_every_loader_installs_its_boot_file_and_renders_its_own_menu() -> None:
+    loaders = active_loaders(CONFIG)
+    assert [loader.firmware for loader in loaders] == ["efi64", "bios"]  # the BIOS menu is written last
+    menu = build_menu([served("alpha", "Alpha\nMENU HIDDEN")], CONFIG)
+    paths = set()
+    for loader in loaders:
+        assert loader.boot_file() in loader.files(CONFIG)
+        rendered = loader.render(menu)
+        paths |= set(rendered)
+        assert all("MENU LABEL Alpha MENU HIDDEN\n" in text for text in rendered.values())
+    assert paths == {BIOS_MENU, EFI_MENU}

@@ -13,11 +13,14 @@ from isodrop.loaders.syslinux_efi import SyslinuxEfi
 
 LOADERS: dict[str, type[Loader]] = {cls.name: cls for cls in (Pxelinux, SyslinuxEfi)}
 
+# What every config serves today, in the order the menus are written: the BIOS menu last, so a reader
+# that waits for it finds every menu current. (A config key choosing loaders per firmware goes here.)
+ENABLED = ("syslinux-efi", "pxelinux")
+
 
 def active_loaders(config: Config) -> list[Loader]:
-    """The loaders this config serves menus for, in the order their menus are written: the BIOS menu
-    last, so a reader that waits for it finds every menu current."""
-    return [SyslinuxEfi(config.templates_dir), Pxelinux(config.templates_dir)]
+    """The loaders this config serves menus for, in the order their menus are written."""
+    return [LOADERS[name](config.templates_dir) for name in ENABLED]
 
 
 __all__ = ["LOADERS", "Loader", "active_loaders"]
