@@ -207,6 +207,9 @@ def _validate(config: Config, source: str) -> None:
         fail("trees_dir", f"must be inside tftp_root ({config.tftp_root}) so TFTP can serve kernels")
     if config.trees_dir == config.tftp_root:
         fail("trees_dir", "must be a folder below tftp_root, not tftp_root itself")
+    served_as = config.trees_dir.relative_to(config.tftp_root).as_posix()
+    if any(ch.isspace() or ord(ch) < 32 for ch in served_as):
+        fail("trees_dir", f"boot menus name kernels by {served_as!r} and cannot carry a blank in it")
     try:
         config.trees_dir.relative_to(config.drop_dir)
         fail("trees_dir", "must not be inside drop_dir")
