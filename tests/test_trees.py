@@ -108,3 +108,16 @@ def test_start_up_cleanup_logs_and_continues_on_what_it_cannot_remove(tmp_path: 
     trees.prepare()
     assert "cannot remove" in caplog.text
     assert [p.name for p in trees.leftovers()] == [stuck.name] and not (stuck / "inner").exists()
+
+
+def test_a_very_deep_tree_can_be_listed_for_recognition(tmp_path: Path) -> None:
+    """Recognition walks trees too: depth must not raise RecursionError, nor a long path stop it."""
+    from isodrop.families import DirTree
+
+    tree = deep_tree(tmp_path / "deep", 1500)
+    (tree / "live").mkdir()
+    (tree / "live" / "vmlinuz").write_bytes(b"k")
+    listing = DirTree(tree).listing()
+    assert listing["live/vmlinuz"] == "f" and listing["d" * 100] == "d" and "f0" in listing
+    os.chmod(tree, 0o755)
+    remove_tree(tree)

@@ -9,6 +9,7 @@ derivative is its parent with `dataclasses.replace(...)`.
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -89,10 +90,25 @@ class DirTree(Tree):
         self.root = Path(root)
 
     def _scan(self) -> dict[str, str]:
-        found = {}
-        for path in self.root.rglob("*"):
-            kind = "l" if path.is_symlink() else "d" if path.is_dir() else "f"
-            found[path.relative_to(self.root).as_posix()] = kind
+        """Every entry, walked with an explicit stack (no recursion limit on deep trees); a folder that
+        cannot be listed (a path past PATH_MAX) is left out: nothing could be served from it anyway."""
+        found: dict[str, str] = {}
+        pending = [""]
+        while pending:
+            rel = pending.pop()
+            try:
+                with os.scandir(self.root / rel if rel else self.root) as entries:
+                    for entry in entries:
+                        child = f"{rel}/{entry.name}" if rel else entry.name
+                        if entry.is_symlink():
+                            found[child] = "l"
+                        elif entry.is_dir(follow_symlinks=False):
+                            found[child] = "d"
+                            pending.append(child)
+                        else:
+                            found[child] = "f"
+            except OSError:
+                continue
         return found
 
     def read_bytes(self, rel: str, limit: int = 256 * 1024) -> bytes | None:
