@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from isodrop.config import Config
+from isodrop.dropfolder import checked_iso
 from isodrop.extract import ExtractError, extract_iso, remove_tree
 from isodrop.families import DirTree, recognise
 from isodrop.families.generic import GENERIC
@@ -90,6 +91,7 @@ def build_tree(config: Config, store: StateStore, job: Job, ctx: ServerContext) 
         job.done_bytes, job.total_bytes = done, total
 
     try:
+        iso = checked_iso(config.drop_dir, drop.name)  # [h6] hook: the drop-folder link/file-type policy
         result = extract_iso(
             iso, temp, progress=progress, should_stop=job.cancel.is_set, verify_checksums=config.verify_checksums
         )

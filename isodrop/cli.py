@@ -231,7 +231,9 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
         }
     else:
         doc["running"] = True
-    problems = any(e["outcome"] != "served" or e.get("sidecar_error") for e in doc["entries"])
+    problems = any(e["outcome"] != "served" or e.get("sidecar_error") for e in doc["entries"]) or bool(
+        doc.get("ignored")  # [h6] links out, FIFOs, too deep, slug conflicts
+    )
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
@@ -259,6 +261,9 @@ def format_status(doc: dict) -> str:
             lines.append(f"      warning: {warning}")
         if entry.get("sidecar_error"):
             lines.append(f"      sidecar ignored: {entry['sidecar_error']}")
+    for item in doc.get("ignored", []):  # [h6]
+        lines.append(f"  {'ignored':<13} {item['iso']}")
+        lines.append(f"      {item['reason']}")
     for job in doc["extracting"]:
         lines.append(f"  {'extracting' if job['running'] else 'queued':<13} {job['iso']}  {job['percent']}%")
     for item in doc["waiting"]:
@@ -285,7 +290,8 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     slug = slug_for(args.iso.name)
     ctx = context_for(config, server, slug)
     try:
-        with IsoTree(args.iso) as tree:
+        # [h6] the user named this file: a link is followed, but it is opened O_NOFOLLOW|O_NONBLOCK (no FIFO hang)
+        with IsoTree(Path(os.path.realpath(args.iso)), args.iso.name) as tree:
             recognition = recognise(tree, ctx)
             volume_id = tree.volume_id
     except ExtractError as exc:

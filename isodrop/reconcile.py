@@ -45,12 +45,14 @@ def plan(
     states: dict[str, EntryState],
     trees_present: set[str],
     in_progress: dict[str, DropFile],
+    redo: frozenset[str] = frozenset(),
 ) -> Plan:
     """What to do so that what is served matches the drop folder.
 
     `states`: state records by slug; `trees_present`: slugs whose extracted tree exists;
     `in_progress`: extractions queued or running, by slug, with the ISO version they started from.
     A state whose outcome needs a tree but has none (a crash between steps) counts as absent.
+    `redo`: slugs whose ISO was replaced although name, size and mtime match ([h6] dropfolder.replaced).
     """
     extract, remove, cancel, waiting, keep, notes = [], [], [], [], [], []
     wanted: dict[str, DropFile] = {}
@@ -64,7 +66,7 @@ def plan(
         state = states.get(slug)
         running = in_progress.get(slug)
         intact = state is not None and (state.entry is None or slug in trees_present)
-        if state is not None and _matches(state, item) and intact:
+        if state is not None and _matches(state, item) and intact and slug not in redo:  # [h6] redo
             keep.append(slug)
             continue
         if state is not None:

@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import PurePosixPath
 
-from isodrop import effects
+from isodrop import dropfolder, effects
 from isodrop.address import detect_server_address
 from isodrop.build import Job, build_tree, context_for, iso_extra
 from isodrop.config import Config
@@ -28,9 +28,9 @@ from isodrop.model import BootEntry, Outcome, ServerContext
 from isodrop.reconcile import DropFile, plan
 from isodrop.render.exports import ganesha_exports, kernel_exports
 from isodrop.render.menu import Served, boot_loader_files, build_menu, render_menus
-from isodrop.sidecar import SidecarError, apply, load_sidecar
-from isodrop.state import EntryState, StateStore
-from isodrop.watch import DropWatcher, Settler, list_drop
+from isodrop.sidecar import SidecarError, apply, load_drop_sidecar
+from isodrop.state import EntryState, StateStore, slug_for
+from isodrop.watch import DropWatcher, Settler
 
 log = logging.getLogger("isodrop")
 RETRY_SECONDS = 5.0
@@ -69,6 +69,10 @@ class Service:
         self.started = time.time()
         self.janitor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remove")
         self._states: dict[str, EntryState] = {}  # as of the last reconcile pass
+        self.watcher: DropWatcher | None = None  # [h6] refreshed from each pass's listing
+        self._ignored: dict[str, str] = {}  # [h6] drop-folder names not used, and why (status "ignored")
+        self._listing = dropfolder.Listing()  # [h6]
+        self._identities: dict[str, dropfolder.Identity | None] = {}  # [h6] slug -> identity at submit
         self._configure(config)
 
     # --- set-up -------------------------------------------------------------------------------
@@ -82,12 +86,17 @@ class Service:
             self.server, how = detect_server_address()
         log.info("clients reach this server at %s (%s)", self.server, how)
         self.pool = ThreadPoolExecutor(max_workers=config.parallel_extractions, thread_name_prefix="extract")
+        # [h6] retry policy and drop-folder availability
+        self.retry = dropfolder.RetryBook(dropfolder.RetryPolicy(config.retry_seconds, config.retry_max_seconds))
+        self.availability = dropfolder.DropAvailability(config.drop_dir, config.drop_dir_must_be_mountpoint)
 
     def prepare(self) -> None:
         """Folders, leftovers of an interrupted run, boot loader files, and what is skipped and why."""
         cfg = self.config
-        for folder in (cfg.drop_dir, cfg.trees_dir, cfg.state_dir):
+        for folder in (cfg.trees_dir, cfg.state_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        if not cfg.drop_dir.exists() and not self.store.load_all():  # [h6] a missing drop folder with
+            cfg.drop_dir.mkdir(parents=True, exist_ok=True)  # trees served may be an unplugged disk
         os.chmod(cfg.trees_dir, 0o755)
         for leftover in self.store.leftovers():
             log.info("removing %s left over from an interrupted run", leftover.name)
@@ -125,6 +134,7 @@ class Service:
         self.prepare()
         watcher = DropWatcher(self.config.drop_dir, self.wake, self.settler)
         watcher.start()
+        self.watcher = watcher  # [h6]
         self.reconcile_guarded()
         self.notifier.notify("READY=1", f"STATUS={self.status_line()}")
         log.info("ready: watching %s", self.config.drop_dir)
@@ -151,6 +161,9 @@ class Service:
 
     def _next_timeout(self) -> float:
         timeouts = [self.config.rescan_seconds]
+        next_retry = self.retry.seconds_to_next()  # [h6]
+        if next_retry is not None:
+            timeouts.append(next_retry)
         if self.jobs:
             timeouts.append(1.0)  # progress in STATUS=
         if self.retry_soon:
@@ -163,6 +176,7 @@ class Service:
 
     def _reload(self, watcher: DropWatcher) -> DropWatcher:
         self.reload_requested = False
+        self.retry.retry_all_now()  # [h6] SIGHUP / systemctl reload: failed ISOs are tried again at once
         self.notifier.notify("RELOADING=1", "STATUS=reloading configuration")
         log.info("reloading configuration")
         if self.reload_config is not None:
@@ -184,6 +198,7 @@ class Service:
                 self.prepare()
                 watcher = DropWatcher(self.config.drop_dir, self.wake, self.settler)
                 watcher.start()
+                self.watcher = watcher  # [h6]
         self.exports_pending = True
         self.reconcile_guarded()
         self.notifier.notify("READY=1", f"STATUS={self.status_line()}")
@@ -208,12 +223,27 @@ class Service:
         cfg = self.config
         self._collect_finished_jobs()
         states = self.store.load_all()
+        # [h6] hook: a drop folder that is missing, unmounted or unreadable changes nothing served
+        listing = self._list_drop_folder()
+        if listing is None:
+            self._states = states
+            self.write_status(states=states)
+            return
+        self._listing = listing
         known = frozenset((s.source, s.size, s.mtime_ns) for s in states.values())
-        drop = self.settler.observe(cfg.drop_dir, list_drop(cfg.drop_dir), known)
+        drop = self.settler.observe(cfg.drop_dir, listing.isos, known)
         trees = {slug for slug in states if self.store.has_tree(slug)}
-        steps = plan(drop, states, trees, {slug: job.drop for slug, job in self.jobs.items()})
+        # [h6] hook: same-size replacements (identity) and retries due are extracted again
+        redo = dropfolder.replaced(states, listing, self.store.save)
+        steps = plan(
+            drop,
+            self.retry.planning_view(states, drop, Outcome.FAILED),
+            trees,
+            {slug: job.drop for slug, job in self.jobs.items()},
+            redo=redo,
+        )
         for note in steps.notes:
-            log.warning("%s", note)
+            log.debug("%s", note)  # [h6] conflicts are in self._ignored, logged by _list_drop_folder
         for slug in steps.cancel:
             self.jobs[slug].cancel.set()
             log.info("%s: extraction cancelled (the ISO changed or went away)", self.jobs[slug].drop.name)
@@ -235,6 +265,9 @@ class Service:
     def _submit(self, item: DropFile) -> None:
         job = Job(drop=item)
         ctx = context_for(self.config, self.server, item.slug)
+        # [h6] hook: the identity of the version being extracted, recorded with its state when done
+        st, real = self._listing.isos.get(item.name), self._listing.paths.get(item.name)
+        self._identities[item.slug] = dropfolder.identity_of(real, st) if st and real else None
         self.jobs[item.slug] = job
         log.info("%s: copy complete, queued for extraction", item.name, extra=iso_extra(item.name))
         job.future = self.pool.submit(build_tree, self.config, self.store, job, ctx)
@@ -247,10 +280,81 @@ class Service:
             del self.jobs[slug]
             if job.future.cancelled():
                 continue
-            state = job.future.result()
+            state = self._job_result(slug, job)  # [h6] hook: any exception is this ISO's failure
             if state is None:
                 continue
+            self._stamp_identity(state)  # [h6] hook
+            if state.outcome is Outcome.FAILED:  # [h6] hook: retried with backoff
+                delay = self.retry.failed(slug, (state.source, state.size, state.mtime_ns))
+                log.info("%s: will be tried again in %.0f s (or at once on reload)", state.source, delay)
+            else:
+                self.retry.forget(slug)
             self._log_outcome(state)
+
+    # --- [h6] drop folder faults ------------------------------------------------------------------
+    def _list_drop_folder(self) -> dropfolder.Listing | None:
+        """This pass's listing, or None when the drop folder is unavailable (then nothing may change)."""
+        problem = self.availability.check()
+        listing = None
+        if not problem:
+            try:
+                listing = dropfolder.list_drop(self.config.drop_dir)
+            except OSError as exc:
+                problem = f"the drop folder cannot be listed: {exc.strerror or exc}"
+            else:
+                problem = self.availability.check()  # it went away while being listed
+        if self.watcher is not None:
+            if listing is not None:
+                self.watcher.refresh(listing.folders)
+            else:
+                try:
+                    st = os.stat(self.config.drop_dir)
+                    self.watcher.refresh({"": (st.st_dev, st.st_ino)})  # to notice its return
+                except OSError:
+                    self.watcher.refresh({})
+        if not self.availability.update(problem):
+            self.system["drop folder"] = f"{problem}; keeping everything served as it is"
+            return None
+        self.system.pop("drop folder", None)
+        assert listing is not None
+        ignored = dict(listing.ignored)
+        for loser, winner in dropfolder.collisions(listing.isos, slug_for).items():
+            ignored[loser] = f"slug conflict: same folder name {slug_for(loser)!r} as {winner!r}, which is served"
+        for name, reason in ignored.items():
+            if self._ignored.get(name) != reason:
+                log.warning("%s: ignored: %s", name, reason, extra=iso_extra(name))
+        self._ignored = ignored
+        return listing
+
+    def _job_result(self, slug: str, job: Job) -> EntryState | None:
+        """The job's state; an exception that escaped the build becomes this ISO's recorded failure."""
+        assert job.future is not None
+        try:
+            return job.future.result()
+        except BaseException as exc:  # noqa: BLE001 - one ISO never stops the service
+            log.error(
+                "%s: internal error while building its tree: %r", job.drop.name, exc, extra=iso_extra(job.drop.name)
+            )
+            drop = job.drop
+            state = EntryState(
+                slug=slug,
+                source=drop.name,
+                size=drop.size,
+                mtime_ns=drop.mtime_ns,
+                outcome=Outcome.FAILED,
+                error=f"internal error: {type(exc).__name__}: {exc}"[:500],
+            )
+            with contextlib.suppress(OSError):
+                self.store.save(state)
+            return state
+
+    def _stamp_identity(self, state: EntryState) -> None:
+        identity = self._identities.pop(state.slug, None)
+        if identity is None:
+            return
+        state.ino, state.ctime_ns, state.fingerprint = identity.ino, identity.ctime_ns, identity.fingerprint
+        with contextlib.suppress(OSError):
+            self.store.save(state)
 
     def _log_outcome(self, state: EntryState) -> None:
         extra = iso_extra(state.source, state.family, state.outcome.value)
@@ -309,21 +413,24 @@ class Service:
         return recognition
 
     def _with_sidecar(self, state: EntryState, entry: BootEntry) -> tuple[int, BootEntry | None]:
-        path = self.config.drop_dir / f"{state.source}.toml"
-        if not path.is_file():
-            self._sidecar_errors.pop(state.source, None)
-            return 0, entry
+        """[h6] The sidecar read by the drop-folder policy (no links out, no FIFOs, 64 KiB) and checked
+        like ISO data: any problem is this ISO's sidecar error, shown in status, never the pass's."""
         try:
-            sidecar = load_sidecar(path)
-        except SidecarError as exc:
-            if self._sidecar_errors.get(state.source) != str(exc):
-                log.error("%s: sidecar ignored: %s", state.source, exc, extra=iso_extra(state.source))
-            self._sidecar_errors[state.source] = str(exc)
+            sidecar = load_drop_sidecar(self.config.drop_dir, state.source)
+            if sidecar is None:
+                self._sidecar_errors.pop(state.source, None)
+                return 0, entry
+            changed = apply(entry, sidecar)
+        except (SidecarError, ValueError) as exc:
+            message = str(exc)
+            if self._sidecar_errors.get(state.source) != message:
+                log.error("%s: sidecar ignored: %s", state.source, message, extra=iso_extra(state.source))
+            self._sidecar_errors[state.source] = message
             return 0, entry
         self._sidecar_errors.pop(state.source, None)
         if sidecar.hidden:
             return sidecar.position, None
-        return sidecar.position, apply(entry, sidecar)
+        return sidecar.position, changed
 
     def apply_served(self, states: dict[str, EntryState], trees: set[str]) -> None:
         """Menus and exports from what is served (`trees`: slugs whose tree is in place), then signals."""
@@ -400,9 +507,11 @@ class Service:
             "server": self.server,
             "summary": self.status_line(),
             "entries": [
-                s.summary() | {"sidecar_error": self._sidecar_errors.get(s.source, "")}
+                s.summary() | {"sidecar_error": self._sidecar_errors.get(s.source, "")} | self.retry.info(s.slug)
                 for s in sorted(states.values(), key=lambda s: s.source)
             ],
+            # [h6] drop-folder names not used (links out, FIFOs, too deep, slug conflicts) and why
+            "ignored": [{"iso": name, "reason": why} for name, why in sorted(self._ignored.items())],
             "extracting": [
                 {"iso": j.drop.name, "percent": j.percent, "running": j.started} for j in self.jobs.values()
             ],

@@ -56,6 +56,10 @@ class EntryState:
     warnings: list[str] = field(default_factory=list)
     entry: dict[str, Any] | None = None  # BootEntry.to_dict() when bootable
     context: dict[str, str] | None = None  # the ServerContext the entry was built for
+    # [h6] identity of the ISO file beyond name/size/mtime (isodrop.dropfolder.replaced); 0/"" = unknown
+    ino: int = 0
+    ctime_ns: int = 0
+    fingerprint: str = ""
     updated: float = field(default_factory=time.time)
 
     def boot_entry(self) -> BootEntry | None:
