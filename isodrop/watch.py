@@ -228,11 +228,21 @@ class DropWatcher:
                 self._watches[rel] = (watch, folders[rel])
 
     def _watch_health(self) -> None:
+        """Every 2 s: wake the service when a watch died, or when the drop folder itself was replaced,
+        unmounted, removed or came back (inotify says nothing reliable about a mount going away)."""
         while not self._stopping.wait(2.0):
+            try:
+                st = os.stat(self.drop_dir)
+                now: tuple[int, int] | None = (st.st_dev, st.st_ino)
+            except OSError:
+                now = None
             with self._lock:
                 dead = self.dead()
+                watched = self._watches.get("")
             if dead:
                 self.wake(f"watch stopped: {dead[0] or '.'}")
+            elif (watched[1] if watched else None) != now:
+                self.wake("the drop folder itself changed")
 
     def stop(self) -> None:
         self._stopping.set()
