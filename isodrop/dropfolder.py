@@ -372,8 +372,8 @@ class RetryBook:
             if state.outcome == failed_outcome and version in present and self.due(slug, version):
                 continue
             view[slug] = state
-        for slug in [s for s in self._book if s not in states]:
-            del self._book[slug]
+        for slug in [s for s, (version, _a, _d) in self._book.items() if version not in present]:
+            del self._book[slug]  # gone or changed: a new version starts with a clean slate
         return view
 
 

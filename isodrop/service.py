@@ -258,6 +258,8 @@ class Service:
         for item in steps.extract:
             if item.slug in self.jobs:
                 continue  # a cancelled job for this name is still winding down; next pass
+            if not self.retry.due(item.slug, (item.name, item.size, item.mtime_ns)):
+                continue  # [h6] hook: failed and not due again, even when its record could not be saved
             self._submit(item)
         self._states = states
         self.write_status(states=states, waiting=steps.waiting)

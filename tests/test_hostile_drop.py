@@ -190,6 +190,10 @@ def test_inspect_refuses_a_fifo_at_once(tmp_path: Path) -> None:
     assert result.returncode == 2 and "FIFO" in result.stdout + result.stderr
 
 
+@pytest.mark.xfail(
+    reason="state records beside trees in one namespace: fixed by the tree/state namespace restructure (h0)",
+    strict=False,
+)
 def test_a_file_named_like_a_state_record(tmp_path: Path) -> None:
     """`NAME.state.json.iso` next to `NAME.iso`: both are served and later saves keep working.
 
@@ -210,5 +214,6 @@ def test_a_file_named_like_a_state_record(tmp_path: Path) -> None:
         run.wait_for(lambda: (run.entry("b.iso") or {}).get("outcome") == "served", 30, "a later save")
         assert "Traceback" not in run.log_text()
         assert_menu_well_formed(run.menu())
+        assert run.log_text().count("a.iso: extracting") == 1
     finally:
         run.stop()
