@@ -24,7 +24,7 @@ from isodrop.build import Job, build_tree, context_for, iso_extra
 from isodrop.config import Config
 from isodrop.extract import remove_tree
 from isodrop.families import DirTree, recognise
-from isodrop.model import BootEntry, Outcome, ServerContext
+from isodrop.model import BootEntry, Outcome, ServerContext, printable
 from isodrop.reconcile import DropFile, plan
 from isodrop.render.exports import ganesha_exports, kernel_exports
 from isodrop.render.menu import Served, boot_loader_files, build_menu, render_menus
@@ -324,7 +324,7 @@ class Service:
             ignored[loser] = f"slug conflict: same folder name {slug_for(loser)!r} as {winner!r}, which is served"
         for name, reason in ignored.items():
             if self._ignored.get(name) != reason:
-                log.warning("%s: ignored: %s", name, reason, extra=iso_extra(name))
+                log.warning("%s: ignored: %s", printable(name), reason, extra=iso_extra(name))
         self._ignored = ignored
         return listing
 

@@ -360,3 +360,33 @@ def test_slug_collision_is_shown_as_a_conflict(service: ServiceRun, tmp_path: Pa
     text = service.command("status")
     assert loser in text.stdout and "slug conflict" in text.stdout
     assert text.returncode == 1
+
+
+# --- a watcher that dies is noticed and re-created -----------------------------------------------------
+
+
+def test_a_dead_watcher_is_noticed_and_restarted(tmp_path: Path) -> None:
+    """In-process, with real inotify: the observer thread is stopped under the watcher's feet (as an
+    exception in watchdog's threads would end it); the monitor must wake the service, the next refresh
+    must start a new observer, and events must arrive again."""
+    from isodrop.dropfolder import list_drop
+    from isodrop.watch import DropWatcher, Settler
+
+    drop = tmp_path / "drop"
+    (drop / "sub").mkdir(parents=True)
+    wakes: list[str] = []
+    watcher = DropWatcher(drop, wakes.append, Settler(1.0, 3.0))
+    watcher.start()
+    try:
+        watcher.refresh(list_drop(drop).folders)
+        (drop / "sub" / "one.iso").write_bytes(b"x")
+        ServiceRun.wait_until(lambda: any("one.iso" in w for w in wakes), 5, "an event from the subfolder")
+        watcher._observer.stop()  # the watcher thread dies
+        ServiceRun.wait_until(lambda: any("watch stopped" in w for w in wakes), 10, "the monitor's wake-up")
+        watcher.refresh(list_drop(drop).folders)  # what the woken pass does
+        assert watcher.restarts == 1 and not watcher.dead()
+        wakes.clear()
+        (drop / "sub" / "two.iso").write_bytes(b"x")
+        ServiceRun.wait_until(lambda: any("two.iso" in w for w in wakes), 5, "events after the restart")
+    finally:
+        watcher.stop()
