@@ -34,6 +34,8 @@ from isodrop.watch import DropWatcher, Settler
 
 log = logging.getLogger("isodrop")
 RETRY_SECONDS = 5.0
+MAX_IGNORED_LOGGED = 20  # [h6] new ignored names logged per pass (a hostile folder may hold thousands)
+MAX_IGNORED_SHOWN = 500  # [h6] ignored names listed in status.json
 
 
 class Notifier:
@@ -322,9 +324,13 @@ class Service:
         ignored = dict(listing.ignored)
         for loser, winner in dropfolder.collisions(listing.isos, slug_for).items():
             ignored[loser] = f"slug conflict: same folder name {slug_for(loser)!r} as {winner!r}, which is served"
-        for name, reason in ignored.items():
-            if self._ignored.get(name) != reason:
-                log.warning("%s: ignored: %s", printable(name), reason, extra=iso_extra(name))
+        new = [(name, reason) for name, reason in ignored.items() if self._ignored.get(name) != reason]
+        for name, reason in new[:MAX_IGNORED_LOGGED]:
+            log.warning("%s: ignored: %s", printable(name), reason, extra=iso_extra(name))
+        if len(new) > MAX_IGNORED_LOGGED:
+            log.warning(
+                "... and %d more ignored names in the drop folder (see isodrop status)", len(new) - MAX_IGNORED_LOGGED
+            )
         self._ignored = ignored
         return listing
 
@@ -333,7 +339,7 @@ class Service:
         assert job.future is not None
         try:
             return job.future.result()
-        except BaseException as exc:  # noqa: BLE001 - one ISO never stops the service
+        except Exception as exc:  # one ISO never stops the service (RecursionError, ValueError, ...)
             log.error(
                 "%s: internal error while building its tree: %r", job.drop.name, exc, extra=iso_extra(job.drop.name)
             )
@@ -513,7 +519,10 @@ class Service:
                 for s in sorted(states.values(), key=lambda s: s.source)
             ],
             # [h6] drop-folder names not used (links out, FIFOs, too deep, slug conflicts) and why
-            "ignored": [{"iso": name, "reason": why} for name, why in sorted(self._ignored.items())],
+            "ignored": [
+                {"iso": name, "reason": why} for name, why in sorted(self._ignored.items())[:MAX_IGNORED_SHOWN]
+            ],
+            "ignored_total": len(self._ignored),
             "extracting": [
                 {"iso": j.drop.name, "percent": j.percent, "running": j.started} for j in self.jobs.values()
             ],

@@ -196,7 +196,7 @@ def test_same_size_replacement_with_restored_mtime_is_noticed(service: ServiceRu
     replace(one, "in place")
     service.start()
     service.wait_for(lambda: kernel_marker(service) == b"kernel-one", 20, "the replacement served after restart")
-    assert "LABEL x\n" in service.menu()
+    service.wait_for(lambda: "LABEL x\n" in service.menu(), 10, "x in the menu")
     extractions = service.log_text().count("x.iso: extracting")
     service.stop()
     service.start()  # an unchanged file is not extracted again after a restart
