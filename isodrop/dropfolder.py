@@ -37,7 +37,7 @@ from pathlib import Path
 log = logging.getLogger("isodrop")
 
 MAX_DEPTH = 8  # ISOs are found in the drop folder and up to this many folders below it
-MAX_WATCHED_FOLDERS = 64  # inotify watches (one watchdog emitter each); beyond: found by the rescan
+MAX_WATCHED_FOLDERS = 32  # one inotify instance each (a user has 128); beyond: found by the rescan
 SIDECAR_MAX_BYTES = 64 * 1024
 BLOCK = 2048
 

@@ -316,6 +316,14 @@ class Service:
                     self.watcher.refresh({"": (st.st_dev, st.st_ino)})  # to notice its return
                 except OSError:
                     self.watcher.refresh({})
+            if self.watcher.unwatched:
+                self.system["watcher"] = (
+                    f"{self.watcher.unwatched} folders in the drop folder are not watched (at most"
+                    f" {dropfolder.MAX_WATCHED_FOLDERS}); changes there are found by the rescan every"
+                    f" {self.config.rescan_seconds:.0f} s"
+                )
+            else:
+                self.system.pop("watcher", None)
         if not self.availability.update(problem):
             self.system["drop folder"] = f"{problem}; keeping everything served as it is"
             return None

@@ -224,6 +224,7 @@ class DropWatcher:
                     watch = self._observer.schedule(self._handler, str(path), recursive=False)
                 except Exception as exc:  # gone again, not a folder, inotify limits: the rescan covers it
                     log.debug("cannot watch %s: %s", path, exc)
+                    self.unwatched += 1
                     continue
                 self._watches[rel] = (watch, folders[rel])
 

@@ -390,3 +390,21 @@ def test_a_dead_watcher_is_noticed_and_restarted(tmp_path: Path) -> None:
         ServiceRun.wait_until(lambda: any("two.iso" in w for w in wakes), 5, "events after the restart")
     finally:
         watcher.stop()
+
+
+def test_folders_beyond_the_watch_limit_are_found_by_the_rescan(tmp_path: Path) -> None:
+    from isodrop.dropfolder import MAX_WATCHED_FOLDERS
+
+    run = ServiceRun(tmp_path / "srv", rescan_seconds=4.0)
+    for i in range(MAX_WATCHED_FOLDERS + 5):
+        (run.drop / f"f{i:03d}").mkdir()
+    try:
+        run.start()
+        run.wait_for(
+            lambda: "not watched" in run.status()["system"].get("watcher", ""), 10, "the watch limit in status"
+        )
+        last = run.drop / f"f{MAX_WATCHED_FOLDERS + 4:03d}"
+        shutil.copy(build_debian_live(tmp_path / "late.iso"), last / "late.iso")
+        run.wait_for(lambda: outcome(run, f"{last.name}/late.iso") == "served", 30, "the ISO in an unwatched folder")
+    finally:
+        run.stop()
