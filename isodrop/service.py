@@ -509,6 +509,10 @@ class Service:
         failed = sum(1 for s in states.values() if s.outcome is not Outcome.SERVED)
         if failed:
             parts.append(f"{failed} not bootable (see isodrop status)")
+        if self._ignored:  # [h6]
+            parts.append(f"{len(self._ignored)} ignored in the drop folder (see isodrop status)")
+        if self.availability.problem:  # [h6]
+            parts.append("drop folder unavailable, keeping what is served")
         return "; ".join(parts)
 
     def write_status(self, states: dict[str, EntryState] | None = None, waiting=(), stopped: bool = False) -> None:
