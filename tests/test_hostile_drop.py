@@ -43,6 +43,7 @@ IGNORED = {
 SIDECARS = {
     "s-outside.iso": "outside the drop folder",
     "s-fifo.iso": "a FIFO, not a regular file",
+    "s-device.iso": "a character device, not a regular file",
     "s-huge.iso": "larger than 64 KiB",
     "s-nul.iso": "control characters",
     "s-binary.iso": "NUL byte",
@@ -105,6 +106,7 @@ def hostile(tmp_path: Path) -> Iterator[tuple[ServiceRun, list[socket.socket]]]:
         os.link(drop / "good.iso", drop / name)
     os.symlink(outside / "secret.toml", drop / "s-outside.iso.toml")
     os.mkfifo(drop / "s-fifo.iso.toml")
+    os.mknod(drop / "s-device.iso.toml", 0o600 | 0o020000, os.makedev(1, 5))  # /dev/zero: endless
     (drop / "s-huge.iso.toml").write_text("# padding\n" * 10_000)
     (drop / "s-nul.iso.toml").write_text('add_params = ["boot=\\u0000live"]\n')
     (drop / "s-binary.iso.toml").write_bytes(os.urandom(300) + b"\0")
