@@ -213,7 +213,8 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     slug = slug_for(args.iso.name)
     ctx = context_for(config, server, slug)
     try:
-        with IsoTree(args.iso) as tree:
+        # the user named this file: a link is followed, but it is opened O_NOFOLLOW|O_NONBLOCK (no FIFO hang)
+        with IsoTree(Path(os.path.realpath(args.iso)), args.iso.name) as tree:
             recognition = recognise(tree, ctx)
             volume_id = tree.volume_id
     except ExtractError as exc:
