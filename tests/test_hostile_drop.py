@@ -192,15 +192,11 @@ def test_inspect_refuses_a_fifo_at_once(tmp_path: Path) -> None:
     assert result.returncode == 2 and "FIFO" in result.stdout + result.stderr
 
 
-@pytest.mark.xfail(
-    reason="state records beside trees in one namespace: fixed by the tree/state namespace restructure (h0)",
-    strict=False,
-)
 def test_a_file_named_like_a_state_record(tmp_path: Path) -> None:
     """`NAME.state.json.iso` next to `NAME.iso`: both are served and later saves keep working.
 
-    Trees and state records living in separate namespaces is the restructure's (h0) part of issue 9;
-    this test is the drop-folder side of the check."""
+    Records live in trees_dir/.state/ and temporaries in trees_dir/.tmp/ (isodrop.trees), and no slug
+    starts with '.', so no ISO name can reach either or be taken for the other."""
     run = ServiceRun(tmp_path / "srv", rescan_seconds=600.0)
     good = build_debian_live(tmp_path / "good.iso")
     shutil.copy(good, run.drop / "a.iso")
