@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from isodrop import dropfolder
-from isodrop.build import Job, build_tree, context_for, iso_extra, refreshed
+from isodrop.build import Job, build_tree, context_for, entry_state, iso_extra, refreshed
 from isodrop.config import Config
 from isodrop.model import Outcome, ServerContext, printable
 from isodrop.publisher import Publisher
@@ -226,7 +226,7 @@ class Reconciler:
             del self.jobs[slug]
             if job.future.cancelled():
                 continue
-            state = self._job_result(slug, job)
+            state = self._job_result(job)
             if state is None:
                 continue
             self._stamp_identity(state)
@@ -237,7 +237,7 @@ class Reconciler:
                 self.retry.forget(slug)
             _log_outcome(state)
 
-    def _job_result(self, slug: str, job: Job) -> EntryState | None:
+    def _job_result(self, job: Job) -> EntryState | None:
         """The job's state; an exception that escaped the build becomes this ISO's recorded failure."""
         assert job.future is not None
         try:
@@ -245,14 +245,7 @@ class Reconciler:
         except Exception as exc:  # one ISO never stops the service (RecursionError, ValueError, ...)
             drop = job.drop
             log.error("%s: internal error while building its tree: %r", drop.name, exc, extra=iso_extra(drop.name))
-            state = EntryState(
-                slug=slug,
-                source=drop.name,
-                size=drop.size,
-                mtime_ns=drop.mtime_ns,
-                outcome=Outcome.FAILED,
-                error=f"internal error: {type(exc).__name__}: {exc}"[:500],
-            )
+            state = entry_state(drop, Outcome.FAILED, error=f"internal error: {type(exc).__name__}: {exc}"[:500])
             with contextlib.suppress(OSError):
                 self.trees.save(state)
             return state
