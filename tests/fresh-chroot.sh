@@ -1,20 +1,20 @@
 #!/bin/bash
-# Prove the README's steps on a fresh minbase Debian 12, as a new root user would run them: unpack a
-# fresh `debootstrap --variant=minbase bookworm` tree (the tarball is cached in the test cache, keyed on
-# its recipe, rebuilt when the recipe changes, never in git), copy this checkout to /root/isodrop in it
-# (mode 0700, as a root user's checkout), give it the host's CA trust, pip's cert setting and
-# resolv.conf (registries are reached through a proxy with its own CA), enter it through a private
-# mount namespace and run there, in this order:
-#   1. `bash contrib/try-it.sh` until it says "ready" (then it is stopped),
-#   2. `bash tests/run-all.sh -m "not vm and not nochroot"`: lint, tests/setup.sh (the real apt-get
-#      install of tests/apt-packages.txt and the PyPI venv) and the suite without the VM tests and
-#      without the few tests marked `nochroot` (NFS served from inside a chroot does not work; they run
-#      on the host),
-#   3. the README's Debian install: `bash packaging/build-deb.sh dist/`, `apt-get install ./dist/*.deb`,
-#      then `isodrop --version` and `isodrop check`.
-# Exits non-zero when any step fails. Downloaded .debs are kept in the cache (apt's archive folder is
-# bind-mounted) to save time; everything else is installed for real in every run.
-# Usage (root): bash tests/fresh-chroot.sh [--keep]   (--keep: leave the chroot folder for a look)
+# Prove the README's steps on a fresh minbase Debian 12, as a new root user would run them (CI runs this
+# from .ci/run before the full suite on the host). A `debootstrap --variant=minbase bookworm` tree is
+# packed once into the test cache (keyed on its recipe below, rebuilt when that changes, never in git)
+# and unpacked fresh for each run; the checkout goes to /root/isodrop (under the 0700 /root, as a root
+# user's checkout); the chroot gets the host's CA trust, pip's cert setting and resolv.conf (registries
+# are reached through a proxy with its own CA); it is entered through a private mount namespace. Then:
+#   1. `bash contrib/try-it.sh` (the README's first command) until it says "ready", then it is stopped;
+#   2. `bash tests/run-all.sh -m "not vm and not nochroot"` (the README's second command, without the
+#      VM tests and the few marked `nochroot`; both run on the host): lint, tests/setup.sh with its real
+#      apt-get install of tests/apt-packages.txt and PyPI venv, and the suite twice;
+#   3. on a second fresh tree, the README's "Install it as a Debian service" commands, read from the
+#      README itself, then `isodrop --version` and `isodrop check`.
+# Exits non-zero when any step fails; prints each step's time. apt's downloaded .debs are kept in the
+# cache (bind-mounted archive folder) and test fixtures the host already built are shared read-only;
+# everything else is installed for real in every run. Services are not started (policy-rc.d).
+# Usage (root): bash tests/fresh-chroot.sh [--keep]   (--keep: leave the chroot folders for a look)
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${ISODROP_TEST_CACHE:-/var/cache/isodrop-tests}"
@@ -75,99 +75,139 @@ if [ ! -f "$base" ]; then
     timing "debootstrap --variant=minbase (cold cache)"
 fi
 
-# --- a fresh copy per run ---------------------------------------------------------------------------
+# --- the README's commands, read from the README itself ---------------------------------------------
+readme_block() {  # readme_block HEADING: the command lines of the first ```sh block under "## HEADING"
+    awk -v want="## $1" '
+        $0 == want { inside = 1; next }
+        inside && /^## / { exit }
+        inside && /^```sh/ { block = 1; next }
+        block && /^```/ { exit }
+        block { sub(/[ \t]+#.*$/, ""); if ($0 !~ /^[ \t]*(#|$)/) print }
+    ' "$here/README.md"
+}
+two_commands=$(readme_block "The two commands")
+expected=$'bash contrib/try-it.sh\nbash tests/run-all.sh'
+if [ "$two_commands" != "$expected" ]; then
+    printf 'tests/fresh-chroot.sh: the README'"'"'s two commands changed; update this script:\n%s\n' "$two_commands" >&2
+    exit 2
+fi
+install_steps=$(readme_block "Install it as a Debian service")
+[ -n "$install_steps" ] || { echo "tests/fresh-chroot.sh: no install commands in the README" >&2; exit 2; }
+
+# --- fresh copies -------------------------------------------------------------------------------------
 work=$(mktemp -d /var/tmp/isodrop-fresh-chroot.XXXXXX)
-root="$work/root"
 cleanup() {
     if [ "$keep" -eq 1 ]; then
-        echo "fresh-chroot: kept $root"
+        echo "fresh-chroot: kept $work"
     else
         rm -rf --one-file-system "$work"
     fi
 }
 trap cleanup EXIT
-mkdir -m 0755 "$root"
-zstd -q -dc "$base" | tar -C "$root" --numeric-owner -xf -
-timing "unpacking a fresh minbase tree"
-
-# The checkout, as a root user would have it: /root/isodrop, under the 0700 /root. Tracked and new
-# (not ignored) files of the working tree; no .git (minbase has no git).
-chmod 0700 "$root/root"
-mkdir -m 0700 "$root/root/isodrop"
-(cd "$here" && git ls-files -z --cached --others --exclude-standard |
-    while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
-    tar --null -T - -cf -) | tar -C "$root/root/isodrop" -xf -
-# The host's trust (a proxy with its own CA stands between us and the registries), pip told to use
-# it, and name resolution. Nothing else of the host goes in.
-mkdir -p "$root/etc/ssl/certs" "$root/usr/local/share/ca-certificates"
-cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
-cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
-printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$root/etc/pip.conf"
-cp -L /etc/resolv.conf "$root/etc/resolv.conf"
-# apt's downloads survive between runs (installing stays real: every run unpacks and configures).
-archives="$cache/fresh-chroot-apt-archives"
+archives="$cache/fresh-chroot-apt-archives"  # apt's downloads survive between runs; installing stays real
 mkdir -p "$archives/partial"
 
-inside() {  # the script run inside the chroot, as root in /root/isodrop
-    cat <<'EOS'
-set -uo pipefail
-cd /root/isodrop
-rc=0
-t0=$(date +%s)
-step_time() { echo "fresh-chroot: $1 took $(( $(date +%s) - t0 )) s"; t0=$(date +%s); }
+fresh_tree() {  # fresh_tree DIR: a fresh minbase tree with the checkout in /root/isodrop
+    local root=$1
+    mkdir -m 0755 "$root"
+    zstd -q -dc "$base" | tar -C "$root" --numeric-owner -xf -
+    # The checkout as a root user has it: /root/isodrop under the 0700 /root. Tracked and new (not
+    # ignored) files of the working tree; no .git (minbase has no git).
+    chmod 0700 "$root/root"
+    mkdir -m 0700 "$root/root/isodrop"
+    (cd "$here" && git ls-files -z --cached --others --exclude-standard |
+        while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+        tar --null -T - -cf -) | tar -C "$root/root/isodrop" -xf -
+    # The host's trust (a proxy with its own CA stands between this machine and the registries), pip
+    # told to use it, and name resolution. Nothing else of the host goes in.
+    mkdir -p "$root/etc/ssl/certs" "$root/usr/local/share/ca-certificates"
+    cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
+    printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$root/etc/pip.conf"
+    cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+    # A chroot is no booted machine: packages must not start their services (nginx, dnsmasq, rpcbind)
+    # on the host's network. apt answers its questions with "yes", as the person typing would.
+    printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+    chmod 0755 "$root/usr/sbin/policy-rc.d"
+    echo 'APT::Get::Assume-Yes "true";' >"$root/etc/apt/apt.conf.d/90isodrop-ci-yes"
+}
 
-echo "=== fresh-chroot: bash contrib/try-it.sh (until ready)"
-log=/tmp/try-it.log
-timeout 600 bash contrib/try-it.sh /root/isodrop-demo >"$log" 2>&1 &
-pid=$!
-for _ in $(seq 600); do
-    grep -q "ready: watching" "$log" 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 1
-done
-if grep -q "ready: watching" "$log"; then
+in_chroot() {  # in_chroot ROOT SCRIPT: run SCRIPT (text) with bash as root in /root/isodrop inside ROOT
+    local root=$1
+    printf '%s\n' "$2" >"$root/root/fresh-chroot-step.sh"
+    # Test fixtures the host has built already (live ISOs, debootstrap trees: not install steps) are
+    # shared read-only, so the chroot does not spend minutes rebuilding them; venv-latest is not.
+    local shared=()
+    local entry
+    for entry in "$cache"/*-*; do
+        case "${entry##*/}" in venv-* | fresh-* | .*) continue ;; esac
+        [ -e "$entry/.complete" ] && shared+=("${entry##*/}")
+    done
+    unshare --mount --propagation private -- /bin/bash -euc '
+        r=$1; archives=$2; cache=$3; shift 3
+        mount --bind "$r" "$r"               # "/" must be a mount point inside, for the tests own unshare
+        mount -t proc proc "$r/proc"
+        mount --rbind /sys "$r/sys"
+        mount --rbind /dev "$r/dev"
+        mount -t tmpfs -o mode=0755 tmpfs "$r/run"
+        mount --bind "$archives" "$r/var/cache/apt/archives"
+        for name in "$@"; do
+            mkdir -p "$r/var/cache/isodrop-tests/$name"
+            mount --bind "$cache/$name" "$r/var/cache/isodrop-tests/$name"
+            mount -o remount,bind,ro "$r/var/cache/isodrop-tests/$name"
+        done
+        exec chroot "$r" /usr/bin/env -i HOME=/root USER=root LOGNAME=root LANG=C.UTF-8 TERM=dumb \
+            PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+            /bin/bash -c "cd /root/isodrop && exec bash /root/fresh-chroot-step.sh"
+    ' fresh-chroot "$root" "$archives" "$cache" "${shared[@]}"
+}
+
+failed=()
+
+# 1 + 2: the README's two commands, in the order a new user runs them.
+fresh_tree "$work/one"
+timing "unpacking a fresh minbase tree and copying the checkout"
+echo "=== fresh-chroot: bash contrib/try-it.sh, until it says ready"
+if in_chroot "$work/one" '
+    log=/tmp/try-it.log
+    timeout 600 bash contrib/try-it.sh >"$log" 2>&1 &
+    pid=$!
+    for _ in $(seq 600); do
+        grep -q "ready: watching" "$log" && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 1
+    done
+    kill "$pid" 2>/dev/null; wait "$pid"
+    if grep -q "ready: watching" "$log"; then grep -v "^\(Selecting\|Preparing\|Unpacking\|Setting up\|(Reading\)" "$log"; exit 0; fi
+    cat "$log"; echo "try-it.sh did not get to ready"; exit 1'; then
     echo "fresh-chroot: try-it.sh got to ready"
 else
-    echo "fresh-chroot: FAILED: try-it.sh did not get to ready"; rc=1
+    failed+=("bash contrib/try-it.sh")
 fi
-kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-cat "$log"
-step_time "try-it.sh"
+timing "bash contrib/try-it.sh"
 
 echo "=== fresh-chroot: bash tests/run-all.sh -m 'not vm and not nochroot'"
-bash tests/run-all.sh -m "not vm and not nochroot" || { echo "fresh-chroot: FAILED: run-all.sh"; rc=1; }
-step_time "tests/run-all.sh without VM tests"
+in_chroot "$work/one" 'bash tests/run-all.sh -m "not vm and not nochroot"' || failed+=("bash tests/run-all.sh")
+timing "bash tests/run-all.sh without VM tests (tests/setup.sh's installs included)"
 
-echo "=== fresh-chroot: the README's Debian install"
-if bash packaging/build-deb.sh dist/ &&
-    apt-get install -y -qq ./dist/isodrop_*.deb &&
-    isodrop --version && isodrop check; then
-    echo "fresh-chroot: the .deb installs and isodrop check passes"
+# 3: the README's Debian install, on another fresh tree (nothing tests/setup.sh installed may help it).
+rm -rf --one-file-system "$work/one"
+fresh_tree "$work/two"
+echo "=== fresh-chroot: the README's Debian install:"
+printf '    %s\n' "$install_steps"
+if in_chroot "$work/two" "set -ex
+$install_steps
+isodrop --version
+isodrop check"; then
+    echo "fresh-chroot: the .deb builds and installs, isodrop check passes"
 else
-    echo "fresh-chroot: FAILED: the README's Debian install"; rc=1
+    failed+=("the README's Debian install")
 fi
-step_time "build-deb.sh + apt install + isodrop check"
-exit $rc
-EOS
-}
-inside >"$root/root/fresh-chroot-inside.sh"
+timing "the README's Debian install"
 
-echo "fresh-chroot: entering $root"
-set +e
-unshare --mount --propagation private -- /bin/bash -euc '
-    r=$1; archives=$2
-    mount --bind "$r" "$r"                # "/" must be a mount point inside, for the tests own unshare
-    mount -t proc proc "$r/proc"
-    mount --rbind /sys "$r/sys"
-    mount --rbind /dev "$r/dev"
-    mount -t tmpfs -o mode=0755 tmpfs "$r/run"
-    mount --bind "$archives" "$r/var/cache/apt/archives"
-    exec chroot "$r" /usr/bin/env -i HOME=/root USER=root LOGNAME=root LANG=C.UTF-8 TERM=dumb \
-        PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        /bin/bash /root/fresh-chroot-inside.sh
-' fresh-chroot "$root" "$archives"
-rc=$?
-set -e
-timing "everything inside the chroot"
-echo "fresh-chroot: finished in $(( $(date +%s) - started )) s, exit $rc"
-exit $rc
+echo "fresh-chroot: finished in $(( $(date +%s) - started )) s"
+if [ "${#failed[@]}" -gt 0 ]; then
+    printf 'fresh-chroot: FAILED: %s\n' "${failed[@]}"
+    exit 1
+fi
+echo "fresh-chroot: all steps passed"
