@@ -33,7 +33,7 @@ and signals dnsmasq. Remove the ISO and its entry, export and tree go too.
 """
 
 EPILOG = f"""\
-configuration:
+configuration (these options go before or after the command):
   --config FILE      read FILE (TOML; every key is documented in the example config).
   --root DIR         no config file: a local layout under DIR (DIR/drop, DIR/tftp, DIR/run);
                      exports are written but not re-read and dnsmasq is not signalled.

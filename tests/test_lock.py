@@ -5,13 +5,15 @@ Real processes: `isodrop serve` and `isodrop scan` as subprocesses (tests/servic
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from isodrop.cli import EXIT_LOCKED
-from tests.servicekit import ServiceRun, build_debian_live
+from tests.servicekit import REPO, ServiceRun, build_debian_live
 
 pytestmark = pytest.mark.service
 
@@ -52,3 +54,12 @@ def test_a_killed_service_leaves_no_stale_lock(tmp_path: Path) -> None:
     done = run.command("scan")
     assert done.returncode == 0, done.stderr
     assert (run.state / "lock").read_text().split()[1:] == ["isodrop", "scan"]
+
+
+def test_help_documents_the_lock_exit_status() -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run(
+        [sys.executable, "-m", "isodrop", "--help"], capture_output=True, text=True, env=env, check=False
+    )
+    assert "  4  serve, scan: another isodrop process" in done.stdout
+    assert "/run/isodrop/lock" in done.stdout
