@@ -130,6 +130,8 @@ fresh_tree() {  # fresh_tree DIR: a fresh minbase tree with the checkout in /roo
     printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
     chmod 0755 "$root/usr/sbin/policy-rc.d"
     echo 'APT::Get::Assume-Yes "true";' >"$root/etc/apt/apt.conf.d/90isodrop-ci-yes"
+    # A throw-away tree: dpkg need not fsync every file it unpacks (minutes saved, nothing skipped).
+    echo force-unsafe-io >"$root/etc/dpkg/dpkg.cfg.d/90isodrop-ci-unsafe-io"
 }
 
 in_chroot() {  # in_chroot ROOT SCRIPT: run SCRIPT (text) with bash as root in /root/isodrop inside ROOT
@@ -156,7 +158,7 @@ in_chroot() {  # in_chroot ROOT SCRIPT: run SCRIPT (text) with bash as root in /
             mount --bind "$cache/$name" "$r/var/cache/isodrop-tests/$name"
             mount -o remount,bind,ro "$r/var/cache/isodrop-tests/$name"
         done
-        exec chroot "$r" /usr/bin/env -i HOME=/root USER=root LOGNAME=root LANG=C.UTF-8 TERM=dumb \
+        exec chroot "$r" /usr/bin/env -i HOME=/root USER=root LOGNAME=root LANG=C.UTF-8 TERM=dumb DEBIAN_FRONTEND=noninteractive \
             PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
             /bin/bash -c "cd /root/isodrop && exec bash /root/fresh-chroot-step.sh"
     ' fresh-chroot "$root" "$archives" "$cache" "${shared[@]}"
