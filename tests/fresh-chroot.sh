@@ -112,11 +112,12 @@ fresh_tree() {  # fresh_tree DIR: a fresh minbase tree with the checkout in /roo
     mkdir -m 0755 "$root"
     zstd -q -dc "$base" | tar -C "$root" --numeric-owner -xf -
     # The checkout as a root user has it: /root/isodrop under the 0700 /root. Tracked and new (not
-    # ignored) files of the working tree; no .git (minbase has no git).
+    # ignored) files of the working tree, symlinks as they are (packaging/debian/isodrop.service only
+    # resolves once copied to debian/); no .git (minbase has no git).
     chmod 0700 "$root/root"
     mkdir -m 0700 "$root/root/isodrop"
     (cd "$here" && git ls-files -z --cached --others --exclude-standard |
-        while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+        while IFS= read -r -d '' f; do { [ -e "$f" ] || [ -L "$f" ]; } && printf '%s\0' "$f"; done |
         tar --null -T - -cf -) | tar -C "$root/root/isodrop" -xf -
     # The host's trust (a proxy with its own CA stands between this machine and the registries), pip
     # told to use it, and name resolution. Nothing else of the host goes in.
