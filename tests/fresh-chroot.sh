@@ -11,7 +11,7 @@
 #      lint, tests/setup.sh with its real apt-get install of tests/apt-packages.txt and PyPI venv, and
 #      the suite twice;
 #   3. on a second fresh tree, the README's "Install it as a Debian service" commands, read from the
-#      README itself, then `isodrop --version` and `isodrop check`.
+#      README itself, then `isodrop --version`, the unit's presence and `isodrop check`.
 # Exits non-zero when any step fails; prints each step's time. apt's downloaded .debs are kept in the
 # cache (bind-mounted archive folder) and test fixtures the host already built are shared read-only;
 # everything else is installed for real in every run. Services are not started (policy-rc.d).
@@ -203,6 +203,7 @@ printf '    %s\n' "$install_steps"
 if in_chroot "$work/two" "set -ex
 $install_steps
 isodrop --version
+test -f /lib/systemd/system/isodrop.service
 isodrop check" | grep --line-buffered -v -E '^(Selecting previously|Preparing to unpack|Unpacking|Setting up|\(Reading database)'; then
     echo "fresh-chroot: the .deb builds and installs, isodrop check passes"
 else
