@@ -184,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     except lock.Busy as exc:
         print(f"isodrop: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    except lock.Unusable as exc:
+        print(f"isodrop: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:

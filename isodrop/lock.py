@@ -19,14 +19,21 @@ class Busy(Exception):
     """Another isodrop process holds the state folder; the message says which one."""
 
 
+class Unusable(Exception):
+    """The state folder or its lock file cannot be created or opened (the message says why)."""
+
+
 def take(state_dir: Path, command: str) -> None:
     """Hold the state folder's lock for the rest of this process, or raise Busy naming the holder."""
     state_dir = Path(state_dir)
     if state_dir in _held:
         return
-    state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise Unusable(f"cannot open the state folder's lock {path}: {exc.strerror or exc} (state_dir)") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

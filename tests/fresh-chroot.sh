@@ -105,6 +105,7 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM  # so that the EXIT trap cleans up after a signal too
 archives="$cache/fresh-chroot-apt-archives"  # apt's downloads survive between runs; installing stays real
 mkdir -p "$archives/partial"
 

@@ -63,3 +63,12 @@ def test_help_documents_the_lock_exit_status() -> None:
     )
     assert "  4  serve, scan: another isodrop process" in done.stdout
     assert "/run/isodrop/lock" in done.stdout
+
+
+def test_an_unusable_state_folder_is_a_clear_error(tmp_path: Path) -> None:
+    run = ServiceRun(tmp_path, state_dir=str(tmp_path / "file" / "run"))
+    (tmp_path / "file").write_text("a file where the state folder's parent should be\n")
+    run.write_config()
+    done = run.command("scan")
+    assert done.returncode == 2, done.stderr
+    assert "cannot open the state folder's lock" in done.stderr and "Traceback" not in done.stderr
