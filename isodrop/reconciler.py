@@ -162,6 +162,16 @@ class Reconciler:
             context,
             redo=snap.redo,
         )
+        log.debug(
+            "pass: %d ISOs listed, %d records, %d trees; plan: %d to extract, %d to remove, %d waiting, %d to refresh",
+            len(snap.drop),
+            len(snap.states),
+            len(snap.trees),
+            len(steps.extract),
+            len(steps.remove),
+            len(steps.waiting),
+            len(steps.refresh),
+        )
         for note in steps.notes:
             log.debug("%s", note)  # slug conflicts: in status as ignored, logged by _log_ignored
         for slug in steps.cancel:
