@@ -1,0 +1,133 @@
+"""Each family's own initramfs code boots isodrop's command line for it, in a QEMU PXE client.
+
+The same real parts as tests/test_e2e_boot.py (dnsmasq from contrib/, rpcbind + nfs-ganesha, `isodrop
+serve`, nginx for HTTP, QEMU under TCG), with ISOs laid out as the real releases:
+- live-boot derivatives: Debian's live-boot test image (tests/e2e/liveiso.py) in the Kali, Clonezilla and
+  GParted layouts of tests/family_layouts.py (their directories, `.disk/info`, version files and isolinux
+  menus, whose own parameters the Clonezilla/GParted rules copy), so live-boot runs each family's line;
+- live-boot's HTTP root: `fetch=` (a sidecar adds it), the squashfs copied into RAM from nginx;
+- Fedora Workstation Live 41 and 42 layouts with an initrd from Debian's own dracut (dmsquash-live,
+  livenet, nfs; tests/e2e/dracutiso.py), over NFS (`root=live:nfs://`) and over HTTP (`root=live:http://`).
+
+One VM boot per case, each with its own small setup whose menu default is the ISO under test; the time
+from VM start to the root's marker is printed for each.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from isodrop.families.bootcfg import split_params
+from tests.e2e.servers import DHCP_SNIPPET
+from tests.e2e.stack import Stack, running_stack
+from tests.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS
+
+NEEDED = {
+    "qemu-system-x86_64": "qemu-system-x86",
+    "dnsmasq": "dnsmasq-base",
+    "ganesha.nfsd": "nfs-ganesha",
+    "rpcbind": "rpcbind",
+    "mkinitramfs": "initramfs-tools-core",
+    "mksquashfs": "squashfs-tools",
+    "xorriso": "xorriso",
+    "nginx": "nginx-light",
+    "debootstrap": "debootstrap",
+    "mkfs.ext4": "e2fsprogs",
+}
+
+
+def vm_test(func):  # type: ignore[no-untyped-def]
+    """Boots a VM on a private network: needs root, namespaces, QEMU, dnsmasq, ganesha."""
+    return pytest.mark.network(pytest.mark.vm(func))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def needed_tools() -> None:
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root (network namespaces, tap devices, private mounts, chroot)")
+    absent = [pkg for tool, pkg in NEEDED.items() if shutil.which(tool) is None]
+    if absent:
+        pytest.skip("missing Debian packages (tests/apt-packages.txt, tests/setup.sh): " + " ".join(absent))
+
+
+_reported: list[str] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def boot_times(pytestconfig: pytest.Config) -> Iterator[None]:
+    """Print every boot time, also without -s: the times are part of what these tests measure."""
+    yield
+    if _reported:
+        capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+        with capture.global_and_fixture_disabled():
+            print("\n" + "\n".join(_reported))
+
+
+def report(what: str, seconds: float) -> None:
+    line = f"[e2e] {what}: VM start to marker {seconds:.1f} s"
+    _reported.append(line)
+    print(line)
+
+
+@contextmanager
+def served(iso: Path, http: bool = False, sidecar: str = "") -> Iterator[tuple[Stack, str]]:
+    """A setup serving only `iso` (its entry is the menu default); yields it and the entry's menu text."""
+    with running_stack(DHCP_SNIPPET, with_router=False, menu_default=iso.name, http=http) as stack:
+        _reported.append(f"[e2e] logs for {iso.name}: {stack.work}")
+        if sidecar:
+            (stack.service.drop / f"{iso.name}.toml").write_text(sidecar)
+        slug = stack.drop(iso, uefi=False)
+        menu = stack.service.menu()
+        assert f"DEFAULT {slug}" in menu
+        entry = menu.split(f"LABEL {slug}\n", 1)[1].split("\nLABEL ", 1)[0]
+        yield stack, entry
+
+
+def boot(stack: Stack, marker: str, what: str, failures: tuple[str, ...] = ()) -> float:
+    vm = stack.vm("bios", name=what.replace(" ", "-").replace("/", "-"))
+    try:
+        seconds = vm.wait_for(marker, MAX_BOOT_SECONDS + 10, BOOT_FAILURES + failures)
+        report(what, seconds)
+        assert seconds <= MAX_BOOT_SECONDS, f"{what}: marker after {seconds:.0f} s, more than 3 minutes"
+        vm.wait_exit(30)  # the root's init powers the VM off after the marker
+        return seconds
+    finally:
+        vm.close()
+
+
+def append_line(entry: str) -> list[str]:
+    line = next(line.strip() for line in entry.splitlines() if line.strip().startswith("APPEND "))
+    return split_params(line.removeprefix("APPEND "))
+
+
+# --- live-boot derivatives ------------------------------------------------------------------------------
+
+DERIVATIVES = {
+    # layout: (family, parameters its rule must put on the line: its own, then live-boot's NFS ones)
+    "kali_2024": ("kali", ["boot=live", "components", "username=kali", "hostname=kali"]),
+    "clonezilla_3": ("clonezilla", ["boot=live", "union=overlay", "username=user", "config", "noswap"]),
+    "gparted_1_6": ("gparted", ["boot=live", "union=overlay", "username=user", "toram=filesystem.squashfs"]),
+}
+
+
+@vm_test
+@pytest.mark.parametrize("layout", list(DERIVATIVES))
+def test_live_boot_derivative_boots_its_own_command_line(layout: str) -> None:
+    from tests.e2e.liveiso import build_derivative
+
+    family, wanted = DERIVATIVES[layout]
+    iso = build_derivative(layout)
+    with served(iso.path) as (stack, entry):
+        params = append_line(entry)
+        assert (stack.service.entry(iso.path.name) or {}).get("family") == family, stack.service.status()
+        for param in [*wanted, "netboot=nfs", "ip=dhcp"]:
+            assert param in params, f"{family}: {param} missing from {params}"
+        assert not any(p.startswith("ip=") and p != "ip=dhcp" for p in params), "the ISO's own ip= must go"
+        boot(stack, iso.marker, f"BIOS {family} layout, live-boot over NFS")
