@@ -15,6 +15,7 @@ from VM start to the root's marker is printed for each.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from isodrop.families.bootcfg import split_params
+from isodrop.state import slug_for
 from tests.e2e.servers import DHCP_SNIPPET
 from tests.e2e.stack import Stack, running_stack
 from tests.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS
@@ -91,7 +93,7 @@ def served(iso: Path, http: bool = False, sidecar: str = "") -> Iterator[tuple[S
 
 
 def boot(stack: Stack, marker: str, what: str, failures: tuple[str, ...] = ()) -> float:
-    vm = stack.vm("bios", name=what.replace(" ", "-").replace("/", "-"))
+    vm = stack.vm("bios", name=re.sub(r"[^A-Za-z0-9]+", "-", what).strip("-"))
     try:
         seconds = vm.wait_for(marker, MAX_BOOT_SECONDS + 10, BOOT_FAILURES + failures)
         report(what, seconds)
@@ -131,3 +133,57 @@ def test_live_boot_derivative_boots_its_own_command_line(layout: str) -> None:
             assert param in params, f"{family}: {param} missing from {params}"
         assert not any(p.startswith("ip=") and p != "ip=dhcp" for p in params), "the ISO's own ip= must go"
         boot(stack, iso.marker, f"BIOS {family} layout, live-boot over NFS")
+
+
+# --- live-boot over HTTP ----------------------------------------------------------------------------------
+
+
+@vm_test
+def test_live_boot_fetch_copies_the_squashfs_from_nginx_into_ram() -> None:
+    """`fetch=` (added by the ISO's sidecar) wins over `netboot=nfs` in live-boot: the root comes over HTTP."""
+    from tests.e2e.liveiso import build_iso
+
+    iso = build_iso("e2e-fetch")
+    slug = slug_for(iso.path.name)
+    with running_stack(DHCP_SNIPPET, with_router=False, menu_default=iso.path.name, http=True) as stack:
+        url = f"http://{stack.net.server_ip}/{slug}/live/filesystem.squashfs"
+        (stack.service.drop / f"{iso.path.name}.toml").write_text(f'add_params = ["fetch={url}"]\n')
+        stack.drop(iso.path, uefi=False)
+        assert f"fetch={url}" in stack.service.menu()
+        boot(stack, iso.marker, "BIOS debian-live, live-boot fetch= over HTTP (into RAM)")
+        access = (stack.work / "nginx-access.log").read_text()
+        assert f"GET /{slug}/live/filesystem.squashfs HTTP/1.1\" 200" in access, access
+
+
+# --- dracut (Fedora Workstation Live layouts) -----------------------------------------------------------
+
+
+@vm_test
+@pytest.mark.parametrize("release", ["41", "42"])
+def test_fedora_layout_boots_dracut_over_nfs(release: str) -> None:
+    from tests.e2e.dracutiso import build_iso
+
+    iso = build_iso(release)
+    with served(iso.path) as (stack, entry):
+        assert (stack.service.entry(iso.path.name) or {}).get("family") == "fedora"
+        params = append_line(entry)
+        root = next(p for p in params if p.startswith("root="))
+        assert root.startswith(f"root=live:nfs://{stack.net.server_ip}/") and root.endswith("/LiveOS/squashfs.img")
+        boot(stack, iso.marker, f"BIOS Fedora {release} layout, dracut {iso.dracut_version} root=live:nfs://")
+
+
+@vm_test
+def test_fedora_layout_boots_dracut_over_http_without_nfs_module() -> None:
+    """An initrd with livenet but no nfs module: isodrop's rule gives `root=live:http://` (nginx)."""
+    from tests.e2e.dracutiso import build_iso
+
+    iso = build_iso("42", nfs=False)
+    with running_stack(DHCP_SNIPPET, with_router=False, menu_default=iso.path.name, http=True) as stack:
+        stack.drop(iso.path, uefi=False)
+        menu = stack.service.menu()
+        slug = slug_for(iso.path.name)
+        url = f"http://{stack.net.server_ip}/{slug}/LiveOS/squashfs.img"
+        assert f"root=live:{url}" in menu, menu
+        boot(stack, iso.marker, f"BIOS Fedora 42 layout, dracut {iso.dracut_version} root=live:http://")
+        access = (stack.work / "nginx-access.log").read_text()
+        assert f"GET /{slug}/LiveOS/squashfs.img HTTP/1.1\" 200" in access, access

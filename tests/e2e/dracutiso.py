@@ -98,16 +98,18 @@ def builder_root() -> Path:
     return cached_dir("dracut-builder", key, _build_builder) / "root"
 
 
-def _build_base(work: Path) -> None:
+def _build_base(work: Path, nfs: bool = True) -> None:
     root = builder_root()
     (kver,) = [p.name for p in (root / "usr/lib/modules").iterdir()]
     out = work / "out"
     out.mkdir()
     version = _ns_chroot(root, "dpkg-query -W -f='${Version}' dracut-core").strip()
+    modules = [m for m in DRACUT_MODULES if nfs or m != "nfs"]
+    omit = DRACUT_OMIT + ("" if nfs else " nfs")
     _ns_chroot(
         root,
-        f"dracut --no-hostonly --no-hostonly-cmdline --force --gzip --add '{' '.join(DRACUT_MODULES)}' "
-        f"--omit '{DRACUT_OMIT}' --drivers '{DRACUT_DRIVERS}' /out/initrd.img {kver}",
+        f"dracut --no-hostonly --no-hostonly-cmdline --force --gzip --add '{' '.join(modules)}' "
+        f"--omit '{omit}' --drivers '{DRACUT_DRIVERS}' /out/initrd.img {kver}",
         binds={out: "/out"},
     )
     shutil.move(out / "initrd.img", work / "initrd.img")
@@ -118,12 +120,14 @@ def _build_base(work: Path) -> None:
     (work / "initrd.img").chmod(0o644)
 
 
-def base_dir() -> Path:
-    """Kernel + dracut initrd (and the dracut version that built it), cached on their recipe."""
+def base_dir(nfs: bool = True) -> Path:
+    """Kernel + dracut initrd (and the dracut version that built it), cached on their recipe. Without
+    `nfs` the initrd lacks dracut's nfs module (livenet then only has its HTTP/FTP handlers)."""
     key = recipe_hash(
         [builder_root().parent.name, *DRACUT_MODULES, DRACUT_DRIVERS, DRACUT_OMIT, inspect.getsource(_build_base)]
+        + ([] if nfs else ["without nfs"])
     )
-    return cached_dir("dracut-base", key, _build_base)
+    return cached_dir("dracut-base" + ("" if nfs else "-nonfs"), key, lambda work: _build_base(work, nfs))
 
 
 GRUB_CFG = """\
@@ -181,16 +185,17 @@ def _squashfs(source: Path, dest: Path) -> None:
     _run(["mksquashfs", str(source), str(dest), "-noappend", "-all-root", "-quiet", "-no-progress", "-comp", "xz"])
 
 
-def build_iso(release: str) -> DracutIso:
-    """The cached Fedora `release` ("41" or "42") Workstation Live layout with Debian's dracut initrd."""
+def build_iso(release: str, nfs: bool = True) -> DracutIso:
+    """The cached Fedora `release` ("41" or "42") Workstation Live layout with Debian's dracut initrd
+    (without dracut's nfs module when `nfs` is false)."""
     kernel_rel, initrd_rel, root_kind, live_params = LAYOUTS[release]
-    base = base_dir()
+    base = base_dir(nfs)
     volume_id = f"Fedora-WS-Live-{release}-1-1"
     key = recipe_hash(
         [base.name, release, *LAYOUTS[release], GRUB_CFG, INIT_SCRIPT, inspect.getsource(_root_tree)]
         + [inspect.getsource(build_iso)]
     )
-    marker = f"{MARKER_PREFIX}-fedora{release}-{key[:10]}"
+    marker = f"{MARKER_PREFIX}-fedora{release}{'' if nfs else '-nonfs'}-{key[:10]}"
     name = f"Fedora-Workstation-Live-x86_64-{release}-1.1.iso"
 
     def build(work: Path) -> None:
@@ -220,7 +225,7 @@ def build_iso(release: str) -> DracutIso:
         shutil.rmtree(rootfs)
         shutil.rmtree(tree)
 
-    folder = cached_dir(f"dracut-iso-f{release}", key, build)
+    folder = cached_dir(f"dracut-iso-f{release}" + ("" if nfs else "-nonfs"), key, build)
     version = (base / "dracut-version").read_text().strip()
     return DracutIso(path=folder / name, marker=marker, release=release, volume_id=volume_id, dracut_version=version)
 
