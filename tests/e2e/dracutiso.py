@@ -35,6 +35,7 @@ BUILDER_PACKAGES = ("dracut-core", "dracut-live", "dracut-network", "nfs-common"
 # dracut modules: what a Fedora live initrd has for network boots (Fedora uses network-manager; Debian's
 # tree has no NetworkManager, so network-legacy brings `ip=dhcp` up with dhclient).
 DRACUT_MODULES = ("dmsquash-live", "livenet", "nfs", "url-lib", "network-legacy")
+# url-lib's nfs handler calls basename, which Fedora's initrd has (coreutils) and Debian's module list lacks.
 # Only what a QEMU client needs: keeps the initrd small enough for TFTP under TCG.
 DRACUT_DRIVERS = (
     "e1000 virtio_net virtio_pci af_packet nfs nfsv3 sunrpc squashfs overlay loop ext4 dm_mod dm_snapshot isofs"
@@ -109,7 +110,7 @@ def _build_base(work: Path, nfs: bool = True) -> None:
     _ns_chroot(
         root,
         f"dracut --no-hostonly --no-hostonly-cmdline --force --gzip --add '{' '.join(modules)}' "
-        f"--omit '{omit}' --drivers '{DRACUT_DRIVERS}' /out/initrd.img {kver}",
+        f"--omit '{omit}' --drivers '{DRACUT_DRIVERS}' --install basename /out/initrd.img {kver}",
         binds={out: "/out"},
     )
     shutil.move(out / "initrd.img", work / "initrd.img")
