@@ -274,7 +274,7 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     from isodrop.address import detect_server_address
     from isodrop.build import context_for
     from isodrop.extract import ExtractError, IsoTree
-    from isodrop.families import recognise
+    from isodrop.families import proof, recognise
     from isodrop.model import BootEntry
     from isodrop.state import slug_for
 
@@ -309,6 +309,7 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
         show(f"initrd:     {ctx.tftp_path}/{initrd}")
     show(f"cmdline:    {recognition.cmdline}{console}")
     show(f"NFS root:   {server}:{ctx.nfs_path}")
+    show(f"proven:     {proof(recognition.family)}")
     return EXIT_OK
 
 
