@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         """\
         Read the ISO in place and show the detected system, why it matched (which files), the menu label
         and the exact kernel, initrd(s) and command line, or the precise reason it cannot be booted.
+        "proven:" says whether a VM test boots that family's line with its own initramfs code.
         Exits 0 when bootable, 1 when not, 2 when the file cannot be read as an ISO.""",
     )
     inspect.add_argument("iso", type=Path, metavar="FILE.iso")
