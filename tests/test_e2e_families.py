@@ -171,8 +171,8 @@ def test_fedora_layout_boots_dracut_over_nfs(release: str) -> None:
     from tests.e2e.dracutiso import build_iso
 
     iso = build_iso(release)
-    # Fedora 41's plain squashfs root is put under overlayfs by dmsquash-live on its own since dracut 102
-    # (Fedora 41's); Debian's dracut 059 needs rd.live.overlay.overlayfs=1 for that, so a sidecar adds it.
+    # Fedora 41's plain squashfs root is put under overlayfs by Fedora 41's own (newer) dracut on its own;
+    # Debian's dracut 059 needs rd.live.overlay.overlayfs=1 for that, so a sidecar adds it.
     sidecar = 'add_params = ["rd.live.overlay.overlayfs=1"]\n' if release == "41" else ""
     with served(iso.path, sidecar=sidecar) as (stack, entry):
         assert (stack.service.entry(iso.path.name) or {}).get("family") == "fedora"

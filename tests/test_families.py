@@ -295,7 +295,9 @@ def test_manjaro_with_broken_zstd_initramfs_is_explained(make_tree) -> None:
 
 
 def test_data_disc_is_left_unrecognised(make_tree) -> None:
-    assert recognise(make_tree("data_disc"), context("photos")) is None
+    result = recognise(make_tree("data_disc"), context("photos"))
+    assert isinstance(result, NotBootable) and result.guessed and not result.family
+    assert "no known live system" in result.reason
 
 
 def test_every_family_has_a_fixture() -> None:
@@ -483,3 +485,15 @@ def test_every_family_says_how_far_it_is_proven() -> None:
     for name in NOT_PROVEN:
         assert proof(name) == "checked against the layout, not booted", name
     assert "not booted" in proof("generic")
+
+
+@pytest.mark.parametrize("name", ["live/vmlinuz-99 evil", "live/vmlinuz-99\nAPPEND init=sh"])
+def test_kernel_names_a_menu_cannot_carry_are_not_bootable(tmp_path: Path, name: str) -> None:
+    """A blank would split a LINUX line, a newline would add menu lines: both become a clear verdict."""
+    layout = LAYOUTS["debian_12_live"]()
+    root = write_tree(tmp_path / "tree", layout)
+    (root / "live/vmlinuz").unlink()
+    (root / name).write_bytes(b"kernel")
+    result = recognise(DirTree(root, volume_id=layout.volume_id), context("d"))
+    assert isinstance(result, NotBootable) and result.family == "debian-live" and not result.guessed
+    assert repr(name) in result.reason and "blank or a control character" in result.reason
