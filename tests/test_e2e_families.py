@@ -15,6 +15,7 @@ from VM start to the root's marker is printed for each.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -50,8 +51,6 @@ def vm_test(func):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module", autouse=True)
 def needed_tools() -> None:
-    import os
-
     if os.geteuid() != 0:
         pytest.skip("needs root (network namespaces, tap devices, private mounts, chroot)")
     absent = [pkg for tool, pkg in NEEDED.items() if shutil.which(tool) is None]
