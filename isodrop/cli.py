@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         """\
         Read the ISO in place and show the detected system, why it matched (which files), the menu label
         and the exact kernel, initrd(s) and command line, or the precise reason it cannot be booted.
+        "proven:" says whether a VM test boots that family's line with its own initramfs code.
         Exits 0 when bootable, 1 when not, 2 when the file cannot be read as an ISO.""",
     )
     inspect.add_argument("iso", type=Path, metavar="FILE.iso")
@@ -229,7 +230,7 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     from isodrop.address import detect_server_address
     from isodrop.build import context_for
     from isodrop.extract import ExtractError, IsoTree
-    from isodrop.families import recognise
+    from isodrop.families import proof, recognise
     from isodrop.model import BootEntry
     from isodrop.render.menu import boot_params
     from isodrop.state import slug_for
@@ -264,6 +265,7 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
         show(f"initrd:     {ctx.tftp_path}/{initrd}")
     show(f"cmdline:    {' '.join(boot_params(recognition, config))}")
     show(f"NFS root:   {server}:{ctx.nfs_path}")
+    show(f"proven:     {proof(recognition.family)}")
     return EXIT_OK
 
 

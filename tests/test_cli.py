@@ -57,7 +57,21 @@ def test_inspect_shows_the_exact_boot_entry_and_writes_nothing(tmp_path: Path) -
     nfs = f"{tmp_path}/demo/tftp/isodrop/debian-live-12"
     assert "cmdline:    boot=live " in done.stdout
     assert f" netboot=nfs nfsroot=10.9.8.7:{nfs} ip=dhcp" in done.stdout
+    assert "proven:     booted in a VM with live-boot 1:20230131" in done.stdout
     assert sorted(p.name for p in tmp_path.rglob("*")) == before, "inspect wrote something"
+
+
+def test_inspect_says_a_family_is_not_proven_by_a_boot(tmp_path: Path) -> None:
+    """casper is not in Debian, so Ubuntu's line is only checked against its layout: inspect says so."""
+    from tests.family_layouts import ubuntu_2404
+
+    layout = ubuntu_2404()
+    iso = build_iso(tmp_path / "ubuntu-24.04.1-desktop-amd64.iso", layout.files, volume_id=layout.volume_id)
+    done = isodrop("inspect", str(iso), "--server", "10.9.8.7", "--root", str(tmp_path / "demo"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "system:     ubuntu-layered" in done.stdout
+    assert " layerfs-path=minimal.standard.live.squashfs" in done.stdout
+    assert "proven:     checked against the layout, not booted" in done.stdout
 
 
 def test_inspect_exit_codes_for_unknown_and_unreadable(tmp_path: Path) -> None:

@@ -190,6 +190,41 @@ def build_iso(name: str) -> LiveIso:
     return LiveIso(path=folder / f"{name}.iso", marker=marker, name=name)
 
 
+# The live-boot derivatives, laid out as their real ISOs (tests/family_layouts.py: directory names,
+# `.disk/info`, version files, their own isolinux menus with their own parameters).
+DERIVATIVE_LAYOUTS = ("kali_2024", "clonezilla_3", "gparted_1_6")
+
+
+def build_derivative(layout: str) -> LiveIso:
+    """The fixture layout `layout` of tests/family_layouts.py with its stand-in kernel, initrd and squashfs
+    replaced by the real live-boot ones of this module, so live-boot itself runs the family's command line."""
+    from tests import family_layouts
+    from tests.isofactory import File
+    from tests.isofactory import build_iso as write_iso
+
+    make = getattr(family_layouts, layout)
+    base = base_dir()
+    recipe = [base.name, layout, inspect.getsource(make), INIT_SCRIPT, inspect.getsource(_build_squashfs)]
+    key = recipe_hash([*recipe, inspect.getsource(build_derivative)])
+    marker = f"{MARKER_PREFIX}-{layout}-{key[:10]}"
+    name = f"{layout.replace('_', '-')}.iso"
+
+    def build(work: Path) -> None:
+        fixture = make()
+        _build_squashfs(work / "filesystem.squashfs", marker, work)
+        files = dict(fixture.files)
+        files["live/vmlinuz"] = File((base / "vmlinuz").read_bytes())
+        files["live/initrd.img"] = File((base / "initrd.img").read_bytes())
+        files["live/filesystem.squashfs"] = File((work / "filesystem.squashfs").read_bytes())
+        write_iso(work / name, files, volume_id=fixture.volume_id)
+        (work / "marker").write_text(marker + "\n")
+        shutil.rmtree(work / "rootfs")
+        (work / "filesystem.squashfs").unlink()
+
+    folder = cached_dir(f"live-derivative-{layout.replace('_', '-')}", key, build)
+    return LiveIso(path=folder / name, marker=marker, name=layout)
+
+
 def main(argv: list[str]) -> int:
     for name in argv or ["isodrop-demo-live"]:
         iso = build_iso(name)

@@ -15,7 +15,7 @@ from pathlib import Path
 from isodrop.state import slug_for
 from tests.e2e.netns import PrivateNet
 from tests.e2e.procs import Proc
-from tests.e2e.servers import start_dnsmasq, start_ganesha, start_router
+from tests.e2e.servers import start_dnsmasq, start_ganesha, start_nginx, start_router
 from tests.e2e.vm import VM
 from tests.servicekit import ServiceRun
 
@@ -57,8 +57,18 @@ class Stack:
 
 
 @contextmanager
-def running_stack(snippet: Path, with_router: bool, menu_default: str, menu_timeout: int = 30) -> Iterator[Stack]:
+def running_stack(
+    snippet: Path,
+    with_router: bool,
+    menu_default: str,
+    menu_timeout: int = 30,
+    http: bool = False,
+    **settings: object,
+) -> Iterator[Stack]:
     """Start everything; on exit (also after a failure) stop it by PID and delete the namespaces.
+
+    `http`: nginx serves trees_dir read-only on the server address (port 80) and isodrop gets that as
+    `http_url`; its access log is work/nginx-access.log. `settings` are more isodrop config keys.
 
     The work folder is not under pytest's 0700 tmp dirs: dnsmasq serves TFTP as user nobody (Debian's as
     user dnsmasq), so the TFTP root must be reachable by others, exactly as on a user's machine. Trees and
@@ -86,8 +96,14 @@ def running_stack(snippet: Path, with_router: bool, menu_default: str, menu_time
             menu_default=menu_default,
             menu_timeout=menu_timeout,
             settle_seconds=1.0,
+            **({"http_url": f"http://{net.server_ip}/"} if http else {}),
+            **settings,
         )
         service.tftp.mkdir(parents=True, exist_ok=True)
+        if http:
+            service.trees.mkdir(parents=True, exist_ok=True)
+            service.trees.chmod(0o755)
+            procs.append(start_nginx(net, service.trees, work))
         procs.append(start_dnsmasq(net, snippet, service.tftp, work))
         service.start()
         yield Stack(net=net, service=service, work=work, procs=procs)
