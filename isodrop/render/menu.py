@@ -10,6 +10,7 @@ import functools
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import jinja2
 
@@ -43,6 +44,9 @@ class MenuItem:
     family: str
     is_default: bool
     firmware: tuple[str, ...] = ("bios", "efi64")
+    kernel_url: str = ""  # the kernel over HTTP ("" when config.http_url is empty)
+    initrd_urls: tuple[str, ...] = ()
+    secure_boot: Any = None  # None, or a verdict with .boots and .reason (isodrop.secureboot.Verdict)
 
 
 @dataclass(frozen=True)
