@@ -12,6 +12,7 @@ import os
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path, PurePosixPath
 
 from isodrop.config import Config
@@ -20,6 +21,7 @@ from isodrop.families import DirTree, recognise
 from isodrop.families.generic import GENERIC
 from isodrop.model import BootEntry, NotBootable, Outcome, ServerContext
 from isodrop.reconcile import DropFile
+from isodrop.secureboot import verify_kernel
 from isodrop.state import EntryState, StateStore
 
 log = logging.getLogger("isodrop")
@@ -59,6 +61,14 @@ def context_for(config: Config, server: str, slug: str) -> ServerContext:
         tftp_path=tree.relative_to(config.tftp_root).as_posix(),
         http_url=f"{config.http_url.rstrip('/')}/{slug}/" if config.http_url else "",
     )
+
+
+def kernel_verdict(config: Config, tree: Path, entry: BootEntry) -> dict[str, Any] | None:
+    """Would the entry's kernel boot with Secure Boot on through the served shim (x86-64 UEFI only)?"""
+    if "efi64" not in entry.firmware:
+        return None
+    verdict = verify_kernel(tree / entry.kernel, config.shim_file)
+    return verdict.to_dict() if verdict is not None else None
 
 
 def describe(recognition: BootEntry | NotBootable | None, volume_id: str) -> tuple[Outcome, str]:
@@ -115,6 +125,7 @@ def build_tree(config: Config, store: StateStore, job: Job, ctx: ServerContext) 
             warnings=list(result.warnings),
             entry=recognition.to_dict() if isinstance(recognition, BootEntry) else None,
             context=ctx.to_dict() if isinstance(recognition, BootEntry) else None,
+            secure_boot=kernel_verdict(config, temp, recognition) if isinstance(recognition, BootEntry) else None,
         )
         if job.cancel.is_set() or not _unchanged(iso, drop):
             remove_tree(temp)

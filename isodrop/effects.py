@@ -88,18 +88,26 @@ def run_command(command: Sequence[str], what: str, timeout: float = 60) -> Resul
 
 
 def install_files(wanted: dict[Path, Path]) -> list[Result]:
-    """Copy boot loader files (source -> destination) that are missing at their destination."""
+    """Copy boot loader files (source -> destination) that are missing at their destination or differ
+    from the package's copy (size or mtime: a package upgrade), so served loaders follow the package."""
     results = []
     for source, dest in wanted.items():
-        if dest.exists():
-            continue
         if not source.is_file():
-            results.append(Result(False, f"cannot install {dest.name}: {source} not found (is the package installed?)"))
+            if not dest.exists():
+                results.append(
+                    Result(False, f"cannot install {dest.name}: {source} not found (is the package installed?)")
+                )
             continue
+        src = source.stat()
+        if dest.exists():
+            have = dest.stat()
+            if have.st_size == src.st_size and have.st_mtime_ns == src.st_mtime_ns:
+                continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.tmp")
         shutil.copyfile(source, tmp)
         os.chmod(tmp, 0o644)
+        os.utime(tmp, ns=(src.st_atime_ns, src.st_mtime_ns))
         os.replace(tmp, dest)
         results.append(Result(True, f"installed {dest} from {source}"))
     return results

@@ -26,6 +26,7 @@ from isodrop.extract import remove_tree
 from isodrop.families import DirTree, recognise
 from isodrop.model import BootEntry, Outcome, ServerContext
 from isodrop.reconcile import DropFile, plan
+from isodrop.secureboot import Verdict
 from isodrop.render.exports import ganesha_exports, kernel_exports
 from isodrop.render.menu import Served, boot_loader_files, build_menu, render_menus
 from isodrop.sidecar import SidecarError, apply, load_sidecar
@@ -292,7 +293,15 @@ class Service:
             if entry is None:
                 continue
             served.append(
-                Served(slug=slug, source=state.source, tftp_path=ctx.tftp_path, entry=entry, position=position)
+                Served(
+                    slug=slug,
+                    source=state.source,
+                    tftp_path=ctx.tftp_path,
+                    entry=entry,
+                    position=position,
+                    http_url=ctx.http_url,
+                    secure_boot=Verdict.from_dict(state.secure_boot) if state.secure_boot else None,
+                )
             )
         return served
 
@@ -331,7 +340,7 @@ class Service:
         live = sorted(slug for slug, st in states.items() if st.outcome is Outcome.SERVED and slug in trees)
         served = self.served_entries(states, live)
         changed = False
-        for rel, text in render_menus(build_menu(served, cfg), cfg.templates_dir).items():
+        for rel, text in render_menus(build_menu(served, cfg), cfg.templates_dir, cfg).items():
             changed |= effects.write_if_changed(cfg.tftp_root / rel, text)
         # Every served tree is exported, hidden ones too: hiding is about the menu only.
         all_trees = [cfg.trees_dir / slug for slug in live]

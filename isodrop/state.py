@@ -56,6 +56,7 @@ class EntryState:
     warnings: list[str] = field(default_factory=list)
     entry: dict[str, Any] | None = None  # BootEntry.to_dict() when bootable
     context: dict[str, str] | None = None  # the ServerContext the entry was built for
+    secure_boot: dict[str, Any] | None = None  # isodrop.secureboot.Verdict.to_dict() of the kernel, if checked
     updated: float = field(default_factory=time.time)
 
     def boot_entry(self) -> BootEntry | None:
@@ -74,6 +75,7 @@ class EntryState:
             "warnings": self.warnings,
             "kernel": entry.get("kernel", ""),
             "params": " ".join(entry.get("params", [])),
+            "secure_boot": secure_boot_line(self) if self.entry else "",
         }
 
     def to_json(self) -> str:
@@ -85,6 +87,12 @@ class EntryState:
         data["outcome"] = Outcome(data["outcome"])
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def secure_boot_line(state: EntryState) -> str:
+    from isodrop.secureboot import describe
+
+    return describe(state.secure_boot)
 
 
 class StateStore:

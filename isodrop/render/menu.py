@@ -31,6 +31,8 @@ class Served:
     tftp_path: str  # the tree relative to the TFTP root
     entry: BootEntry
     position: int = 0
+    http_url: str = ""  # the tree's base URL over HTTP ("" without HTTP), ending in "/"
+    secure_boot: Any = None  # isodrop.secureboot.Verdict of the kernel, None when not checked
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,9 @@ def build_menu(served: list[Served], config: Config) -> Menu:
                 family=s.entry.menu_group or s.entry.family,
                 is_default=s.slug == default,
                 firmware=s.entry.firmware,
+                kernel_url=f"{s.http_url}{s.entry.kernel}" if s.http_url else "",
+                initrd_urls=tuple(f"{s.http_url}{i}" for i in s.entry.initrds) if s.http_url else (),
+                secure_boot=s.secure_boot,
             )
         )
     groups: tuple[MenuGroup, ...] = ()
@@ -150,15 +155,19 @@ def _environment(templates_dir: Path | None) -> jinja2.Environment:
     )
 
 
-def render_menus(menu: Menu, templates_dir: Path | None) -> dict[PurePosixPath, str]:
+def render_menus(menu: Menu, templates_dir: Path | None, config: Config | None = None) -> dict[PurePosixPath, str]:
     """Menu file contents by path relative to the TFTP root, the BIOS menu last (written last, it shows
-    that both are up to date)."""
+    that all are up to date). The GRUB menu too when `config.uefi_loader` is "grub"."""
     env = _environment(templates_dir)
     template = env.get_template("pxelinux.cfg.j2")
-    return {
-        EFI_MENU: template.render(menu=menu, path_prefix="::", firmware="efi64"),
-        BIOS_MENU: template.render(menu=menu, path_prefix="", firmware="bios"),
-    }
+    menus: dict[PurePosixPath, str] = {}
+    if config is not None and config.uefi_loader == "grub":
+        from isodrop.loaders.grub import GrubLoader
+
+        menus |= GrubLoader(config).render(menu)
+    menus[EFI_MENU] = template.render(menu=menu, path_prefix="::", firmware="efi64")
+    menus[BIOS_MENU] = template.render(menu=menu, path_prefix="", firmware="bios")
+    return menus
 
 
 def boot_loader_files(config: Config) -> dict[Path, Path]:
@@ -170,4 +179,8 @@ def boot_loader_files(config: Config) -> dict[Path, Path]:
     wanted[config.syslinux_efi_file] = root / EFI_DIR / "syslinux.efi"
     wanted[config.syslinux_efi64_modules / "ldlinux.e64"] = root / EFI_DIR / "ldlinux.e64"
     wanted |= {config.syslinux_efi64_modules / m: root / EFI_DIR / m for m in modules if m != "ldlinux.c32"}
+    if config.uefi_loader == "grub":
+        from isodrop.loaders.grub import GrubLoader
+
+        wanted |= {src: root / dest for dest, src in GrubLoader(config).files(config).items()}
     return wanted
