@@ -255,6 +255,8 @@ def format_status(doc: dict) -> str:
         lines.append(f"  {entry['outcome']:<13} {entry['iso']}  [{system}]")
         if detail:
             lines.append(f"      {detail}")
+        if entry.get("secure_boot"):
+            lines.append(f"      {entry['secure_boot']}")
         for warning in entry.get("warnings", []):
             lines.append(f"      warning: {warning}")
         if entry.get("sidecar_error"):
@@ -284,10 +286,13 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     server = args.server or config.server_address or detect_server_address()[0]
     slug = slug_for(args.iso.name)
     ctx = context_for(config, server, slug)
+    secure_boot = ""
     try:
         with IsoTree(args.iso) as tree:
             recognition = recognise(tree, ctx)
             volume_id = tree.volume_id
+            if isinstance(recognition, BootEntry):
+                secure_boot = _inspect_secure_boot(config, tree, recognition)
     except ExtractError as exc:
         show(f"{args.iso}: cannot be read: {exc}")
         return EXIT_USAGE
@@ -309,7 +314,25 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
         show(f"initrd:     {ctx.tftp_path}/{initrd}")
     show(f"cmdline:    {recognition.cmdline}{console}")
     show(f"NFS root:   {server}:{ctx.nfs_path}")
+    show(f"UEFI:       {secure_boot}")
     return EXIT_OK
+
+
+def _inspect_secure_boot(config: Config, tree, entry) -> str:  # type: ignore[no-untyped-def]
+    """The Secure Boot verdict of the ISO's kernel, read out of the ISO into a temporary file."""
+    import tempfile
+
+    from isodrop.secureboot import MAX_KERNEL_BYTES, describe, verify_kernel
+
+    if "efi64" not in entry.firmware:
+        return "not offered to UEFI clients"
+    data = tree.read_bytes(entry.kernel, limit=MAX_KERNEL_BYTES)
+    if data is None:
+        return "Secure Boot: not checked (kernel unreadable in the ISO)"
+    with tempfile.NamedTemporaryFile(prefix="isodrop-kernel-") as tmp:
+        tmp.write(data)
+        tmp.flush()
+        return describe(verify_kernel(Path(tmp.name), config.shim_file))
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:

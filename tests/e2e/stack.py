@@ -50,14 +50,17 @@ class Stack:
         path = Path(str(self.service.settings["ganesha_exports_file"]))
         return path.read_text() if path.exists() else ""
 
-    def vm(self, firmware: str, name: str, echo: bool = False) -> VM:
+    def vm(self, firmware: str, name: str, echo: bool = False, **options: bool) -> VM:
+        """A fresh client VM; `options`: VM's secure_boot / firmware_pxe."""
         for proc in self.procs:
             proc.check_alive()
-        return VM(self.net, self.work, firmware=firmware, name=name, echo=echo)
+        return VM(self.net, self.work, firmware=firmware, name=name, echo=echo, **options)
 
 
 @contextmanager
-def running_stack(snippet: Path, with_router: bool, menu_default: str, menu_timeout: int = 30) -> Iterator[Stack]:
+def running_stack(
+    snippet: Path, with_router: bool, menu_default: str, menu_timeout: int = 30, **settings: object
+) -> Iterator[Stack]:
     """Start everything; on exit (also after a failure) stop it by PID and delete the namespaces.
 
     The work folder is not under pytest's 0700 tmp dirs: dnsmasq serves TFTP as user nobody (Debian's as
@@ -86,6 +89,7 @@ def running_stack(snippet: Path, with_router: bool, menu_default: str, menu_time
             menu_default=menu_default,
             menu_timeout=menu_timeout,
             settle_seconds=1.0,
+            **settings,
         )
         service.tftp.mkdir(parents=True, exist_ok=True)
         procs.append(start_dnsmasq(net, snippet, service.tftp, work))

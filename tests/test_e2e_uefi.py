@@ -1,0 +1,98 @@
+"""x86-64 UEFI PCs boot through Debian's signed shim + GRUB (uefi_loader = "grub"), Secure Boot on and off.
+
+All real: `isodrop serve`, dnsmasq from contrib/dnsmasq/, rpcbind + ganesha, QEMU with OVMF (TCG here).
+- Secure Boot ON (OVMF_CODE_4M.secboot.fd, a copy of OVMF_VARS_4M.ms.fd: Microsoft's keys, SB enabled):
+  Debian's signed kernel boots to its marker through shim + GRUB; an ISO whose kernel had its signature
+  removed (`sbattach --remove`) is left out of that menu, and `isodrop status` says why.
+- Secure Boot off: the non-default entry chosen by keys on the serial console (Ctrl-N, Enter) boots, here
+  with OVMF's own PXE stack (a virtio NIC without option ROM) instead of QEMU's iPXE ROM; the default entry
+  boots in proxy-DHCP mode beside a stand-in router.
+Each boot time (VM start to marker) is printed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from isodrop.state import slug_for
+from tests.e2e.liveiso import LiveIso, build_iso
+from tests.e2e.servers import DHCP_SNIPPET, PROXY_SNIPPET
+from tests.e2e.stack import Stack, running_stack
+from tests.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS, OVMF_CODE_SECBOOT, OVMF_VARS_MS, VM
+from tests.test_e2e_boot import _missing, report, vm_test
+
+GRUB_MENU = "grub/x86_64-efi/grub.cfg"
+# GRUB and shim failures on the console: stop waiting at once.
+UEFI_FAILURES = (*BOOT_FAILURES, "error: ", "grub>", "Verification failed", "bad shim signature")
+SECURE_BOOT_FILES = (
+    OVMF_CODE_SECBOOT,
+    OVMF_VARS_MS,
+    Path("/usr/lib/shim/shimx64.efi.signed"),
+    Path("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"),
+)
+
+
+def _uefi_missing() -> str:
+    absent = [str(p) for p in SECURE_BOOT_FILES if not p.exists()]
+    if absent:
+        return "missing (ovmf, shim-signed, grub-efi-amd64-signed in tests/apt-packages.txt): " + " ".join(absent)
+    return _missing()
+
+
+@pytest.fixture(scope="module")
+def uefi_isos() -> tuple[LiveIso, LiveIso]:
+    """Debian-live ISOs: one with Debian's signed kernel, one with the same kernel unsigned (cached)."""
+    if _uefi_missing():
+        pytest.skip(f"UEFI e2e tests skipped: {_uefi_missing()}")
+    return build_iso("e2e-one"), build_iso("e2e-unsigned", unsigned_kernel=True)
+
+
+@pytest.fixture(scope="module")
+def grub_stack(uefi_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:
+    """isodrop's dnsmasq as the DHCP server, uefi_loader = "grub", both ISOs served."""
+    with running_stack(DHCP_SNIPPET, with_router=False, menu_default="first", uefi_loader="grub") as stack:
+        print(f"[e2e] logs of the UEFI DHCP-mode setup: {stack.work}")
+        for iso in uefi_isos:
+            stack.drop(iso.path)
+        stack.service.wait_for(lambda: (stack.service.tftp / GRUB_MENU).exists(), 30, "the GRUB menu")
+        yield stack
+
+
+def status(stack: Stack) -> dict[str, dict[str, object]]:
+    """`isodrop status --json` per slug, as a user would ask it."""
+    out = stack.service.command("status", "--json").stdout
+    return {e["slug"]: e for e in json.loads(out)["entries"]}
+
+
+def boot(vm: VM, iso: LiveIso, what: str, failures: tuple[str, ...] = UEFI_FAILURES, since: int = 0) -> float:
+    seconds = vm.wait_for(iso.marker, MAX_BOOT_SECONDS + 10, failures, since=since)
+    report(what, seconds)
+    assert seconds <= MAX_BOOT_SECONDS, f"{what}: marker after {seconds:.0f} s, more than 3 minutes"
+    return seconds
+
+
+@vm_test
+def test_secure_boot_on_boots_signed_kernel_and_leaves_out_unsigned(
+    grub_stack: Stack, uefi_isos: tuple[LiveIso, LiveIso]
+) -> None:
+    signed, unsigned = uefi_isos
+    slug_signed, slug_unsigned = slug_for(signed.path.name), slug_for(unsigned.path.name)
+    entries = status(grub_stack)
+    assert "Secure Boot: boots (signed by Debian Secure Boot Signer" in entries[slug_signed]["secure_boot"]
+    assert entries[slug_unsigned]["secure_boot"] == "Secure Boot: does not boot: unsigned kernel"
+    menu = (grub_stack.service.tftp / GRUB_MENU).read_text()
+    assert f"--id '{slug_unsigned}'" in menu and "(no Secure Boot)" in menu
+    vm = grub_stack.vm("uefi", name="uefi-secure-boot", secure_boot=True)
+    try:
+        vm.wait_for("Boot from local disk", 150, UEFI_FAILURES)  # GRUB's menu, drawn on the serial console
+        shown = vm.text()
+        assert "(no Secure Boot)" not in shown, "the unsigned entry must be left out with Secure Boot on"
+        boot(vm, signed, "UEFI Secure Boot ON, shim + GRUB, default entry (signed kernel)")
+    finally:
+        vm.close()
+    kernel_log = vm.text()
+    assert "secureboot: Secure boot enabled" in kernel_log, "the kernel must see Secure Boot on"
