@@ -25,7 +25,7 @@ from tests.e2e.stack import Stack, running_stack
 from tests.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS, OVMF_CODE_SECBOOT, OVMF_VARS_MS, VM
 from tests.test_e2e_boot import _missing, report, vm_test
 
-GRUB_MENU = "grub/x86_64-efi/grub.cfg"
+GRUB_MENU = "grub/grub.cfg"
 # GRUB and shim failures on the console: stop waiting at once.
 UEFI_FAILURES = (*BOOT_FAILURES, "error: ", "grub>", "Verification failed", "bad shim signature")
 SECURE_BOOT_FILES = (
@@ -86,7 +86,9 @@ def test_secure_boot_on_boots_signed_kernel_and_leaves_out_unsigned(
     assert entries[slug_unsigned]["secure_boot"] == "Secure Boot: does not boot: unsigned kernel"
     menu = (grub_stack.service.tftp / GRUB_MENU).read_text()
     assert f"--id '{slug_unsigned}'" in menu and "(no Secure Boot)" in menu
-    vm = grub_stack.vm("uefi", name="uefi-secure-boot", secure_boot=True)
+    # OVMF's own PXE stack: QEMU's iPXE NIC ROM (2019) leaves shim's TFTP buffer size at 4 MiB, and
+    # shim then refuses GRUB ("Malformed binary after Attribute Certificate Table"), see the README.
+    vm = grub_stack.vm("uefi", name="uefi-secure-boot", secure_boot=True, firmware_pxe=True)
     try:
         vm.wait_for("Boot from local disk", 150, UEFI_FAILURES)  # GRUB's menu, drawn on the serial console
         shown = vm.text()

@@ -14,7 +14,7 @@ from isodrop.model import BootEntry
 from isodrop.render.menu import Served, build_menu, render_menus
 from isodrop.secureboot import Verdict
 
-MENU = PurePosixPath("grub/x86_64-efi/grub.cfg")
+MENU = PurePosixPath("grub/grub.cfg")
 HOSTILE = [
     "a'b",
     "it's $x ${y} $(z)",

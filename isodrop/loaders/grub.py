@@ -4,8 +4,10 @@ The chain, as verified on Debian 12's binaries (see README "UEFI and Secure Boot
 - the client gets `shimx64.efi` (shim-signed: signed by Microsoft's UEFI CA, embeds Debian's CA);
 - shim fetches `grubx64.efi` over TFTP from the folder it was loaded from: Debian's signed
   `grubnetx64.efi.signed`, served under that name next to it;
-- that GRUB's built-in prefix is `/grub` on the boot server; its built-in config sources
-  `$prefix/x86_64-efi/grub.cfg` (else `$prefix/grub.cfg`), so the menu goes to `grub/x86_64-efi/grub.cfg`.
+- that GRUB's built-in prefix is `/grub` on the boot server (the DHCP answer's next-server); its built-in
+  config sources `$prefix/x86_64-efi/grub.cfg` if `[ -e ... ]` says it exists, else `$prefix/grub.cfg`.
+  Over TFTP `-e` is always false (it never even asks the server: seen in dnsmasq's log), so the menu
+  is `grub/grub.cfg`.
 - With Secure Boot on GRUB is locked down (`$lockdown` = "y"): it loads only kernels shim trusts and no
   module from disk. `http` is not built into the signed image, so HTTP needs grub-efi-amd64-bin's
   `http.mod` (same GRUB version) and works only with Secure Boot off; otherwise kernels come over TFTP.
@@ -23,7 +25,7 @@ from isodrop.render.menu import Menu, MenuItem
 
 SHIM = PurePosixPath("shimx64.efi")
 GRUB = PurePosixPath("grubx64.efi")  # the name shim asks for, in shim's own TFTP folder
-MENU = PurePosixPath("grub/x86_64-efi/grub.cfg")
+MENU = PurePosixPath("grub/grub.cfg")
 MODULES = PurePosixPath("grub/x86_64-efi")
 HTTP_MODULES = ("http.mod",)  # its only dependency, net, is built into the signed image
 HOTKEYS = "1234567890"
