@@ -88,10 +88,10 @@ def run_command(command: Sequence[str], what: str, timeout: float = 60) -> Resul
 
 
 def install_files(wanted: dict[Path, Path]) -> list[Result]:
-    """Copy boot loader files (source -> destination) that are missing at their destination or differ
+    """Copy boot loader files (destination -> source) that are missing at their destination or differ
     from the package's copy (size or mtime: a package upgrade), so served loaders follow the package."""
     results = []
-    for source, dest in wanted.items():
+    for dest, source in wanted.items():
         if not source.is_file():
             if not dest.exists():
                 results.append(

@@ -98,3 +98,26 @@ def test_secure_boot_on_boots_signed_kernel_and_leaves_out_unsigned(
         vm.close()
     kernel_log = vm.text()
     assert "secureboot: Secure boot enabled" in kernel_log, "the kernel must see Secure Boot on"
+
+
+CTRL_N = "\x0e"  # GRUB: next entry. Arrow keys arrive as escape sequences that get split over serial.
+
+
+@vm_test
+def test_secure_boot_off_non_default_entry_chosen_by_keys_with_firmware_pxe(
+    grub_stack: Stack, uefi_isos: tuple[LiveIso, LiveIso]
+) -> None:
+    """OVMF's own PXE stack (no NIC option ROM), Secure Boot off: the unsigned entry is offered (marked)
+    and, chosen with Ctrl-N + Enter on the serial console, boots instead of the default."""
+    signed, unsigned = uefi_isos
+    vm = grub_stack.vm("uefi", name="uefi-keys-firmware-pxe", firmware_pxe=True)
+    try:
+        vm.wait_for("Boot from local disk", 150, UEFI_FAILURES)
+        assert "(no Secure Boot)" in vm.text(), "with Secure Boot off the unsigned entry is offered, marked"
+        vm.type(CTRL_N, delay=0.5)  # the first key also stops the countdown
+        since = len(vm.text())
+        vm.type("\r", delay=0.5)
+        boot(vm, unsigned, "UEFI Secure Boot off, OVMF PXE, second entry chosen by keys", (*UEFI_FAILURES, signed.marker))
+        assert signed.marker not in vm.text()[since:]
+    finally:
+        vm.close()

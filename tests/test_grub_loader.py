@@ -195,7 +195,7 @@ def test_helpers() -> None:
 def test_loader_files_and_boot_file(tmp_path: Path) -> None:
     cfg = config(tmp_path)
     loader = GrubLoader(cfg)
-    assert loader.boot_file() == PurePosixPath("shimx64.efi")
+    assert loader.boot_file() == PurePosixPath("efi64/bootx64.efi")
     files = loader.files(cfg)
-    assert files[PurePosixPath("shimx64.efi")] == Path("/usr/lib/shim/shimx64.efi.signed")
-    assert files[PurePosixPath("grubx64.efi")] == Path("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed")
+    assert files[PurePosixPath("efi64/bootx64.efi")] == Path("/usr/lib/shim/shimx64.efi.signed")
+    assert files[PurePosixPath("efi64/grubx64.efi")] == Path("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed")

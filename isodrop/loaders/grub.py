@@ -1,9 +1,10 @@
 """Debian's shim + signed GRUB network image for x86-64 UEFI clients, Secure Boot on or off.
 
 The chain, as verified on Debian 12's binaries (see README "UEFI and Secure Boot"):
-- the client gets `shimx64.efi` (shim-signed: signed by Microsoft's UEFI CA, embeds Debian's CA);
-- shim fetches `grubx64.efi` over TFTP from the folder it was loaded from: Debian's signed
-  `grubnetx64.efi.signed`, served under that name next to it;
+- the client gets `efi64/bootx64.efi` = shimx64.efi.signed (signed by Microsoft's UEFI CA, embeds
+  Debian's CA);
+- shim fetches `grubx64.efi` over TFTP (from the TFTP root, though it was loaded from efi64/): Debian's
+  signed `grubnetx64.efi.signed`, served under that name at the root and next to shim;
 - that GRUB's built-in prefix is `/grub` on the boot server (the DHCP answer's next-server); its built-in
   config sources `$prefix/x86_64-efi/grub.cfg` if `[ -e ... ]` says it exists, else `$prefix/grub.cfg`.
   Over TFTP `-e` is always false (it never even asks the server: seen in dnsmasq's log), so the menu
@@ -23,8 +24,11 @@ from isodrop.config import Config
 from isodrop.loaders.base import Loader
 from isodrop.render.menu import Menu, MenuItem
 
-SHIM = PurePosixPath("shimx64.efi")
-GRUB = PurePosixPath("grubx64.efi")  # the name shim asks for, in shim's own TFTP folder
+SHIM = PurePosixPath("efi64/bootx64.efi")  # the stable UEFI boot file name the dnsmasq snippets hand out
+# The name shim asks for. Debian's shim 16.1 asks for it at the TFTP root (seen in dnsmasq's log when it
+# was started as efi64/bootx64.efi); shims that look in their own folder find the second copy.
+GRUB = PurePosixPath("grubx64.efi")
+GRUB_BESIDE_SHIM = PurePosixPath("efi64/grubx64.efi")
 MENU = PurePosixPath("grub/grub.cfg")
 MODULES = PurePosixPath("grub/x86_64-efi")
 HTTP_MODULES = ("http.mod",)  # its only dependency, net, is built into the signed image
@@ -37,7 +41,7 @@ class GrubLoader(Loader):
     template: ClassVar[str] = "grub.cfg.j2"
 
     def files(self, config: Config) -> dict[PurePosixPath, Path]:
-        wanted = {SHIM: config.shim_file, GRUB: config.grub_efi_file}
+        wanted = {SHIM: config.shim_file, GRUB: config.grub_efi_file, GRUB_BESIDE_SHIM: config.grub_efi_file}
         if config.http_url:
             wanted |= {MODULES / m: config.grub_modules_dir / m for m in HTTP_MODULES}
         return wanted

@@ -171,16 +171,17 @@ def render_menus(menu: Menu, templates_dir: Path | None, config: Config | None =
 
 
 def boot_loader_files(config: Config) -> dict[Path, Path]:
-    """Loader files to copy into the TFTP root (source -> destination) so clients can boot at all."""
+    """Loader files to copy into the TFTP root (destination -> source) so clients can boot at all.
+    Destination first: one package file may be needed under two names (GRUB for shim)."""
     modules = ("ldlinux.c32", "vesamenu.c32", "menu.c32", "libcom32.c32", "libutil.c32")
     root = config.tftp_root
-    wanted = {config.pxelinux_file: root / "pxelinux.0"}
-    wanted |= {config.syslinux_bios_modules / m: root / m for m in modules}
-    wanted[config.syslinux_efi_file] = root / EFI_DIR / "syslinux.efi"
-    wanted[config.syslinux_efi64_modules / "ldlinux.e64"] = root / EFI_DIR / "ldlinux.e64"
-    wanted |= {config.syslinux_efi64_modules / m: root / EFI_DIR / m for m in modules if m != "ldlinux.c32"}
+    wanted = {root / "pxelinux.0": config.pxelinux_file}
+    wanted |= {root / m: config.syslinux_bios_modules / m for m in modules}
+    wanted[root / EFI_DIR / "syslinux.efi"] = config.syslinux_efi_file
+    wanted[root / EFI_DIR / "ldlinux.e64"] = config.syslinux_efi64_modules / "ldlinux.e64"
+    wanted |= {root / EFI_DIR / m: config.syslinux_efi64_modules / m for m in modules if m != "ldlinux.c32"}
     if config.uefi_loader == "grub":
         from isodrop.loaders.grub import GrubLoader
 
-        wanted |= {src: root / dest for dest, src in GrubLoader(config).files(config).items()}
+        wanted |= {root / dest: src for dest, src in GrubLoader(config).files(config).items()}
     return wanted
