@@ -12,8 +12,8 @@ import os
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from isodrop.config import Config
 from isodrop.extract import ExtractError, extract_iso, remove_tree

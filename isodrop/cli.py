@@ -366,9 +366,11 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
             report("FAIL", f"{name} {folder} does not exist and {existing} is not writable")
     missing = sorted(set(src for src in boot_loader_files(config).values() if not src.is_file()))
     for src in missing:
-        report("WARN", f"boot loader file {src} not found (install pxelinux, syslinux-common, syslinux-efi, shim-signed, grub-efi-amd64-signed)")
+        packages = "pxelinux, syslinux-common, syslinux-efi, shim-signed, grub-efi-amd64-signed"
+        report("WARN", f"boot loader file {src} not found (install {packages})")
     if not missing:
-        report("ok", f"boot loader files found (pxelinux, syslinux modules, syslinux.efi{', shim + signed GRUB' if config.uefi_loader == 'grub' else ''})")
+        grub = ", shim + signed GRUB" if config.uefi_loader == "grub" else ""
+        report("ok", f"boot loader files found (pxelinux, syslinux modules, syslinux.efi{grub})")
     address = config.server_address or detect_server_address()[0]
     report("ok" if address != "127.0.0.1" else "WARN", f"clients will boot from {address}")
     if config.local_mode:

@@ -26,9 +26,9 @@ from isodrop.extract import remove_tree
 from isodrop.families import DirTree, recognise
 from isodrop.model import BootEntry, Outcome, ServerContext
 from isodrop.reconcile import DropFile, plan
-from isodrop.secureboot import Verdict
 from isodrop.render.exports import ganesha_exports, kernel_exports
 from isodrop.render.menu import Served, boot_loader_files, build_menu, render_menus
+from isodrop.secureboot import Verdict
 from isodrop.sidecar import SidecarError, apply, load_sidecar
 from isodrop.state import EntryState, StateStore
 from isodrop.watch import DropWatcher, Settler, list_drop

@@ -26,6 +26,13 @@ from tests.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS, OVMF_CODE_SECBOOT, OVM
 from tests.test_e2e_boot import _missing, report, vm_test
 
 GRUB_MENU = "grub/grub.cfg"
+
+
+def next_server_args() -> tuple[str, ...]:
+    """What README "Proxy-DHCP and UEFI" tells a user to add on a dnsmasq/OpenWrt router."""
+    return ("--dhcp-match=set:efi64,option:client-arch,7", "--dhcp-boot=tag:efi64,efi64/bootx64.efi,,{server}")
+
+
 # GRUB and shim failures on the console: stop waiting at once.
 UEFI_FAILURES = (*BOOT_FAILURES, "error: ", "grub>", "Verification failed", "bad shim signature")
 SECURE_BOOT_FILES = (
@@ -84,6 +91,10 @@ def test_secure_boot_on_boots_signed_kernel_and_leaves_out_unsigned(
     entries = status(grub_stack)
     assert "Secure Boot: boots (signed by Debian Secure Boot Signer" in entries[slug_signed]["secure_boot"]
     assert entries[slug_unsigned]["secure_boot"] == "Secure Boot: does not boot: unsigned kernel"
+    text = grub_stack.service.command("status").stdout
+    assert "Secure Boot: does not boot: unsigned kernel" in text, text
+    inspected = grub_stack.service.command("inspect", str(unsigned.path)).stdout
+    assert "UEFI:       Secure Boot: does not boot: unsigned kernel" in inspected, inspected
     menu = (grub_stack.service.tftp / GRUB_MENU).read_text()
     assert f"--id '{slug_unsigned}'" in menu and "(no Secure Boot)" in menu
     # OVMF's own PXE stack: QEMU's iPXE NIC ROM (2019) leaves shim's TFTP buffer size at 4 MiB, and
@@ -117,7 +128,40 @@ def test_secure_boot_off_non_default_entry_chosen_by_keys_with_firmware_pxe(
         vm.type(CTRL_N, delay=0.5)  # the first key also stops the countdown
         since = len(vm.text())
         vm.type("\r", delay=0.5)
-        boot(vm, unsigned, "UEFI Secure Boot off, OVMF PXE, second entry chosen by keys", (*UEFI_FAILURES, signed.marker))
+        boot(
+            vm, unsigned, "UEFI Secure Boot off, OVMF PXE, second entry chosen by keys", (*UEFI_FAILURES, signed.marker)
+        )
         assert signed.marker not in vm.text()[since:]
     finally:
         vm.close()
+
+
+@vm_test
+class TestUefiProxyDhcp:
+    """Beside a stand-in home router (DHCP only, its own namespace), isodrop's dnsmasq in proxy mode.
+
+    Debian's GRUB 2.06 ignores proxy offers and takes its TFTP server from the router's answer: the
+    documented recipe is that the router names isodrop's server as next-server (README "Proxy-DHCP and
+    UEFI"), which is what this router does; shim itself follows the proxy offer."""
+
+    @pytest.fixture(scope="class")
+    def proxy_stack(self, uefi_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:
+        with running_stack(
+            PROXY_SNIPPET, with_router=True, menu_default="first", router_args=next_server_args()
+        ) as stack:
+            print(f"[e2e] logs of the UEFI proxy-DHCP setup: {stack.work}")
+            stack.drop(uefi_isos[0].path)
+            yield stack
+
+    def test_default_entry_boots_in_proxy_mode_when_the_router_names_the_boot_server(
+        self, proxy_stack: Stack, uefi_isos: tuple[LiveIso, LiveIso]
+    ) -> None:
+        vm = proxy_stack.vm("uefi", name="uefi-proxy", firmware_pxe=True)
+        try:
+            boot(vm, uefi_isos[0], "UEFI Secure Boot off, proxy-DHCP beside a router, default entry")
+        finally:
+            vm.close()
+        assert "DHCPACK" not in (proxy_stack.work / "dnsmasq.log").read_text(), "proxy mode must not lease"
+        assert "DHCPACK" in (proxy_stack.work / "router.log").read_text()
+        tftp = (proxy_stack.work / "dnsmasq.log").read_text()
+        assert "grub/grub.cfg" in tftp and "efi64/bootx64.efi" in tftp, "shim and GRUB came from isodrop's server"

@@ -59,7 +59,12 @@ class Stack:
 
 @contextmanager
 def running_stack(
-    snippet: Path, with_router: bool, menu_default: str, menu_timeout: int = 30, **settings: object
+    snippet: Path,
+    with_router: bool,
+    menu_default: str,
+    menu_timeout: int = 30,
+    router_args: tuple[str, ...] = (),  # more router options; "{server}" becomes isodrop's address
+    **settings: object,
 ) -> Iterator[Stack]:
     """Start everything; on exit (also after a failure) stop it by PID and delete the namespaces.
 
@@ -76,7 +81,7 @@ def running_stack(
         exports = work / "ganesha" / "isodrop.conf"
         procs.append(start_ganesha(net, exports, work))
         if with_router:
-            procs.append(start_router(net, work))
+            procs.append(start_router(net, work, tuple(a.format(server=net.server_ip) for a in router_args)))
         service = ServiceRun(
             work / "srv",
             nfs_server="ganesha",
