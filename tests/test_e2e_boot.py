@@ -205,7 +205,7 @@ class TestProxyDhcp:
         # proxy mode (README "Proxy-DHCP and UEFI").
         router_args = (
             "--dhcp-match=set:efi64,option:client-arch,7",
-            "--dhcp-boot=tag:efi64,efi64/bootx64.efi,,{server}",
+            "--dhcp-boot=tag:efi64,,,{server}",
         )
         with running_stack(PROXY_SNIPPET, with_router=True, menu_default="first", router_args=router_args) as stack:
             _reported.append(f"[e2e] logs of the proxy-DHCP setup: {stack.work}")
