@@ -13,6 +13,7 @@ Each boot time (VM start to marker) is printed.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 
 from isodrop.state import slug_for
 from tests.e2e.liveiso import LiveIso, build_iso
+from tests.e2e.procs import Proc
 from tests.e2e.servers import DHCP_SNIPPET, PROXY_SNIPPET
 from tests.e2e.stack import Stack, running_stack
 from tests.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS, OVMF_CODE_SECBOOT, OVMF_VARS_MS, VM
@@ -61,9 +63,16 @@ def uefi_isos() -> tuple[LiveIso, LiveIso]:
 
 @pytest.fixture(scope="module")
 def grub_stack(uefi_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:
-    """isodrop's dnsmasq as the DHCP server, uefi_loader = "grub", both ISOs served."""
-    with running_stack(DHCP_SNIPPET, with_router=False, menu_default="first", uefi_loader="grub") as stack:
+    """isodrop's dnsmasq as the DHCP server, uefi_loader = "grub", both ISOs served, and trees_dir over
+    HTTP too (Python's http.server speaking HTTP/1.1, which GRUB insists on; nginx is h5's part): GRUB
+    loads http.mod only with Secure Boot off, so the two boots show both paths."""
+    with running_stack(
+        DHCP_SNIPPET, with_router=False, menu_default="first", uefi_loader="grub", http_url="http://{server}/"
+    ) as stack:
         print(f"[e2e] logs of the UEFI DHCP-mode setup: {stack.work}")
+        argv = [*stack.net.ns_exec(), sys.executable, "-m", "http.server", "80", "--protocol", "HTTP/1.1"]
+        argv += ["--bind", stack.net.server_ip, "--directory", str(stack.service.trees)]
+        stack.procs.append(Proc("http", argv, stack.work / "http.log"))
         for iso in uefi_isos:
             stack.drop(iso.path)
         stack.service.wait_for(lambda: (stack.service.tftp / GRUB_MENU).exists(), 30, "the GRUB menu")
@@ -106,6 +115,8 @@ def test_secure_boot_on_boots_signed_kernel_and_leaves_out_unsigned(
         shown = vm.text()
         assert "(no Secure Boot)" not in shown, "the unsigned entry must be left out with Secure Boot on"
         boot(vm, signed, "UEFI Secure Boot ON, shim + GRUB, default entry (signed kernel)")
+        # Locked down, GRUB may not load http.mod: kernel and initrd came over TFTP.
+        assert f"Loading {slug_signed} over TFTP" in vm.text()
     finally:
         vm.close()
     kernel_log = vm.text()
@@ -129,9 +140,12 @@ def test_secure_boot_off_non_default_entry_chosen_by_keys_with_firmware_pxe(
         vm.type(CTRL_N, delay=0.5)  # the first key also stops the countdown
         since = len(vm.text())
         vm.type("\r", delay=0.5)
-        boot(
-            vm, unsigned, "UEFI Secure Boot off, OVMF PXE, second entry chosen by keys", (*UEFI_FAILURES, signed.marker)
-        )
+        what = "UEFI Secure Boot off, OVMF PXE, second entry chosen by keys, kernel over HTTP"
+        boot(vm, unsigned, what, (*UEFI_FAILURES, signed.marker))
+        assert f"Loading {slug_for(unsigned.path.name)} over HTTP" in vm.text()[since:]
+        http_log = (grub_stack.work / "http.log").read_text()
+        assert f"GET /{slug_for(unsigned.path.name)}/live/vmlinuz" in http_log, http_log[-2000:]
+        assert f"GET /{slug_for(unsigned.path.name)}/live/initrd.img" in http_log
         assert signed.marker not in vm.text()[since:]
     finally:
         vm.close()
@@ -164,6 +178,6 @@ class TestUefiProxyDhcp:
             vm.close()
         assert "DHCPACK" not in (proxy_stack.work / "dnsmasq.log").read_text(), "proxy mode must not lease"
         router = (proxy_stack.work / "router.log").read_text()
-        assert "DHCPACK" in router and "bootfile-name" not in router, "the router names no boot file"
+        assert "DHCPACK" in router and "option: 67 bootfile-name" not in router, "the router names no boot file"
         tftp = (proxy_stack.work / "dnsmasq.log").read_text()
         assert "grub/grub.cfg" in tftp and "efi64/bootx64.efi" in tftp, "shim and GRUB came from isodrop's server"

@@ -94,7 +94,8 @@ def running_stack(
             menu_default=menu_default,
             menu_timeout=menu_timeout,
             settle_seconds=1.0,
-            **settings,
+            # "{server}" in a string setting becomes the test network's server address (http_url).
+            **{k: v.format(server=net.server_ip) if isinstance(v, str) else v for k, v in settings.items()},
         )
         service.tftp.mkdir(parents=True, exist_ok=True)
         procs.append(start_dnsmasq(net, snippet, service.tftp, work))
