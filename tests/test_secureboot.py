@@ -91,3 +91,30 @@ def test_verdict_round_trips_through_state() -> None:
     verdict = Verdict(True, "X", "boots (signed by X)")
     assert Verdict.from_dict(verdict.to_dict()) == verdict
     assert describe(None).startswith("Secure Boot: not checked")
+
+
+def test_verdict_is_recorded_and_shown_in_status(tmp_path: Path) -> None:
+    """build.kernel_verdict at recognition time -> EntryState.secure_boot -> `isodrop status` text."""
+    from isodrop.build import kernel_verdict
+    from isodrop.cli import format_status
+    from isodrop.config import local_defaults
+    from isodrop.model import BootEntry, Outcome
+    from isodrop.state import EntryState
+
+    tree = tmp_path / "tree"
+    (tree / "live").mkdir(parents=True)
+    shutil.copyfile(GRUB, tree / "live/vmlinuz")
+    subprocess.run(["sbattach", "--remove", str(tree / "live/vmlinuz")], check=True, capture_output=True)
+    entry = BootEntry("debian-live", "Live", "live/vmlinuz", (), ("boot=live",))
+    cfg = local_defaults(tmp_path)
+    verdict = kernel_verdict(cfg, tree, entry)
+    assert verdict == {"boots": False, "signer": "", "reason": "unsigned kernel"}
+    bios_only = BootEntry("memtest", "Memtest", "live/vmlinuz", (), (), firmware=("bios",))
+    assert kernel_verdict(cfg, tree, bios_only) is None, "only UEFI entries get a verdict"
+    state = EntryState("live", "live.iso", 1, 1, Outcome.SERVED, entry=entry.to_dict(), secure_boot=verdict)
+    again = EntryState.from_json(state.to_json())
+    assert again.secure_boot == verdict
+    summary = again.summary()
+    assert summary["secure_boot"] == "Secure Boot: does not boot: unsigned kernel"
+    doc = {"running": False, "drop_dir": "d", "config": "c", "entries": [summary], "extracting": [], "waiting": []}
+    assert "      Secure Boot: does not boot: unsigned kernel" in format_status(doc).splitlines()
