@@ -126,6 +126,11 @@ def test_secure_boot_on_boots_signed_kernel_and_leaves_out_unsigned(
 CTRL_N = "\x0e"  # GRUB: next entry. Arrow keys arrive as escape sequences that get split over serial.
 
 
+def grub_title(iso: LiveIso) -> str:
+    """The start of the entry's title as GRUB draws it (the label from the ISO's .disk/info)."""
+    return f"Debian GNU/Linux 12 isodrop e2e {iso.name} Live amd64"
+
+
 @vm_test
 def test_secure_boot_off_non_default_entry_chosen_by_keys_with_firmware_pxe(
     grub_stack: Stack, uefi_isos: tuple[LiveIso, LiveIso]
@@ -137,9 +142,19 @@ def test_secure_boot_off_non_default_entry_chosen_by_keys_with_firmware_pxe(
     try:
         vm.wait_for("Boot from local disk", 150, UEFI_FAILURES)
         assert "(no Secure Boot)" in vm.text(), "with Secure Boot off the unsigned entry is offered, marked"
-        vm.type(CTRL_N, delay=0.5)  # the first key also stops the countdown
+        # GRUB marks the highlighted entry with "*" on a serial terminal: press Ctrl-N until the second
+        # entry has it (under load a key can arrive while GRUB is still drawing), then Enter.
+        highlighted = "*" + grub_title(unsigned)
+        for _ in range(4):
+            since = len(vm.text())
+            vm.type(CTRL_N, delay=0.3)  # the first key also stops the countdown
+            try:
+                vm.wait_for(highlighted, 8, UEFI_FAILURES, since=since)
+                break
+            except TimeoutError:
+                continue
         since = len(vm.text())
-        vm.type("\r", delay=0.5)
+        vm.type("\r", delay=0.3)
         what = "UEFI Secure Boot off, OVMF PXE, second entry chosen by keys, kernel over HTTP"
         boot(vm, unsigned, what, (*UEFI_FAILURES, signed.marker))
         assert f"Loading {slug_for(unsigned.path.name)} over HTTP" in vm.text()[since:]
