@@ -127,7 +127,7 @@ def test_hostile_labels_and_params_cannot_add_or_change_lines(tmp_path: Path) ->
 def test_menu_structure_serial_timeout_default(tmp_path: Path) -> None:
     text = render(config(tmp_path, menu_timeout=35), [served("b", "Bee"), served("a", "Aye", guessed=True)])
     lines = text.splitlines()
-    assert lines[1:4] == ["serial --unit=0 --speed=115200", "terminal_input serial", "terminal_output serial"]
+    assert lines[1:4] == ["serial --unit=0 --speed=115200", "terminal_input console serial", "terminal_output serial"]
     assert "set timeout=4" in lines  # 3.5 s rounded up: GRUB counts whole seconds
     assert "set default='a'" in lines  # "first": the first by position, then label
     titles = [words(line)[1] for line in lines if line.startswith("menuentry")]

@@ -3,8 +3,9 @@
 The chain, as verified on Debian 12's binaries (see README "UEFI and Secure Boot"):
 - the client gets `efi64/bootx64.efi` = shimx64.efi.signed (signed by Microsoft's UEFI CA, embeds
   Debian's CA);
-- shim fetches `grubx64.efi` over TFTP (from the TFTP root, though it was loaded from efi64/): Debian's
-  signed `grubnetx64.efi.signed`, served under that name at the root and next to shim;
+- shim fetches `grubx64.efi` over TFTP from the server it came from: with dnsmasq as DHCP server at the
+  TFTP root, in proxy mode from its own folder efi64/ (both seen in dnsmasq's log), so Debian's signed
+  `grubnetx64.efi.signed` is served under that name at both places;
 - that GRUB's built-in prefix is `/grub` on the boot server (the DHCP answer's next-server); its built-in
   config sources `$prefix/x86_64-efi/grub.cfg` if `[ -e ... ]` says it exists, else `$prefix/grub.cfg`.
   Over TFTP `-e` is always false (it never even asks the server: seen in dnsmasq's log), so the menu
@@ -25,8 +26,7 @@ from isodrop.loaders.base import Loader
 from isodrop.render.menu import Menu, MenuItem
 
 SHIM = PurePosixPath("efi64/bootx64.efi")  # the stable UEFI boot file name the dnsmasq snippets hand out
-# The name shim asks for. Debian's shim 16.1 asks for it at the TFTP root (seen in dnsmasq's log when it
-# was started as efi64/bootx64.efi); shims that look in their own folder find the second copy.
+# The name shim asks for: at the TFTP root (DHCP mode) or beside itself (proxy mode), see above.
 GRUB = PurePosixPath("grubx64.efi")
 GRUB_BESIDE_SHIM = PurePosixPath("efi64/grubx64.efi")
 MENU = PurePosixPath("grub/grub.cfg")
