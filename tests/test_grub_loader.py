@@ -11,7 +11,7 @@ import pytest
 from isodrop.config import local_defaults
 from isodrop.loaders.grub import GrubLoader, default_id, grub_path, grub_serial, grub_timeout
 from isodrop.model import BootEntry
-from isodrop.render.menu import Served, build_menu, render_menus
+from isodrop.render.menu import Served, build_menu
 from isodrop.secureboot import Verdict
 
 MENU = PurePosixPath("grub/grub.cfg")
@@ -89,7 +89,7 @@ def served(slug: str, label: str, params: tuple[str, ...] = ("boot=live",), **kw
 
 
 def render(cfg, entries: list[Served]) -> str:  # type: ignore[no-untyped-def]
-    return render_menus(build_menu(entries, cfg), None, cfg)[MENU]
+    return GrubLoader(cfg.templates_dir).render(build_menu(entries, cfg))[MENU]
 
 
 @pytest.mark.parametrize("text", HOSTILE + ["plain", "", "$", "''", "\\"])
@@ -181,20 +181,20 @@ def test_http_entries_fall_back_to_tftp(tmp_path: Path) -> None:
     assert "linux '(http,10.0.0.1:8080)/isodrop/a/live/vmlinuz'" in text
     assert "initrd '(http,10.0.0.1:8080)/isodrop/a/live/initrd.img'" in text
     assert "linux '/isodrop/a/live/vmlinuz'" in text  # the TFTP branch
-    files = GrubLoader(cfg).files(cfg)
+    files = GrubLoader().files(cfg)
     assert files[PurePosixPath("grub/x86_64-efi/http.mod")] == Path("/usr/lib/grub/x86_64-efi/http.mod")
-    assert PurePosixPath("grub/x86_64-efi/http.mod") not in GrubLoader(config(tmp_path)).files(config(tmp_path))
+    assert PurePosixPath("grub/x86_64-efi/http.mod") not in GrubLoader().files(config(tmp_path))
 
 
 def test_helpers() -> None:
     assert grub_timeout(100) == 10 and grub_timeout(1) == 1 and grub_timeout(0) == -1
-    assert grub_serial("ttyS1,9600") == "--unit=1 --speed=9600" and grub_serial("") == ""
+    assert grub_serial("1 9600") == "--unit=1 --speed=9600" and grub_serial("") == ""
     assert grub_path("http://h/x") == "(http,h)/x" and grub_path("https://h/x") == "" and grub_path("") == ""
 
 
 def test_loader_files_and_boot_file(tmp_path: Path) -> None:
     cfg = config(tmp_path)
-    loader = GrubLoader(cfg)
+    loader = GrubLoader()
     assert loader.boot_file() == PurePosixPath("efi64/bootx64.efi")
     files = loader.files(cfg)
     assert files[PurePosixPath("efi64/bootx64.efi")] == Path("/usr/lib/shim/shimx64.efi.signed")

@@ -96,10 +96,10 @@ def test_verdict_round_trips_through_state() -> None:
 def test_verdict_is_recorded_and_shown_in_status(tmp_path: Path) -> None:
     """build.kernel_verdict at recognition time -> EntryState.secure_boot -> `isodrop status` text."""
     from isodrop.build import kernel_verdict
-    from isodrop.cli import format_status
     from isodrop.config import local_defaults
     from isodrop.model import BootEntry, Outcome
     from isodrop.state import EntryState
+    from isodrop.status import format_status
 
     tree = tmp_path / "tree"
     (tree / "live").mkdir(parents=True)
@@ -111,7 +111,7 @@ def test_verdict_is_recorded_and_shown_in_status(tmp_path: Path) -> None:
     assert verdict == {"boots": False, "signer": "", "reason": "unsigned kernel"}
     bios_only = BootEntry("memtest", "Memtest", "live/vmlinuz", (), (), firmware=("bios",))
     assert kernel_verdict(cfg, tree, bios_only) is None, "only UEFI entries get a verdict"
-    state = EntryState("live", "live.iso", 1, 1, Outcome.SERVED, entry=entry.to_dict(), secure_boot=verdict)
+    state = EntryState("live", "live.iso", 1, 1, Outcome.SERVED, entry=entry, secure_boot=verdict)
     again = EntryState.from_json(state.to_json())
     assert again.secure_boot == verdict
     summary = again.summary()

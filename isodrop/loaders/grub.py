@@ -50,13 +50,12 @@ class GrubLoader(Loader):
         return SHIM
 
     def render(self, menu: Menu) -> dict[PurePosixPath, str]:
-        template = self.environment().get_template(self.template)
-        text = template.render(
+        text = self.render_template(
             menu=menu,
             q=self.quote,
             timeout=grub_timeout(menu.timeout),
-            serial=grub_serial(self.config.serial_console),
-            http=bool(self.config.http_url),
+            serial=grub_serial(menu.serial),
+            http=any(item.kernel_url for item in all_items(menu)),
             grub_url=lambda item: grub_path(item.kernel_url),
             grub_path=grub_path,
             hotkey=lambda i: HOTKEYS[i] if i < len(HOTKEYS) else "",
@@ -78,11 +77,11 @@ def grub_timeout(tenths: int) -> int:
     return -1 if tenths <= 0 else max(1, (tenths + 9) // 10)
 
 
-def grub_serial(serial_console: str) -> str:
-    """ "ttyS0,115200" -> "--unit=0 --speed=115200"."""
-    if not serial_console:
+def grub_serial(serial: str) -> str:
+    """Menu.serial ("0 115200", pxelinux's SERIAL form) -> "--unit=0 --speed=115200"."""
+    if not serial:
         return ""
-    port, _, speed = serial_console.removeprefix("ttyS").partition(",")
+    port, _, speed = serial.partition(" ")
     return f"--unit={int(port)} --speed={int(speed or 115200)}"
 
 
@@ -106,5 +105,5 @@ def default_id(menu: Menu) -> str:
     return menu.default
 
 
-def efi_items(menu: Menu) -> list[MenuItem]:
-    return [i for i in menu.all_items if "efi64" in i.firmware]
+def all_items(menu: Menu) -> tuple[MenuItem, ...]:
+    return menu.items + tuple(i for g in menu.groups for i in g.items)

@@ -1,25 +1,16 @@
-"""Boot menus (pxelinux for BIOS, syslinux.efi for x86-64 UEFI) from the served entries.
+"""The menu model: what every boot loader's menu shows, built from the served entries. Pure.
 
-`build_menu` is pure: it sorts, groups and labels the entries. `render_menus` feeds that model to
-the jinja2 templates shipped in `isodrop/templates/` (or the ones in `templates_dir`, which win).
+`build_menu` sorts, groups, labels and resolves paths (TFTP paths and, with http_url, URLs); each
+loader in `isodrop.loaders` turns the Menu into its own menu language.
 """
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Any
-
-import jinja2
 
 from isodrop.config import Config
 from isodrop.model import BootEntry, printable
-
-BIOS_MENU = PurePosixPath("pxelinux.cfg/default")
-EFI_DIR = PurePosixPath("efi64")
-EFI_MENU = EFI_DIR / "pxelinux.cfg/default"
 
 
 @dataclass(frozen=True)
@@ -31,24 +22,36 @@ class Served:
     tftp_path: str  # the tree relative to the TFTP root
     entry: BootEntry
     position: int = 0
-    http_url: str = ""  # the tree's base URL over HTTP ("" without HTTP), ending in "/"
-    secure_boot: Any = None  # isodrop.secureboot.Verdict of the kernel, None when not checked
+    http_url: str = ""  # base URL of the tree ("" without HTTP), see ServerContext.http_url
+    secure_boot: SecureBootVerdict | None = None  # None: not checked (isodrop.secureboot.Verdict fits)
+
+
+@dataclass(frozen=True)
+class SecureBootVerdict:
+    """Whether a tree boots with Secure Boot on, and why (filled in by a later Secure Boot check)."""
+
+    boots: bool
+    reason: str
 
 
 @dataclass(frozen=True)
 class MenuItem:
-    name: str  # LABEL name: what a person can type at the boot: prompt
+    name: str  # LABEL name: what a person can type at the boot: prompt (the slug)
     title: str
     kernel: str  # relative to the TFTP root
-    initrds: tuple[str, ...]
-    append: str
+    initrds: tuple[str, ...]  # relative to the TFTP root
+    append: str  # the kernel command line, serial console included
     guessed: bool
     family: str
     is_default: bool
     firmware: tuple[str, ...] = ("bios", "efi64")
-    kernel_url: str = ""  # the kernel over HTTP ("" when config.http_url is empty)
-    initrd_urls: tuple[str, ...] = ()
-    secure_boot: Any = None  # None, or a verdict with .boots and .reason (isodrop.secureboot.Verdict)
+    kernel_url: str = ""  # the kernel over HTTP, "" when http_url is not configured
+    initrd_urls: tuple[str, ...] = ()  # the initrds over HTTP, () when http_url is not configured
+    secure_boot: SecureBootVerdict | None = None  # None: not checked
+
+    @property
+    def params(self) -> str:
+        return self.append
 
 
 @dataclass(frozen=True)
@@ -66,36 +69,31 @@ class Menu:
     groups: tuple[MenuGroup, ...]
     default: str  # LABEL name of the default item, "local" for local boot
 
-    @property
-    def all_items(self) -> tuple[MenuItem, ...]:
-        return self.items + tuple(i for g in self.groups for i in g.items)
-
 
 def build_menu(served: list[Served], config: Config) -> Menu:
     """Sort by position then label; disambiguate equal labels by file name; group when there are many."""
     ordered = sorted(served, key=lambda s: (s.position, s.entry.label.casefold(), s.source))
     counts = Counter(s.entry.label for s in ordered)
     default = _default_name(ordered, config.menu_default)
-    console = _console_param(config.serial_console)
     items = []
     for s in ordered:
         title = s.entry.label if counts[s.entry.label] == 1 else f"{s.entry.label} ({printable(s.source)})"
         if s.entry.guessed:
             title += " [guessed]"
-        params = list(s.entry.params) + ([console] if console and console not in s.entry.params else [])
+        base = s.http_url.rstrip("/") + "/" if s.http_url else ""
         items.append(
             MenuItem(
                 name=s.slug,
                 title=title,
                 kernel=f"{s.tftp_path}/{s.entry.kernel}",
                 initrds=tuple(f"{s.tftp_path}/{i}" for i in s.entry.initrds),
-                append=" ".join(params),
+                append=" ".join(boot_params(s.entry, config)),
                 guessed=s.entry.guessed,
                 family=s.entry.menu_group or s.entry.family,
                 is_default=s.slug == default,
                 firmware=s.entry.firmware,
-                kernel_url=f"{s.http_url}{s.entry.kernel}" if s.http_url else "",
-                initrd_urls=tuple(f"{s.http_url}{i}" for i in s.entry.initrds) if s.http_url else (),
+                kernel_url=f"{base}{s.entry.kernel}" if base else "",
+                initrd_urls=tuple(f"{base}{i}" for i in s.entry.initrds) if base else (),
                 secure_boot=s.secure_boot,
             )
         )
@@ -134,54 +132,7 @@ def _serial_directive(serial_console: str) -> str:
     return f"{port} {speed or '115200'}"
 
 
-def _console_param(serial_console: str) -> str:
-    return f"console={serial_console}" if serial_console else ""
-
-
-@functools.cache
-def _environment(templates_dir: Path | None) -> jinja2.Environment:
-    """One environment per templates folder; jinja2 still notices edited override templates."""
-    loaders: list[jinja2.BaseLoader] = []
-    if templates_dir is not None:
-        loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
-    loaders.append(jinja2.PackageLoader("isodrop", "templates"))
-    return jinja2.Environment(
-        loader=jinja2.ChoiceLoader(loaders),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
-
-
-def render_menus(menu: Menu, templates_dir: Path | None, config: Config | None = None) -> dict[PurePosixPath, str]:
-    """Menu file contents by path relative to the TFTP root, the BIOS menu last (written last, it shows
-    that all are up to date). The GRUB menu too when `config.uefi_loader` is "grub"."""
-    env = _environment(templates_dir)
-    template = env.get_template("pxelinux.cfg.j2")
-    menus: dict[PurePosixPath, str] = {}
-    if config is not None and config.uefi_loader == "grub":
-        from isodrop.loaders.grub import GrubLoader
-
-        menus |= GrubLoader(config).render(menu)
-    menus[EFI_MENU] = template.render(menu=menu, path_prefix="::", firmware="efi64")
-    menus[BIOS_MENU] = template.render(menu=menu, path_prefix="", firmware="bios")
-    return menus
-
-
-def boot_loader_files(config: Config) -> dict[Path, Path]:
-    """Loader files to copy into the TFTP root (destination -> source) so clients can boot at all.
-    Destination first: one package file may be needed under two names (GRUB for shim)."""
-    modules = ("ldlinux.c32", "vesamenu.c32", "menu.c32", "libcom32.c32", "libutil.c32")
-    root = config.tftp_root
-    wanted = {root / "pxelinux.0": config.pxelinux_file}
-    wanted |= {root / m: config.syslinux_bios_modules / m for m in modules}
-    wanted[root / EFI_DIR / "syslinux.efi"] = config.syslinux_efi_file
-    wanted[root / EFI_DIR / "ldlinux.e64"] = config.syslinux_efi64_modules / "ldlinux.e64"
-    wanted |= {root / EFI_DIR / m: config.syslinux_efi64_modules / m for m in modules if m != "ldlinux.c32"}
-    if config.uefi_loader == "grub":
-        from isodrop.loaders.grub import GrubLoader
-
-        wanted |= {root / dest: src for dest, src in GrubLoader(config).files(config).items()}
-    return wanted
+def boot_params(entry: BootEntry, config: Config) -> tuple[str, ...]:
+    """The kernel command line a client gets: the entry's parameters plus the serial console, if any."""
+    console = f"console={config.serial_console}" if config.serial_console else ""
+    return entry.params + ((console,) if console and console not in entry.params else ())
