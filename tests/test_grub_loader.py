@@ -199,3 +199,12 @@ def test_loader_files_and_boot_file(tmp_path: Path) -> None:
     files = loader.files(cfg)
     assert files[PurePosixPath("efi64/bootx64.efi")] == Path("/usr/lib/shim/shimx64.efi.signed")
     assert files[PurePosixPath("efi64/grubx64.efi")] == Path("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed")
+
+
+def test_hostile_signer_name_in_the_verdict_stays_in_its_comment(tmp_path: Path) -> None:
+    """The reason names the signer, read from a certificate in the ISO's kernel: untrusted too."""
+    evil = Verdict(False, "x", "signed by x\nmenuentry 'evil' { reboot }\n, which this shim does not trust")
+    text = render(config(tmp_path), [served("u", "Unsigned", secure_boot=evil)])
+    plain = render(config(tmp_path), [served("u", "Unsigned", secure_boot=Verdict(False, "", "unsigned kernel"))])
+    assert len(text.splitlines()) == len(plain.splitlines())
+    assert sum(line.startswith("menuentry") for line in text.splitlines()) == 2  # the entry and local disk
