@@ -241,11 +241,14 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     server = args.server or config.server_address or detect_server_address()[0]
     slug = slug_for(args.iso.name)
     ctx = context_for(config, server, slug)
+    secure_boot = ""
     try:
         # the user named this file: a link is followed, but it is opened O_NOFOLLOW|O_NONBLOCK (no FIFO hang)
         with IsoTree(Path(os.path.realpath(args.iso)), args.iso.name) as tree:
             recognition = recognise(tree, ctx)
             volume_id = tree.volume_id
+            if isinstance(recognition, BootEntry):
+                secure_boot = _inspect_secure_boot(config, tree, recognition)
     except ExtractError as exc:
         show(f"{args.iso}: cannot be read: {exc}")
         return EXIT_USAGE
@@ -266,7 +269,25 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     show(f"cmdline:    {' '.join(boot_params(recognition, config))}")
     show(f"NFS root:   {server}:{ctx.nfs_path}")
     show(f"proven:     {proof(recognition.family)}")
+    show(f"UEFI:       {secure_boot}")
     return EXIT_OK
+
+
+def _inspect_secure_boot(config: Config, tree, entry) -> str:  # type: ignore[no-untyped-def]
+    """The Secure Boot verdict of the ISO's kernel, read out of the ISO into a temporary file."""
+    import tempfile
+
+    from isodrop.secureboot import MAX_KERNEL_BYTES, describe, verify_kernel
+
+    if "efi64" not in entry.firmware:
+        return "not offered to UEFI clients"
+    data = tree.read_bytes(entry.kernel, limit=MAX_KERNEL_BYTES)
+    if data is None:
+        return "Secure Boot: not checked (kernel unreadable in the ISO)"
+    with tempfile.NamedTemporaryFile(prefix="isodrop-kernel-") as tmp:
+        tmp.write(data)
+        tmp.flush()
+        return describe(verify_kernel(Path(tmp.name), config.shim_file))
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
@@ -298,12 +319,14 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
             report("ok", f"{name} {folder} will be created")
         else:
             report("FAIL", f"{name} {folder} does not exist and {existing} is not writable")
-    sources = [src for loader in active_loaders(config) for src in loader.files(config).values()]
-    missing = [src for src in sources if not src.is_file()]
+    sources = {src for loader in active_loaders(config) for src in loader.files(config).values()}
+    missing = sorted(src for src in sources if not src.is_file())
     for src in missing:
-        report("WARN", f"boot loader file {src} not found (install pxelinux, syslinux-common, syslinux-efi)")
+        packages = "pxelinux, syslinux-common, syslinux-efi, shim-signed, grub-efi-amd64-signed"
+        report("WARN", f"boot loader file {src} not found (install {packages})")
     if not missing:
-        report("ok", "boot loader files found (pxelinux, syslinux modules, syslinux.efi)")
+        names = ", ".join(loader.name for loader in active_loaders(config))
+        report("ok", f"boot loader files found ({names})")
     for loader in active_loaders(config):
         report("ok", f"{loader.firmware} clients: dnsmasq's boot file is {loader.boot_file()} ({loader.name})")
     address = config.server_address or detect_server_address()[0]

@@ -159,10 +159,13 @@ def _build_squashfs(dest: Path, marker: str, scratch: Path) -> None:
     _run(["mksquashfs", str(rootfs), str(dest), "-noappend", "-all-root", "-quiet", "-no-progress", "-comp", "gzip"])
 
 
-def build_iso(name: str) -> LiveIso:
-    """The cached live ISO called `name`; its marker names it, so two names give two markers."""
+def build_iso(name: str, unsigned_kernel: bool = False) -> LiveIso:
+    """The cached live ISO called `name`; its marker names it, so two names give two markers.
+    `unsigned_kernel`: Debian's kernel with its Authenticode signature removed (`sbattach --remove`), as
+    a live system with a self-built kernel has: it must not boot with Secure Boot on."""
     base = base_dir()
     recipe = [base.name, name, INIT_SCRIPT, inspect.getsource(_build_squashfs), inspect.getsource(build_iso)]
+    recipe += ["unsigned-kernel"] if unsigned_kernel else []
     key = recipe_hash(recipe)
     marker = f"{MARKER_PREFIX}-{name}-{key[:10]}"
 
@@ -171,6 +174,8 @@ def build_iso(name: str) -> LiveIso:
         (tree / "live").mkdir(parents=True)
         (tree / ".disk").mkdir()
         shutil.copy2(base / "vmlinuz", tree / "live/vmlinuz")
+        if unsigned_kernel:
+            _run(["sbattach", "--remove", str(tree / "live/vmlinuz")])
         shutil.copy2(base / "initrd.img", tree / "live/initrd.img")
         _build_squashfs(tree / "live/filesystem.squashfs", marker, work)
         (tree / ".disk/info").write_text(f"Debian GNU/Linux 12 isodrop e2e {name} Live amd64\n")

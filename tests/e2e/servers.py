@@ -63,8 +63,9 @@ def start_dnsmasq(net: PrivateNet, snippet: Path, tftp_root: Path, workdir: Path
     return proc
 
 
-def start_router(net: PrivateNet, workdir: Path) -> Proc:
-    """A DHCP-only server in its own namespace: the home router that proxy-DHCP mode works beside."""
+def start_router(net: PrivateNet, workdir: Path, extra: tuple[str, ...] = ()) -> Proc:
+    """A DHCP-only server in its own namespace: the home router that proxy-DHCP mode works beside.
+    `extra`: more dnsmasq options, e.g. the next-server setting a user adds on the router for UEFI."""
     iface = net.add_router()
     prefix = net.server_ip.rsplit(".", 1)[0]
     argv = [
@@ -80,6 +81,7 @@ def start_router(net: PrivateNet, workdir: Path) -> Proc:
         f"--pid-file={workdir / 'router.pid'}",
         "--log-dhcp",
         "--log-facility=-",
+        *extra,
     ]
     proc = Proc("router-dhcp", argv, workdir / "router.log")
     wait_for(lambda: proc.check_alive() or (workdir / "router.pid").exists(), 10, "router dnsmasq pid file")

@@ -50,10 +50,11 @@ class Stack:
         path = Path(str(self.service.settings["ganesha_exports_file"]))
         return path.read_text() if path.exists() else ""
 
-    def vm(self, firmware: str, name: str, echo: bool = False) -> VM:
+    def vm(self, firmware: str, name: str, echo: bool = False, **options: bool) -> VM:
+        """A fresh client VM; `options`: VM's secure_boot / firmware_pxe."""
         for proc in self.procs:
             proc.check_alive()
-        return VM(self.net, self.work, firmware=firmware, name=name, echo=echo)
+        return VM(self.net, self.work, firmware=firmware, name=name, echo=echo, **options)
 
 
 @contextmanager
@@ -63,6 +64,7 @@ def running_stack(
     menu_default: str,
     menu_timeout: int = 30,
     http: bool = False,
+    router_args: tuple[str, ...] = (),  # more router options; "{server}" becomes isodrop's address
     **settings: object,
 ) -> Iterator[Stack]:
     """Start everything; on exit (also after a failure) stop it by PID and delete the namespaces.
@@ -83,7 +85,7 @@ def running_stack(
         exports = work / "ganesha" / "isodrop.conf"
         procs.append(start_ganesha(net, exports, work))
         if with_router:
-            procs.append(start_router(net, work))
+            procs.append(start_router(net, work, tuple(a.format(server=net.server_ip) for a in router_args)))
         service = ServiceRun(
             work / "srv",
             nfs_server="ganesha",
@@ -97,7 +99,8 @@ def running_stack(
             menu_timeout=menu_timeout,
             settle_seconds=1.0,
             **({"http_url": f"http://{net.server_ip}/"} if http else {}),
-            **settings,
+            # "{server}" in a string setting becomes the test network's server address (http_url).
+            **{k: v.format(server=net.server_ip) if isinstance(v, str) else v for k, v in settings.items()},
         )
         service.tftp.mkdir(parents=True, exist_ok=True)
         if http:
