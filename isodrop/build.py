@@ -99,6 +99,11 @@ def build_tree(config: Config, store: StateStore, job: Job, ctx: ServerContext) 
         base.error = str(exc)
         store.save(base)
         return base
+    except Exception as exc:  # extract_iso promises ExtractError only; a bug must still fail just this ISO
+        log.exception("%s: internal error while extracting", drop.name, extra=iso_extra(drop.name))
+        base.error = f"internal error while extracting: {type(exc).__name__}: {exc}"
+        store.save(base)
+        return base
     try:
         recognition = recognise(DirTree(temp, result.volume_id, PurePosixPath(drop.name).name), ctx)
         outcome, reason = describe(recognition, result.volume_id)

@@ -18,9 +18,8 @@ from pathlib import Path
 import pycdlib
 import pytest
 
-import isodrop.extract.write
-from isodrop import extract
 from isodrop.extract import ExtractError, IsoTree, extract_iso, read_volume_id, remove_tree
+from isodrop.extract import write as extract_write
 from isodrop.families.base import DirTree
 from tests.isofactory import File, HardLink, Symlink, build_iso
 
@@ -526,7 +525,9 @@ def test_fallback_copy_methods_give_identical_trees(tmp_path: Path, monkeypatch,
         return refuse
 
     for name in refused:
-        monkeypatch.setattr(extract.write.os, name, refusing(errno.EXDEV if name == "copy_file_range" else errno.EINVAL))
+        monkeypatch.setattr(
+            extract_write.os, name, refusing(errno.EXDEV if name == "copy_file_range" else errno.EINVAL)
+        )
     iso = build_iso(tmp_path / "fallback.iso", debian_live_files())
     extract_iso(iso, tmp_path / "tree")
     monkeypatch.undo()

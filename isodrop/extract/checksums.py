@@ -111,7 +111,9 @@ def verify(
         if digests[manifest.by_rel[rel].extents] != expected:
             checklist.problem(f"{rel} (checksum mismatch)")
     if checklist.bad_count:
-        more = f" and {checklist.bad_count - len(checklist.bad)} more" if checklist.bad_count > len(checklist.bad) else ""
+        more = (
+            f" and {checklist.bad_count - len(checklist.bad)} more" if checklist.bad_count > len(checklist.bad) else ""
+        )
         raise ExtractError(f"{manifest.iso_name} fails its md5sum.txt: {', '.join(checklist.bad)}{more}")
 
 

@@ -9,7 +9,9 @@ ExtractError naming the image.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from typing import BinaryIO
 import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
 
-from isodrop.extract.errors import BLOCK, MAX_DEPTH, MAX_NODES, ExtractError, one_line
+from isodrop.extract.errors import BLOCK, MAX_NODES, ExtractError, one_line
 from isodrop.extract.links import Links
 from isodrop.extract.names import checked_path, record_name
 
@@ -106,12 +108,18 @@ def dir_mode(mode: int) -> int:
 
 def open_image(iso: Path) -> tuple[BinaryIO, pycdlib.PyCdlib]:
     """Open an image once, for pycdlib and for our own reads, turning every error into ExtractError."""
-    try:
-        handle = open(iso, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+    try:  # O_NONBLOCK: a FIFO named like an ISO must not block the open; refused just below
+        fd = os.open(iso, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as err:
         raise ExtractError(f"cannot read {iso}: {err.strerror}") from err
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ExtractError(f"{iso} is not a regular file, not an ISO 9660 image")
+    os.set_blocking(fd, True)
+    handle = os.fdopen(fd, "rb")
     try:
-        size = os.fstat(handle.fileno()).st_size
+        size = info.st_size
         if size == 0:
             raise ExtractError(f"{iso} is empty (0 bytes), not an ISO 9660 image")
         image = pycdlib.PyCdlib()
@@ -153,7 +161,7 @@ def read_manifest(iso: Path) -> tuple[BinaryIO, Manifest]:
     handle, image = open_image(iso)
     try:
         try:
-            manifest = _walk(image, iso.name, os.fstat(handle.fileno()).st_size)
+            manifest = _Walker(image, iso.name, handle.fileno()).manifest()
         except ExtractError:
             raise
         except RecursionError as err:
@@ -161,10 +169,8 @@ def read_manifest(iso: Path) -> tuple[BinaryIO, Manifest]:
         except Exception as err:  # a crafted record pycdlib accepted at open but not when asked
             raise ExtractError(f"damaged directory records in {iso.name}: {one_line(err)}") from err
         finally:
-            try:
+            with contextlib.suppress(Exception):  # closing a damaged image must not hide why it failed
                 image.close()
-            except Exception:  # noqa: BLE001 - closing a damaged image must not hide why it failed
-                pass
         check_manifest(manifest, handle.fileno())
     except BaseException:
         handle.close()
@@ -172,59 +178,82 @@ def read_manifest(iso: Path) -> tuple[BinaryIO, Manifest]:
     return handle, manifest
 
 
-def _walk(image: pycdlib.PyCdlib, iso_name: str, image_size: int) -> Manifest:
-    """Walk the best name space (Rock Ridge, else Joliet, else ISO9660) into a list of checked nodes."""
-    if image.has_rock_ridge():
-        naming, root = "rr", image.get_record(iso_path="/")
-    elif image.has_joliet():
-        naming, root = "joliet", image.get_record(joliet_path="/")
-    else:
-        naming, root = "iso", image.get_record(iso_path="/")
-    volume_id = image.pvd.volume_identifier.decode("utf-8", errors="replace").strip()
-    nodes: list[Node] = []
-    seen: set[str] = set()
-    walked: set[int] = set()  # directory objects and extents: a crafted link could point back up the tree
-    extents_walked: set[int] = set()
-    stack = [("", root, 1)]
-    while stack:
-        parent_rel, directory, depth = stack.pop()
-        where = directory.extent_location()
-        if id(directory) in walked or where in extents_walked:
-            raise ExtractError(f"directory loop at {parent_rel or '/'!r} in {iso_name}: refusing to extract")
-        walked.add(id(directory))
-        extents_walked.add(where)
-        for record in _children(directory):
-            rr = record.rock_ridge if naming == "rr" else None
-            if rr is not None and rr.relocated_record():
-                continue  # a deep directory moved to rr_moved; it is shown where its CL record points
-            rel = checked_path(parent_rel, record_name(record, naming), depth, iso_name)
-            if rel in seen:
-                raise ExtractError(f"duplicate name {rel!r} in {iso_name}: refusing to extract")
-            seen.add(rel)
-            if len(nodes) >= MAX_NODES:
-                raise ExtractError(f"{iso_name} holds more than {MAX_NODES} entries: refusing to extract")
-            nodes.append(_node(rel, record, rr, stack, depth, iso_name))
-    nodes.sort(key=lambda node: node.rel.split("/"))  # parents first, stable order for tests and listings
-    manifest = Manifest(iso_name, volume_id, image_size, nodes)
-    _drop_escaping_symlinks(manifest)
-    return manifest
+class _Walker:
+    """Walks the best name space (Rock Ridge, else Joliet, else ISO9660) into a list of checked nodes."""
 
+    def __init__(self, image: pycdlib.PyCdlib, iso_name: str, fd: int) -> None:
+        self.image, self.iso_name, self.fd = image, iso_name, fd
+        self.image_size = os.fstat(fd).st_size
+        self.nodes: list[Node] = []
+        self.stack: list[tuple[str, object, int]] = []  # (relative path, directory record, depth)
 
-def _node(rel: str, record: object, rr: object, stack: list, depth: int, iso_name: str) -> Node:
-    """The node for one directory record; a folder is pushed on `stack` to be walked."""
-    mode = _rr_mode(rr)
-    if rr is not None and rr.child_link_record_exists():
-        moved = rr.cl_to_moved_dr
-        if moved is None:
-            raise ExtractError(f"Rock Ridge child link of {rel!r} in {iso_name} points nowhere")
-        stack.append((rel, moved, depth + 1))
-        return Node(rel, "d", _rr_mode(moved.rock_ridge) or mode or 0o555)
-    if record.is_dir():  # rr_moved itself stays, empty, as Linux and xorriso show it
-        stack.append((rel, record, depth + 1))
-        return Node(rel, "d", mode or 0o555)
-    if rr is not None and rr.is_symlink():
-        return Node(rel, "l", target=rr.symlink_path().decode("utf-8", errors="surrogateescape"))
-    return Node(rel, "f", mode or 0o444, _extents(record))
+    def manifest(self) -> Manifest:
+        image = self.image
+        if image.has_rock_ridge():
+            naming, root = "rr", image.get_record(iso_path="/")
+        elif image.has_joliet():
+            naming, root = "joliet", image.get_record(joliet_path="/")
+        else:
+            naming, root = "iso", image.get_record(iso_path="/")
+        volume_id = image.pvd.volume_identifier.decode("utf-8", errors="replace").strip()
+        seen: set[str] = set()
+        walked: set[int] = set()  # directory objects and extents: a crafted link could point back up the tree
+        extents_walked: set[int] = set()
+        self.stack.append(("", root, 1))
+        while self.stack:
+            parent_rel, directory, depth = self.stack.pop()
+            where = directory.extent_location()
+            if id(directory) in walked or where in extents_walked:
+                raise ExtractError(f"directory loop at {parent_rel or '/'!r} in {self.iso_name}: refusing to extract")
+            walked.add(id(directory))
+            extents_walked.add(where)
+            for record in _children(directory):
+                rr = record.rock_ridge if naming == "rr" else None
+                if rr is not None and rr.relocated_record():
+                    continue  # a deep directory moved to rr_moved; it is shown where its CL record points
+                rel = checked_path(parent_rel, record_name(record, naming), depth, self.iso_name)
+                if rel in seen:
+                    raise ExtractError(f"duplicate name {rel!r} in {self.iso_name}: refusing to extract")
+                seen.add(rel)
+                if len(self.nodes) >= MAX_NODES:
+                    raise ExtractError(f"{self.iso_name} holds more than {MAX_NODES} entries: refusing to extract")
+                self.nodes.append(self._node(rel, record, rr, depth))
+        self.nodes.sort(key=lambda node: node.rel.split("/"))  # parents first, stable order
+        manifest = Manifest(self.iso_name, volume_id, self.image_size, self.nodes)
+        _drop_escaping_symlinks(manifest)
+        return manifest
+
+    def _node(self, rel: str, record: object, rr: object, depth: int) -> Node:
+        """The node for one directory record; a folder is pushed on the stack to be walked."""
+        mode = _rr_mode(rr)
+        if rr is not None and rr.child_link_record_exists():
+            moved = rr.cl_to_moved_dr
+            if moved is None:
+                raise ExtractError(f"Rock Ridge child link of {rel!r} in {self.iso_name} points nowhere")
+            self.stack.append((rel, moved, depth + 1))
+            return Node(rel, "d", _rr_mode(moved.rock_ridge) or mode or 0o555)
+        if record.is_dir():  # rr_moved itself stays, empty, as Linux and xorriso show it
+            self.stack.append((rel, record, depth + 1))
+            return Node(rel, "d", mode or 0o555)
+        if rr is not None and rr.is_symlink():
+            return Node(rel, "l", target=rr.symlink_path().decode("utf-8", errors="surrogateescape"))
+        return Node(rel, "f", mode or 0o444, self._extents(record))
+
+    def _extents(self, record: object) -> Extents:
+        """Where a file's data lies; several extents for files over 4 GiB (multi-extent records)."""
+        out = []
+        seen = set()
+        index = 0
+        while record is not None and id(record) not in seen:
+            seen.add(id(record))
+            offset, length = record.extent_location() * BLOCK, record.get_data_length()
+            if offset + length >= self.image_size:  # pycdlib clips a length running past the end
+                length = _raw_length(self.fd, record, index, length)
+            if length != 0:
+                out.append((offset, length))
+            record = record.data_continuation
+            index += 1
+        return tuple(out)
 
 
 def _children(directory: object) -> Iterator[object]:
@@ -236,17 +265,27 @@ def _children(directory: object) -> Iterator[object]:
         yield child
 
 
-def _extents(record: object) -> Extents:
-    """Where a file's data lies; several extents for files over 4 GiB (multi-extent records)."""
-    out = []
-    seen = set()
-    while record is not None and id(record) not in seen:
-        seen.add(id(record))
-        length = record.get_data_length()
-        if length != 0:  # negative when pycdlib clipped an extent lying past the end of a truncated image
-            out.append((record.extent_location() * BLOCK, length))
-        record = record.data_continuation
-    return tuple(out)
+def _raw_length(fd: int, record: object, index: int, clipped: int) -> int:
+    """The data length `record` has on disc, read from its parent directory's extent (pycdlib keeps
+    only the clipped one, which would hide a truncated image or a lying record)."""
+    parent = getattr(record, "parent", None)
+    ident = record.file_identifier()
+    if parent is None:
+        return clipped
+    start, size = parent.extent_location() * BLOCK, min(parent.get_data_length(), 16 * 1024 * 1024)
+    data = os.pread(fd, size, start)
+    found = []
+    position = 0
+    while position + 33 <= len(data):
+        length = data[position]
+        if length == 0:  # records never cross a block: the rest of this block is padding
+            position = (position // BLOCK + 1) * BLOCK
+            continue
+        name = data[position + 33 : position + 33 + data[position + 32]]
+        if name == ident:
+            found.append(struct.unpack_from("<I", data, position + 10)[0])
+        position += length
+    return found[index] if index < len(found) else clipped
 
 
 def _rr_mode(rr: object) -> int:
@@ -290,6 +329,12 @@ def check_manifest(manifest: Manifest, fd: int) -> None:
     if volume_bytes > image_size or beyond:
         if past_end:
             node = min(past_end, key=lambda n: n.extents[-1][0])
+            if volume_bytes <= image_size:  # the image is whole: the record lies
+                offset, length = max(node.extents, key=lambda extent: extent[0] + extent[1])
+                raise ExtractError(
+                    f"damaged directory record: {node.rel} in {name} says {length} bytes at byte {offset}, "
+                    f"past the end of the image ({image_size} bytes)"
+                )
             raise ExtractError(
                 f"ISO is truncated: {node.rel} ends past the end of {name}, "
                 f"which has {image_size} bytes (the volume should have {volume_bytes})"

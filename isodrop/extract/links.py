@@ -42,8 +42,10 @@ class Links:
         while todo:
             self.steps += 1
             if self.steps > MAX_FOLLOW_STEPS:
-                raise ExtractError(f"symlinks in {self.iso_name} take too long to resolve (more than "
-                                   f"{MAX_FOLLOW_STEPS} steps): refusing to extract")
+                raise ExtractError(
+                    f"symlinks in {self.iso_name} take too long to resolve (more than "
+                    f"{MAX_FOLLOW_STEPS} steps): refusing to extract"
+                )
             part = todo.popleft()
             if part in ("", "."):
                 continue

@@ -38,5 +38,3 @@ def _make_writable_dir(folder: str) -> None:
             os.fchmod(fd, stat.S_IMODE(mode) | stat.S_IRWXU)
     finally:
         os.close(fd)
-
-

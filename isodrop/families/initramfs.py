@@ -204,9 +204,7 @@ def _scan_with_zstd_tool(stream: _Stream, names: set[str], budget: _Budget) -> N
     """zstd before Python 3.14: stream through Debian's `zstd` command, bounded like the rest
     (its output counted, killed when the time is up)."""
     scanner = _CpioScanner(names)
-    tool = subprocess.Popen(
-        ["zstd", "-dcq"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
+    tool = subprocess.Popen(["zstd", "-dcq"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert tool.stdin is not None and tool.stdout is not None
     timer = threading.Timer(budget.seconds_left(), tool.kill)
 
