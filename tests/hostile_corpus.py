@@ -13,6 +13,7 @@ import random
 import shutil
 import struct
 import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,10 +231,9 @@ def overlapping_windows(folder: Path) -> Path:
 
 
 def long_path(folder: Path) -> Path:
-    """16 folders of 250-character names and a file: a 4017-byte path (xorriso, run inside the
-    source folder so that no path it is given reaches PATH_MAX)."""
-    source = folder / "long-src"
-    source.mkdir()
+    """16 folders of 250-character names and a file: a 4017-byte path (xorriso, run inside a
+    short-named source folder so that no path it is given reaches PATH_MAX)."""
+    source = Path(tempfile.mkdtemp(prefix="lp", dir="/tmp"))  # xorriso wants the whole disk path < 4096
     fd = os.open(source, os.O_RDONLY)
     for i in range(16):
         name = f"{i:02d}" + "p" * 248
@@ -326,11 +326,11 @@ def kinds() -> list[Kind]:
         ),
         Kind("symlink-target-with-nul", symlink_nul, "", "NUL byte"),
         Kind("md5sum-one-file-30000-times", md5_repeats, ""),
-        Kind("md5sum-65-mib", md5_huge, "md5sum.txt of image.iso is .* more than"),
+        Kind("md5sum-65-mib", md5_huge, r"md5sum.txt of .*\.iso is .* more than"),
         Kind(
             "md5sum-one-endless-line",
             plain({"x": "x", "md5sum.txt": "0" * (1024 * 1024)}),
-            "md5sum.txt of image.iso has a line longer than",
+            r"md5sum.txt of .*\.iso has a line longer than",
         ),
         Kind(
             "md5sum-mismatch",

@@ -143,8 +143,8 @@ BOMBS = {
 
 
 def test_initrd_bombs_stop_at_the_bound_with_little_memory(tmp_path: Path) -> None:
-    """Each bomb unpacks to 1.25 GiB or more; the reader stops at 1 GiB, keeps the names found, and
-    the process stays small (measured in a child process: its peak RSS)."""
+    """Each bomb unpacks to 1.25 GiB or more; the reader stops at 1 GiB or 30 s, keeps the names found,
+    and the process stays small (measured in a child process: its peak RSS)."""
     for name, make in BOMBS.items():
         folder = tmp_path / name
         folder.mkdir()
@@ -178,7 +178,11 @@ def test_initrd_bombs_stop_at_the_bound_with_little_memory(tmp_path: Path) -> No
     for name in BOMBS:
         names, problem, seconds = report[name]
         assert names == ["scripts/casper"], name
-        assert problem == "initrd: stopped after 1024 MiB unpacked (a decompression bomb?)", (name, problem)
+        # which bound comes first depends on the machine's speed (2 shared cores here: often the time)
+        assert problem in (
+            "initrd: stopped after 1024 MiB unpacked (a decompression bomb?)",
+            f"initrd: stopped after {initramfs.MAX_SECONDS:.0f} s of unpacking",
+        ), (name, problem)
         assert seconds < initramfs.MAX_SECONDS + 5
     assert report["rss_kib"] < 150 * 1024
 
@@ -299,8 +303,11 @@ def mutate(data: bytes, areas: dict[str, list[tuple[int, int]]], rng: random.Ran
     return bytes(out), changes
 
 
+MUTANTS = 600
+
+
 def test_fuzzed_images_fail_only_with_extract_error(tmp_path: Path) -> None:
-    """300 mutants of a valid image (seed fixed): no exception but ExtractError from extraction or
+    """600 mutants of a valid image (seed fixed): no exception but ExtractError from extraction or
     IsoTree, nothing written outside the destination, and a bounded time for each."""
     base = fuzz_base(tmp_path)
     data = base.read_bytes()
@@ -312,7 +319,7 @@ def test_fuzzed_images_fail_only_with_extract_error(tmp_path: Path) -> None:
     mutant = work / "mutant.iso"
     outcomes = {"extracted": 0, "refused": 0}
     started = time.monotonic()
-    for number in range(300):
+    for number in range(MUTANTS):
         changed, changes = mutate(data, areas, rng)
         mutant.write_bytes(changed)
         dest = work / "tree"
