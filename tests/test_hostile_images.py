@@ -431,3 +431,19 @@ def test_scan_serves_the_good_image_and_fails_each_bad_one_alone(tmp_path: Path)
         assert re.search(kind.fails, entry["error"]), (name, entry["error"])
     leftovers = [p.name for p in (root / "tftp/isodrop").iterdir() if p.name.startswith(".tmp")]
     assert leftovers == []
+
+
+def test_reading_a_deep_image_does_not_recurse(tmp_path: Path) -> None:
+    """pycdlib's walk and ours are loops, not recursion: a 1100-level image is read (and refused for its
+    depth) with Python's recursion limit at 200, in a child process so the limit is its own."""
+    iso = next(k for k in KINDS if k.name == "nested-1100-folders").build(tmp_path)
+    code = (
+        "import sys; sys.setrecursionlimit(200)\n"
+        "from isodrop.extract import ExtractError, IsoTree\n"
+        f"try: IsoTree({str(iso)!r})\n"
+        "except ExtractError as err: print(err)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True
+    )
+    assert run.returncode == 0 and "folders nested deeper than 64 levels" in run.stdout, run.stderr

@@ -17,7 +17,7 @@ MAX_PATH_BYTES = 4000  # a relative path, encoded: below Linux's PATH_MAX (4096)
 MAX_NAME_BYTES = 255  # one name, encoded: Linux's NAME_MAX
 MAX_SYMLINK_TARGET = 4095  # what Linux's symlink(2) takes
 MAX_SYMLINK_HOPS = 40  # what Linux allows before ELOOP
-MAX_FOLLOW_STEPS = 20_000_000  # path components walked while checking all symlinks of one image
+MAX_FOLLOW_STEPS = 5_000_000  # path components walked while checking all symlinks of one image
 MAX_MD5SUM_BYTES = 64 * 1024 * 1024  # md5sum.txt of a Debian BD image is about 6 MiB
 MAX_MD5SUM_LINE = 8192
 
