@@ -184,7 +184,7 @@ def test_initrd_bombs_stop_at_the_bound_with_little_memory(tmp_path: Path) -> No
             f"initrd: stopped after {initramfs.MAX_SECONDS:.0f} s of unpacking",
         ), (name, problem)
         assert seconds < initramfs.MAX_SECONDS + 5
-    assert report["rss_kib"] < 150 * 1024
+    assert report["rss_kib"] < 300 * 1024  # measured 45-205 MiB (glibc heap reuse varies); 2 GB before
 
 
 @pytest.mark.parametrize(
