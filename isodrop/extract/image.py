@@ -162,8 +162,8 @@ def prescan(fd: int, image_size: int, iso_name: str) -> None:
             break
         if descriptor[0] in (1, 2):  # primary, and supplementary (Joliet)
             roots.append(descriptor[156 : 156 + 34])
-    records = 0
-    for root in roots:
+    for root in roots:  # each name space on its own: Joliet repeats every record of the primary tree
+        records = 0
         queue = deque([(struct.unpack_from("<I", root, 2)[0], struct.unpack_from("<I", root, 10)[0])])
         seen: set[int] = set()
         scanned = 0
