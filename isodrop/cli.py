@@ -244,9 +244,9 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     secure_boot = ""
     try:
         # the user named this file: a link is followed, but it is opened O_NOFOLLOW|O_NONBLOCK (no FIFO hang)
-        with IsoTree(Path(os.path.realpath(args.iso)), args.iso.name) as tree:
+        with IsoTree(Path(os.path.realpath(args.iso)), args.iso.name, verify_checksums=config.verify_checksums) as tree:
             recognition = recognise(tree, ctx)
-            volume_id = tree.volume_id
+            volume_id, checks = tree.volume_id, tree.checks
             if isinstance(recognition, BootEntry):
                 secure_boot = _inspect_secure_boot(config, tree, recognition)
     except ExtractError as exc:
@@ -254,6 +254,7 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     show(f"file:       {args.iso}")
     show(f"volume ID:  {volume_id}")
+    show(f"checked:    {', '.join(checks)}")
     if not recognition.family:
         show(f"system:     not recognised: {recognition.reason}")
         return EXIT_PROBLEMS
