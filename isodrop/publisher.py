@@ -26,6 +26,7 @@ class Publisher:
         self.system = system  # part -> its last message, shared with the status report
         self.exports_pending = True  # re-read exports once at start: the file may predate a reboot
         self.loader_files_pending = False  # some loader file could not be installed: try again
+        self._install_failures: set[str] = set()
 
     def install_loader_files(self) -> None:
         """Copy every active loader's files into the TFTP root, and refresh those whose source changed."""
@@ -35,11 +36,17 @@ class Publisher:
             for dest, source in loader.files(self.config).items()
         }
         self.loader_files_pending = False
+        failures = set()
         for result in effects.install_files(wanted):
-            (log.info if result.ok else log.warning)("%s", result.message)
-            if not result.ok:
-                self.system["boot files"] = result.message
-                self.loader_files_pending = True  # tried again before the next publication
+            if result.ok:
+                log.info("%s", result.message)
+                continue
+            if result.message not in self._install_failures:  # a full disk: said once, not every pass
+                log.warning("%s", result.message)
+            failures.add(result.message)
+            self.system["boot files"] = result.message
+            self.loader_files_pending = True  # tried again before the next publication
+        self._install_failures = failures
         if not self.loader_files_pending:
             self.system.pop("boot files", None)
 

@@ -23,6 +23,7 @@ from typing import BinaryIO
 import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
 
+from isodrop.dropfolder import file_kind
 from isodrop.extract.errors import BLOCK, MAX_DIRECTORY_BYTES, MAX_NODES, ExtractError, one_line
 from isodrop.extract.links import Links
 from isodrop.extract.names import checked_path, record_name
@@ -117,7 +118,7 @@ def open_image(iso: Path) -> tuple[BinaryIO, pycdlib.PyCdlib]:
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise ExtractError(f"{iso} is not a regular file, not an ISO 9660 image")
+        raise ExtractError(f"{iso} is {file_kind(info.st_mode)}, not a regular file, not an ISO 9660 image")
     os.set_blocking(fd, True)
     handle = os.fdopen(fd, "rb")
     try:
