@@ -43,6 +43,8 @@ class MenuItem:
     family: str
     is_default: bool
     firmware: tuple[str, ...] = ("bios", "efi64")
+    kernel_url: str = ""  # stub: h0 adds these; "" / () when http_url is empty
+    initrd_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Boot loaders, one unit each (stub until h0's restructure lands)."""
