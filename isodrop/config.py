@@ -43,6 +43,9 @@ class Config:
     menu_group_threshold: int = 8  # more entries than this: one submenu per family
     serial_console: str = ""  # e.g. "ttyS0,115200": menus and kernels also use this serial port
     templates_dir: Path | None = None  # overrides for the shipped jinja2 templates
+    bios_loader: str = "pxelinux"  # what BIOS clients get as bios.0: "pxelinux" or "ipxe"
+    uefi_loader: str = "syslinux-efi"  # x86-64 UEFI clients (efi64/bootx64.efi): "grub", "syslinux-efi", "ipxe"
+    ipxe_dir: Path = Path("/usr/lib/ipxe")  # Debian's ipxe: undionly.kpxe, snponly.efi, ipxe.efi
     pxelinux_file: Path = Path("/usr/lib/PXELINUX/pxelinux.0")
     syslinux_bios_modules: Path = Path("/usr/lib/syslinux/modules/bios")
     syslinux_efi_file: Path = Path("/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi")
@@ -94,6 +97,7 @@ _PATHS = {
     "dnsmasq_pid_file",
     "templates_dir",
     "pxelinux_file",
+    "ipxe_dir",
     "syslinux_bios_modules",
     "syslinux_efi_file",
     "syslinux_efi64_modules",
@@ -185,6 +189,11 @@ def _validate(config: Config, source: str) -> None:
             "client_network",
             f"must be one exports(5) client such as 192.168.1.0/24, got {config.client_network!r}",
         )
+    from isodrop.loaders.choice import BIOS_LOADERS, UEFI_LOADERS
+
+    for key, allowed in (("bios_loader", BIOS_LOADERS), ("uefi_loader", UEFI_LOADERS)):
+        if getattr(config, key) not in allowed:
+            fail(key, f"must be one of {', '.join(repr(a) for a in allowed)}, got {getattr(config, key)!r}")
     if config.menu_timeout < 0:
         fail("menu_timeout", "must be 0 (wait forever) or more")
     if config.menu_group_threshold < 1:

@@ -27,6 +27,8 @@ from isodrop.families import DirTree, recognise
 from isodrop.model import BootEntry, Outcome, ServerContext
 from isodrop.reconcile import DropFile, plan
 from isodrop.render.exports import ganesha_exports, kernel_exports
+from isodrop.loaders.choice import install_chosen
+from isodrop.loaders.ipxe import IpxeLoader
 from isodrop.render.menu import Served, boot_loader_files, build_menu, render_menus
 from isodrop.sidecar import SidecarError, apply, load_sidecar
 from isodrop.state import EntryState, StateStore
@@ -92,7 +94,7 @@ class Service:
         for leftover in self.store.leftovers():
             log.info("removing %s left over from an interrupted run", leftover.name)
             remove_tree(leftover)
-        for result in effects.install_files(boot_loader_files(cfg)):
+        for result in effects.install_files(boot_loader_files(cfg)) + install_chosen(cfg):
             (log.info if result.ok else log.warning)("%s", result.message)
             if not result.ok:
                 self.system["boot files"] = result.message
@@ -331,7 +333,9 @@ class Service:
         live = sorted(slug for slug, st in states.items() if st.outcome is Outcome.SERVED and slug in trees)
         served = self.served_entries(states, live)
         changed = False
-        for rel, text in render_menus(build_menu(served, cfg), cfg.templates_dir).items():
+        menu = build_menu(served, cfg)
+        # iPXE scripts first: the pxelinux menu, written last, shows that every menu is current.
+        for rel, text in (IpxeLoader(cfg).render(menu) | render_menus(menu, cfg.templates_dir)).items():
             changed |= effects.write_if_changed(cfg.tftp_root / rel, text)
         # Every served tree is exported, hidden ones too: hiding is about the menu only.
         all_trees = [cfg.trees_dir / slug for slug in live]

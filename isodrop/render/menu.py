@@ -79,17 +79,21 @@ def build_menu(served: list[Served], config: Config) -> Menu:
         if s.entry.guessed:
             title += " [guessed]"
         params = list(s.entry.params) + ([console] if console and console not in s.entry.params else [])
+        kernel = f"{s.tftp_path}/{s.entry.kernel}"
+        initrds = tuple(f"{s.tftp_path}/{i}" for i in s.entry.initrds)
         items.append(
             MenuItem(
                 name=s.slug,
                 title=title,
-                kernel=f"{s.tftp_path}/{s.entry.kernel}",
-                initrds=tuple(f"{s.tftp_path}/{i}" for i in s.entry.initrds),
+                kernel=kernel,
+                initrds=initrds,
                 append=" ".join(params),
                 guessed=s.entry.guessed,
                 family=s.entry.menu_group or s.entry.family,
                 is_default=s.slug == default,
                 firmware=s.entry.firmware,
+                kernel_url=_http_url(kernel, config),
+                initrd_urls=tuple(_http_url(i, config) for i in initrds) if config.http_url else (),
             )
         )
     groups: tuple[MenuGroup, ...] = ()
@@ -108,6 +112,14 @@ def build_menu(served: list[Served], config: Config) -> Menu:
         groups=groups,
         default=default,
     )
+
+
+def _http_url(tftp_path: str, config: Config) -> str:
+    """The URL of a file under trees_dir, which http_url serves ("" without HTTP). Stub until h0's model."""
+    if not config.http_url:
+        return ""
+    trees = config.trees_dir.relative_to(config.tftp_root).as_posix()
+    return f"{config.http_url.rstrip('/')}/{tftp_path.removeprefix(trees + '/')}"
 
 
 def _default_name(ordered: list[Served], wanted: str) -> str:

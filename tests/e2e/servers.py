@@ -129,3 +129,49 @@ def start_ganesha(net: PrivateNet, exports_file: Path, workdir: Path) -> Proc:
     wait_for(lambda: proc.check_alive() or pid_file.exists(), 20, "ganesha pid file")
     proc.pid_file = pid_file  # type: ignore[attr-defined]
     return proc
+
+
+NGINX_CONF = """\
+daemon off;
+worker_processes 1;
+pid {workdir}/nginx.pid;
+error_log {workdir}/nginx-error.log info;
+events {{ worker_connections 256; }}
+http {{
+    access_log {workdir}/nginx-access.log;
+    client_body_temp_path {workdir}/nginx-tmp/body;
+    proxy_temp_path {workdir}/nginx-tmp/proxy;
+    fastcgi_temp_path {workdir}/nginx-tmp/fastcgi;
+    uwsgi_temp_path {workdir}/nginx-tmp/uwsgi;
+    scgi_temp_path {workdir}/nginx-tmp/scgi;
+    types {{ application/octet-stream *; }}
+    sendfile on;
+    tcp_nopush on;
+    server {{
+        listen {address}:80;
+        location / {{
+            root {root};
+            limit_except GET {{ deny all; }}
+            autoindex off;
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(net: PrivateNet, root: Path, workdir: Path) -> Proc:
+    """nginx (Debian's nginx-light) serving `root` read-only on the server IP, port 80, in the namespace.
+
+    Access log: workdir/nginx-access.log (`proc.access_log`); every path nginx writes is under workdir,
+    so neither the host's nginx nor its /var/lib/nginx is touched. The URL of `root` is `proc.url`.
+    """
+    (workdir / "nginx-tmp").mkdir(parents=True, exist_ok=True)
+    conf = workdir / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(workdir=workdir, address=net.server_ip, root=root))
+    argv = [*net.ns_exec(), "nginx", "-c", str(conf), "-p", str(workdir), "-e", str(workdir / "nginx-error.log")]
+    proc = Proc("nginx", argv, workdir / "nginx.log")
+    pid_file = workdir / "nginx.pid"
+    wait_for(lambda: proc.check_alive() or pid_file.exists(), 10, "nginx pid file")
+    proc.access_log = workdir / "nginx-access.log"  # type: ignore[attr-defined]
+    proc.url = f"http://{net.server_ip}"  # type: ignore[attr-defined]
+    return proc

@@ -15,7 +15,7 @@ from pathlib import Path
 from isodrop.state import slug_for
 from tests.e2e.netns import PrivateNet
 from tests.e2e.procs import Proc
-from tests.e2e.servers import start_dnsmasq, start_ganesha, start_router
+from tests.e2e.servers import start_dnsmasq, start_ganesha, start_nginx, start_router
 from tests.e2e.vm import VM
 from tests.servicekit import ServiceRun
 
@@ -42,6 +42,9 @@ class Stack:
         self.service.wait_for(lambda: str(tree) in self.exports(), 30, f"ganesha export of {tree}")
         return slug
 
+    def proc(self, name: str) -> Proc:
+        return next(p for p in self.procs if p.name == name)
+
     def efi_menu(self) -> str:
         path = self.service.tftp / "efi64/pxelinux.cfg/default"
         return path.read_text() if path.exists() else ""
@@ -57,7 +60,14 @@ class Stack:
 
 
 @contextmanager
-def running_stack(snippet: Path, with_router: bool, menu_default: str, menu_timeout: int = 30) -> Iterator[Stack]:
+def running_stack(
+    snippet: Path,
+    with_router: bool,
+    menu_default: str,
+    menu_timeout: int = 30,
+    with_nginx: bool = False,
+    **settings: object,
+) -> Iterator[Stack]:
     """Start everything; on exit (also after a failure) stop it by PID and delete the namespaces.
 
     The work folder is not under pytest's 0700 tmp dirs: dnsmasq serves TFTP as user nobody (Debian's as
@@ -86,7 +96,12 @@ def running_stack(snippet: Path, with_router: bool, menu_default: str, menu_time
             menu_default=menu_default,
             menu_timeout=menu_timeout,
             settle_seconds=1.0,
+            **({"http_url": f"http://{net.server_ip}"} if with_nginx else {}),
+            **settings,
         )
+        if with_nginx:
+            service.trees.mkdir(parents=True, exist_ok=True)
+            procs.append(start_nginx(net, service.trees, work))
         service.tftp.mkdir(parents=True, exist_ok=True)
         procs.append(start_dnsmasq(net, snippet, service.tftp, work))
         service.start()

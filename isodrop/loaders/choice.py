@@ -1,0 +1,65 @@
+"""Which loader each firmware gets, and the fixed boot file names dnsmasq hands out.
+
+The dnsmasq snippets never name a loader: they hand BIOS clients `bios.0`, x86-64 UEFI clients
+`efi64/bootx64.efi` and any iPXE (DHCP user class "iPXE") `ipxe/menu.ipxe`. isodrop copies the loader
+the config chooses (`bios_loader`, `uefi_loader`) to those names, so changing the config needs no
+dnsmasq edit, and a PC whose network ROM is iPXE already is led from the script to the chosen loader.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+from isodrop.config import Config
+from isodrop.effects import Result
+
+BIOS_BOOT_FILE = PurePosixPath("bios.0")
+UEFI_BOOT_FILE = PurePosixPath("efi64/bootx64.efi")
+IPXE_SCRIPT = PurePosixPath("ipxe/menu.ipxe")
+
+BIOS_LOADERS = ("pxelinux", "ipxe")
+UEFI_LOADERS = ("grub", "syslinux-efi", "ipxe")
+
+
+def chosen_files(config: Config) -> dict[PurePosixPath, Path]:
+    """Every loader file the config needs, by destination relative to tftp_root: the iPXE binaries
+    and the chosen loaders under the fixed names (a source may appear under several names)."""
+    ipxe = config.ipxe_dir
+    wanted = {
+        PurePosixPath("undionly.kpxe"): ipxe / "undionly.kpxe",
+        IPXE_SCRIPT.parent / "snponly.efi": ipxe / "snponly.efi",
+        IPXE_SCRIPT.parent / "ipxe.efi": ipxe / "ipxe.efi",
+    }
+    wanted[BIOS_BOOT_FILE] = config.pxelinux_file if config.bios_loader == "pxelinux" else ipxe / "undionly.kpxe"
+    if config.uefi_loader == "ipxe":
+        wanted[UEFI_BOOT_FILE] = ipxe / "snponly.efi"
+    elif config.uefi_loader == "syslinux-efi":
+        wanted[UEFI_BOOT_FILE] = config.syslinux_efi_file
+    # "grub": h4's loader installs shim as efi64/bootx64.efi and GRUB beside it.
+    return wanted
+
+
+def install_chosen(config: Config) -> list[Result]:
+    """Copy `chosen_files` into the TFTP root where missing or different (the config or the Debian
+    package changed): bios.0 must follow bios_loader, and a new ipxe package reaches the clients."""
+    results = []
+    for rel, source in chosen_files(config).items():
+        dest = config.tftp_root / rel
+        try:
+            data = source.read_bytes()
+        except OSError:
+            results.append(Result(False, f"cannot install {rel}: {source} not found (is the package installed?)"))
+            continue
+        try:
+            if dest.read_bytes() == data:
+                continue
+        except OSError:
+            pass
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        tmp.write_bytes(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+        results.append(Result(True, f"installed {dest} from {source}"))
+    return results
