@@ -315,7 +315,7 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
     import shutil
 
-    from isodrop import effects
+    from isodrop import effects, http
     from isodrop.address import detect_server_address
     from isodrop.render.menu import boot_loader_files
 
@@ -348,6 +348,8 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
         report("ok", "boot loader files found (pxelinux, syslinux modules, syslinux.efi)")
     address = config.server_address or detect_server_address()[0]
     report("ok" if address != "127.0.0.1" else "WARN", f"clients will boot from {address}")
+    for level, message in [*http.delivery(config), http.probe(config)]:
+        report(level, message)
     if config.local_mode:
         report("ok", "local mode: exports are not re-read and dnsmasq is not signalled")
         return EXIT_PROBLEMS if failures else EXIT_OK

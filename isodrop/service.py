@@ -24,11 +24,11 @@ from isodrop.build import Job, build_tree, context_for, iso_extra
 from isodrop.config import Config
 from isodrop.extract import remove_tree
 from isodrop.families import DirTree, recognise
+from isodrop.loaders.choice import install_chosen
+from isodrop.loaders.ipxe import IpxeLoader
 from isodrop.model import BootEntry, Outcome, ServerContext
 from isodrop.reconcile import DropFile, plan
 from isodrop.render.exports import ganesha_exports, kernel_exports
-from isodrop.loaders.choice import install_chosen
-from isodrop.loaders.ipxe import IpxeLoader
 from isodrop.render.menu import Served, boot_loader_files, build_menu, render_menus
 from isodrop.sidecar import SidecarError, apply, load_sidecar
 from isodrop.state import EntryState, StateStore
