@@ -102,6 +102,7 @@ def test_bios_ipxe_second_entry_chosen_by_key(
     one, two = live_isos
     assert "item --key 2 entry-e2e-two [2] " in script(http_stack)
     menus = tftp_sent(http_stack, "ipxe/menu-pcbios.ipxe")
+    before = len(http_gets(http_stack))
     vm = KeyboardVM(http_stack.net, http_stack.work, "bios", name="ipxe-bios-key")
     try:
         deadline = time.monotonic() + 120
