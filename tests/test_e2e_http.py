@@ -133,7 +133,7 @@ def test_uefi_snponly_from_ovmf_own_stack_entry_typed_on_serial(
     one, two = live_isos
     text = script(http_stack, "efi")
     assert "initrd=initrd0 " in text and "initrd --name initrd0 " in text
-    loaders = tftp_sent(http_stack, "efi64/bootx64.efi")
+    log_start = len((http_stack.work / "dnsmasq.log").read_text(errors="replace"))
     vm = KeyboardVM(http_stack.net, http_stack.work, "uefi-own-stack", name="ipxe-uefi")
     try:
         vm.wait_for("isodrop network boot", 150, IPXE_FAILURES)
@@ -150,7 +150,11 @@ def test_uefi_snponly_from_ovmf_own_stack_entry_typed_on_serial(
         since=since,
         failures=(*IPXE_FAILURES, one.marker),
     )
-    assert tftp_sent(http_stack, "efi64/bootx64.efi") == loaders + 1, "iPXE must be loaded once, not again"
+    log = (http_stack.work / "dnsmasq.log").read_text(errors="replace")[log_start:]
+    assert "bootfile-name  efi64/bootx64.efi" in log, "OVMF's PXE client is offered the UEFI loader"
+    second_stage = log[log.index("user class: iPXE") :]
+    assert "bootfile-name  ipxe/menu.ipxe" in second_stage
+    assert "efi64/bootx64.efi" not in second_stage, "iPXE must get its script, not be loaded again"
     assert ("/e2e-two/live/initrd.img", 200) in http_gets(http_stack)
 
 
