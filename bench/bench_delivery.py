@@ -119,7 +119,9 @@ RELAY_C = r"""
    more than LIMIT queued in one direction are dropped. Exits when stdin closes. */
 enum { SLOT = 2048 };
 struct q { char *buf; int *len; long long *due; int head, n, limit; long dropped; };
-static long long now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1000000000LL + t.tv_nsec; }
+static long long now(void) {
+    struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
 int main(int argc, char **argv) {
     int fd[2] = { atoi(argv[1]), atoi(argv[2]) };
     long long delay = atoll(argv[3]);
