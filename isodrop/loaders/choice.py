@@ -24,13 +24,16 @@ UEFI_LOADERS = ("grub", "syslinux-efi", "ipxe")
 
 def chosen_files(config: Config) -> dict[PurePosixPath, Path]:
     """Every loader file the config needs, by destination relative to tftp_root: the iPXE binaries
-    and the chosen loaders under the fixed names (a source may appear under several names)."""
+    (when iPXE is chosen for a firmware) and the chosen loaders under the fixed names (a source may
+    appear under several names)."""
     ipxe = config.ipxe_dir
-    wanted = {
-        PurePosixPath("undionly.kpxe"): ipxe / "undionly.kpxe",
-        IPXE_SCRIPT.parent / "snponly.efi": ipxe / "snponly.efi",
-        IPXE_SCRIPT.parent / "ipxe.efi": ipxe / "ipxe.efi",
-    }
+    wanted: dict[PurePosixPath, Path] = {}
+    if "ipxe" in (config.bios_loader, config.uefi_loader):  # else the ipxe package need not be installed
+        wanted = {
+            PurePosixPath("undionly.kpxe"): ipxe / "undionly.kpxe",
+            IPXE_SCRIPT.parent / "snponly.efi": ipxe / "snponly.efi",
+            IPXE_SCRIPT.parent / "ipxe.efi": ipxe / "ipxe.efi",
+        }
     wanted[BIOS_BOOT_FILE] = config.pxelinux_file if config.bios_loader == "pxelinux" else ipxe / "undionly.kpxe"
     if config.uefi_loader == "ipxe":
         wanted[UEFI_BOOT_FILE] = ipxe / "snponly.efi"
