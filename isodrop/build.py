@@ -1,26 +1,26 @@
 """One ISO becomes a served tree: extract into a temporary folder, recognise, record, rename into place.
 
-Runs in the service's worker threads, one job per ISO. Everything it writes is under the trees
-folder and named after the ISO's slug, so jobs never touch each other's files, and a crash leaves
-only `.tmp-*` folders that the next start removes.
+Runs in the reconciler's worker threads, one job per ISO. Paths come from `isodrop.trees`, named
+after the ISO's slug, so jobs never touch each other's files, and a crash leaves only temporary
+folders that the next start removes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import os
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from isodrop.config import Config
-from isodrop.extract import ExtractError, extract_iso, remove_tree
+from isodrop.extract import ExtractError, extract_iso
 from isodrop.families import DirTree, recognise
-from isodrop.families.generic import GENERIC
-from isodrop.model import BootEntry, NotBootable, Outcome, ServerContext
+from isodrop.model import BootEntry, Outcome, Recognition, ServerContext
 from isodrop.reconcile import DropFile
-from isodrop.state import EntryState, StateStore
+from isodrop.state import EntryState
+from isodrop.trees import Trees, remove_tree
 
 log = logging.getLogger("isodrop")
 
@@ -61,19 +61,42 @@ def context_for(config: Config, server: str, slug: str) -> ServerContext:
     )
 
 
-def describe(recognition: BootEntry | NotBootable | None, volume_id: str) -> tuple[Outcome, str]:
+def outcome_of(recognition: Recognition) -> tuple[Outcome, str]:
+    """The outcome and its reason: served, or not bootable (unrecognised when nobody knows what it is)."""
     if isinstance(recognition, BootEntry):
         return Outcome.SERVED, ""
-    if isinstance(recognition, NotBootable) and recognition.family == GENERIC.name:
-        return Outcome.UNRECOGNISED, recognition.reason  # only guessed at: not a known system
-    if isinstance(recognition, NotBootable):
-        return Outcome.UNSUPPORTED, recognition.reason
-    return Outcome.UNRECOGNISED, (
-        f"no known live system found (volume ID {volume_id!r}); run `isodrop inspect` on it for details"
+    return (Outcome.UNRECOGNISED if recognition.guessed else Outcome.UNSUPPORTED), recognition.reason
+
+
+def entry_state(
+    drop: DropFile,
+    outcome: Outcome,
+    *,
+    error: str = "",
+    recognition: Recognition | None = None,
+    volume_id: str = "",
+    warnings: tuple[str, ...] = (),
+    ctx: ServerContext | None = None,
+) -> EntryState:
+    """The state record of one ISO; the only place one is made from a drop file."""
+    entry = recognition if isinstance(recognition, BootEntry) else None
+    return EntryState(
+        slug=drop.slug,
+        source=drop.name,
+        size=drop.size,
+        mtime_ns=drop.mtime_ns,
+        outcome=outcome,
+        family=recognition.family if recognition is not None else "",
+        label=entry.label if entry else "",
+        volume_id=volume_id,
+        error=error,
+        warnings=list(warnings),
+        entry=entry,
+        context=ctx if entry else None,
     )
 
 
-def build_tree(config: Config, store: StateStore, job: Job, ctx: ServerContext) -> EntryState | None:
+def build_tree(config: Config, trees: Trees, job: Job, ctx: ServerContext) -> EntryState | None:
     """Extract, recognise, record and move into place one ISO. Runs in a worker thread.
 
     Returns the recorded state, or None when the job was cancelled or the ISO changed meanwhile
@@ -82,61 +105,62 @@ def build_tree(config: Config, store: StateStore, job: Job, ctx: ServerContext) 
     drop, slug = job.drop, job.drop.slug
     iso = config.drop_dir / drop.name
     job.started = True
-    base = EntryState(slug=slug, source=drop.name, size=drop.size, mtime_ns=drop.mtime_ns, outcome=Outcome.FAILED)
-    temp = store.temp_path(slug, "extract")
+    temp = trees.temporary(slug, "extract")
     log.info("%s: extracting (%d MiB)", drop.name, drop.size // 2**20, extra=iso_extra(drop.name))
 
     def progress(done: int, total: int) -> None:
         job.done_bytes, job.total_bytes = done, total
 
     try:
+        temp.parent.mkdir(parents=True, exist_ok=True)
         result = extract_iso(
             iso, temp, progress=progress, should_stop=job.cancel.is_set, verify_checksums=config.verify_checksums
         )
     except ExtractError as exc:
         if job.cancel.is_set():
             return None
-        base.error = str(exc)
-        store.save(base)
-        return base
+        state = entry_state(drop, Outcome.FAILED, error=str(exc))
+        trees.install(slug, None, state)
+        return state
     try:
         recognition = recognise(DirTree(temp, result.volume_id, PurePosixPath(drop.name).name), ctx)
-        outcome, reason = describe(recognition, result.volume_id)
-        state = EntryState(
-            slug=slug,
-            source=drop.name,
-            size=drop.size,
-            mtime_ns=drop.mtime_ns,
-            outcome=outcome,
-            family=recognition.family if recognition else "",
-            label=recognition.label if isinstance(recognition, BootEntry) else "",
-            volume_id=result.volume_id,
+        outcome, reason = outcome_of(recognition)
+        state = entry_state(
+            drop,
+            outcome,
             error=reason,
-            warnings=list(result.warnings),
-            entry=recognition.to_dict() if isinstance(recognition, BootEntry) else None,
-            context=ctx.to_dict() if isinstance(recognition, BootEntry) else None,
+            recognition=recognition,
+            volume_id=result.volume_id,
+            warnings=tuple(result.warnings),
+            ctx=ctx,
         )
         if job.cancel.is_set() or not _unchanged(iso, drop):
             remove_tree(temp)
             return None
-        store.save(state)  # before the rename: a tree on disk always has its record
-        if outcome is Outcome.SERVED:
-            final = store.tree_path(slug)
-            if final.exists():
-                stale = store.temp_path(slug, "remove")
-                os.rename(final, stale)
-                remove_tree(stale)
-            os.rename(temp, final)
-        else:
+        if outcome is not Outcome.SERVED:
             remove_tree(temp)
+        trees.install(slug, temp if outcome is Outcome.SERVED else None, state)
         return state
     except Exception as exc:  # never let one ISO take the service down
         log.exception("%s: internal error while building its tree", drop.name, extra=iso_extra(drop.name))
-        if temp.exists():
-            remove_tree(temp)
-        base.error = f"internal error: {exc}"
-        store.save(base)
-        return base
+        remove_tree(temp)
+        state = entry_state(drop, Outcome.FAILED, error=f"internal error: {exc}")
+        trees.install(slug, None, state)
+        return state
+
+
+def refreshed(config: Config, trees: Trees, state: EntryState, ctx: ServerContext) -> EntryState | None:
+    """The state with its entry rebuilt for `ctx` (the server address or paths changed since it was
+    made), from the tree in place; None when the tree no longer yields an entry (the old one stays)."""
+    tree = DirTree(trees.tree(state.slug), state.volume_id, PurePosixPath(state.source).name)
+    try:
+        recognition = recognise(tree, ctx)
+    except Exception as exc:  # a tree that cannot be read again must not stop every pass
+        log.warning("%s: entry not rebuilt for %s, keeping the old one: %s", state.source, ctx.server, exc)
+        return None
+    if not isinstance(recognition, BootEntry):
+        return None
+    return dataclasses.replace(state, entry=recognition, context=ctx, label=recognition.label)
 
 
 def _unchanged(iso: Path, drop: DropFile) -> bool:

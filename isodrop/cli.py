@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
-import contextlib
 import json
 import logging
 import os
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 from isodrop import __version__
@@ -43,7 +40,7 @@ files:
   {DEFAULT_CONFIG_PATH}       configuration
   /srv/isodrop                      drop folder (default)
   /srv/tftp                         TFTP root: pxelinux.0, pxelinux.cfg/default, efi64/
-  /srv/tftp/isodrop/SLUG/           extracted trees, SLUG.state.json beside each
+  /srv/tftp/isodrop/SLUG/           extracted trees (state records in .state/SLUG.json)
   /etc/exports.d/isodrop.exports    NFS exports written by isodrop (kernel NFS server)
   /run/isodrop/status.json          what the running service is doing (isodrop status)
   DROP/NAME.iso.toml                per-ISO overrides: label, add_params, remove_params,
@@ -175,99 +172,29 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_scan(config: Config, args: argparse.Namespace) -> int:
-    from isodrop.service import Service
+    from isodrop.reconciler import Reconciler
+    from isodrop.service import server_address
 
-    service = Service(config)
-    # No watcher here, so no close events: an ISO still being written is waited for up to quiet_seconds.
-    deadline = time.monotonic() + config.quiet_seconds + 1
+    reconciler = Reconciler(config, server_address(config))
     try:
-        service.prepare()
-        while True:
-            service.reconcile()
-            if service.jobs:
-                futures = [job.future for job in service.jobs.values() if job.future is not None]
-                concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED)
-            elif service.settler.pending() and time.monotonic() < deadline:
-                time.sleep(0.5)
-            else:
-                break
+        reconciler.prepare()
+        # No watcher here, so no close events: an ISO still being written is waited for up to quiet_seconds.
+        reconciler.run_until_idle(wait_for_copies=config.quiet_seconds + 1)
     finally:
-        service.pool.shutdown(wait=True)
-        service.janitor.shutdown(wait=True)
-    states = service.store.load_all()
-    print(service.status_line())
+        reconciler.shutdown()
+    print(reconciler.summary())
+    states = reconciler.trees.records()
     return EXIT_OK if all(s.outcome.value == "served" for s in states.values()) else EXIT_PROBLEMS
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def cmd_status(config: Config, args: argparse.Namespace) -> int:
-    from isodrop.state import StateStore
+    from isodrop import status
 
-    path = config.state_dir / "status.json"
-    doc = None
-    with contextlib.suppress(OSError, ValueError):
-        doc = json.loads(path.read_text())
-    running = bool(doc) and not doc.get("stopped") and _pid_alive(int(doc.get("pid", 0)))
-    if not running:
-        states = StateStore(config.trees_dir).load_all()
-        doc = {
-            "running": False,
-            "summary": "not running",
-            "drop_dir": str(config.drop_dir),
-            "config": config.source,
-            "entries": [s.summary() for s in sorted(states.values(), key=lambda s: s.source)],
-            "extracting": [],
-            "waiting": [],
-            "system": {},
-        }
-    else:
-        doc["running"] = True
-    problems = any(e["outcome"] != "served" or e.get("sidecar_error") for e in doc["entries"])
-    if args.json:
-        print(json.dumps(doc, indent=2))
-    else:
-        print(format_status(doc))
-    if not running:
+    doc = status.read(config)
+    print(json.dumps(doc, indent=2) if args.json else status.format_status(doc))
+    if not doc["running"]:
         return EXIT_NOT_RUNNING
-    return EXIT_PROBLEMS if problems else EXIT_OK
-
-
-def format_status(doc: dict) -> str:
-    head = f"isodrop: running (pid {doc['pid']}): {doc['summary']}" if doc["running"] else "isodrop: not running"
-    lines = [head, f"drop folder: {doc['drop_dir']}    config: {doc['config']}"]
-    if doc.get("server"):
-        lines.append(f"clients boot from: {doc['server']}")
-    lines.append("")
-    if not doc["entries"] and not doc["extracting"] and not doc["waiting"]:
-        lines.append("No ISOs yet: copy one into the drop folder.")
-    for entry in doc["entries"]:
-        detail = entry["label"] if entry["outcome"] == "served" else entry["error"]
-        system = entry["family"] or "-"
-        lines.append(f"  {entry['outcome']:<13} {entry['iso']}  [{system}]")
-        if detail:
-            lines.append(f"      {detail}")
-        for warning in entry.get("warnings", []):
-            lines.append(f"      warning: {warning}")
-        if entry.get("sidecar_error"):
-            lines.append(f"      sidecar ignored: {entry['sidecar_error']}")
-    for job in doc["extracting"]:
-        lines.append(f"  {'extracting' if job['running'] else 'queued':<13} {job['iso']}  {job['percent']}%")
-    for item in doc["waiting"]:
-        lines.append(f"  {'being copied':<13} {item['iso']}  ({item['size'] // 2**20} MiB so far)")
-    if doc.get("system"):
-        lines.append("")
-        for part, message in sorted(doc["system"].items()):
-            lines.append(f"  {part}: {message}")
-    return "\n".join(printable(line) for line in lines)
+    return EXIT_PROBLEMS if status.has_problems(doc) else EXIT_OK
 
 
 def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
@@ -276,6 +203,7 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     from isodrop.extract import ExtractError, IsoTree
     from isodrop.families import recognise
     from isodrop.model import BootEntry
+    from isodrop.render.menu import boot_params
     from isodrop.state import slug_for
 
     def show(text: str) -> None:
@@ -293,31 +221,30 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     show(f"file:       {args.iso}")
     show(f"volume ID:  {volume_id}")
-    if recognition is None:
-        show("system:     not recognised: no family's files were found, and the ISO's own boot menu")
-        show("            gave nothing isodrop could turn into a network boot entry")
+    if not recognition.family:
+        show(f"system:     not recognised: {recognition.reason}")
         return EXIT_PROBLEMS
     show(f"system:     {recognition.family}")
     show(f"matched by: {', '.join(recognition.evidence) or '-'}")
     if not isinstance(recognition, BootEntry):
         show(f"bootable:   no: {recognition.reason}")
         return EXIT_PROBLEMS
-    console = f" console={config.serial_console}" if config.serial_console else ""
     show(f"label:      {recognition.label}{' [guessed]' if recognition.guessed else ''}")
     show(f"kernel:     {ctx.tftp_path}/{recognition.kernel}")
     for initrd in recognition.initrds:
         show(f"initrd:     {ctx.tftp_path}/{initrd}")
-    show(f"cmdline:    {recognition.cmdline}{console}")
+    show(f"cmdline:    {' '.join(boot_params(recognition, config))}")
     show(f"NFS root:   {server}:{ctx.nfs_path}")
     return EXIT_OK
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
-    import shutil
 
     from isodrop import effects, http
     from isodrop.address import detect_server_address
-    from isodrop.render.menu import boot_loader_files
+    from isodrop.loaders import loader_files
+    from isodrop.loaders.choice import BIOS_BOOT_FILE, IPXE_SCRIPT, UEFI_BOOT_FILE
+    from isodrop.nfs import nfs_server
 
     failures = 0
 
@@ -341,11 +268,15 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
             report("ok", f"{name} {folder} will be created")
         else:
             report("FAIL", f"{name} {folder} does not exist and {existing} is not writable")
-    missing = [src for src in boot_loader_files(config) if not src.is_file()]
+    sources = sorted(set(loader_files(config).values()))
+    missing = [src for src in sources if not src.is_file()]
     for src in missing:
-        report("WARN", f"boot loader file {src} not found (install pxelinux, syslinux-common, syslinux-efi)")
+        report("WARN", f"boot loader file {src} not found (install pxelinux, syslinux-common, syslinux-efi, ipxe)")
     if not missing:
-        report("ok", "boot loader files found (pxelinux, syslinux modules, syslinux.efi)")
+        report("ok", f"boot loader files found ({', '.join(sorted({s.parent.name for s in sources}))})")
+    report("ok", f"BIOS clients: dnsmasq hands out {BIOS_BOOT_FILE} = {config.bios_loader} (bios_loader)")
+    report("ok", f"UEFI clients: dnsmasq hands out {UEFI_BOOT_FILE} = {config.uefi_loader} (uefi_loader)")
+    report("ok", f"iPXE clients: dnsmasq hands out {IPXE_SCRIPT} (menu, or a chain to the chosen loader)")
     address = config.server_address or detect_server_address()[0]
     report("ok" if address != "127.0.0.1" else "WARN", f"clients will boot from {address}")
     for level, message in [*http.delivery(config), http.probe(config)]:
@@ -353,15 +284,8 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
     if config.local_mode:
         report("ok", "local mode: exports are not re-read and dnsmasq is not signalled")
         return EXIT_PROBLEMS if failures else EXIT_OK
-    if config.nfs_server == "kernel":
-        tool = config.exports_reload_command[0] if config.exports_reload_command else ""
-        found = bool(tool) and shutil.which(tool) is not None
-        report(
-            "ok" if found else "FAIL", f"exports re-read command {tool or '(none)'} {'found' if found else 'missing'}"
-        )
-    else:
-        result = effects.signal_pidfile(config.ganesha_pid_file, "nfs-ganesha", sig=0)
-        report("ok" if result.ok else "WARN", "nfs-ganesha is running" if result.ok else result.message)
+    for level, message in nfs_server(config).check(config):
+        report(level, message)
     result = effects.signal_pidfile(config.dnsmasq_pid_file, "dnsmasq", sig=0)
     report("ok" if result.ok else "WARN", "dnsmasq is running" if result.ok else result.message)
     return EXIT_PROBLEMS if failures else EXIT_OK

@@ -174,8 +174,11 @@ def _validate(config: Config, source: str) -> None:
     def fail(key: str, problem: str) -> None:
         raise ConfigError(f"{source}: key {key!r}: {problem}")
 
-    if config.nfs_server not in ("kernel", "ganesha"):
-        fail("nfs_server", f'must be "kernel" or "ganesha", got {config.nfs_server!r}')
+    from isodrop.nfs import NFS_SERVERS  # here: the NFS units import Config
+
+    if config.nfs_server not in NFS_SERVERS:
+        names = " or ".join(f'"{name}"' for name in NFS_SERVERS)
+        fail("nfs_server", f"must be {names}, got {config.nfs_server!r}")
     if config.server_address:
         try:
             ipaddress.IPv4Address(config.server_address)
@@ -213,6 +216,9 @@ def _validate(config: Config, source: str) -> None:
         fail("trees_dir", f"must be inside tftp_root ({config.tftp_root}) so TFTP can serve kernels")
     if config.trees_dir == config.tftp_root:
         fail("trees_dir", "must be a folder below tftp_root, not tftp_root itself")
+    served_as = config.trees_dir.relative_to(config.tftp_root).as_posix()
+    if any(ch.isspace() or ord(ch) < 32 for ch in served_as):
+        fail("trees_dir", f"boot menus name kernels by {served_as!r} and cannot carry a blank in it")
     try:
         config.trees_dir.relative_to(config.drop_dir)
         fail("trees_dir", "must not be inside drop_dir")

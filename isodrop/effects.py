@@ -1,5 +1,5 @@
-"""Side effects on the rest of the system, in one place: files written atomically, dnsmasq and
-ganesha signalled through their pid files, the exports re-read command, boot loader files copied.
+"""Side effects on the rest of the system, in one place: files written atomically, processes signalled
+through their pid files, re-read commands run, boot loader files copied.
 
 Each function reports what happened as a short sentence rather than raising, so one failing part
 (no dnsmasq running, exportfs missing) never stops the others; the service logs and retries.
@@ -88,18 +88,37 @@ def run_command(command: Sequence[str], what: str, timeout: float = 60) -> Resul
 
 
 def install_files(wanted: dict[Path, Path]) -> list[Result]:
-    """Copy boot loader files (source -> destination) that are missing at their destination."""
+    """Copy boot loader files (destination -> source) that are missing or differ from their source.
+
+    "Differ" is size or mtime: a copy takes the source's mtime, so an upgraded Debian package (new
+    mtime) is copied again on the next start. Each copy is atomic: a client never loads half a file."""
     results = []
-    for source, dest in wanted.items():
-        if dest.exists():
+    for dest, source in wanted.items():
+        try:
+            src = source.stat()
+        except OSError:
+            if not dest.exists():
+                results.append(
+                    Result(False, f"cannot install {dest.name}: {source} not found (is the package installed?)")
+                )
             continue
-        if not source.is_file():
-            results.append(Result(False, f"cannot install {dest.name}: {source} not found (is the package installed?)"))
-            continue
+        try:
+            have = dest.stat()
+            if (have.st_size, have.st_mtime_ns) == (src.st_size, src.st_mtime_ns):
+                continue
+            verb = "refreshed"
+        except FileNotFoundError:
+            verb = "installed"
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.tmp")
-        shutil.copyfile(source, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-        results.append(Result(True, f"installed {dest} from {source}"))
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            shutil.copyfile(source, tmp)
+            os.chmod(tmp, 0o644)
+            os.utime(tmp, ns=(src.st_atime_ns, src.st_mtime_ns))
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        results.append(Result(True, f"{verb} {dest} from {source}"))
     return results

@@ -16,8 +16,6 @@ import errno
 import hashlib
 import os
 import re
-import shutil
-import stat
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
 
 from isodrop.families.base import Tree
+from isodrop.trees import remove_tree
 
 BLOCK = 2048
 CHUNK = 8 * 1024 * 1024  # bytes per copy call: small enough for prompt progress and should_stop
@@ -546,35 +545,6 @@ def read_volume_id(iso: Path) -> str:
     finally:
         image.close()
         handle.close()
-
-
-def remove_tree(path: Path) -> None:
-    """Remove an extracted tree, even its read-only folders, without ever following a symlink out of it."""
-    path = Path(path)
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if not stat.S_ISDIR(info.st_mode):
-        os.unlink(path)
-        return
-    for folder, _dirs, _files in os.walk(path, followlinks=False):
-        _make_writable_dir(folder)
-    shutil.rmtree(path)
-
-
-def _make_writable_dir(folder: str) -> None:
-    """chmod u+rwx through an O_NOFOLLOW descriptor, so a symlink swapped in is never followed."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        mode = os.fstat(fd).st_mode
-        if mode & stat.S_IRWXU != stat.S_IRWXU:
-            os.fchmod(fd, stat.S_IMODE(mode) | stat.S_IRWXU)
-    finally:
-        os.close(fd)
 
 
 class IsoTree(Tree):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from isodrop.config import Config
 from isodrop.model import Outcome
-from isodrop.state import StateStore
+from isodrop.trees import Trees
 
 PROBE_TIMEOUT = 3.0  # seconds: a LAN web server answers at once
 
@@ -72,11 +72,11 @@ def _hint(config: Config) -> str:
 
 def _served_kernel(config: Config) -> tuple[str, Path] | None:
     """(path relative to trees_dir, file) of the first served entry's kernel."""
-    store = StateStore(config.trees_dir)
-    for slug, state in sorted(store.load_all().items()):
+    trees = Trees(config.trees_dir)
+    for slug, state in sorted(trees.records().items()):
         entry = state.boot_entry()
         if state.outcome is Outcome.SERVED and entry is not None:
-            path = store.tree_path(slug) / entry.kernel
+            path = trees.tree(slug) / entry.kernel
             if path.is_file():
                 return f"{slug}/{entry.kernel}", path
     return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -18,8 +18,6 @@ def printable(text: str) -> str:
 class Outcome(StrEnum):
     """What happened to one ISO; shown in `isodrop status` and the journal."""
 
-    WAITING = "waiting"  # still being copied, or not yet stable
-    EXTRACTING = "extracting"
     SERVED = "served"  # extracted, recognised, in the menu and exported
     FAILED = "failed"  # not an ISO, truncated, checksum mismatch, I/O error
     UNRECOGNISED = "unrecognised"  # extracted fine, but no family knows how to boot it
@@ -81,13 +79,27 @@ class BootEntry:
         )
 
 
-@dataclass(frozen=True)
-class NotBootable:
-    """A tree that was recognised, with the precise reason it cannot be booted over the network."""
+class NotBootable(Exception):
+    """The one way to say "this tree cannot boot over the network", with the precise reason.
 
-    family: str
-    reason: str
-    evidence: tuple[str, ...] = field(default=())
+    Families' hooks raise it; `families.recognise` returns it as the verdict. `guessed`: nobody knows
+    what the tree is (no family claimed it, or only the generic fallback looked at it), so the outcome
+    is "unrecognised" rather than "unsupported"."""
+
+    def __init__(self, reason: str, *, guessed: bool = False, family: str = "", evidence: tuple[str, ...] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.guessed = guessed
+        self.family = family
+        self.evidence = tuple(evidence)
+
+    def claimed(self, family: str, evidence: tuple[str, ...]) -> NotBootable:
+        """The same verdict, naming the family that raised it (a hook does not know its family)."""
+        if not self.family:
+            self.family = family
+        if not self.evidence:
+            self.evidence = tuple(evidence)
+        return self
 
 
-Recognition = BootEntry | NotBootable | None
+Recognition = BootEntry | NotBootable

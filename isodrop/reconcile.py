@@ -1,14 +1,17 @@
 """The reconcile plan: a pure function from (drop folder, what is served) to what to do.
 
-Nothing here touches the disk. The service feeds in a listing of the drop folder and the state
-records, and applies the plan; because the plan depends only on those two, a restart, a missed
-event or a crash mid-way converges to the same result.
+Nothing here touches the disk. The reconciler feeds in one snapshot of a pass (the drop folder
+listing, the state records, the trees in place, where trees are served from) and executes the
+plan; because the plan depends only on those, a restart, a missed event or a crash mid-way
+converges to the same result.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from isodrop.model import Outcome, ServerContext
 from isodrop.state import EntryState, slug_for
 
 
@@ -32,7 +35,7 @@ class Plan:
     remove: tuple[str, ...] = ()  # slugs whose ISO is gone or has changed
     cancel: tuple[str, ...] = ()  # extractions in progress whose ISO is gone or has changed
     waiting: tuple[DropFile, ...] = ()  # ISOs still being copied
-    keep: tuple[str, ...] = ()  # slugs served (or failed) for an unchanged ISO
+    refresh: tuple[str, ...] = ()  # served slugs whose entry was built for another server address or path
     notes: tuple[str, ...] = field(default=())  # e.g. slug clashes, for the log
 
 
@@ -45,14 +48,16 @@ def plan(
     states: dict[str, EntryState],
     trees_present: set[str],
     in_progress: dict[str, DropFile],
+    context: Callable[[str], ServerContext] | None = None,
 ) -> Plan:
     """What to do so that what is served matches the drop folder.
 
     `states`: state records by slug; `trees_present`: slugs whose extracted tree exists;
     `in_progress`: extractions queued or running, by slug, with the ISO version they started from.
     A state whose outcome needs a tree but has none (a crash between steps) counts as absent.
+    `context(slug)`: where SLUG is served from now; a kept entry built for another place is refreshed.
     """
-    extract, remove, cancel, waiting, keep, notes = [], [], [], [], [], []
+    extract, remove, cancel, waiting, refresh, notes = [], [], [], [], [], []
     wanted: dict[str, DropFile] = {}
     for item in sorted(drop, key=lambda d: d.name):
         if item.slug in wanted:
@@ -65,7 +70,8 @@ def plan(
         running = in_progress.get(slug)
         intact = state is not None and (state.entry is None or slug in trees_present)
         if state is not None and _matches(state, item) and intact:
-            keep.append(slug)
+            if context is not None and state.outcome is Outcome.SERVED and state.context != context(slug):
+                refresh.append(slug)
             continue
         if state is not None:
             remove.append(slug)
@@ -89,6 +95,6 @@ def plan(
         remove=tuple(sorted(set(remove))),
         cancel=tuple(sorted(cancel)),
         waiting=tuple(waiting),
-        keep=tuple(keep),
+        refresh=tuple(refresh),
         notes=tuple(notes),
     )

@@ -120,3 +120,14 @@ def test_scan_waits_for_an_iso_written_moments_ago(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - started >= 1.5, "scan took an ISO written just now without waiting"
     assert "LABEL fresh\n" in (tmp_path / "tftp/pxelinux.cfg/default").read_text()
+
+
+def test_inspect_explains_a_kernel_name_with_a_newline_instead_of_a_traceback(tmp_path: Path) -> None:
+    from tests.servicekit import debian_live_files
+
+    files = debian_live_files()
+    files["live/vmlinuz-99\nAPPEND init=sh"] = files.pop("live/vmlinuz")
+    iso = build_iso(tmp_path / "evil.iso", files, volume_id="EVIL")
+    done = isodrop("inspect", str(iso), "--root", str(tmp_path / "demo"))
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "bootable:   no:" in done.stdout and "control character" in done.stdout

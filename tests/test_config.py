@@ -36,6 +36,7 @@ def test_values_are_read_and_trees_dir_follows_tftp_root(tmp_path: Path) -> None
         ('server_address = "pxe.example"', "server_address"),
         ('exports_reload_command = "exportfs -ra"', "exports_reload_command"),
         ('trees_dir = "/elsewhere"', "trees_dir"),
+        ('tftp_root = "/srv/tftp"\ntrees_dir = "/srv/tftp/my isos"', "trees_dir"),
         ("parallel_extractions = 0", "parallel_extractions"),
         ("colour = 1", "colour"),
         ("verify_checksums = 1", "verify_checksums"),

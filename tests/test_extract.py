@@ -19,8 +19,9 @@ import pycdlib
 import pytest
 
 from isodrop import extract
-from isodrop.extract import ExtractError, IsoTree, extract_iso, read_volume_id, remove_tree
+from isodrop.extract import ExtractError, IsoTree, extract_iso, read_volume_id
 from isodrop.families.base import DirTree
+from isodrop.trees import remove_tree
 from tests.isofactory import File, HardLink, Symlink, build_iso
 
 KERNEL = b"\x4d\x5a" + bytes(range(256)) * 40

@@ -295,7 +295,9 @@ def test_manjaro_with_broken_zstd_initramfs_is_explained(make_tree) -> None:
 
 
 def test_data_disc_is_left_unrecognised(make_tree) -> None:
-    assert recognise(make_tree("data_disc"), context("photos")) is None
+    result = recognise(make_tree("data_disc"), context("photos"))
+    assert isinstance(result, NotBootable) and result.guessed and not result.family
+    assert "no known live system" in result.reason
 
 
 def test_every_family_has_a_fixture() -> None:
@@ -444,3 +446,15 @@ def test_real_isos_recognised_the_same_extracted(debian_isos: Path, tmp_path: Pa
         )
         result = recognise(DirTree(out, volume_id=IsoTree(debian_isos / iso).volume_id), context("x"))
         assert result is not None and result.family == expected
+
+
+@pytest.mark.parametrize("name", ["live/vmlinuz-99 evil", "live/vmlinuz-99\nAPPEND init=sh"])
+def test_kernel_names_a_menu_cannot_carry_are_not_bootable(tmp_path: Path, name: str) -> None:
+    """A blank would split a LINUX line, a newline would add menu lines: both become a clear verdict."""
+    layout = LAYOUTS["debian_12_live"]()
+    root = write_tree(tmp_path / "tree", layout)
+    (root / "live/vmlinuz").unlink()
+    (root / name).write_bytes(b"kernel")
+    result = recognise(DirTree(root, volume_id=layout.volume_id), context("d"))
+    assert isinstance(result, NotBootable) and result.family == "debian-live" and not result.guessed
+    assert repr(name) in result.reason and "blank or a control character" in result.reason

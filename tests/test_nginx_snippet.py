@@ -90,11 +90,11 @@ def test_check_reports_http_url_serving_and_stopped(served: tuple[PrivateNet, Pa
     net, work, trees = served
     sys.path.insert(0, str(REPO))
     from isodrop.model import BootEntry, Outcome
-    from isodrop.state import EntryState, StateStore
+    from isodrop.state import EntryState
+    from isodrop.trees import Trees
 
     entry = BootEntry(family="debian-live", label="One", kernel="live/vmlinuz", initrds=(), params=())
-    store = StateStore(trees)
-    store.save(EntryState(slug="one", source="one.iso", size=1, mtime_ns=1, outcome=Outcome.SERVED,
+    Trees(trees).save(EntryState(slug="one", source="one.iso", size=1, mtime_ns=1, outcome=Outcome.SERVED,
                           entry=entry.to_dict()))  # fmt: skip
     for url, expected in (
         (f"http://{net.server_ip}/isodrop", "ok    http_url serves one/live/vmlinuz (123457 bytes"),

@@ -1,6 +1,6 @@
 """The reconcile plan is pure: these tests feed it listings and state records directly."""
 
-from isodrop.model import Outcome
+from isodrop.model import BootEntry, Outcome
 from isodrop.reconcile import DropFile, plan
 from isodrop.state import EntryState, slug_for
 
@@ -10,7 +10,7 @@ def drop(name: str, size: int = 100, mtime: int = 1, stable: bool = True) -> Dro
 
 
 def served(name: str, size: int = 100, mtime: int = 1, outcome: Outcome = Outcome.SERVED) -> EntryState:
-    entry = {"family": "x", "label": "x", "kernel": "k", "initrds": [], "params": []}
+    entry = BootEntry(family="x", label="x", kernel="k", initrds=(), params=())
     return EntryState(
         slug=slug_for(name),
         source=name,
@@ -25,13 +25,13 @@ def test_new_stable_iso_is_extracted_and_unstable_waits() -> None:
     p = plan([drop("a.iso"), drop("b.iso", stable=False)], {}, set(), {})
     assert [d.name for d in p.extract] == ["a.iso"]
     assert [d.name for d in p.waiting] == ["b.iso"]
-    assert p.remove == () and p.keep == ()
+    assert p.remove == () and p.cancel == ()
 
 
 def test_unchanged_served_iso_is_kept() -> None:
     state = served("a.iso")
     p = plan([drop("a.iso")], {"a": state}, {"a"}, {})
-    assert p.keep == ("a",) and p.extract == () and p.remove == ()
+    assert p.extract == () and p.remove == () and p.cancel == () and p.waiting == ()
 
 
 def test_vanished_iso_is_removed() -> None:
@@ -47,7 +47,8 @@ def test_changed_iso_is_removed_then_extracted_again() -> None:
 
 def test_failed_iso_is_not_retried_until_it_changes() -> None:
     failed = served("bad.iso", outcome=Outcome.FAILED)
-    assert plan([drop("bad.iso")], {"bad": failed}, set(), {}).keep == ("bad",)
+    kept = plan([drop("bad.iso")], {"bad": failed}, set(), {})
+    assert kept.extract == () and kept.remove == ()
     again = plan([drop("bad.iso", mtime=2)], {"bad": failed}, set(), {})
     assert [d.name for d in again.extract] == ["bad.iso"]
 

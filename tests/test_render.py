@@ -4,9 +4,32 @@ import dataclasses
 from pathlib import Path, PurePosixPath
 
 from isodrop.config import local_defaults
+from isodrop.loaders import active_loaders
+from isodrop.loaders.pxelinux import Pxelinux
+from isodrop.loaders.syslinux_efi import SyslinuxEfi
 from isodrop.model import BootEntry
-from isodrop.render.exports import ganesha_exports, kernel_exports
-from isodrop.render.menu import BIOS_MENU, EFI_MENU, Served, build_menu, render_menus
+from isodrop.nfs.ganesha import Ganesha
+from isodrop.nfs.kernel import KernelNfs
+from isodrop.render.menu import Menu, MenuItem, Served, build_menu
+
+BIOS_MENU = Pxelinux.menu_path
+EFI_MENU = SyslinuxEfi.menu_path
+
+
+def render_menus(menu: Menu, templates_dir: Path | None) -> dict[PurePosixPath, str]:
+    return Pxelinux(templates_dir).render(menu) | SyslinuxEfi(templates_dir).render(menu)
+
+
+def all_items(menu: Menu) -> tuple[MenuItem, ...]:
+    return menu.items + tuple(i for g in menu.groups for i in g.items)
+
+
+def kernel_exports(trees: list[Path], client_network: str) -> str:
+    return KernelNfs().render(trees, client_network)
+
+
+def ganesha_exports(trees: list[Path], client_network: str) -> str:
+    return Ganesha().render(trees, client_network)
 
 
 def served(slug: str, label: str, family: str = "debian-live", position: int = 0, guessed: bool = False) -> Served:
@@ -57,15 +80,15 @@ def test_bios_only_entries_stay_out_of_the_uefi_menu() -> None:
 
 def test_duplicate_labels_get_file_names_and_guessed_is_marked() -> None:
     menu = build_menu([served("a", "Same"), served("b", "Same"), served("c", "Odd", guessed=True)], CONFIG)
-    titles = [i.title for i in menu.all_items]
+    titles = [i.title for i in all_items(menu)]
     assert titles == ["Odd [guessed]", "Same (a.iso)", "Same (b.iso)"]
 
 
 def test_position_orders_before_label_and_default_by_file_name() -> None:
     config = dataclasses.replace(CONFIG, menu_default="zeta.iso")
     menu = build_menu([served("alpha", "Alpha"), served("zeta", "Zeta", position=-1)], config)
-    assert [i.name for i in menu.all_items] == ["zeta", "alpha"]
-    assert menu.default == "zeta" and [i.is_default for i in menu.all_items] == [True, False]
+    assert [i.name for i in all_items(menu)] == ["zeta", "alpha"]
+    assert menu.default == "zeta" and [i.is_default for i in all_items(menu)] == [True, False]
 
 
 def test_many_entries_are_grouped_by_family() -> None:
@@ -99,3 +122,78 @@ def test_ganesha_exports_have_stable_distinct_ids() -> None:
     assert len(ids) == 20 == len(set(ids))
     assert ganesha_exports(trees[:1], "*").split("Export_Id = ")[1][:5] == text.split("Export_Id = ")[1][:5]
     assert 'Path = "/srv/tftp/isodrop/t0";' in text and "Protocols = 3;" in text and "Access_Type = RO;" in text
+
+
+def test_menu_items_carry_http_urls_only_when_http_is_configured() -> None:
+    plain = build_menu([served("alpha", "Alpha")], CONFIG).items[0]
+    assert plain.kernel_url == "" and plain.initrd_urls == () and plain.secure_boot is None
+    with_url = dataclasses.replace(served("alpha", "Alpha"), http_url="http://10.0.0.1/isodrop/alpha/")
+    item = build_menu([with_url], CONFIG).items[0]
+    assert item.kernel_url == "http://10.0.0.1/isodrop/alpha/live/vmlinuz"
+    assert item.initrd_urls == (
+        "http://10.0.0.1/isodrop/alpha/live/initrd.img",
+        "http://10.0.0.1/isodrop/alpha/live/extra.img",
+    )
+    assert item.params == item.append and item.append.endswith("console=ttyS0,115200")
+
+
+def test_publication_is_computed_from_values_alone() -> None:
+    """Menus and exports from records, trees present and sidecars: no file is read or written."""
+    from isodrop.build import context_for
+    from isodrop.model import Outcome
+    from isodrop.nfs import nfs_server
+    from isodrop.render.publication import publication
+    from isodrop.sidecar import Sidecar
+    from isodrop.state import EntryState
+
+    config = dataclasses.replace(
+        CONFIG, tftp_root=Path("/nonexistent/tftp"), trees_dir=Path("/nonexistent/tftp/isodrop")
+    )
+
+    def state(slug: str, outcome: Outcome = Outcome.SERVED) -> EntryState:
+        entry = served(slug, slug.title()).entry if outcome is Outcome.SERVED else None
+        return EntryState(slug=slug, source=f"{slug}.iso", size=1, mtime_ns=1, outcome=outcome, entry=entry)
+
+    states = {s: state(s) for s in ("a", "b", "gone")} | {"bad": state("bad", Outcome.FAILED)}
+    contexts = {slug: context_for(config, "10.0.0.1", slug) for slug in states}
+    sidecars = {"b.iso": Sidecar(hidden=True), "a.iso": Sidecar(label="Renamed")}
+    result = publication(
+        states, {"a", "b", "bad"}, sidecars, contexts, config, active_loaders(config), nfs_server(config)
+    )
+    menus = dict(result.menus)
+    assert list(menus) == [
+        Path("/nonexistent/tftp/efi64/pxelinux.cfg/default"),
+        Path("/nonexistent/tftp/pxelinux.cfg/default"),
+    ]
+    bios = menus[Path("/nonexistent/tftp/pxelinux.cfg/default")]
+    assert "MENU LABEL Renamed" in bios and "LABEL b\n" not in bios and "LABEL gone" not in bios
+    assert result.shown == 1 and result.exported == 2 and result.exports_file == config.exports_file
+    assert "/nonexistent/tftp/isodrop/b *(ro" in result.exports and "isodrop/gone" not in result.exports
+
+
+def test_loader_files_are_installed_and_refreshed_when_the_package_changes(tmp_path: Path) -> None:
+    from isodrop.effects import install_files
+
+    source, dest = tmp_path / "pkg/pxelinux.0", tmp_path / "tftp/pxelinux.0"
+    source.parent.mkdir()
+    source.write_bytes(b"version 1")
+    assert [r.ok for r in install_files({dest: source})] == [True] and dest.read_bytes() == b"version 1"
+    assert install_files({dest: source}) == []  # unchanged: nothing to do
+    source.write_bytes(b"version 2, upgraded")
+    results = install_files({dest: source})
+    assert dest.read_bytes() == b"version 2, upgraded" and "refreshed" in results[0].message
+    missing = install_files({tmp_path / "tftp/other.c32": tmp_path / "pkg/other.c32"})
+    assert not missing[0].ok and "not found" in missing[0].message
+
+
+def test_every_loader_installs_its_boot_file_and_renders_its_own_menu() -> None:
+    loaders = active_loaders(CONFIG)
+    assert [loader.firmware for loader in loaders] == ["efi64", "bios"]  # the BIOS menu is written last
+    menu = build_menu([served("alpha", "Alpha\nMENU HIDDEN")], CONFIG)
+    paths = set()
+    for loader in loaders:
+        assert loader.boot_file() in loader.files(CONFIG)
+        rendered = loader.render(menu)
+        paths |= set(rendered)
+        assert all("MENU LABEL Alpha MENU HIDDEN\n" in text for text in rendered.values())
+    assert paths == {BIOS_MENU, EFI_MENU}

@@ -26,7 +26,8 @@ def service(tmp_path: Path) -> Iterator[ServiceRun]:
 
 
 def leftovers(run: ServiceRun) -> list[str]:
-    return sorted(p.name for p in run.trees.iterdir() if p.name.startswith(".tmp-")) if run.trees.exists() else []
+    temporaries = run.trees / ".tmp"
+    return sorted(p.name for p in temporaries.iterdir()) if temporaries.exists() else []
 
 
 def test_slow_copy_is_waited_for_then_served_and_removed(service: ServiceRun, tmp_path: Path) -> None:
@@ -61,7 +62,7 @@ def test_slow_copy_is_waited_for_then_served_and_removed(service: ServiceRun, tm
     service.wait_for(lambda: not tree.exists(), 10, "the tree to go")
     assert "debian-live-12" not in service.menu()
     assert str(tree) not in service.exports.read_text()
-    assert not (service.trees / "debian-live-12.state.json").exists()
+    assert not (service.trees / ".state/debian-live-12.json").exists()
     service.wait_for(lambda: leftovers(service) == [], 10, "the removed tree to be deleted")
     assert service.stop() == 0
 
@@ -114,6 +115,26 @@ def test_restart_keeps_serving_without_re_extracting(service: ServiceRun, tmp_pa
     time.sleep(2)
     assert (service.trees / "a").stat().st_ino == inode
     assert "LABEL a\n" in service.menu()
+    assert service.log_text().count("a.iso: extracting") == 1
+
+
+def test_upgrade_from_records_beside_trees_keeps_serving_without_re_extracting(
+    service: ServiceRun, tmp_path: Path
+) -> None:
+    """Before .state/, records were SLUG.state.json beside the trees: an upgrade reads them, moves them and
+    re-extracts nothing; an ISO named like such a record (issue 9) no longer reaches another ISO's record."""
+    shutil.copy(build_debian_live(tmp_path / "a.iso"), service.drop / "a.iso")
+    service.start()
+    service.wait_for(lambda: "LABEL a\n" in service.menu(), 15, "the entry")
+    assert service.stop() == 0
+    inode = (service.trees / "a").stat().st_ino
+    os.rename(service.trees / ".state/a.json", service.trees / "a.state.json")  # the old layout
+    service.start()
+    service.wait_for(lambda: (service.trees / ".state/a.json").exists(), 10, "the record to move")
+    assert not (service.trees / "a.state.json").exists() and (service.trees / "a").stat().st_ino == inode
+    shutil.copy(service.drop / "a.iso", service.drop / "a.state.json.iso")
+    service.wait_for(lambda: "a.state.json.iso: served as" in service.log_text(), 20, "the look-alike served")
+    assert (service.entry("a.iso") or {}).get("outcome") == "served" and "LABEL a\n" in service.menu()
     assert service.log_text().count("a.iso: extracting") == 1
 
 

@@ -14,7 +14,7 @@ from isodrop.families.dracut import FEDORA
 from isodrop.families.generic import GENERIC
 from isodrop.families.memtest import MEMTEST
 from isodrop.families.unsupported import GRUB_ONLY, KNOPPIX, OPENSUSE_LIVE, TAILS, WINDOWS
-from isodrop.model import Recognition, ServerContext
+from isodrop.model import NotBootable, Recognition, ServerContext
 
 FAMILIES: tuple[Recogniser, ...] = (
     # recognised, and known not to boot over NFS (before the families whose files they share)
@@ -47,12 +47,20 @@ FAMILIES: tuple[Recogniser, ...] = (
 
 
 def recognise(tree: Tree, ctx: ServerContext) -> Recognition:
-    """The boot entry (or the reason it cannot boot) of the first family that claims the tree."""
+    """The boot entry of the first family that claims the tree, or the NotBootable verdict saying why
+    it cannot boot (`guessed` when no family knows what it is). Never raises NotBootable."""
     for family in FAMILIES:
-        result = family.recognise(tree, ctx)
-        if result is not None:
-            return result
-    return None
+        try:
+            entry = family.recognise(tree, ctx)
+        except NotBootable as verdict:
+            return verdict
+        if entry is not None:
+            return entry
+    return NotBootable(
+        f"no known live system found (volume ID {tree.volume_id!r}): no family's files were found, and the "
+        "ISO's own boot menu gave nothing isodrop could turn into a network boot entry",
+        guessed=True,
+    )
 
 
 __all__ = ["FAMILIES", "DirTree", "Family", "Recogniser", "Tree", "recognise"]

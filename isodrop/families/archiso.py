@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from isodrop.families.base import Check, Family, Tree, default_label
 from isodrop.families.initramfs import read_initrd
-from isodrop.model import ServerContext
+from isodrop.model import NotBootable, ServerContext
 
 
 def _version_label(product: str, version_file: str, volume_pattern: str) -> Callable[[Tree], str]:
@@ -38,11 +38,11 @@ def _pxe_nfs_hook(initrd: str) -> Check:
     """A check that the initramfs has archiso's NFS hook; an initramfs isodrop cannot read (zstd before
     Python 3.14) is trusted, because Arch and SystemRescue ship the PXE hooks in every release."""
 
-    def check(tree: Tree, ctx: ServerContext) -> str:
+    def check(tree: Tree, ctx: ServerContext) -> None:
         contents = read_initrd(tree, initrd)
         if contents.problem or not contents.names or contents.has("hooks/archiso_pxe_nfs"):
-            return ""
-        return f"{initrd} has no archiso_pxe_nfs hook, so archiso_nfs_srv= would be ignored"
+            return
+        raise NotBootable(f"{initrd} has no archiso_pxe_nfs hook, so archiso_nfs_srv= would be ignored")
 
     return check
 
@@ -76,17 +76,17 @@ SYSTEMRESCUE = Family(
 MANJARO_INITRD = "boot/initramfs-x86_64.img"
 
 
-def manjaro_pxe_check(tree: Tree, ctx: ServerContext) -> str:
-    """Why this Manjaro ISO cannot boot over NFS ("" when its initramfs has miso's NFS hook)."""
+def manjaro_pxe_check(tree: Tree, ctx: ServerContext) -> None:
+    """A Manjaro ISO boots over NFS only when its initramfs has miso's NFS hook."""
     contents = read_initrd(tree, MANJARO_INITRD)
     if contents.has("hooks/miso_pxe_nfs"):
-        return ""
+        return
     if contents.problem:
-        return (
+        raise NotBootable(
             "Manjaro boots over NFS only when its initramfs has the miso_pxe_nfs hook, and isodrop "
             f"could not check: {contents.problem}"
         )
-    return (
+    raise NotBootable(
         "this Manjaro ISO was built without miso's network boot hooks (no hooks/miso_pxe_nfs in "
         f"{MANJARO_INITRD}): it can only boot from its own DVD or USB stick"
     )
@@ -107,5 +107,3 @@ MANJARO = Family(
         else default_label(tree)
     ),
 )
-
-ARCHISO_FAMILIES = (ARCH, SYSTEMRESCUE, MANJARO)

@@ -9,6 +9,7 @@ derivative is its parent with `dataclasses.replace(...)`.
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from isodrop.model import BootEntry, NotBootable, Recognition, ServerContext
+from isodrop.model import BootEntry, NotBootable, ServerContext
 
 
 class Tree(ABC):
@@ -30,6 +31,7 @@ class Tree(ABC):
         self.volume_id = volume_id.strip()
         self.iso_name = iso_name
         self._listing: dict[str, str] | None = None
+        self.initrd_facts: dict[str, object] = {}  # what families.initramfs read from an initrd, by path
 
     @abstractmethod
     def _scan(self) -> dict[str, str]:
@@ -88,10 +90,25 @@ class DirTree(Tree):
         self.root = Path(root)
 
     def _scan(self) -> dict[str, str]:
-        found = {}
-        for path in self.root.rglob("*"):
-            kind = "l" if path.is_symlink() else "d" if path.is_dir() else "f"
-            found[path.relative_to(self.root).as_posix()] = kind
+        """Every entry, walked with an explicit stack (no recursion limit on deep trees); a folder that
+        cannot be listed (a path past PATH_MAX) is left out: nothing could be served from it anyway."""
+        found: dict[str, str] = {}
+        pending = [""]
+        while pending:
+            rel = pending.pop()
+            try:
+                with os.scandir(self.root / rel if rel else self.root) as entries:
+                    for entry in entries:
+                        child = f"{rel}/{entry.name}" if rel else entry.name
+                        if entry.is_symlink():
+                            found[child] = "l"
+                        elif entry.is_dir(follow_symlinks=False):
+                            found[child] = "d"
+                            pending.append(child)
+                        else:
+                            found[child] = "f"
+            except OSError:
+                continue
         return found
 
     def read_bytes(self, rel: str, limit: int = 256 * 1024) -> bytes | None:
@@ -124,11 +141,23 @@ class Recogniser(Protocol):
 
     name: str
 
-    def recognise(self, tree: Tree, ctx: ServerContext) -> Recognition: ...
+    def recognise(self, tree: Tree, ctx: ServerContext) -> BootEntry | None:
+        """The entry when the tree is this family's, None when it is not; raises NotBootable when it is
+        but cannot boot over the network."""
 
 
-Params = Callable[[Tree, ServerContext], list[str]]
-Check = Callable[[Tree, ServerContext], str]
+Params = Callable[[Tree, ServerContext], list[str]]  # parameters, or raises NotBootable
+Check = Callable[[Tree, ServerContext], None]  # raises NotBootable when the tree cannot boot
+
+
+def checked_paths(*paths: str) -> None:
+    """Boot loader menus name the kernel and initrds on a line of their own, split at blanks and
+    unquotable in pxelinux: a name with a blank or a control character cannot be booted."""
+    for rel in paths:
+        if any(ch.isspace() or ord(ch) < 32 or ch == "\x7f" for ch in rel):
+            raise NotBootable(
+                f"the file name {rel!r} has a blank or a control character, which boot menus cannot carry"
+            )
 
 
 @dataclass(frozen=True)
@@ -149,9 +178,8 @@ class Family:
     extra_params: Params | None = None  # computed parameters for what a template cannot say
     info_contains: tuple[str, ...] = ()  # `.disk/info` (or volume ID) must contain one of these
     any_of: tuple[str, ...] = ()  # at least one of these patterns must match
-    excludes: tuple[str, ...] = ()  # none of these patterns may match
     not_bootable: str = ""  # when set, a match yields NotBootable with this reason
-    check: Check | None = None  # after a match: a reason the tree cannot boot, "" when it can
+    check: Check | None = None  # after a match: raises NotBootable when the tree cannot boot
     label: Callable[[Tree], str] | None = None
     optional_initrds: tuple[str, ...] = ()  # e.g. microcode: every match is loaded first
     firmware: Callable[[Tree], tuple[str, ...]] | None = None  # menus that can boot it; default: all
@@ -169,8 +197,6 @@ class Family:
             if hit is None:
                 return None
             evidence.append(hit)
-        if any(tree.glob(pattern) for pattern in self.excludes):
-            return None
         if self.info_contains:
             haystack = f"{tree.disk_info()}\n{tree.volume_id}".lower()
             word = next((w for w in self.info_contains if w.lower() in haystack), None)
@@ -179,27 +205,35 @@ class Family:
             evidence.append(f".disk/info or volume ID mentions {word!r}")
         return tuple(evidence)
 
-    def recognise(self, tree: Tree, ctx: ServerContext) -> Recognition:
+    def recognise(self, tree: Tree, ctx: ServerContext) -> BootEntry | None:
         evidence = self.match(tree)
         if evidence is None:
             return None
+        try:
+            return self._entry(tree, ctx, evidence)
+        except NotBootable as verdict:
+            raise verdict.claimed(self.name, evidence) from None
+
+    def _entry(self, tree: Tree, ctx: ServerContext, evidence: tuple[str, ...]) -> BootEntry | None:
         if self.not_bootable:
-            return NotBootable(self.name, self.not_bootable, evidence)
-        if self.check is not None and (reason := self.check(tree, ctx)):
-            return NotBootable(self.name, reason, evidence)
+            raise NotBootable(self.not_bootable)
+        if self.check is not None:
+            self.check(tree, ctx)
         if not self.kernel:
             return None  # a family that only exists to say why some trees cannot boot
         kernel = tree.first(self.kernel)
         if kernel is None:
-            return NotBootable(self.name, f"no kernel found (looked for {', '.join(self.kernel)})", evidence)
+            raise NotBootable(f"no kernel found (looked for {', '.join(self.kernel)})")
+        checked_paths(kernel)
         suffix = kernel_suffix(kernel)
         initrds = [rel for pattern in self.optional_initrds for rel in sorted(tree.glob_files(pattern))]
         for candidates in self.initrds:
             expanded = [pattern.replace("{kernel_suffix}", suffix) for pattern in candidates]
             initrd = tree.first(expanded)
             if initrd is None:
-                return NotBootable(self.name, f"no initrd found (looked for {', '.join(expanded)})", evidence)
+                raise NotBootable(f"no initrd found (looked for {', '.join(expanded)})")
             initrds.append(initrd)
+        checked_paths(*initrds)
         params = self.params.format(**ctx.to_dict()).split()
         if self.extra_params is not None:
             params += self.extra_params(tree, ctx)

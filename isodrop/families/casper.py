@@ -17,24 +17,23 @@ from dataclasses import replace
 
 from isodrop.families.base import Family, Tree, default_label
 from isodrop.families.bootcfg import GRUB_CONFIGS, default_entry, param_value
-from isodrop.model import ServerContext
+from isodrop.model import NotBootable, ServerContext
 
 CASPER_PARAMS = "boot=casper netboot=nfs nfsroot={server}:{nfs_path} ip=dhcp"
 
 
-def missing_layers(tree: Tree, ctx: ServerContext) -> str:
-    """Why a layered casper tree cannot boot: the first layer whose lower layer is absent ("" if none)."""
+def missing_layers(tree: Tree, ctx: ServerContext) -> None:
+    """A layered casper tree whose layer sits on a lower layer the ISO lacks cannot boot."""
     layers = {rel.removeprefix("casper/").removesuffix(".squashfs") for rel in tree.glob_files("casper/*.squashfs")}
     for layer in sorted(layers):
         parts = layer.split(".")
         for depth in range(1, len(parts)):
             lower = ".".join(parts[:depth])
             if lower not in layers:
-                return (
+                raise NotBootable(
                     f"layered casper image is incomplete: casper/{layer}.squashfs sits on "
                     f"casper/{lower}.squashfs, which is not in the ISO"
                 )
-    return ""
 
 
 UBUNTU = Family(
@@ -94,5 +93,3 @@ POP_OS = replace(
     extra_params=_pop_params,
     label=_pop_label,
 )
-
-CASPER_FAMILIES = (LINUX_MINT, ELEMENTARY, POP_OS, UBUNTU_LAYERED, UBUNTU)

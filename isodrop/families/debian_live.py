@@ -83,5 +83,3 @@ GPARTED = replace(
     requires=("GParted-Live-Version", "live/filesystem.squashfs"),
     label=_version_label("GParted-Live-Version", "GParted Live"),
 )
-
-DEBIAN_LIVE_FAMILIES = (KALI, CLONEZILLA, GPARTED, DEBIAN_LIVE)

@@ -18,7 +18,7 @@ import re
 
 from isodrop.families.base import Family, Tree, default_label
 from isodrop.families.initramfs import read_initrd
-from isodrop.model import ServerContext
+from isodrop.model import NotBootable, ServerContext
 
 _EDITIONS = {"WS": "Workstation", "KDE": "KDE Plasma", "Xfce": "Xfce", "LXQt": "LXQt", "MATE_Compiz": "MATE"}
 
@@ -30,13 +30,13 @@ def _live_image(tree: Tree) -> str:
     return tree.first(("LiveOS/squashfs.img", "LiveOS/rootfs.img", "LiveOS/*.img")) or "LiveOS/squashfs.img"
 
 
-def live_root(tree: Tree, ctx: ServerContext, initrd: str, image: str) -> str | list[str]:
-    """The `root=live:...` parameter for this initrd, or the reason it cannot take its root from the network."""
+def live_root(tree: Tree, ctx: ServerContext, initrd: str, image: str) -> list[str]:
+    """The `root=live:...` parameter for this initrd; NotBootable when it cannot take its root from the network."""
     contents = read_initrd(tree, initrd)
     if contents.problem or not contents.names:  # cannot look inside: trust the distribution's recipe
         return [f"root=live:nfs://{ctx.server}{ctx.nfs_path}/{image}"]
     if not (contents.has("usr/sbin/livenetroot") or contents.has("sbin/livenetroot")):
-        return (
+        raise NotBootable(
             f"{initrd} has no dracut livenet module (no sbin/livenetroot): "
             "it cannot fetch its root image over the network"
         )
@@ -44,26 +44,17 @@ def live_root(tree: Tree, ctx: ServerContext, initrd: str, image: str) -> str | 
         return [f"root=live:nfs://{ctx.server}{ctx.nfs_path}/{image}"]
     if ctx.http_url:
         return [f"root=live:{ctx.http_url.rstrip('/')}/{image}"]
-    return (
+    raise NotBootable(
         f"{initrd} has dracut's livenet module but not its nfs module (no nfs-lib.sh), so root=live:nfs:// "
         "cannot work; with http_url configured isodrop boots it with root=live:http://... (the image is then "
         "loaded into RAM)"
     )
 
 
-def _root(tree: Tree, ctx: ServerContext) -> str | list[str]:
-    initrd = tree.first(INITRDS)
-    return live_root(tree, ctx, initrd, _live_image(tree)) if initrd else []
-
-
-def _network_check(tree: Tree, ctx: ServerContext) -> str:
-    root = _root(tree, ctx)
-    return root if isinstance(root, str) else ""
-
-
 def _root_params(tree: Tree, ctx: ServerContext) -> list[str]:
-    root = _root(tree, ctx)
-    return [*(root if isinstance(root, list) else []), "rd.live.image", "ip=dhcp"]
+    initrd = tree.first(INITRDS)
+    root = live_root(tree, ctx, initrd, _live_image(tree)) if initrd else []
+    return [*root, "rd.live.image", "ip=dhcp"]
 
 
 _VOLUME = re.compile(r"Fedora-(?P<edition>.+?)-Live-(?:x86_64-)?(?P<release>\d+)(?:-(?P<respin>[\d.-]+))?$")
@@ -87,7 +78,6 @@ FEDORA = Family(
     info_contains=("Fedora",),
     kernel=("images/pxeboot/vmlinuz", "boot/x86_64/loader/linux"),
     initrds=(INITRDS,),
-    check=_network_check,
     extra_params=_root_params,
     label=fedora_label,
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable
 
-from isodrop.families.base import Tree, default_label
+from isodrop.families.base import Tree, checked_paths, default_label
 from isodrop.families.bootcfg import (
     GRUB_CONFIGS,
     SYSLINUX_CONFIGS,
@@ -23,7 +23,7 @@ from isodrop.families.bootcfg import (
 )
 from isodrop.families.dracut import live_root
 from isodrop.families.initramfs import MARKERS, read_initrd
-from isodrop.model import BootEntry, NotBootable, Recognition, ServerContext
+from isodrop.model import BootEntry, NotBootable, ServerContext
 
 
 def _kind_from_params(params: list[str]) -> str:
@@ -42,17 +42,17 @@ def _kind_from_params(params: list[str]) -> str:
     return ""
 
 
-def _casper(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str] | str:
+def _casper(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str]:
     boot = [] if "boot=casper" in own else ["boot=casper"]
     return boot + [f"netboot=nfs nfsroot={ctx.server}:{ctx.nfs_path}", "ip=dhcp"]
 
 
-def _live_boot(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str] | str:
+def _live_boot(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str]:
     boot = [] if "boot=live" in own else ["boot=live"]
     return boot + ["netboot=nfs", f"nfsroot={ctx.server}:{ctx.nfs_path}", "ip=dhcp"]
 
 
-def _dracut(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str] | str:
+def _dracut(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str]:
     folder = (param_value(own, "rd.live.dir") or "LiveOS").strip("/")
     image = f"{folder}/{param_value(own, 'rd.live.squashimg') or 'squashfs.img'}"
     if not tree.is_file(image):
@@ -60,8 +60,6 @@ def _dracut(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) 
     root = (
         live_root(tree, ctx, initrds[-1], image) if initrds else [f"root=live:nfs://{ctx.server}{ctx.nfs_path}/{image}"]
     )
-    if isinstance(root, str):
-        return root
     live = [] if "rd.live.image" in own else ["rd.live.image"]
     return [*root, *live, "ip=dhcp"]
 
@@ -72,18 +70,18 @@ def _base_dir(tree: Tree, image: str) -> str:
     return hits[0].split("/", 1)[0] if hits else ""
 
 
-def _archiso(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str] | str:
+def _archiso(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str]:
     base = [] if param_value(own, "archisobasedir") else [f"archisobasedir={_base_dir(tree, 'airootfs.*')}"]
     return base + [f"archiso_nfs_srv={ctx.server}:{ctx.nfs_path}", "ip=dhcp"]
 
 
-def _miso(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str] | str:
+def _miso(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str]:
     base = [] if param_value(own, "misobasedir") else [f"misobasedir={_base_dir(tree, 'rootfs.sfs')}"]
     return base + [f"miso_nfs_srv={ctx.server}:{ctx.nfs_path}", "ip=dhcp"]
 
 
-# Each returns the parameters to add, or the reason this initramfs cannot boot from the network.
-NFS_RECIPES: dict[str, Callable[[Tree, ServerContext, list[str], list[str]], list[str] | str]] = {
+# Each returns the parameters to add, or raises NotBootable when this initramfs cannot boot from the network.
+NFS_RECIPES: dict[str, Callable[[Tree, ServerContext, list[str], list[str]], list[str]]] = {
     "casper": _casper,
     "live-boot": _live_boot,
     "dracut": _dracut,
@@ -108,16 +106,23 @@ class GenericFallback:
     name = "generic"
     menu_group = "Other"
 
-    def recognise(self, tree: Tree, ctx: ServerContext) -> Recognition:
+    def recognise(self, tree: Tree, ctx: ServerContext) -> BootEntry | None:
+        """A guessed entry; every NotBootable it raises is `guessed`: nobody knows what the system is."""
         entry = _find_entry(tree)
         if entry is None:
             return None
         evidence = (entry.source, f"default entry {entry.title!r}")
+        try:
+            return self._entry(tree, ctx, entry, evidence)
+        except NotBootable as verdict:
+            verdict.guessed = True
+            raise verdict.claimed(self.name, evidence) from None
+
+    def _entry(self, tree: Tree, ctx: ServerContext, entry: MenuEntry, evidence: tuple[str, ...]) -> BootEntry:
         missing = [rel for rel in (entry.kernel, *entry.initrds) if not tree.is_file(rel)]
         if missing:
-            return NotBootable(
-                self.name, f"its boot menu {entry.source} boots {', '.join(missing)}, not found in the ISO", evidence
-            )
+            raise NotBootable(f"its boot menu {entry.source} boots {', '.join(missing)}, not found in the ISO")
+        checked_paths(entry.kernel, *entry.initrds)
         kind = _kind_from_params(entry.params)
         how = "its command line"
         problems = []
@@ -132,16 +137,16 @@ class GenericFallback:
         if not kind:
             known = ", ".join(MARKERS)
             why = "; ".join(problems) if problems else f"none of its initrds is one of: {known}"
-            return NotBootable(
-                self.name,
+            raise NotBootable(
                 f"its default entry ({entry.source}) boots a Linux kernel, but isodrop cannot tell how its "
-                f"initramfs would mount a root over NFS: {why}",
-                evidence,
+                f"initramfs would mount a root over NFS: {why}"
             )
+        evidence = (*evidence, f"initramfs: {kind} (from {how})")
         own = medium_free(entry.params)
-        added = NFS_RECIPES[kind](tree, ctx, own, entry.initrds)
-        if isinstance(added, str):
-            return NotBootable(self.name, added, (*evidence, f"initramfs: {kind} (from {how})"))
+        try:
+            added = NFS_RECIPES[kind](tree, ctx, own, entry.initrds)
+        except NotBootable as verdict:
+            raise verdict.claimed(self.name, evidence) from None
         added_keys = {param_key(param) for item in added for param in item.split()}
         params = [param for param in own if param_key(param) not in added_keys] + [
             param for item in added for param in item.split()
@@ -152,7 +157,7 @@ class GenericFallback:
             kernel=entry.kernel,
             initrds=tuple(entry.initrds),
             params=tuple(params),
-            evidence=(*evidence, f"initramfs: {kind} (from {how})"),
+            evidence=evidence,
             menu_group=self.menu_group,
             guessed=True,
         )

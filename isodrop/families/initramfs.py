@@ -19,7 +19,6 @@ import threading
 import zlib
 from dataclasses import dataclass
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from isodrop.families.base import Tree
 
@@ -154,15 +153,12 @@ def _scan_compressed(data: bytes, names: set[str]) -> bytes:
     return decompressor.unused_data + data[position:]
 
 
-_CACHE: WeakKeyDictionary[Tree, dict[str, InitrdContents]] = WeakKeyDictionary()
-
-
 def read_initrd(tree: Tree, rel: str) -> InitrdContents:
-    """The member names of every archive in the initrd `rel`, and what could not be read (cached per tree)."""
-    cached = _CACHE.setdefault(tree, {})
-    if rel not in cached:
-        cached[rel] = _read_initrd(tree, rel)
-    return cached[rel]
+    """The member names of every archive in the initrd `rel`, and what could not be read (cached on the tree)."""
+    facts = tree.initrd_facts.get(rel)
+    if not isinstance(facts, InitrdContents):
+        facts = tree.initrd_facts[rel] = _read_initrd(tree, rel)
+    return facts
 
 
 def _read_initrd(tree: Tree, rel: str) -> InitrdContents:

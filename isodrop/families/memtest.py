@@ -9,16 +9,17 @@ image is memtest's `.bin` padded to 1.44 MB: a Linux boot-protocol image ("HdrS"
 from __future__ import annotations
 
 from isodrop.families.base import Family, Tree
-from isodrop.model import ServerContext
+from isodrop.model import NotBootable, ServerContext
 
 FLOPPY = "boot/floppy.img"
 
 
-def _linux_header(tree: Tree, ctx: ServerContext) -> str:
+def _linux_header(tree: Tree, ctx: ServerContext) -> None:
     head = tree.read_bytes(FLOPPY, 0x206) or b""
     if head[0x202:0x206] != b"HdrS":
-        return f"{FLOPPY} is not a Linux boot-protocol image (no 'HdrS' header), so it cannot be loaded as a kernel"
-    return ""
+        raise NotBootable(
+            f"{FLOPPY} is not a Linux boot-protocol image (no 'HdrS' header), so it cannot be loaded as a kernel"
+        )
 
 
 def _is_32_bit(tree: Tree) -> bool:

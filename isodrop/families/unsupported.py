@@ -10,7 +10,7 @@ import posixpath
 import re
 
 from isodrop.families.base import Family, Tree
-from isodrop.model import ServerContext
+from isodrop.model import NotBootable, ServerContext
 
 TAILS = Family(
     name="tails",
@@ -61,11 +61,11 @@ WINDOWS = Family(
 _KERNEL_NAME = re.compile(r"^(vmlinu[xz].*|bzimage.*|linux|linux64|kernel|.*\.krn)$", re.IGNORECASE)
 
 
-def _has_linux_kernel(tree: Tree, ctx: ServerContext) -> str:
-    """ "" (boot it some other way) when any file looks like a Linux kernel; else the GRUB-only reason."""
+def _has_linux_kernel(tree: Tree, ctx: ServerContext) -> None:
+    """A GRUB-only image cannot boot; one with any file that looks like a Linux kernel may, some other way."""
     if any(_KERNEL_NAME.match(posixpath.basename(rel)) for rel in tree.files() if tree.is_file(rel)):
-        return ""
-    return (
+        return
+    raise NotBootable(
         "GRUB-only image (a GRUB rescue/boot disc): it contains GRUB and its modules but no Linux kernel "
         "or root file system to boot"
     )

@@ -1,32 +1,73 @@
-"""Stub of the shared Loader interface (COMMON.md); h0's real one replaces this file."""
+"""What a boot loader is to isodrop: one unit that says which firmware it serves, which files it
+needs in the TFTP root (copied from a Debian package), and how it writes the shared Menu in its
+own menu language. Adding a loader is one module here plus its template.
+"""
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from pathlib import Path, PurePosixPath
-from typing import ClassVar
+from typing import Any, ClassVar
+
+import jinja2
 
 from isodrop.config import Config
 from isodrop.render.menu import Menu
 
 
 class Loader(ABC):
-    name: ClassVar[str]
-    firmware: ClassVar[str]
-    template: ClassVar[str]
+    """One boot loader. Instances are cheap; `active_loaders(config)` makes the ones a config enables."""
 
-    def __init__(self, config: Config) -> None:
-        self.config = config
+    name: ClassVar[str]  # config name: "pxelinux", "syslinux-efi", ...
+    firmware: ClassVar[str]  # client firmware whose menu it serves: "bios" or "efi64"
+    template: ClassVar[str]  # jinja2 template in isodrop/templates/, overridable from templates_dir
+
+    def __init__(self, templates_dir: Path | None = None) -> None:
+        self.templates_dir = templates_dir
+
+    @classmethod
+    def for_config(cls, config: Config) -> Loader:
+        """The instance `active_loaders` serves with; a loader whose menu depends on more settings
+        than the templates folder overrides this."""
+        return cls(config.templates_dir)
 
     @abstractmethod
-    def files(self, config: Config) -> dict[PurePosixPath, Path]: ...
+    def files(self, config: Config) -> dict[PurePosixPath, Path]:
+        """Files it needs in the TFTP root: destination (relative to tftp_root) -> source file shipped
+        by a Debian package. Installed, and refreshed when the source changes, by the publisher."""
 
     @abstractmethod
-    def boot_file(self) -> PurePosixPath: ...
+    def boot_file(self) -> PurePosixPath:
+        """What dnsmasq hands to the client (relative to tftp_root), for the docs and `isodrop check`."""
 
     @abstractmethod
-    def render(self, menu: Menu) -> dict[PurePosixPath, str]: ...
+    def render(self, menu: Menu) -> dict[PurePosixPath, str]:
+        """Pure: menu file text by path relative to tftp_root."""
 
     @staticmethod
     @abstractmethod
-    def quote(text: str) -> str: ...
+    def quote(text: str) -> str:
+        """`text` from outside (labels, file names) made safe to put into this menu language."""
+
+    def render_template(self, **variables: Any) -> str:
+        """Render `self.template` with `variables`, plus `quote` (this loader's escaping) and `firmware`."""
+        template = environment(self.templates_dir).get_template(self.template)
+        return template.render(quote=self.quote, firmware=self.firmware, **variables)
+
+
+@functools.cache
+def environment(templates_dir: Path | None) -> jinja2.Environment:
+    """One environment per templates folder, override templates first; jinja2 still notices edits."""
+    loaders: list[jinja2.BaseLoader] = []
+    if templates_dir is not None:
+        loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
+    loaders.append(jinja2.PackageLoader("isodrop", "templates"))
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )

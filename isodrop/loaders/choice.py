@@ -8,11 +8,9 @@ dnsmasq edit, and a PC whose network ROM is iPXE already is led from the script 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path, PurePosixPath
 
 from isodrop.config import Config
-from isodrop.effects import Result
 
 BIOS_BOOT_FILE = PurePosixPath("bios.0")
 UEFI_BOOT_FILE = PurePosixPath("efi64/bootx64.efi")
@@ -41,28 +39,3 @@ def chosen_files(config: Config) -> dict[PurePosixPath, Path]:
         wanted[UEFI_BOOT_FILE] = config.syslinux_efi_file
     # "grub": h4's loader installs shim as efi64/bootx64.efi and GRUB beside it.
     return wanted
-
-
-def install_chosen(config: Config) -> list[Result]:
-    """Copy `chosen_files` into the TFTP root where missing or different (the config or the Debian
-    package changed): bios.0 must follow bios_loader, and a new ipxe package reaches the clients."""
-    results = []
-    for rel, source in chosen_files(config).items():
-        dest = config.tftp_root / rel
-        try:
-            data = source.read_bytes()
-        except OSError:
-            results.append(Result(False, f"cannot install {rel}: {source} not found (is the package installed?)"))
-            continue
-        try:
-            if dest.read_bytes() == data:
-                continue
-        except OSError:
-            pass
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.tmp")
-        tmp.write_bytes(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-        results.append(Result(True, f"installed {dest} from {source}"))
-    return results

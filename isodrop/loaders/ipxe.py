@@ -20,7 +20,7 @@ from typing import ClassVar
 from isodrop.config import Config
 from isodrop.loaders.base import Loader
 from isodrop.loaders.choice import IPXE_SCRIPT, UEFI_BOOT_FILE, chosen_files
-from isodrop.render.menu import Menu, MenuItem, _environment
+from isodrop.render.menu import Menu, MenuItem
 
 SCRIPT_DIR = IPXE_SCRIPT.parent
 PLATFORM_SCRIPTS = {"bios": SCRIPT_DIR / "menu-pcbios.ipxe", "efi64": SCRIPT_DIR / "menu-efi.ipxe"}
@@ -35,8 +35,19 @@ class IpxeLoader(Loader):
     firmware: ClassVar[str] = "bios"  # it also serves efi64: see render()
     template: ClassVar[str] = "menu.ipxe.j2"
 
-    def __init__(self, config: Config) -> None:
-        self.config = config
+    def __init__(self, templates_dir: Path | None = None, bios_chain: str = "", efi_chain: str = "") -> None:
+        """`bios_chain` / `efi_chain`: the loader to chain on that platform instead of showing the iPXE
+        menu ("" = show it), e.g. "/pxelinux.0"; `for_config` derives them from bios_loader/uefi_loader."""
+        super().__init__(templates_dir)
+        self.chain = {"bios": bios_chain, "efi64": efi_chain}
+
+    @classmethod
+    def for_config(cls, config: Config) -> IpxeLoader:
+        return cls(
+            config.templates_dir,
+            bios_chain="" if config.bios_loader == "ipxe" else "/pxelinux.0",
+            efi_chain="" if config.uefi_loader == "ipxe" else f"/{UEFI_BOOT_FILE}",
+        )
 
     def files(self, config: Config) -> dict[PurePosixPath, Path]:
         return {rel: src for rel, src in chosen_files(config).items() if src.parent == config.ipxe_dir}
@@ -46,19 +57,13 @@ class IpxeLoader(Loader):
 
     def render(self, menu: Menu) -> dict[PurePosixPath, str]:
         """The per-platform scripts first, the entry script (what clients load first) last."""
-        env = _environment(self.config.templates_dir)
-        template = env.get_template(self.template)
-        chain = {
-            "bios": "" if self.config.bios_loader == "ipxe" else "/pxelinux.0",
-            "efi64": "" if self.config.uefi_loader == "ipxe" else f"/{UEFI_BOOT_FILE}",
-        }
         out = {}
         for firmware, path in PLATFORM_SCRIPTS.items():
             groups = [(g, [i for i in g.items if firmware in i.firmware]) for g in menu.groups]
-            out[path] = template.render(
+            out[path] = self.render_template(
                 menu=menu,
-                firmware=firmware,
-                chain=chain[firmware],
+                platform=firmware,
+                chain=self.chain[firmware],
                 visible=[i for i in menu.all_items if firmware in i.firmware],
                 groups=[(g, members) for g, members in groups if members],
                 keys=_keys(menu, firmware),

@@ -1,1 +1,1 @@
-"""Render what is served into the files other programs read: boot menus and NFS exports."""
+"""Pure rendering: the menu model every loader renders (menu.py) and what one pass publishes (publication.py)."""

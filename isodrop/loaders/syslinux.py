@@ -1,0 +1,30 @@
+"""The SYSLINUX project's network loaders: pxelinux.0 (BIOS) and syslinux.efi (x86-64 UEFI).
+
+Both read the same menu language (LABEL / LINUX / INITRD / APPEND, vesamenu.c32 as UI) and need
+the same COM32 modules, built once per firmware; they differ in firmware, files and path prefix.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from isodrop.loaders.base import Loader
+from isodrop.model import printable
+from isodrop.render.menu import Menu
+
+MODULES = ("ldlinux.c32", "vesamenu.c32", "menu.c32", "libcom32.c32", "libutil.c32")
+
+
+class SyslinuxFamily(Loader):
+    """What pxelinux and syslinux.efi share: the menu language and its quoting."""
+
+    menu_path: PurePosixPath  # the menu file it reads, relative to tftp_root
+    path_prefix: str  # prepended to kernel and initrd paths
+
+    def render(self, menu: Menu) -> dict[PurePosixPath, str]:
+        return {self.menu_path: self.render_template(menu=menu, path_prefix=self.path_prefix)}
+
+    @staticmethod
+    def quote(text: str) -> str:
+        """SYSLINUX has no quoting: a line ends the directive, so text is made one printable line."""
+        return printable(text)

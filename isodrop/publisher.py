@@ -1,0 +1,60 @@
+"""Publishing: writes what `render.publication` computed, and tells dnsmasq and the NFS server.
+
+It only writes and signals: it never looks at trees or state records. A re-read that failed is
+retried on the next pass (`exports_pending`); what each part last said is kept in `system` for the
+status report.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from isodrop import effects
+from isodrop.config import Config
+from isodrop.loaders import Loader, active_loaders, loader_files
+from isodrop.nfs import NfsServer, nfs_server
+from isodrop.render.publication import Publication
+
+log = logging.getLogger("isodrop")
+
+
+class Publisher:
+    def __init__(self, config: Config, system: dict[str, str]) -> None:
+        self.config = config
+        self.loaders: list[Loader] = active_loaders(config)
+        self.nfs: NfsServer = nfs_server(config)
+        self.system = system  # part -> its last message, shared with the status report
+        self.exports_pending = True  # re-read exports once at start: the file may predate a reboot
+
+    def install_loader_files(self) -> None:
+        """Copy every active loader's files into the TFTP root, and refresh those whose source changed."""
+        wanted = {self.config.tftp_root / dest: source for dest, source in loader_files(self.config).items()}
+        for result in effects.install_files(wanted):
+            (log.info if result.ok else log.warning)("%s", result.message)
+            if not result.ok:
+                self.system["boot files"] = result.message
+
+    def publish(self, wanted: Publication) -> None:
+        """Write menus and exports that changed; re-read exports and signal dnsmasq when needed."""
+        changed = False
+        for path, text in wanted.menus:
+            changed |= effects.write_if_changed(path, text)
+        exports_changed = effects.write_if_changed(wanted.exports_file, wanted.exports)
+        if exports_changed or self.exports_pending:
+            result = self.nfs.reread(self.config)
+            self._record("exports", result)
+            self.exports_pending = not result.ok and not self.config.local_mode
+        if changed or exports_changed:
+            log.info("menu and exports updated: %d entr%s", wanted.shown, "y" if wanted.shown == 1 else "ies")
+            self._record("dnsmasq", effects.signal_pidfile(self.config.dnsmasq_pid_file, "dnsmasq"))
+
+    def _record(self, part: str, result: effects.Result) -> None:
+        previous = self.system.get(part)
+        self.system[part] = result.message
+        if result.ok:
+            log.info("%s", result.message)
+        elif self.config.local_mode:
+            if previous != result.message:
+                log.info("%s (local mode)", result.message)
+        else:
+            log.warning("%s; will retry on the next change", result.message)

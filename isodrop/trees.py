@@ -1,0 +1,235 @@
+"""The one owner of the trees folder: where trees, their state records and temporaries live.
+
+    trees_dir/SLUG/            an extracted tree, served over TFTP and NFS
+    trees_dir/.state/SLUG.json the state record of SLUG (which ISO it came from, what came of it)
+    trees_dir/.tmp/...         trees being built or torn down; never served, removed at start
+
+Slugs never start with '.', so no ISO name can reach `.state` or `.tmp`, and a record can never be
+taken for a tree or the other way round. Records of the old layout (`SLUG.state.json` beside the
+tree) are moved into `.state/` on start, so an upgrade does not re-extract anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import stat
+import time
+from pathlib import Path
+
+from isodrop.effects import write_atomically
+from isodrop.state import EntryState
+
+log = logging.getLogger(__name__)
+
+STATE_DIR = ".state"
+TMP_DIR = ".tmp"
+OLD_STATE_SUFFIX = ".state.json"  # the layout before .state/: SLUG.state.json beside the tree
+OLD_TMP_PREFIX = ".tmp-"  # the layout before .tmp/: .tmp-PURPOSE-SLUG-N beside the trees
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class Trees:
+    """Paths and lifecycle of trees: build in `temporary`, `install` with the record, `retire` to remove."""
+
+    def __init__(self, trees_dir: Path) -> None:
+        self.root = Path(trees_dir)
+
+    # --- paths ---------------------------------------------------------------------------------
+    def tree(self, slug: str) -> Path:
+        return self.root / _checked(slug)
+
+    def state(self, slug: str) -> Path:
+        return self.root / STATE_DIR / f"{_checked(slug)}.json"
+
+    def temporary(self, slug: str, purpose: str) -> Path:
+        """A fresh, not yet existing path under `.tmp/` (same file system, so a rename moves it)."""
+        return self.root / TMP_DIR / f"{purpose}-{_checked(slug)}-{time.monotonic_ns()}"
+
+    # --- records -------------------------------------------------------------------------------
+    def records(self) -> dict[str, EntryState]:
+        """Every readable state record by slug; an unreadable one is reported and treated as absent."""
+        states: dict[str, EntryState] = {}
+        folder = self.root / STATE_DIR
+        if not folder.is_dir():
+            return states
+        for path in sorted(folder.glob("*.json")):
+            state = _read_record(path)
+            if state is not None and _is_slug(state.slug) and path.name == f"{state.slug}.json":
+                states[state.slug] = state
+        return states
+
+    def save(self, state: EntryState) -> None:
+        state.updated = time.time()
+        write_atomically(self.state(state.slug), state.to_json())
+
+    def forget(self, slug: str) -> None:
+        self.state(slug).unlink(missing_ok=True)
+
+    def has_tree(self, slug: str) -> bool:
+        path = self.tree(slug)
+        return path.is_dir() and not path.is_symlink()
+
+    def present(self, slugs: set[str] | dict[str, EntryState]) -> set[str]:
+        """Which of `slugs` have their tree in place."""
+        return {slug for slug in slugs if self.has_tree(slug)}
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def install(self, slug: str, temp: Path | None, state: EntryState) -> None:
+        """Record `state`, then move the tree built in `temp` into place (None: the ISO has no tree).
+
+        The record is written first, so a tree on disk always has one; an older tree of the same slug
+        is retired and deleted."""
+        self.save(state)
+        if temp is None:
+            return
+        final = self.tree(slug)
+        if final.exists() or final.is_symlink():
+            stale = self.temporary(slug, "remove")
+            os.rename(final, stale)
+            remove_tree(stale)
+        os.rename(temp, final)
+
+    def retire(self, slug: str) -> Path | None:
+        """Take SLUG out of service: its record goes, its tree moves to `.tmp/` and is returned for
+        deletion (a big tree takes a while: the caller deletes it off the main loop). None: no tree."""
+        tree = self.tree(slug)
+        doomed = None
+        if tree.exists() or tree.is_symlink():
+            doomed = self.temporary(slug, "remove")
+            doomed.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(tree, doomed)
+        self.forget(slug)
+        return doomed
+
+    def prepare(self) -> None:
+        """At start: create the folders, move old-layout records into `.state/`, delete temporaries left
+        by an interrupted run. Never fails on one folder it cannot delete: that is logged."""
+        for sub in (self.root, self.root / STATE_DIR, self.root / TMP_DIR):
+            sub.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o755)
+        self._migrate_old_records()
+        for leftover in self.leftovers():
+            log.info("removing %s left over from an interrupted run", leftover.name)
+            try:
+                remove_tree(leftover)
+            except OSError as exc:
+                log.warning("cannot remove %s, leaving it (it is never served): %s", leftover, exc)
+
+    def leftovers(self) -> list[Path]:
+        """Temporary folders of an interrupted extraction or removal: never served, safe to delete."""
+        found = []
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            found += sorted((self.root / TMP_DIR).iterdir())
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            found += sorted(p for p in self.root.iterdir() if p.name.startswith(OLD_TMP_PREFIX))
+        return found
+
+    def _migrate_old_records(self) -> None:
+        for path in sorted(self.root.glob(f"*{OLD_STATE_SUFFIX}")):
+            if path.is_symlink() or not path.is_file():
+                continue  # a tree folder that happens to carry the name (an ISO called X.state.json.iso)
+            state = _read_record(path)
+            if state is None or not _is_slug(state.slug) or path.name != f"{state.slug}{OLD_STATE_SUFFIX}":
+                continue
+            if not self.state(state.slug).exists():
+                write_atomically(self.state(state.slug), state.to_json())
+                log.info("moved the state record of %s into %s/", state.slug, STATE_DIR)
+            path.unlink()
+
+
+def _is_slug(slug: str) -> bool:
+    return bool(slug) and not slug.startswith(".") and "/" not in slug and "\0" not in slug
+
+
+def _checked(slug: str) -> str:
+    if not _is_slug(slug):
+        raise ValueError(f"not a tree name: {slug!r}")
+    return slug
+
+
+def _read_record(path: Path) -> EntryState | None:
+    try:
+        return EntryState.from_json(path.read_text())
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        log.warning("ignoring unreadable state file %s: %s", path, exc)
+        return None
+
+
+def remove_tree(path: Path) -> None:
+    """Delete `path` and everything below it, even read-only folders, never following a symlink.
+
+    Works on directory descriptors with an explicit stack, one level open at a time: neither the depth
+    of a tree (thousands of nested folders) nor the length of its paths (past PATH_MAX) matters, and a
+    symlink swapped in for a folder is removed, never entered."""
+    path = Path(path)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(info.st_mode):
+        os.unlink(path)
+        return
+    top_parent = os.open(path.parent, _DIR_FLAGS & ~os.O_NOFOLLOW)
+    try:
+        _remove_dir_at(top_parent, path.name)
+    finally:
+        os.close(top_parent)
+
+
+def _remove_dir_at(parent_fd: int, name: str) -> None:
+    """Empty and remove the folder `name` in `parent_fd`, walking down with descriptors."""
+    parent_info = os.fstat(parent_fd)
+    chain: list[tuple[str, int, int]] = [(name, parent_info.st_dev, parent_info.st_ino)]  # (name, parent dev/ino)
+    fd = _open_writable_dir(name, parent_fd)
+    while True:
+        child = _first_subdir_after_unlinking_the_rest(fd)
+        if child is not None:
+            info = os.fstat(fd)
+            try:
+                child_fd = _open_writable_dir(child, fd)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    os.close(fd)
+                    raise
+                os.unlink(child, dir_fd=fd)  # it turned into a symlink or a file meanwhile
+                continue
+            os.close(fd)
+            fd = child_fd
+            chain.append((child, info.st_dev, info.st_ino))
+            continue
+        done, dev, ino = chain.pop()
+        if not chain:
+            os.close(fd)
+            os.rmdir(done, dir_fd=parent_fd)
+            return
+        up = os.open("..", _DIR_FLAGS & ~os.O_NOFOLLOW, dir_fd=fd)
+        os.close(fd)
+        up_info = os.fstat(up)
+        if (up_info.st_dev, up_info.st_ino) != (dev, ino):
+            os.close(up)
+            raise OSError(errno.ESTALE, f"a folder was moved while it was being removed: {done}")
+        os.rmdir(done, dir_fd=up)
+        fd = up
+
+
+def _open_writable_dir(name: str, parent_fd: int) -> int:
+    """Open a folder without following a symlink and give its owner rwx, so its entries can be deleted."""
+    fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    mode = os.fstat(fd).st_mode
+    if mode & stat.S_IRWXU != stat.S_IRWXU:
+        os.fchmod(fd, stat.S_IMODE(mode) | stat.S_IRWXU)
+    return fd
+
+
+def _first_subdir_after_unlinking_the_rest(fd: int) -> str | None:
+    """Delete every non-folder in `fd`; return the name of one subfolder, None when it is empty."""
+    with os.scandir(fd) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                return entry.name
+            os.unlink(entry.name, dir_fd=fd)
+    return None
