@@ -74,7 +74,7 @@ def _served_kernel(config: Config) -> tuple[str, Path] | None:
     """(path relative to trees_dir, file) of the first served entry's kernel."""
     trees = Trees(config.trees_dir)
     for slug, state in sorted(trees.records().items()):
-        entry = state.boot_entry()
+        entry = state.entry
         if state.outcome is Outcome.SERVED and entry is not None:
             path = trees.tree(slug) / entry.kernel
             if path.is_file():

@@ -64,7 +64,9 @@ class IpxeLoader(Loader):
                 menu=menu,
                 platform=firmware,
                 chain=self.chain[firmware],
-                visible=[i for i in menu.all_items if firmware in i.firmware],
+                visible=[
+                    i for i in (*menu.items, *(i for g in menu.groups for i in g.items)) if firmware in i.firmware
+                ],
                 groups=[(g, members) for g, members in groups if members],
                 keys=_keys(menu, firmware),
                 cmdline=lambda item, fw=firmware: _cmdline(item, fw),
