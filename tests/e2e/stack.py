@@ -73,6 +73,8 @@ def running_stack(
     The work folder is not under pytest's 0700 tmp dirs: dnsmasq serves TFTP as user nobody (Debian's as
     user dnsmasq), so the TFTP root must be reachable by others, exactly as on a user's machine. Trees and
     ISO copies are deleted at the end; the small logs (serial consoles, servers, isodrop) stay there.
+    `with_nginx`: nginx (start_nginx) serves the trees folder on the server IP and isodrop's http_url
+    points at it; `settings` are further isodrop config keys (e.g. bios_loader = "ipxe").
     """
     work = Path(tempfile.mkdtemp(prefix="isodrop-e2e-"))
     work.chmod(0o755)
