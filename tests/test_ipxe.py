@@ -163,6 +163,8 @@ def test_chain_to_the_configured_loader_when_not_ipxe() -> None:
     assert "set 210:string tftp://${next-server}/\nchain --autofree /pxelinux.0 || shell\n" in out[PCBIOS]
     assert "set 210:string tftp://${next-server}/efi64/\nchain --autofree /efi64/bootx64.efi || shell\n" in out[EFI]
     assert "item" not in out[PCBIOS]
+    grub = scripts([served("a", "Alpha")], dataclasses.replace(BASE, uefi_loader="grub"))[EFI]
+    assert "chain --autofree /grubx64.efi || shell\n" in grub  # not shim: it fails when iPXE chains it
     assert "chain --autofree menu-${platform}.ipxe" in out[IPXE_SCRIPT]
 
 
