@@ -160,8 +160,8 @@ def test_paths_are_percent_encoded() -> None:
 
 def test_chain_to_the_configured_loader_when_not_ipxe() -> None:
     out = scripts([served("a", "Alpha")], BASE)  # bios_loader pxelinux, uefi_loader syslinux-efi
-    assert "set 210:string tftp://${next-server}/\nchain --autofree /pxelinux.0 || shell\n" in out[PCBIOS]
-    assert "set 210:string tftp://${next-server}/efi64/\nchain --autofree /efi64/bootx64.efi || shell\n" in out[EFI]
+    assert "set 210:string tftp://${boot-server}/\nchain --autofree /pxelinux.0 || shell\n" in out[PCBIOS]
+    assert "set 210:string tftp://${boot-server}/efi64/\nchain --autofree /efi64/bootx64.efi || shell\n" in out[EFI]
     assert "item" not in out[PCBIOS]
     grub = scripts([served("a", "Alpha")], dataclasses.replace(BASE, uefi_loader="grub"))[EFI]
     assert "chain --autofree /grubx64.efi || shell\n" in grub  # not shim: it fails when iPXE chains it
