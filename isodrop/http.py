@@ -24,7 +24,7 @@ def delivery(config: Config) -> list[tuple[str, str]]:
     for firmware, loader in (("BIOS", config.bios_loader), ("UEFI", config.uefi_loader)):
         if loader != "ipxe":
             lines.append(
-                ("ok", f"{firmware} clients ({loader}) get kernel and initrd over TFTP: {loader} loads over TFTP")
+                ("ok", f"{firmware} clients ({loader}) get kernel and initrd over TFTP: only iPXE fetches over HTTP")
             )
         elif not config.http_url:
             lines.append(("ok", f"{firmware} clients (ipxe) get kernel and initrd over TFTP: http_url is not set"))
