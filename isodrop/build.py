@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from isodrop.config import Config
+from isodrop.dropfolder import checked_iso
 from isodrop.extract import ExtractError, extract_iso
 from isodrop.families import DirTree, recognise
 from isodrop.model import BootEntry, Outcome, Recognition, ServerContext
@@ -113,6 +114,7 @@ def build_tree(config: Config, trees: Trees, job: Job, ctx: ServerContext) -> En
 
     try:
         temp.parent.mkdir(parents=True, exist_ok=True)
+        iso = checked_iso(config.drop_dir, drop.name)  # the drop-folder link/file-type policy
         result = extract_iso(
             iso, temp, progress=progress, should_stop=job.cancel.is_set, verify_checksums=config.verify_checksums
         )

@@ -55,6 +55,9 @@ class Config:
     rescan_seconds: float = 300.0  # a full reconcile even without events, as a safety net
     parallel_extractions: int = 1
     verify_checksums: bool = True  # check extracted files against the ISO's md5sum.txt
+    retry_seconds: float = 30.0  # a failed ISO is tried again after this, doubling each time ...
+    retry_max_seconds: float = 3600.0  # ... up to this (and at once on SIGHUP / systemctl reload)
+    drop_dir_must_be_mountpoint: bool = False  # drop_dir not a mount point = unavailable: keep serving
     local_mode: bool = False  # embedded default: skip system services, say so
     source: str = "built-in defaults"
 
@@ -201,7 +204,7 @@ def _validate(config: Config, source: str) -> None:
         fail("menu_timeout", "must be 0 (wait forever) or more")
     if config.menu_group_threshold < 1:
         fail("menu_group_threshold", "must be at least 1")
-    for key in ("settle_seconds", "quiet_seconds", "rescan_seconds"):
+    for key in ("settle_seconds", "quiet_seconds", "rescan_seconds", "retry_seconds", "retry_max_seconds"):
         if getattr(config, key) <= 0:
             fail(key, "must be a positive number of seconds")
     if not 1 <= config.parallel_extractions <= 8:

@@ -26,6 +26,7 @@ from typing import BinaryIO
 import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
 
+from isodrop.dropfolder import open_regular
 from isodrop.families.base import Tree
 from isodrop.trees import remove_tree
 
@@ -80,7 +81,8 @@ class _Plan:
 def _open_image(iso: Path) -> tuple[BinaryIO, pycdlib.PyCdlib]:
     """Open an image once, for pycdlib and for our own copies, turning every error into ExtractError."""
     try:
-        handle = open(iso, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+        # O_NOFOLLOW|O_NONBLOCK + fstat S_ISREG: a FIFO or device never blocks, a final link is not followed
+        handle = os.fdopen(open_regular(iso), "rb")  # noqa: SIM115 - returned to the caller, who closes it
     except OSError as err:
         raise ExtractError(f"cannot read {iso}: {err.strerror}") from err
     try:

@@ -49,6 +49,10 @@ class EntryState:
     warnings: list[str] = field(default_factory=list)
     entry: BootEntry | None = None  # how to boot it, when bootable
     context: ServerContext | None = None  # where the entry was built to be served from
+    # identity of the ISO file beyond name/size/mtime (isodrop.dropfolder.replaced); 0/"" = unknown
+    ino: int = 0
+    ctime_ns: int = 0
+    fingerprint: str = ""
     updated: float = field(default_factory=time.time)
 
     def summary(self) -> dict[str, Any]:
