@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         """\
         Read the ISO in place and show the detected system, why it matched (which files), the menu label
         and the exact kernel, initrd(s) and command line, or the precise reason it cannot be booted.
+        "proven:" says whether a VM test boots that family's line with its own initramfs code.
         Exits 0 when bootable, 1 when not, 2 when the file cannot be read as an ISO.""",
     )
     inspect.add_argument("iso", type=Path, metavar="FILE.iso")
@@ -229,7 +230,7 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     from isodrop.address import detect_server_address
     from isodrop.build import context_for
     from isodrop.extract import ExtractError, IsoTree
-    from isodrop.families import recognise
+    from isodrop.families import proof, recognise
     from isodrop.model import BootEntry
     from isodrop.render.menu import boot_params
     from isodrop.state import slug_for
@@ -240,16 +241,20 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     server = args.server or config.server_address or detect_server_address()[0]
     slug = slug_for(args.iso.name)
     ctx = context_for(config, server, slug)
+    secure_boot = ""
     try:
         # the user named this file: a link is followed, but it is opened O_NOFOLLOW|O_NONBLOCK (no FIFO hang)
-        with IsoTree(Path(os.path.realpath(args.iso)), args.iso.name) as tree:
+        with IsoTree(Path(os.path.realpath(args.iso)), args.iso.name, verify_checksums=config.verify_checksums) as tree:
             recognition = recognise(tree, ctx)
-            volume_id = tree.volume_id
+            volume_id, checks = tree.volume_id, tree.checks
+            if isinstance(recognition, BootEntry):
+                secure_boot = _inspect_secure_boot(config, tree, recognition)
     except ExtractError as exc:
         show(f"{args.iso}: cannot be read: {exc}")
         return EXIT_USAGE
     show(f"file:       {args.iso}")
     show(f"volume ID:  {volume_id}")
+    show(f"checked:    {', '.join(checks)}")
     if not recognition.family:
         show(f"system:     not recognised: {recognition.reason}")
         return EXIT_PROBLEMS
@@ -264,14 +269,33 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
         show(f"initrd:     {ctx.tftp_path}/{initrd}")
     show(f"cmdline:    {' '.join(boot_params(recognition, config))}")
     show(f"NFS root:   {server}:{ctx.nfs_path}")
+    show(f"proven:     {proof(recognition.family)}")
+    show(f"UEFI:       {secure_boot}")
     return EXIT_OK
+
+
+def _inspect_secure_boot(config: Config, tree, entry) -> str:  # type: ignore[no-untyped-def]
+    """The Secure Boot verdict of the ISO's kernel, read out of the ISO into a temporary file."""
+    import tempfile
+
+    from isodrop.secureboot import MAX_KERNEL_BYTES, describe, verify_kernel
+
+    if "efi64" not in entry.firmware:
+        return "not offered to UEFI clients"
+    data = tree.read_bytes(entry.kernel, limit=MAX_KERNEL_BYTES)
+    if data is None:
+        return "Secure Boot: not checked (kernel unreadable in the ISO)"
+    with tempfile.NamedTemporaryFile(prefix="isodrop-kernel-") as tmp:
+        tmp.write(data)
+        tmp.flush()
+        return describe(verify_kernel(Path(tmp.name), config.shim_file))
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
     from isodrop import effects, http
     from isodrop.address import detect_server_address
-    from isodrop.loaders import loader_files
+    from isodrop.loaders import active_loaders, loader_files
     from isodrop.loaders.choice import BIOS_BOOT_FILE, IPXE_SCRIPT, UEFI_BOOT_FILE
     from isodrop.nfs import nfs_server
 
@@ -300,9 +324,11 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
     sources = sorted(set(loader_files(config).values()))
     missing = [src for src in sources if not src.is_file()]
     for src in missing:
-        report("WARN", f"boot loader file {src} not found (install pxelinux, syslinux-common, syslinux-efi, ipxe)")
+        packages = "pxelinux, syslinux-common, syslinux-efi, shim-signed, grub-efi-amd64-signed, ipxe"
+        report("WARN", f"boot loader file {src} not found (install {packages})")
     if not missing:
-        report("ok", f"boot loader files found ({len(sources)} files from Debian's packages)")
+        names = ", ".join(loader.name for loader in active_loaders(config))
+        report("ok", f"boot loader files found ({names})")
     report("ok", f"BIOS clients: dnsmasq hands out {BIOS_BOOT_FILE} = {config.bios_loader} (bios_loader)")
     report("ok", f"UEFI clients: dnsmasq hands out {UEFI_BOOT_FILE} = {config.uefi_loader} (uefi_loader)")
     report("ok", f"iPXE clients: dnsmasq hands out {IPXE_SCRIPT} (menu, or a chain to the chosen loader)")

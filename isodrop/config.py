@@ -18,6 +18,9 @@ from typing import Any
 DEFAULT_CONFIG_PATH = Path("/etc/isodrop/isodrop.toml")
 
 
+UEFI_LOADERS = ("grub", "syslinux-efi", "ipxe")
+
+
 class ConfigError(Exception):
     """A config file or value that cannot be used; the message names the key."""
 
@@ -50,6 +53,10 @@ class Config:
     syslinux_bios_modules: Path = Path("/usr/lib/syslinux/modules/bios")
     syslinux_efi_file: Path = Path("/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi")
     syslinux_efi64_modules: Path = Path("/usr/lib/syslinux/modules/efi64")
+    uefi_loader: str = "grub"  # x86-64 UEFI clients: "grub" (shim + signed GRUB) or "syslinux-efi"
+    shim_file: Path = Path("/usr/lib/shim/shimx64.efi.signed")
+    grub_efi_file: Path = Path("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed")
+    grub_modules_dir: Path = Path("/usr/lib/grub/x86_64-efi")  # http.mod, for HTTP with Secure Boot off
     settle_seconds: float = 1.0  # after its writer closed it, an ISO must stay unchanged this long
     quiet_seconds: float = 15.0  # no close seen (remote or invisible writer): unchanged this long
     rescan_seconds: float = 300.0  # a full reconcile even without events, as a safety net
@@ -104,6 +111,9 @@ _PATHS = {
     "syslinux_bios_modules",
     "syslinux_efi_file",
     "syslinux_efi64_modules",
+    "shim_file",
+    "grub_efi_file",
+    "grub_modules_dir",
 }
 _OPTIONAL_PATHS = {"ganesha_pid_file", "dnsmasq_pid_file", "templates_dir"}
 
@@ -195,11 +205,12 @@ def _validate(config: Config, source: str) -> None:
             "client_network",
             f"must be one exports(5) client such as 192.168.1.0/24, got {config.client_network!r}",
         )
-    from isodrop.loaders.choice import BIOS_LOADERS, UEFI_LOADERS
+    from isodrop.loaders.choice import BIOS_LOADERS  # (UEFI_LOADERS: above, for the key's docs)
 
-    for key, allowed in (("bios_loader", BIOS_LOADERS), ("uefi_loader", UEFI_LOADERS)):
-        if getattr(config, key) not in allowed:
-            fail(key, f"must be one of {', '.join(repr(a) for a in allowed)}, got {getattr(config, key)!r}")
+    if config.bios_loader not in BIOS_LOADERS:
+        fail("bios_loader", f"must be one of {', '.join(repr(a) for a in BIOS_LOADERS)}, got {config.bios_loader!r}")
+    if config.uefi_loader not in UEFI_LOADERS:
+        fail("uefi_loader", f"must be one of {', '.join(repr(a) for a in UEFI_LOADERS)}, got {config.uefi_loader!r}")
     if config.menu_timeout < 0:
         fail("menu_timeout", "must be 0 (wait forever) or more")
     if config.menu_group_threshold < 1:

@@ -146,6 +146,8 @@ def format_status(doc: Mapping[str, Any]) -> str:
         lines.append(f"  {entry['outcome']:<13} {entry['iso']}  [{system}]")
         if detail:
             lines.append(f"      {detail}")
+        if entry.get("secure_boot"):
+            lines.append(f"      {entry['secure_boot']}")
         for warning in entry.get("warnings", []):
             lines.append(f"      warning: {warning}")
         if entry.get("sidecar_error"):

@@ -40,7 +40,7 @@ def http_stack(live_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:  # noqa: 
         DHCP_SNIPPET,
         with_router=False,
         menu_default="e2e-one.iso",
-        with_nginx=True,
+        http=True,
         bios_loader="ipxe",
         uefi_loader="ipxe",
     ) as stack:

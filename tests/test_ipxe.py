@@ -20,7 +20,7 @@ from isodrop.loaders.ipxe import IpxeLoader
 from isodrop.model import BootEntry
 from isodrop.render.menu import Served, build_menu
 
-BASE = local_defaults(Path("/nonexistent"))
+BASE = dataclasses.replace(local_defaults(Path("/nonexistent")), uefi_loader="syslinux-efi")
 CONFIG = dataclasses.replace(BASE, bios_loader="ipxe", uefi_loader="ipxe", serial_console="ttyS0,115200")
 PCBIOS, EFI = PurePosixPath("ipxe/menu-pcbios.ipxe"), PurePosixPath("ipxe/menu-efi.ipxe")
 
@@ -163,7 +163,7 @@ def test_chain_to_the_configured_loader_when_not_ipxe() -> None:
     assert "set 210:string tftp://${boot-server}/\nchain --autofree /pxelinux.0 || shell\n" in out[PCBIOS]
     assert "set 210:string tftp://${boot-server}/efi64/\nchain --autofree /efi64/bootx64.efi || shell\n" in out[EFI]
     assert "item" not in out[PCBIOS]
-    grub = scripts([served("a", "Alpha")], dataclasses.replace(BASE, uefi_loader="grub"))[EFI]
+    grub = scripts([served("a", "Alpha")], dataclasses.replace(BASE, uefi_loader="grub"))[EFI]  # the default
     assert "chain --autofree /grubx64.efi || shell\n" in grub  # not shim: it fails when iPXE chains it
     assert "chain --autofree menu-${platform}.ipxe" in out[IPXE_SCRIPT]
 

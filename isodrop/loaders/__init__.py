@@ -11,11 +11,12 @@ from pathlib import Path, PurePosixPath
 from isodrop.config import Config
 from isodrop.loaders.base import Loader
 from isodrop.loaders.choice import chosen_files
+from isodrop.loaders.grub import GrubLoader
 from isodrop.loaders.ipxe import IpxeLoader
 from isodrop.loaders.pxelinux import Pxelinux
 from isodrop.loaders.syslinux_efi import SyslinuxEfi
 
-LOADERS: dict[str, type[Loader]] = {cls.name: cls for cls in (IpxeLoader, Pxelinux, SyslinuxEfi)}
+LOADERS: dict[str, type[Loader]] = {cls.name: cls for cls in (GrubLoader, IpxeLoader, Pxelinux, SyslinuxEfi)}
 
 # Every config serves all of these menus, in this order: the BIOS pxelinux menu last, so a reader that
 # waits for it finds every menu current. iPXE's script is always there because dnsmasq hands it to
@@ -26,8 +27,10 @@ ENABLED = ("ipxe", "syslinux-efi", "pxelinux")
 
 
 def active_loaders(config: Config) -> list[Loader]:
-    """The loaders this config serves menus for, in the order their menus are written."""
-    return [LOADERS[name].for_config(config) for name in ENABLED]
+    """The loaders this config serves menus for, in the order their menus are written. syslinux.efi's
+    menu stays written when uefi_loader picks GRUB (dnsmasq may still point at it)."""
+    names = ENABLED[:1] + (("grub",) if config.uefi_loader == "grub" else ()) + ENABLED[1:]
+    return [LOADERS[name].for_config(config) for name in names]
 
 
 def loader_files(config: Config) -> dict[PurePosixPath, Path]:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from isodrop.config import Config
+from isodrop.config import UEFI_LOADERS, Config
 
 BIOS_BOOT_FILE = PurePosixPath("bios.0")
 UEFI_BOOT_FILE = PurePosixPath("efi64/bootx64.efi")
 IPXE_SCRIPT = PurePosixPath("ipxe/menu.ipxe")
 
 BIOS_LOADERS = ("pxelinux", "ipxe")
-UEFI_LOADERS = ("grub", "syslinux-efi", "ipxe")
+__all__ = ["BIOS_LOADERS", "UEFI_LOADERS"]  # UEFI_LOADERS lives in isodrop.config (h4)
 
 
 def chosen_files(config: Config) -> dict[PurePosixPath, Path]:

@@ -63,8 +63,9 @@ def start_dnsmasq(net: PrivateNet, snippet: Path, tftp_root: Path, workdir: Path
     return proc
 
 
-def start_router(net: PrivateNet, workdir: Path) -> Proc:
-    """A DHCP-only server in its own namespace: the home router that proxy-DHCP mode works beside."""
+def start_router(net: PrivateNet, workdir: Path, extra: tuple[str, ...] = ()) -> Proc:
+    """A DHCP-only server in its own namespace: the home router that proxy-DHCP mode works beside.
+    `extra`: more dnsmasq options, e.g. the next-server setting a user adds on the router for UEFI."""
     iface = net.add_router()
     prefix = net.server_ip.rsplit(".", 1)[0]
     argv = [
@@ -80,6 +81,7 @@ def start_router(net: PrivateNet, workdir: Path) -> Proc:
         f"--pid-file={workdir / 'router.pid'}",
         "--log-dhcp",
         "--log-facility=-",
+        *extra,
     ]
     proc = Proc("router-dhcp", argv, workdir / "router.log")
     wait_for(lambda: proc.check_alive() or (workdir / "router.pid").exists(), 10, "router dnsmasq pid file")
@@ -134,44 +136,66 @@ def start_ganesha(net: PrivateNet, exports_file: Path, workdir: Path) -> Proc:
 NGINX_CONF = """\
 daemon off;
 worker_processes 1;
-pid {workdir}/nginx.pid;
-error_log {workdir}/nginx-error.log info;
-events {{ worker_connections 256; }}
+pid {pid_file};
+error_log {error_log} info;
+events {{
+    worker_connections 64;
+}}
 http {{
-    access_log {workdir}/nginx-access.log;
-    client_body_temp_path {workdir}/nginx-tmp/body;
-    proxy_temp_path {workdir}/nginx-tmp/proxy;
-    fastcgi_temp_path {workdir}/nginx-tmp/fastcgi;
-    uwsgi_temp_path {workdir}/nginx-tmp/uwsgi;
-    scgi_temp_path {workdir}/nginx-tmp/scgi;
-    types {{ application/octet-stream *; }}
+    access_log {access_log};
     sendfile on;
-    tcp_nopush on;
+    default_type application/octet-stream;
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
     server {{
-        listen {address}:80;
+        listen {address}:{port};
+        root {root};
+        autoindex off;
         location / {{
-            root {root};
-            limit_except GET {{ deny all; }}
-            autoindex off;
+            limit_except GET {{
+                deny all;
+            }}
         }}
     }}
 }}
 """
 
 
-def start_nginx(net: PrivateNet, root: Path, workdir: Path) -> Proc:
-    """nginx (Debian's nginx-light) serving `root` read-only on the server IP, port 80, in the namespace.
+def start_nginx(
+    net: PrivateNet,
+    root: Path,
+    workdir: Path,
+    port: int = 80,
+    access_log: Path | None = None,
+    name: str = "nginx",
+) -> Proc:
+    """nginx serving `root` read-only (GET/HEAD only) on the server address of the test network only.
 
-    Access log: workdir/nginx-access.log (`proc.access_log`); every path nginx writes is under workdir,
-    so neither the host's nginx nor its /var/lib/nginx is touched. The URL of `root` is `proc.url`.
-    """
-    (workdir / "nginx-tmp").mkdir(parents=True, exist_ok=True)
-    conf = workdir / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(workdir=workdir, address=net.server_ip, root=root))
-    argv = [*net.ns_exec(), "nginx", "-c", str(conf), "-p", str(workdir), "-e", str(workdir / "nginx-error.log")]
-    proc = Proc("nginx", argv, workdir / "nginx.log")
-    pid_file = workdir / "nginx.pid"
-    wait_for(lambda: proc.check_alive() or pid_file.exists(), 10, "nginx pid file")
-    proc.access_log = workdir / "nginx-access.log"  # type: ignore[attr-defined]
-    proc.url = f"http://{net.server_ip}"  # type: ignore[attr-defined]
+    Its config, pid file, logs and temp folders are all under `workdir`; `access_log` (default
+    workdir/<name>-access.log) shows which files clients fetched. Workers run as nginx's default user
+    (nobody), as on a user's machine, so served files must be world-readable."""
+    conf = workdir / f"{name}.conf"
+    pid_file = workdir / f"{name}.pid"
+    temp = workdir / f"{name}-temp"
+    temp.mkdir(parents=True, exist_ok=True)
+    conf.write_text(
+        NGINX_CONF.format(
+            pid_file=pid_file,
+            error_log=workdir / f"{name}-error.log",
+            access_log=access_log or workdir / f"{name}-access.log",
+            temp=temp,
+            address=net.server_ip,
+            port=port,
+            root=root,
+        )
+    )
+    argv = [*net.ns_exec(), "nginx", "-c", str(conf), "-e", str(workdir / f"{name}-error.log")]
+    proc = Proc(name, argv, workdir / f"{name}.log")
+    wait_for(lambda: proc.check_alive() or pid_file.exists(), 10, f"{name} pid file {pid_file}")
+    proc.pid_file = pid_file  # type: ignore[attr-defined]
+    proc.access_log = access_log or workdir / f"{name}-access.log"  # type: ignore[attr-defined]
+    proc.url = f"http://{net.server_ip}" + (f":{port}" if port != 80 else "")  # type: ignore[attr-defined]
     return proc
