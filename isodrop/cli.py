@@ -293,9 +293,10 @@ def _inspect_secure_boot(config: Config, tree, entry) -> str:  # type: ignore[no
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
-    from isodrop import effects
+    from isodrop import effects, http
     from isodrop.address import detect_server_address
-    from isodrop.loaders import active_loaders
+    from isodrop.loaders import active_loaders, loader_files
+    from isodrop.loaders.choice import BIOS_BOOT_FILE, IPXE_SCRIPT, UEFI_BOOT_FILE
     from isodrop.nfs import nfs_server
 
     failures = 0
@@ -320,18 +321,21 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
             report("ok", f"{name} {folder} will be created")
         else:
             report("FAIL", f"{name} {folder} does not exist and {existing} is not writable")
-    sources = {src for loader in active_loaders(config) for src in loader.files(config).values()}
-    missing = sorted(src for src in sources if not src.is_file())
+    sources = sorted(set(loader_files(config).values()))
+    missing = [src for src in sources if not src.is_file()]
     for src in missing:
-        packages = "pxelinux, syslinux-common, syslinux-efi, shim-signed, grub-efi-amd64-signed"
+        packages = "pxelinux, syslinux-common, syslinux-efi, shim-signed, grub-efi-amd64-signed, ipxe"
         report("WARN", f"boot loader file {src} not found (install {packages})")
     if not missing:
         names = ", ".join(loader.name for loader in active_loaders(config))
         report("ok", f"boot loader files found ({names})")
-    for loader in active_loaders(config):
-        report("ok", f"{loader.firmware} clients: dnsmasq's boot file is {loader.boot_file()} ({loader.name})")
+    report("ok", f"BIOS clients: dnsmasq hands out {BIOS_BOOT_FILE} = {config.bios_loader} (bios_loader)")
+    report("ok", f"UEFI clients: dnsmasq hands out {UEFI_BOOT_FILE} = {config.uefi_loader} (uefi_loader)")
+    report("ok", f"iPXE clients: dnsmasq hands out {IPXE_SCRIPT} (menu, or a chain to the chosen loader)")
     address = config.server_address or detect_server_address()[0]
     report("ok" if address != "127.0.0.1" else "WARN", f"clients will boot from {address}")
+    for level, message in [*http.delivery(config), http.probe(config)]:
+        report(level, message)
     if config.local_mode:
         report("ok", "local mode: exports are not re-read and dnsmasq is not signalled")
         return EXIT_PROBLEMS if failures else EXIT_OK

@@ -18,7 +18,7 @@ from typing import Any
 DEFAULT_CONFIG_PATH = Path("/etc/isodrop/isodrop.toml")
 
 
-UEFI_LOADERS = ("grub", "syslinux-efi")  # h5 adds "ipxe"
+UEFI_LOADERS = ("grub", "syslinux-efi", "ipxe")
 
 
 class ConfigError(Exception):
@@ -46,6 +46,9 @@ class Config:
     menu_group_threshold: int = 8  # more entries than this: one submenu per family
     serial_console: str = ""  # e.g. "ttyS0,115200": menus and kernels also use this serial port
     templates_dir: Path | None = None  # overrides for the shipped jinja2 templates
+    bios_loader: str = "pxelinux"  # what BIOS clients get as bios.0: "pxelinux" or "ipxe"
+    uefi_loader: str = "syslinux-efi"  # x86-64 UEFI clients (efi64/bootx64.efi): "grub", "syslinux-efi", "ipxe"
+    ipxe_dir: Path = Path("/usr/lib/ipxe")  # Debian's ipxe: undionly.kpxe, snponly.efi, ipxe.efi
     pxelinux_file: Path = Path("/usr/lib/PXELINUX/pxelinux.0")
     syslinux_bios_modules: Path = Path("/usr/lib/syslinux/modules/bios")
     syslinux_efi_file: Path = Path("/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi")
@@ -104,6 +107,7 @@ _PATHS = {
     "dnsmasq_pid_file",
     "templates_dir",
     "pxelinux_file",
+    "ipxe_dir",
     "syslinux_bios_modules",
     "syslinux_efi_file",
     "syslinux_efi64_modules",
@@ -201,8 +205,12 @@ def _validate(config: Config, source: str) -> None:
             "client_network",
             f"must be one exports(5) client such as 192.168.1.0/24, got {config.client_network!r}",
         )
+    from isodrop.loaders.choice import BIOS_LOADERS  # (UEFI_LOADERS: above, for the key's docs)
+
+    if config.bios_loader not in BIOS_LOADERS:
+        fail("bios_loader", f"must be one of {', '.join(repr(a) for a in BIOS_LOADERS)}, got {config.bios_loader!r}")
     if config.uefi_loader not in UEFI_LOADERS:
-        fail("uefi_loader", f"must be one of {', '.join(UEFI_LOADERS)}, got {config.uefi_loader!r}")
+        fail("uefi_loader", f"must be one of {', '.join(repr(a) for a in UEFI_LOADERS)}, got {config.uefi_loader!r}")
     if config.menu_timeout < 0:
         fail("menu_timeout", "must be 0 (wait forever) or more")
     if config.menu_group_threshold < 1:

@@ -11,7 +11,7 @@ import logging
 
 from isodrop import effects
 from isodrop.config import Config
-from isodrop.loaders import Loader, active_loaders
+from isodrop.loaders import Loader, active_loaders, loader_files
 from isodrop.nfs import NfsServer, nfs_server
 from isodrop.render.publication import Publication
 
@@ -30,11 +30,7 @@ class Publisher:
 
     def install_loader_files(self) -> None:
         """Copy every active loader's files into the TFTP root, and refresh those whose source changed."""
-        wanted = {
-            self.config.tftp_root / dest: source
-            for loader in self.loaders
-            for dest, source in loader.files(self.config).items()
-        }
+        wanted = {self.config.tftp_root / dest: source for dest, source in loader_files(self.config).items()}
         self.loader_files_pending = False
         failures = set()
         for result in effects.install_files(wanted):

@@ -45,6 +45,8 @@ def test_package_contents(deb: Path):
         "/usr/bin/isodrop",
         "/etc/isodrop/isodrop.toml",
         "/etc/dnsmasq.d/isodrop.conf",
+        "/etc/nginx/sites-available/isodrop",
+        "/usr/lib/python3/dist-packages/isodrop/templates/menu.ipxe.j2",
         "/lib/systemd/system/isodrop.service",
         "/usr/share/man/man1/isodrop.1.gz",
         "/usr/lib/python3/dist-packages/isodrop/journal.py",
@@ -58,10 +60,11 @@ def test_control_fields(deb: Path):
     info = dpkg_deb("-f", str(deb), "Depends", "Recommends")
     for dependency in ("python3-watchdog", "python3-pycdlib", "python3-jinja2", "python3-sdnotify", "pxelinux"):
         assert dependency in info
-    for recommended in ("dnsmasq", "nfs-kernel-server", "syslinux-efi", "zstd"):
+    for recommended in ("dnsmasq", "nfs-kernel-server", "syslinux-efi", "zstd", "ipxe", "nginx-light | nginx"):
         assert recommended in info
     listing = dpkg_deb("--info", str(deb), "conffiles").split()
     assert "/etc/isodrop/isodrop.toml" in listing and "/etc/dnsmasq.d/isodrop.conf" in listing
+    assert "/etc/nginx/sites-available/isodrop" in listing
 
 
 def test_man_page_renders_without_warnings():

@@ -26,6 +26,12 @@ class Loader(ABC):
     def __init__(self, templates_dir: Path | None = None) -> None:
         self.templates_dir = templates_dir
 
+    @classmethod
+    def for_config(cls, config: Config) -> Loader:
+        """The instance `active_loaders` serves with; a loader whose menu depends on more settings
+        than the templates folder overrides this."""
+        return cls(config.templates_dir)
+
     @abstractmethod
     def files(self, config: Config) -> dict[PurePosixPath, Path]:
         """Files it needs in the TFTP root: destination (relative to tftp_root) -> source file shipped

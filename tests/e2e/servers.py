@@ -196,4 +196,6 @@ def start_nginx(
     proc = Proc(name, argv, workdir / f"{name}.log")
     wait_for(lambda: proc.check_alive() or pid_file.exists(), 10, f"{name} pid file {pid_file}")
     proc.pid_file = pid_file  # type: ignore[attr-defined]
+    proc.access_log = access_log or workdir / f"{name}-access.log"  # type: ignore[attr-defined]
+    proc.url = f"http://{net.server_ip}" + (f":{port}" if port != 80 else "")  # type: ignore[attr-defined]
     return proc

@@ -42,6 +42,9 @@ class Stack:
         self.service.wait_for(lambda: str(tree) in self.exports(), 30, f"ganesha export of {tree}")
         return slug
 
+    def proc(self, name: str) -> Proc:
+        return next(p for p in self.procs if p.name == name)
+
     def efi_menu(self) -> str:
         path = self.service.tftp / "efi64/pxelinux.cfg/default"
         return path.read_text() if path.exists() else ""

@@ -1,0 +1,111 @@
+"""The nginx site isodrop ships (contrib/nginx/isodrop -> /etc/nginx/sites-available/isodrop): real nginx,
+in a network namespace, serves a tree read-only, hides isodrop's dot-folders, and `isodrop check` sees it.
+
+Only the listen address, the alias folder and the work paths are substituted; the server block is the
+shipped one, included from a minimal nginx.conf as Debian's nginx.conf includes sites-enabled/*.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.netns import PrivateNet
+from tests.e2e.procs import Proc, wait_for
+
+REPO = Path(__file__).resolve().parent.parent
+SITE = REPO / "contrib/nginx/isodrop"
+
+
+def site_for(net: PrivateNet, trees: Path) -> str:
+    text = SITE.read_text()
+    text, n = re.subn(r"alias /srv/tftp/isodrop/;", f"alias {trees}/;", text)
+    assert n == 1
+    text, n = re.subn(r"listen 80 default_server;", f"listen {net.server_ip}:80 default_server;", text)
+    assert n == 1
+    return text.replace("listen [::]:80 default_server;", "")
+
+
+@pytest.fixture
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PrivateNet, Path, Path]]:
+    if shutil.which("nginx") is None:
+        pytest.skip("nginx missing: install nginx-light (tests/apt-packages.txt)")
+    work = Path(tempfile.mkdtemp(prefix="isodrop-nginx-"))
+    work.chmod(0o755)
+    trees = work / "tftp" / "isodrop"
+    (trees / "one" / "live").mkdir(parents=True)
+    (trees / "one" / "live" / "vmlinuz").write_bytes(b"k" * 123_457)
+    (trees / ".state").mkdir()
+    (trees / ".state" / "one.json").write_text("{}")
+    net = PrivateNet.create()
+    (work / "tmp").mkdir()
+    conf = work / "nginx.conf"
+    conf.write_text(
+        f"daemon off; pid {work}/nginx.pid; error_log {work}/error.log;\nevents {{}}\n"
+        f"http {{ access_log {work}/access.log; client_body_temp_path {work}/tmp; proxy_temp_path {work}/tmp;\n"
+        f"fastcgi_temp_path {work}/tmp; uwsgi_temp_path {work}/tmp; scgi_temp_path {work}/tmp;\n"
+        f"include {work}/site; }}\n"
+    )
+    (work / "site").write_text(site_for(net, trees))
+    proc = Proc("nginx", [*net.ns_exec(), "nginx", "-c", str(conf), "-e", str(work / "error.log")], work / "nginx.log")
+    try:
+        wait_for(lambda: proc.check_alive() or (work / "nginx.pid").exists(), 10, "nginx pid file")
+        yield net, work, trees
+    finally:
+        proc.stop()
+        net.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def curl(net: PrivateNet, *args: str) -> str:
+    """HTTP status code of one request from inside the namespace."""
+    argv = [*net.ns_exec(), "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", *args]
+    return subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+
+
+@pytest.mark.network
+def test_shipped_site_serves_trees_read_only(served: tuple[PrivateNet, Path, Path]) -> None:
+    net, _, _ = served
+    base = f"http://{net.server_ip}/isodrop"
+    assert curl(net, f"{base}/one/live/vmlinuz") == "200"
+    assert curl(net, "-I", f"{base}/one/live/vmlinuz") == "200"
+    assert curl(net, "-X", "PUT", "--data", "x", f"{base}/one/live/vmlinuz") == "403"
+    assert curl(net, "-X", "DELETE", f"{base}/one/live/vmlinuz") == "403"
+    assert curl(net, f"{base}/.state/one.json") == "403", "isodrop's records are not served"
+    assert curl(net, f"{base}/one/") in ("403", "404"), "no directory listings"
+    assert curl(net, f"http://{net.server_ip}/etc/passwd") == "404"
+
+
+@pytest.mark.network
+def test_check_reports_http_url_serving_and_stopped(served: tuple[PrivateNet, Path, Path]) -> None:
+    """`isodrop check` finds a served kernel, fetches it from http_url and compares sizes; a URL that
+    serves the wrong folder is a FAIL naming both sizes or the status."""
+    net, work, trees = served
+    sys.path.insert(0, str(REPO))
+    from isodrop.model import BootEntry, Outcome
+    from isodrop.state import EntryState
+    from isodrop.trees import Trees
+
+    entry = BootEntry(family="debian-live", label="One", kernel="live/vmlinuz", initrds=(), params=())
+    Trees(trees).save(EntryState(slug="one", source="one.iso", size=1, mtime_ns=1, outcome=Outcome.SERVED,
+                          entry=entry.to_dict()))  # fmt: skip
+    for url, expected in (
+        (f"http://{net.server_ip}/isodrop", "ok    http_url serves one/live/vmlinuz (123457 bytes"),
+        (f"http://{net.server_ip}/elsewhere", "FAIL  http_url: http://"),
+    ):
+        config = work / "isodrop.toml"
+        config.write_text(
+            f'drop_dir = "{work}/drop"\ntftp_root = "{trees.parent}"\nstate_dir = "{work}/run"\n'
+            f'http_url = "{url}"\nbios_loader = "ipxe"\n'
+        )
+        argv = [*net.ns_exec(), sys.executable, "-m", "isodrop", "check", "--config", str(config)]
+        result = subprocess.run(argv, capture_output=True, text=True, env={"PYTHONPATH": str(REPO)}, check=False)
+        assert expected in result.stdout, result.stdout + result.stderr
+        assert "BIOS clients (ipxe) get kernel and initrd over HTTP" in result.stdout
