@@ -47,7 +47,7 @@ class Config:
     syslinux_bios_modules: Path = Path("/usr/lib/syslinux/modules/bios")
     syslinux_efi_file: Path = Path("/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi")
     syslinux_efi64_modules: Path = Path("/usr/lib/syslinux/modules/efi64")
-    settle_seconds: float = 1.0  # after its writer closed it, an ISO must stay unchanged this long
+    settle_seconds: float = 1.0  # closed, but a writer could be hidden (smbd, ganesha): unchanged this long
     quiet_seconds: float = 15.0  # no close seen (remote or invisible writer): unchanged this long
     rescan_seconds: float = 300.0  # a full reconcile even without events, as a safety net
     parallel_extractions: int = 1
