@@ -122,6 +122,11 @@ def build_tree(config: Config, trees: Trees, job: Job, ctx: ServerContext) -> En
         state = entry_state(drop, Outcome.FAILED, error=str(exc))
         trees.install(slug, None, state)
         return state
+    except Exception as exc:  # extract_iso promises ExtractError only; a bug must still fail just this ISO
+        log.exception("%s: internal error while extracting", drop.name, extra=iso_extra(drop.name))
+        state = entry_state(drop, Outcome.FAILED, error=f"internal error while extracting: {type(exc).__name__}: {exc}")
+        trees.install(slug, None, state)
+        return state
     try:
         recognition = recognise(DirTree(temp, result.volume_id, PurePosixPath(drop.name).name), ctx)
         outcome, reason = outcome_of(recognition)

@@ -214,14 +214,15 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     slug = slug_for(args.iso.name)
     ctx = context_for(config, server, slug)
     try:
-        with IsoTree(args.iso) as tree:
+        with IsoTree(args.iso, verify_checksums=config.verify_checksums) as tree:
             recognition = recognise(tree, ctx)
-            volume_id = tree.volume_id
+            volume_id, checks = tree.volume_id, tree.checks
     except ExtractError as exc:
         show(f"{args.iso}: cannot be read: {exc}")
         return EXIT_USAGE
     show(f"file:       {args.iso}")
     show(f"volume ID:  {volume_id}")
+    show(f"checked:    {', '.join(checks)}")
     if not recognition.family:
         show(f"system:     not recognised: {recognition.reason}")
         return EXIT_PROBLEMS

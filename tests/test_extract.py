@@ -18,8 +18,8 @@ from pathlib import Path
 import pycdlib
 import pytest
 
-from isodrop import extract
 from isodrop.extract import ExtractError, IsoTree, extract_iso, read_volume_id
+from isodrop.extract import write as extract_write
 from isodrop.families.base import DirTree
 from isodrop.trees import remove_tree
 from tests.isofactory import File, HardLink, Symlink, build_iso
@@ -526,7 +526,9 @@ def test_fallback_copy_methods_give_identical_trees(tmp_path: Path, monkeypatch,
         return refuse
 
     for name in refused:
-        monkeypatch.setattr(extract.os, name, refusing(errno.EXDEV if name == "copy_file_range" else errno.EINVAL))
+        monkeypatch.setattr(
+            extract_write.os, name, refusing(errno.EXDEV if name == "copy_file_range" else errno.EINVAL)
+        )
     iso = build_iso(tmp_path / "fallback.iso", debian_live_files())
     extract_iso(iso, tmp_path / "tree")
     monkeypatch.undo()

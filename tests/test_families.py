@@ -360,6 +360,7 @@ def test_initrd_reader_sees_every_concatenated_archive(tmp_path: Path, monkeypat
     """An early-microcode cpio, a gzip'd, an xz'd and a bzip2'd cpio, as initrds concatenate them;
     small chunks make headers and file data straddle the pieces fed to the decompressors."""
     monkeypatch.setattr(initramfs, "CHUNK", chunk)
+    monkeypatch.setattr(initramfs, "PIECE", chunk)  # decompressed pieces straddle headers too
     many = {f"usr/lib/modules/6.1/kernel/m{i}.ko": bytes([i % 251]) * (i * 37 % 5000) for i in range(300)}
     data = (
         cpio({"kernel/x86/microcode/AuthenticAMD.bin": b"x" * 3})

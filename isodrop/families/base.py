@@ -12,7 +12,7 @@ import fnmatch
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -40,6 +40,12 @@ class Tree(ABC):
     @abstractmethod
     def read_bytes(self, rel: str, limit: int = 256 * 1024) -> bytes | None:
         """Up to `limit` bytes of a regular file, None when it is not one."""
+
+    def read_chunks(self, rel: str, limit: int) -> Iterator[bytes] | None:
+        """Up to `limit` bytes of a regular file in pieces (so a big initrd is never held whole), None
+        when it is not one."""
+        data = self.read_bytes(rel, limit)
+        return None if data is None else iter((data,))
 
     def listing(self) -> dict[str, str]:
         if self._listing is None:
@@ -116,6 +122,18 @@ class DirTree(Tree):
             return None
         with open(self.root / rel, "rb") as handle:
             return handle.read(limit)
+
+    def read_chunks(self, rel: str, limit: int) -> Iterator[bytes] | None:
+        if not self.is_file(rel):
+            return None
+        return self._chunks(self.root / rel, limit)
+
+    @staticmethod
+    def _chunks(path: Path, limit: int) -> Iterator[bytes]:
+        with open(path, "rb") as handle:
+            while limit > 0 and (chunk := handle.read(min(limit, 1024 * 1024))):
+                limit -= len(chunk)
+                yield chunk
 
 
 def _glob_to_regex(pattern: str) -> str:

@@ -4,6 +4,10 @@ An initrd is one or more cpio "newc" archives, each either plain (early microcod
 gzip, xz, lzma and bzip2 are read with the standard library; zstd (Debian's default since
 bookworm, Fedora's too) with `compression.zstd` on Python 3.14+, else through the `zstd` command;
 lz4 and lzop never. What cannot be read is reported, not guessed.
+
+The initrd is ISO content, so every read is bounded: at most MAX_INITRD_BYTES of the file, at most
+MAX_UNPACKED_BYTES decompressed (in pieces of a MiB, only member names kept), MAX_SECONDS of work
+and MAX_NAMES names; a bound that is hit is reported as the reason, with the names found until then.
 """
 
 from __future__ import annotations
@@ -16,14 +20,21 @@ import lzma
 import shutil
 import subprocess
 import threading
+import time
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from isodrop.families.base import Tree
 
 MAX_INITRD_BYTES = 512 * 1024 * 1024  # read at most this much of the initrd file
-CHUNK = 4 * 1024 * 1024  # compressed bytes fed to a decompressor at a time: memory stays small
+MAX_UNPACKED_BYTES = 1024 * 1024 * 1024  # decompressed bytes looked at; Debian's initrd unpacks to ~200 MiB
+MAX_SECONDS = 30.0  # work on one initrd
+MAX_NAMES = 200_000  # member names kept; a dracut initrd has about 3000
+MAX_MEMBER_NAME = 4096  # bytes in one cpio member name (PATH_MAX)
+PIECE = 1024 * 1024  # decompressed bytes asked for at a time: memory stays small whatever the ratio
+CHUNK = 1024 * 1024  # initrd bytes handed on at a time
 
 # Files that only the named initramfs ships (checked as path prefixes of cpio member names).
 MARKERS: dict[str, tuple[str, ...]] = {
@@ -48,6 +59,53 @@ class InitrdContents:
         return [kind for kind, prefixes in MARKERS.items() if any(self.has(prefix) for prefix in prefixes)]
 
 
+class _Limit(Exception):
+    """A bound was hit: the message says which, for the user."""
+
+
+class _Budget:
+    """Decompressed bytes and seconds left for one initrd."""
+
+    def __init__(self) -> None:
+        self.unpacked = 0
+        self.deadline = time.monotonic() + MAX_SECONDS
+
+    def seconds_left(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.0)
+
+    def spend(self, amount: int) -> None:
+        self.unpacked += amount
+        if self.unpacked > MAX_UNPACKED_BYTES:
+            raise _Limit(f"stopped after {MAX_UNPACKED_BYTES // 2**20} MiB unpacked (a decompression bomb?)")
+        if time.monotonic() > self.deadline:
+            raise _Limit(f"stopped after {MAX_SECONDS:.0f} s of unpacking")
+
+
+class _Stream:
+    """The initrd's bytes, in pieces, with room to put back what one reader did not use."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self.chunks: Iterator[bytes] = iter(chunks)
+        self.pending = b""
+
+    def read(self) -> bytes:
+        data, self.pending = (self.pending, b"") if self.pending else (next(self.chunks, b""), b"")
+        if len(data) > CHUNK:
+            data, self.pending = data[:CHUNK], data[CHUNK:]
+        return data
+
+    def unread(self, data: bytes) -> None:
+        self.pending = bytes(data) + self.pending
+
+    def peek(self, size: int) -> bytes:
+        while len(self.pending) < size:
+            more = next(self.chunks, b"")
+            if not more:
+                break
+            self.pending += more
+        return self.pending[:size]
+
+
 class _CpioScanner:
     """Collects member names of newc archives fed in pieces, skipping file data without keeping it."""
 
@@ -59,8 +117,7 @@ class _CpioScanner:
 
     def feed(self, data: bytes) -> None:
         if self.rest is not None:
-            self.rest += data
-            return
+            return  # not cpio any more: the caller decides what the rest is
         self.buffer += data
         while True:
             if self.skip:
@@ -77,8 +134,9 @@ class _CpioScanner:
             if self.buffer[:6] not in (b"070701", b"070702"):
                 self.rest, self.buffer = bytes(self.buffer), bytearray()
                 return
-            name_size = int(self.buffer[94:102], 16)
-            file_size = int(self.buffer[54:62], 16)
+            name_size, file_size = _hex(self.buffer[94:102]), _hex(self.buffer[54:62])
+            if not 1 <= name_size <= MAX_MEMBER_NAME:
+                raise ValueError(f"a malformed cpio archive (a member name of {name_size} bytes)")
             header = (110 + name_size + 3) & ~3
             if len(self.buffer) < header:
                 return
@@ -87,6 +145,15 @@ class _CpioScanner:
             self.skip = (file_size + 3) & ~3
             if name != "TRAILER!!!":
                 self.names.add(name.removeprefix("./").lstrip("/"))
+                if len(self.names) > MAX_NAMES:
+                    raise _Limit(f"stopped after {MAX_NAMES} member names")
+
+
+def _hex(field: bytes | bytearray) -> int:
+    try:
+        return int(field, 16)
+    except ValueError:
+        raise ValueError(f"a malformed cpio archive (header field {bytes(field)!r} is not hexadecimal)") from None
 
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -117,40 +184,80 @@ def _decompressor(data: bytes) -> Any:
     raise ValueError(f"of an unknown format (starts with {data[:6].hex()})")
 
 
-def _scan_with_zstd_tool(data: bytes, names: set[str]) -> bytes:
-    """zstd before Python 3.14: stream through Debian's `zstd` command (the initrd's last archive)."""
-    scanner = _CpioScanner(names)
-    with subprocess.Popen(["zstd", "-dcq"], stdin=subprocess.PIPE, stdout=subprocess.PIPE) as tool:
-        assert tool.stdin is not None and tool.stdout is not None
+def _pieces(decompressor: Any, data: bytes) -> Iterator[bytes]:
+    """What `data` decompresses to, at most PIECE bytes at a time (never the whole output at once)."""
+    if hasattr(decompressor, "unconsumed_tail"):  # zlib
+        while data and not decompressor.eof:
+            out = decompressor.decompress(data, PIECE)
+            if not out and len(decompressor.unconsumed_tail) == len(data):
+                raise EOFError("the gzip stream makes no progress")
+            data = decompressor.unconsumed_tail
+            yield out
+        return
+    yield decompressor.decompress(data, PIECE)
+    while not decompressor.eof and not decompressor.needs_input:
+        yield decompressor.decompress(b"", PIECE)
 
-        def feed_input() -> None:
-            with contextlib.suppress(BrokenPipeError), tool.stdin:
+
+def _scan_with_zstd_tool(stream: _Stream, names: set[str], budget: _Budget) -> None:
+    """zstd before Python 3.14: stream through Debian's `zstd` command, bounded like the rest
+    (its output counted, killed when the time is up)."""
+    scanner = _CpioScanner(names)
+    tool = subprocess.Popen(["zstd", "-dcq"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert tool.stdin is not None and tool.stdout is not None
+    timer = threading.Timer(budget.seconds_left(), tool.kill)
+
+    def feed_input() -> None:
+        with contextlib.suppress(OSError), tool.stdin:
+            while data := stream.read():
                 tool.stdin.write(data)
 
-        writer = threading.Thread(target=feed_input, daemon=True)
+    writer = threading.Thread(target=feed_input, daemon=True)
+    try:
+        timer.start()
         writer.start()
-        while chunk := tool.stdout.read(CHUNK):
+        while chunk := tool.stdout.read(PIECE):
+            budget.spend(len(chunk))
             scanner.feed(chunk)
-        writer.join()
+    finally:
+        timer.cancel()
+        if tool.poll() is None:
+            tool.kill()
+        tool.wait()
+        tool.stdout.close()
+        writer.join(timeout=5)
     if tool.returncode != 0:
+        if budget.seconds_left() <= 0:
+            raise _Limit(f"stopped after {MAX_SECONDS:.0f} s of unpacking")
         raise EOFError(f"zstd -d exited {tool.returncode}")
-    return b""
 
 
-def _scan_compressed(data: bytes, names: set[str]) -> bytes:
-    """Add the names inside the compressed cpio stream `data` starts with; return the bytes after it."""
-    if data.startswith(ZSTD_MAGIC) and not _HAS_ZSTD_MODULE and shutil.which("zstd"):
-        return _scan_with_zstd_tool(data, names)
-    decompressor = _decompressor(data)
-    scanner = _CpioScanner(names)
-    position = 0
-    while position < len(data) and not decompressor.eof:
-        chunk = data[position : position + CHUNK]
-        position += len(chunk)
-        scanner.feed(decompressor.decompress(chunk))
-    if not decompressor.eof:
-        raise EOFError("the compressed stream ends early")
-    return decompressor.unused_data + data[position:]
+def _scan(stream: _Stream, names: set[str], budget: _Budget) -> None:
+    """Names from every archive of the initrd: plain ones, then compressed ones, one after the other."""
+    while True:
+        plain = _CpioScanner(names)
+        while plain.rest is None:
+            data = stream.read()
+            if not data:
+                return
+            plain.feed(data)
+        stream.unread(plain.rest)
+        head = stream.peek(6)
+        if head.startswith(ZSTD_MAGIC) and not _HAS_ZSTD_MODULE and shutil.which("zstd"):
+            _scan_with_zstd_tool(stream, names, budget)
+            return
+        decompressor = _decompressor(head)
+        inner = _CpioScanner(names)
+        while not decompressor.eof:
+            data = stream.read()
+            if not data:
+                raise EOFError("the compressed stream ends early")
+            for piece in _pieces(decompressor, data):
+                budget.spend(len(piece))
+                inner.feed(piece)
+        if inner.rest is not None:
+            return  # something that is not cpio inside the compressed stream: stop reading here
+        stream.unread(decompressor.unused_data)
 
 
 def read_initrd(tree: Tree, rel: str) -> InitrdContents:
@@ -162,19 +269,18 @@ def read_initrd(tree: Tree, rel: str) -> InitrdContents:
 
 
 def _read_initrd(tree: Tree, rel: str) -> InitrdContents:
-    data = tree.read_bytes(rel, MAX_INITRD_BYTES)
-    if data is None:
+    chunks = tree.read_chunks(rel, MAX_INITRD_BYTES)
+    if chunks is None:
         return InitrdContents(frozenset(), f"{rel} is not a readable file")
     names: set[str] = set()
-    while data:
-        plain = _CpioScanner(names)
-        plain.feed(data)
-        if not plain.rest:
-            break
-        try:
-            data = _scan_compressed(plain.rest, names)
-        except ValueError as error:
-            return InitrdContents(frozenset(names), f"{rel}: part of it is {error}")
-        except (OSError, lzma.LZMAError, zlib.error, EOFError) as error:
-            return InitrdContents(frozenset(names), f"{rel}: part of it is corrupt ({error})")
+    try:
+        _scan(_Stream(chunks), names, _Budget())
+    except _Limit as error:
+        return InitrdContents(frozenset(names), f"{rel}: {error}")
+    except ValueError as error:
+        return InitrdContents(frozenset(names), f"{rel}: part of it is {error}")
+    except (OSError, lzma.LZMAError, zlib.error, EOFError) as error:
+        return InitrdContents(frozenset(names), f"{rel}: part of it is corrupt ({error})")
+    except Exception as error:  # noqa: BLE001 - a decompressor on crafted input: report, never crash recognition
+        return InitrdContents(frozenset(names), f"{rel}: part of it is corrupt ({type(error).__name__}: {error})")
     return InitrdContents(frozenset(names))

@@ -1,0 +1,373 @@
+"""Reading an image: open and validate it, walk its directory records into a checked manifest.
+
+The manifest is everything the ISO says, checked before anything is written: names (names.py),
+symlink containment (links.py), depth, counts, truncation, and that the files do not add up to more
+data than the image holds. Extraction writes exactly the manifest; `IsoTree` shows exactly it.
+pycdlib parses the records; any exception it (or the walk) raises on a crafted image becomes an
+ExtractError naming the image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import BinaryIO
+
+import pycdlib
+from pycdlib.pycdlibexception import PyCdlibException
+
+from isodrop.extract.errors import BLOCK, MAX_NODES, ExtractError, one_line
+from isodrop.extract.links import Links
+from isodrop.extract.names import checked_path, record_name
+
+READ_PIECE = 1024 * 1024  # bytes per read when streaming a file out of the image
+
+Extents = tuple[tuple[int, int], ...]
+
+
+@dataclass
+class Node:
+    """One entry of the manifest; `extents` are (byte offset in the image, length) pairs."""
+
+    rel: str
+    kind: str  # "d", "f" or "l", as in Tree.listing()
+    mode: int = 0
+    extents: Extents = ()
+    target: str = ""
+
+    @property
+    def size(self) -> int:
+        return sum(length for _, length in self.extents)
+
+
+@dataclass
+class Manifest:
+    """The checked contents of one image, with the lookup maps every later step needs (built once)."""
+
+    iso_name: str
+    volume_id: str
+    image_size: int
+    nodes: list[Node]  # directories before their contents; symlinks only when they stay inside
+    warnings: list[str] = field(default_factory=list)
+
+    @cached_property
+    def by_rel(self) -> dict[str, Node]:
+        return {node.rel: node for node in self.nodes}
+
+    @cached_property
+    def links(self) -> Links:
+        return Links({node.rel: node.target for node in self.nodes if node.kind == "l"}, self.iso_name)
+
+    @cached_property
+    def files(self) -> list[Node]:
+        return [node for node in self.nodes if node.kind == "f"]
+
+    @cached_property
+    def hard_links(self) -> dict[str, str]:
+        """{rel: rel of an earlier file} for files sharing all their data extents (and final mode) with it."""
+        first: dict[tuple[Extents, int], str] = {}
+        link_to = {}
+        for node in self.files:
+            if node.extents:
+                key = (node.extents, file_mode(node.mode))
+                if key in first:
+                    link_to[node.rel] = first[key]
+                else:
+                    first[key] = node.rel
+        return link_to
+
+    @cached_property
+    def data_bytes(self) -> int:
+        """File data extraction writes: each file once, hard links not again."""
+        return sum(node.size for node in self.files if node.rel not in self.hard_links)
+
+    def file(self, rel: str) -> Node | None:
+        """The regular file `rel` names, following the manifest's symlinks; None when there is none."""
+        real = self.links.resolve(rel)
+        node = self.by_rel.get(real) if real is not None else None
+        return node if node is not None and node.kind == "f" else None
+
+
+WRITE_BITS = 0o222
+
+
+def file_mode(mode: int) -> int:
+    """Files are readable by everyone and writable by nobody; no set-id or sticky bits."""
+    return (mode & 0o777 & ~WRITE_BITS) | 0o444
+
+
+def dir_mode(mode: int) -> int:
+    return (mode & 0o777 & ~WRITE_BITS) | 0o555
+
+
+def open_image(iso: Path) -> tuple[BinaryIO, pycdlib.PyCdlib]:
+    """Open an image once, for pycdlib and for our own reads, turning every error into ExtractError."""
+    try:  # O_NONBLOCK: a FIFO named like an ISO must not block the open; refused just below
+        fd = os.open(iso, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        raise ExtractError(f"cannot read {iso}: {err.strerror}") from err
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ExtractError(f"{iso} is not a regular file, not an ISO 9660 image")
+    os.set_blocking(fd, True)
+    handle = os.fdopen(fd, "rb")
+    try:
+        size = info.st_size
+        if size == 0:
+            raise ExtractError(f"{iso} is empty (0 bytes), not an ISO 9660 image")
+        image = pycdlib.PyCdlib()
+        try:
+            image.open_fp(handle)
+        except OSError as err:
+            raise ExtractError(f"cannot read {iso}: {err.strerror or err}") from err
+        except (PyCdlibException, Exception) as err:  # crafted records make pycdlib raise anything
+            volume_bytes = volume_size_from_pvd(handle.fileno())
+            if volume_bytes is None:
+                raise ExtractError(f"{iso} is not an ISO 9660 image ({one_line(err)})") from err
+            if volume_bytes > size:
+                raise ExtractError(
+                    f"ISO is truncated: {iso} has {size} bytes but its volume descriptor says {volume_bytes}"
+                ) from err
+            # damaged, or using an extension pycdlib does not read (zisofs compression: "Unknown SUSP record")
+            raise ExtractError(f"{iso} is an ISO 9660 image pycdlib cannot read: {one_line(err)}") from err
+    except BaseException:
+        handle.close()
+        raise
+    return handle, image
+
+
+def volume_size_from_pvd(fd: int) -> int | None:
+    """The volume size the primary volume descriptor claims, None when there is no PVD at all."""
+    try:
+        pvd = os.pread(fd, BLOCK, 16 * BLOCK)
+    except OSError:
+        return None
+    if len(pvd) < 136 or pvd[0:6] != b"\x01CD001":
+        return None
+    (blocks,) = struct.unpack_from("<I", pvd, 80)
+    (block_size,) = struct.unpack_from("<H", pvd, 128)
+    return blocks * (block_size or BLOCK)
+
+
+def read_manifest(iso: Path) -> tuple[BinaryIO, Manifest]:
+    """Open `iso` and read its checked manifest; the caller closes the returned handle."""
+    handle, image = open_image(iso)
+    try:
+        try:
+            manifest = _Walker(image, iso.name, handle.fileno()).manifest()
+        except ExtractError:
+            raise
+        except RecursionError as err:
+            raise ExtractError(f"directory structure of {iso.name} is nested too deeply to read") from err
+        except Exception as err:  # a crafted record pycdlib accepted at open but not when asked
+            raise ExtractError(f"damaged directory records in {iso.name}: {one_line(err)}") from err
+        finally:
+            with contextlib.suppress(Exception):  # closing a damaged image must not hide why it failed
+                image.close()
+        check_manifest(manifest, handle.fileno())
+    except BaseException:
+        handle.close()
+        raise
+    return handle, manifest
+
+
+class _Walker:
+    """Walks the best name space (Rock Ridge, else Joliet, else ISO9660) into a list of checked nodes."""
+
+    def __init__(self, image: pycdlib.PyCdlib, iso_name: str, fd: int) -> None:
+        self.image, self.iso_name, self.fd = image, iso_name, fd
+        self.image_size = os.fstat(fd).st_size
+        self.nodes: list[Node] = []
+        self.stack: list[tuple[str, object, int]] = []  # (relative path, directory record, depth)
+
+    def manifest(self) -> Manifest:
+        image = self.image
+        if image.has_rock_ridge():
+            naming, root = "rr", image.get_record(iso_path="/")
+        elif image.has_joliet():
+            naming, root = "joliet", image.get_record(joliet_path="/")
+        else:
+            naming, root = "iso", image.get_record(iso_path="/")
+        volume_id = image.pvd.volume_identifier.decode("utf-8", errors="replace").strip()
+        seen: set[str] = set()
+        walked: set[int] = set()  # directory objects and extents: a crafted link could point back up the tree
+        extents_walked: set[int] = set()
+        self.stack.append(("", root, 1))
+        while self.stack:
+            parent_rel, directory, depth = self.stack.pop()
+            where = directory.extent_location()
+            if id(directory) in walked or where in extents_walked:
+                raise ExtractError(f"directory loop at {parent_rel or '/'!r} in {self.iso_name}: refusing to extract")
+            walked.add(id(directory))
+            extents_walked.add(where)
+            for record in _children(directory):
+                rr = record.rock_ridge if naming == "rr" else None
+                if rr is not None and rr.relocated_record():
+                    continue  # a deep directory moved to rr_moved; it is shown where its CL record points
+                rel = checked_path(parent_rel, record_name(record, naming), depth, self.iso_name)
+                if rel in seen:
+                    raise ExtractError(f"duplicate name {rel!r} in {self.iso_name}: refusing to extract")
+                seen.add(rel)
+                if len(self.nodes) >= MAX_NODES:
+                    raise ExtractError(f"{self.iso_name} holds more than {MAX_NODES} entries: refusing to extract")
+                self.nodes.append(self._node(rel, record, rr, depth))
+        self.nodes.sort(key=lambda node: node.rel.split("/"))  # parents first, stable order
+        manifest = Manifest(self.iso_name, volume_id, self.image_size, self.nodes)
+        _drop_escaping_symlinks(manifest)
+        return manifest
+
+    def _node(self, rel: str, record: object, rr: object, depth: int) -> Node:
+        """The node for one directory record; a folder is pushed on the stack to be walked."""
+        mode = _rr_mode(rr)
+        if rr is not None and rr.child_link_record_exists():
+            moved = rr.cl_to_moved_dr
+            if moved is None:
+                raise ExtractError(f"Rock Ridge child link of {rel!r} in {self.iso_name} points nowhere")
+            self.stack.append((rel, moved, depth + 1))
+            return Node(rel, "d", _rr_mode(moved.rock_ridge) or mode or 0o555)
+        if record.is_dir():  # rr_moved itself stays, empty, as Linux and xorriso show it
+            self.stack.append((rel, record, depth + 1))
+            return Node(rel, "d", mode or 0o555)
+        if rr is not None and rr.is_symlink():
+            return Node(rel, "l", target=rr.symlink_path().decode("utf-8", errors="surrogateescape"))
+        return Node(rel, "f", mode or 0o444, self._extents(record))
+
+    def _extents(self, record: object) -> Extents:
+        """Where a file's data lies; several extents for files over 4 GiB (multi-extent records)."""
+        out = []
+        seen = set()
+        index = 0
+        while record is not None and id(record) not in seen:
+            seen.add(id(record))
+            offset, length = record.extent_location() * BLOCK, record.get_data_length()
+            if offset + length >= self.image_size:  # pycdlib clips a length running past the end
+                length = _raw_length(self.fd, record, index, length)
+            if length != 0:
+                out.append((offset, length))
+            record = record.data_continuation
+            index += 1
+        return tuple(out)
+
+
+def _children(directory: object) -> Iterator[object]:
+    """The real children of a directory record: no '.', '..', associated files or extra extents."""
+    continuations = {id(c.data_continuation) for c in directory.children if c.data_continuation is not None}
+    for child in directory.children:
+        if child.is_dot() or child.is_dotdot() or id(child) in continuations or child.is_associated_file():
+            continue
+        yield child
+
+
+def _raw_length(fd: int, record: object, index: int, clipped: int) -> int:
+    """The data length `record` has on disc, read from its parent directory's extent (pycdlib keeps
+    only the clipped one, which would hide a truncated image or a lying record)."""
+    parent = getattr(record, "parent", None)
+    ident = record.file_identifier()
+    if parent is None:
+        return clipped
+    start, size = parent.extent_location() * BLOCK, min(parent.get_data_length(), 16 * 1024 * 1024)
+    data = os.pread(fd, size, start)
+    found = []
+    position = 0
+    while position + 33 <= len(data):
+        length = data[position]
+        if length == 0:  # records never cross a block: the rest of this block is padding
+            position = (position // BLOCK + 1) * BLOCK
+            continue
+        name = data[position + 33 : position + 33 + data[position + 32]]
+        if name == ident:
+            found.append(struct.unpack_from("<I", data, position + 10)[0])
+        position += length
+    return found[index] if index < len(found) else clipped
+
+
+def _rr_mode(rr: object) -> int:
+    if rr is None:
+        return 0
+    try:
+        return rr.get_file_mode()
+    except PyCdlibException:
+        return 0
+
+
+def _drop_escaping_symlinks(manifest: Manifest) -> None:
+    """Keep only symlinks that, followed the way the kernel would, stay inside the tree."""
+    links = manifest.links
+    keep = []
+    for node in manifest.nodes:
+        if node.kind == "l":
+            problem = links.problem(node.rel)
+            if problem:
+                shown = node.target if node.target.isprintable() else ascii(node.target)
+                shown = shown if len(shown) <= 200 else shown[:200] + "..."
+                manifest.warnings.append(f"skipped symlink {node.rel} -> {shown}: {problem}")
+                continue
+        keep.append(node)
+    manifest.nodes = keep
+    manifest.__dict__.pop("links", None)  # rebuilt without the skipped ones
+    manifest.__dict__.pop("by_rel", None)
+
+
+def check_manifest(manifest: Manifest, fd: int) -> None:
+    """The checks that need the image itself: truncation, and data not adding up to more than it holds."""
+    name, image_size = manifest.iso_name, manifest.image_size
+    volume_bytes = volume_size_from_pvd(fd) or 0
+    past_end = [
+        node
+        for node in manifest.files
+        if any(offset + length >= image_size or length < 0 for offset, length in node.extents)
+    ]
+    # pycdlib clips (1.12: stretches) lengths that run past the end of the file, so the original end is lost.
+    beyond = any(o >= image_size or o + n > image_size or n < 0 for node in past_end for o, n in node.extents)
+    if volume_bytes > image_size or beyond:
+        if past_end:
+            node = min(past_end, key=lambda n: n.extents[-1][0])
+            if volume_bytes <= image_size:  # the image is whole: the record lies
+                offset, length = max(node.extents, key=lambda extent: extent[0] + extent[1])
+                raise ExtractError(
+                    f"damaged directory record: {node.rel} in {name} says {length} bytes at byte {offset}, "
+                    f"past the end of the image ({image_size} bytes)"
+                )
+            raise ExtractError(
+                f"ISO is truncated: {node.rel} ends past the end of {name}, "
+                f"which has {image_size} bytes (the volume should have {volume_bytes})"
+            )
+        raise ExtractError(f"ISO is truncated: {name} has {image_size} bytes but its volume has {volume_bytes}")
+    if manifest.data_bytes > image_size:
+        raise ExtractError(
+            f"the files of {name} add up to {manifest.data_bytes} bytes, more than the {image_size} bytes "
+            "of the image: its directory records point at overlapping data; refusing to extract"
+        )
+
+
+def read_extents(fd: int, extents: Extents, limit: int) -> Iterator[bytes]:
+    """A file's data straight from the image, in pieces of at most READ_PIECE bytes, `limit` bytes at most."""
+    left = limit
+    for offset, length in extents:
+        position, end = offset, offset + min(length, left)
+        while position < end:
+            data = os.pread(fd, min(READ_PIECE, end - position), position)
+            if not data:
+                return
+            position += len(data)
+            left -= len(data)
+            yield data
+        if left <= 0:
+            return
+
+
+def volume_id_of(iso: Path) -> str:
+    """The ISO's volume ID (e.g. "d-live 12.5.0 gn amd64"); ExtractError when the file is not an ISO."""
+    handle, image = open_image(Path(iso))
+    try:
+        return image.pvd.volume_identifier.decode("utf-8", errors="replace").strip()
+    finally:
+        image.close()
+        handle.close()
