@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from isodrop.extract.checksums import Checklist, read_md5sum, verify
+from isodrop.extract.checksums import Checklist, image_reader, read_md5sum, verify
 from isodrop.extract.errors import ExtractError, ExtractResult, one_line
 from isodrop.extract.image import Manifest, Node, dir_mode, file_mode, read_manifest
 from isodrop.trees import remove_tree
@@ -88,6 +89,7 @@ class Progress:
         self.iso_name = iso_name
         self.total = self.done = self.last = 0
         self.step = 1
+        self.lock = threading.Lock()
 
     def start(self, total: int) -> None:
         self.total, self.step = total, max(total // 200, 1)
@@ -98,15 +100,47 @@ class Progress:
             raise ExtractError(f"extraction of {self.iso_name} stopped on request")
 
     def __call__(self, amount: int) -> None:
-        self.done += amount
-        if self.callback is not None and (self.done - self.last >= self.step or self.done >= self.total):
-            self.last = self.done
-            self.callback(self.done, self.total)
+        with self.lock:  # the copy and the md5 check both count
+            self.done += amount
+            if self.callback is not None and (self.done - self.last >= self.step or self.done >= self.total):
+                self.last = self.done
+                self.callback(self.done, self.total)
         self.check_stop()
 
     def finish(self) -> None:
         if self.callback is not None and self.last != self.total:
             self.callback(self.total, self.total)
+
+
+class Hasher(threading.Thread):
+    """Checks md5sum.txt while the tree is written: the listed files are hashed from the image, at
+    the extents the copy reads, in a second thread (hashlib and pread release the GIL, so on two cores
+    this costs about max(copy, hash) instead of their sum). The copy is the kernel's, from exactly
+    those bytes, so hashing the image checks what the tree holds without reading the tree back (which
+    would also defeat zero-copy trees: their blocks are shared, reading them is a full read)."""
+
+    def __init__(self, checklist: Checklist, manifest: Manifest, src_fd: int, progress: Progress) -> None:
+        super().__init__(name="md5sum", daemon=True)
+        self.checklist, self.manifest, self.src_fd, self.progress = checklist, manifest, src_fd, progress
+        self.abandon = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            verify(self.checklist, self.manifest, image_reader(self.src_fd), self._tick)
+        except BaseException as err:  # noqa: BLE001 - handed to the extracting thread by finish()
+            self.error = err
+
+    def _tick(self, amount: int) -> None:
+        if self.abandon.is_set():
+            raise ExtractError("md5 check abandoned")
+        self.progress(amount)
+
+    def finish(self) -> None:
+        """Wait for the check and raise what it found."""
+        self.join()
+        if self.error is not None:
+            raise self.error
 
 
 @dataclass
@@ -141,15 +175,6 @@ class TreeWriter:
                     os.fchmod(fd, file_mode(node.mode))
                 finally:
                     os.close(fd)
-
-    def read_back(self, node: Node) -> Iterator[bytes]:
-        """A written file's data, for the md5 check (what is served is what gets checked)."""
-        fd = os.open(node.rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.root_fd)
-        try:
-            while chunk := os.read(fd, READ_PIECE):
-                yield chunk
-        finally:
-            os.close(fd)
 
     def finish(self) -> None:
         """Symlinks (only ones the manifest kept), then modes, deepest folder first, so nothing is
@@ -215,9 +240,18 @@ def _write(
 ) -> ExtractResult:
     progress.start(manifest.data_bytes + (checklist.data_bytes(manifest) if checklist else 0))
     writer = TreeWriter(manifest, src_fd, root_fd, progress)
-    writer.write_data()
-    if checklist is not None:
-        verify(checklist, manifest, writer.read_back, progress)
+    hasher = Hasher(checklist, manifest, src_fd, progress) if checklist is not None else None
+    if hasher is not None:
+        hasher.start()
+    try:
+        writer.write_data()
+    except BaseException:
+        if hasher is not None:
+            hasher.abandon.set()
+            hasher.join()
+        raise
+    if hasher is not None:
+        hasher.finish()
     writer.finish()
     progress.finish()
     return ExtractResult(manifest.volume_id, len(manifest.files), manifest.data_bytes, tuple(manifest.warnings))
