@@ -102,3 +102,16 @@ def test_an_image_without_rock_ridge_is_left_to_pycdlib(tmp_path: Path) -> None:
     assert not used_fast_walk(iso)
     fast, slow, *_ = manifests(iso)
     assert fast == slow and ("live/vmlinuz", "f") in {(rel, kind) for rel, kind, *_ in fast}
+
+
+def test_files_are_world_readable_whatever_the_umask(tmp_path: Path) -> None:
+    """Files are created with their final mode; a umask that would take bits away is undone."""
+    iso = build_iso(tmp_path / "m.iso", {"a/x": File(b"x", mode=0o100640), "b": File(b"y", mode=0o100755)})
+    for umask, name in ((0o077, "strict"), (0o022, "usual")):
+        old = os.umask(umask)
+        try:
+            extract_iso(iso, tmp_path / name)
+        finally:
+            os.umask(old)
+        assert (tmp_path / name / "a" / "x").stat().st_mode & 0o7777 == 0o444
+        assert (tmp_path / name / "b").stat().st_mode & 0o7777 == 0o555

@@ -21,6 +21,7 @@ from isodrop.extract.names import checked_path, iso9660_name
 MAX_DIR_BYTES = 256 * 1024 * 1024  # one directory's records; a 60,000-file folder takes about 10 MB
 MAX_CE = 64  # continuation areas chained from one record
 _DIR, _ASSOCIATED, _MULTI = 0x02, 0x04, 0x80
+_U32 = struct.Struct("<I").unpack_from
 
 
 class Unsupported(Exception):
@@ -134,13 +135,12 @@ class _Walk:
                 continue
             if size < 34 or position + size > len(data):
                 raise ExtractError(f"damaged directory record in {self.iso_name}")
-            record = data[position : position + size]
-            position += size
-            ident_len = record[32]
-            ident = record[33 : 33 + ident_len]
-            flags = record[25]
-            rec = _Record(struct.unpack_from("<I", record, 2)[0], struct.unpack_from("<I", record, 10)[0], flags)
-            system_use = record[33 + ident_len + (1 - ident_len % 2) :]
+            start, position = position, position + size
+            ident_len = data[start + 32]
+            ident = data[start + 33 : start + 33 + ident_len]
+            flags = data[start + 25]
+            rec = _Record(_U32(data, start + 2)[0], _U32(data, start + 10)[0], flags)
+            system_use = data[start + 33 + ident_len + (1 - ident_len % 2) : position]
             if ident == b"\x00":
                 if first and not system_use.startswith(b"SP\x07\x01\xbe\xef"):
                     raise Unsupported  # no SUSP, hence no Rock Ridge: pycdlib reads Joliet or ISO 9660
@@ -182,12 +182,15 @@ class _Walk:
         while True:
             next_area = None
             position = 0
-            while position + 4 <= len(area):
-                signature, length = area[position : position + 2], area[position + 2]
-                if length < 4 or position + length > len(area):
+            end = len(area)
+            while position + 4 <= end:
+                length = area[position + 2]
+                if length < 4 or position + length > end:
                     break
-                entry = area[position : position + length]
-                position += length
+                start, position = position, position + length
+                if area.startswith(b"TF", start) or area.startswith(b"RR", start) or area.startswith(b"SP", start):
+                    continue  # times, the RRIP 1.09 flags, the SUSP marker: nothing extraction uses
+                signature, entry = area[start : start + 2], area[start : start + length]
                 if signature == b"NM":
                     has_name = True
                     if entry[4] & 0x06:  # CURRENT or PARENT: not a name a file can have

@@ -75,6 +75,15 @@ class Copier:
         return len(data)
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it (os.umask would, for every thread, for a moment)."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        return 0o777  # unknown: always fchmod
+
+
 class Progress:
     """Calls the user's progress callback every ~0.5% (and at the end), and polls `should_stop` each time."""
 
@@ -156,6 +165,7 @@ class TreeWriter:
         """Folders, files and hard links, in manifest order (parents first)."""
         copier = Copier(self.manifest, self.src_fd)
         link_to = self.manifest.hard_links
+        umask = current_umask()
         for node in self.manifest.nodes:
             self.progress.check_stop()
             if node.kind == "d":
@@ -169,10 +179,14 @@ class TreeWriter:
                     follow_symlinks=False,
                 )
             elif node.kind == "f":
-                fd = os.open(node.rel, _CREATE, 0o600, dir_fd=self.root_fd)
+                mode = file_mode(node.mode)
+                # created with its final mode (a new file's descriptor stays writable); fchmod only
+                # when the umask would take bits away: files must be world-readable, whatever it is
+                fd = os.open(node.rel, _CREATE, mode, dir_fd=self.root_fd)
                 try:
                     copier.copy(fd, node, self.progress)
-                    os.fchmod(fd, file_mode(node.mode))
+                    if mode & umask:
+                        os.fchmod(fd, mode)
                 finally:
                     os.close(fd)
 
