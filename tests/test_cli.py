@@ -55,7 +55,20 @@ def test_inspect_shows_the_exact_boot_entry_and_writes_nothing(tmp_path: Path) -
     nfs = f"{tmp_path}/demo/tftp/isodrop/debian-live-12"
     assert "cmdline:    boot=live " in done.stdout
     assert f" netboot=nfs nfsroot=10.9.8.7:{nfs} ip=dhcp" in done.stdout
+    assert "checked:    names, " in done.stdout and "md5sum.txt skipped: not in the image" in done.stdout
     assert sorted(p.name for p in tmp_path.rglob("*")) == before, "inspect wrote something"
+
+
+def test_inspect_refuses_what_scan_refuses(tmp_path: Path) -> None:
+    """An md5 mismatch and a FIFO named like an ISO: the reason scan gives, no hang, no traceback."""
+    files = {"live/vmlinuz": "kernel", "md5sum.txt": f"{'0' * 32}  ./live/vmlinuz\n"}
+    bad = build_iso(tmp_path / "bad-md5.iso", files)
+    done = isodrop("inspect", str(bad), "--root", str(tmp_path))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "fails its md5sum.txt: live/vmlinuz (checksum mismatch)" in done.stdout
+    os.mkfifo(tmp_path / "fifo.iso")
+    done = isodrop("inspect", str(tmp_path / "fifo.iso"), "--root", str(tmp_path))
+    assert done.returncode == 2 and "not a regular file" in done.stdout and "Traceback" not in done.stderr
 
 
 def test_inspect_exit_codes_for_unknown_and_unreadable(tmp_path: Path) -> None:

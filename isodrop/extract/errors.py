@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 BLOCK = 2048
+MAX_DIRECTORY_BYTES = 32 * 1024 * 1024  # records of one directory; 100 000 files take about 10 MiB
 MAX_NODES = 1_000_000  # entries (files, folders, links) in one image; a Debian BD has about 60 000
 MAX_DEPTH = 64  # folder levels; ISO 9660 allows 8, Rock Ridge relocation a few more on real images
 MAX_PATH_BYTES = 4000  # a relative path, encoded: below Linux's PATH_MAX (4096) with room for the tree's own path
 MAX_NAME_BYTES = 255  # one name, encoded: Linux's NAME_MAX
 MAX_SYMLINK_TARGET = 4095  # what Linux's symlink(2) takes
 MAX_SYMLINK_HOPS = 40  # what Linux allows before ELOOP
-MAX_FOLLOW_STEPS = 20_000_000  # path components walked while checking all symlinks of one image
+MAX_FOLLOW_STEPS = 5_000_000  # path components walked while checking all symlinks of one image
 MAX_MD5SUM_BYTES = 64 * 1024 * 1024  # md5sum.txt of a Debian BD image is about 6 MiB
 MAX_MD5SUM_LINE = 8192
 
@@ -35,6 +36,8 @@ class ExtractResult:
 
 def one_line(err: BaseException, limit: int = 200) -> str:
     """An exception from a parser as short printable text: its type and message, never a traceback."""
-    text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+    kind = type(err)
+    name = f"{kind.__module__}.error" if kind.__name__ == "error" else kind.__name__  # struct.error, zlib.error
+    text = f"{name}: {err}" if str(err) else name
     text = "".join(ch if ch.isprintable() else "?" for ch in text)
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -15,6 +15,7 @@ import os
 import stat
 import struct
 import threading
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -24,7 +25,7 @@ from typing import BinaryIO
 import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
 
-from isodrop.extract.errors import BLOCK, MAX_NODES, ExtractError, one_line
+from isodrop.extract.errors import BLOCK, MAX_DIRECTORY_BYTES, MAX_NODES, ExtractError, one_line
 from isodrop.extract.links import Links
 from isodrop.extract.names import checked_path, record_name
 from isodrop.extract.records import rock_ridge_nodes
@@ -125,6 +126,12 @@ def open_image(iso: Path) -> tuple[BinaryIO, pycdlib.PyCdlib]:
         size = info.st_size
         if size == 0:
             raise ExtractError(f"{iso} is empty (0 bytes), not an ISO 9660 image")
+        try:
+            prescan(fd, size, iso.name)
+        except ExtractError:
+            raise
+        except Exception as err:  # noqa: BLE001 - short reads and odd bytes of a crafted image
+            raise ExtractError(f"damaged directory records in {iso.name}: {one_line(err)}") from err
         image = pycdlib.PyCdlib()
         try:
             image.open_fp(handle)
@@ -144,6 +151,56 @@ def open_image(iso: Path) -> tuple[BinaryIO, pycdlib.PyCdlib]:
         handle.close()
         raise
     return handle, image
+
+
+def prescan(fd: int, image_size: int, iso_name: str) -> None:
+    """Walk the directory extents the way pycdlib will, before it does: pycdlib 1.12 follows a
+    directory loop forever (growing memory), reads a directory whole whatever length its record
+    claims, and builds an object per record; so refuse loops, huge directories and more than
+    MAX_NODES records here, in a few reads of raw bytes."""
+    roots = []
+    for number in range(16, 16 + 64):  # the volume descriptor set, up to its terminator
+        descriptor = os.pread(fd, BLOCK, number * BLOCK)
+        if len(descriptor) < BLOCK or descriptor[1:6] != b"CD001" or descriptor[0] == 255:
+            break
+        if descriptor[0] in (1, 2):  # primary, and supplementary (Joliet)
+            roots.append(descriptor[156 : 156 + 34])
+    records = 0
+    for root in roots:
+        queue = deque([(struct.unpack_from("<I", root, 2)[0], struct.unpack_from("<I", root, 10)[0])])
+        seen: set[int] = set()
+        scanned = 0
+        while queue:
+            extent, length = queue.popleft()
+            if extent in seen:
+                raise ExtractError(f"directory loop in {iso_name}: two directory records share extent {extent}")
+            seen.add(extent)
+            if length > MAX_DIRECTORY_BYTES:
+                raise ExtractError(
+                    f"a directory of {iso_name} claims {length} bytes of records (more than "
+                    f"{MAX_DIRECTORY_BYTES}): damaged or crafted; refusing to extract"
+                )
+            scanned += length
+            if scanned > image_size:
+                raise ExtractError(
+                    f"the directories of {iso_name} add up to more than the image: records overlap; refusing"
+                )
+            data = os.pread(fd, length, extent * BLOCK)
+            position = 0
+            while position < len(data):
+                size = data[position]
+                if size == 0:  # padding to the end of the block
+                    position += BLOCK - position % BLOCK
+                    continue
+                if size >= 34 and position + size <= len(data):
+                    records += 1
+                    if records > MAX_NODES:
+                        raise ExtractError(f"{iso_name} holds more than {MAX_NODES} entries: refusing to extract")
+                    name = data[position + 33 : position + 33 + data[position + 32]]
+                    if data[position + 25] & 2 and name not in (b"\0", b"\1"):
+                        child = struct.unpack_from("<I", data, position + 2)[0]
+                        queue.append((child, struct.unpack_from("<I", data, position + 10)[0]))
+                position += size
 
 
 def volume_size_from_pvd(fd: int) -> int | None:

@@ -15,10 +15,9 @@ from __future__ import annotations
 import os
 import struct
 
-from isodrop.extract.errors import BLOCK, MAX_NODES, ExtractError
+from isodrop.extract.errors import BLOCK, MAX_DIRECTORY_BYTES, MAX_NODES, ExtractError
 from isodrop.extract.names import checked_path, iso9660_name
 
-MAX_DIR_BYTES = 256 * 1024 * 1024  # one directory's records; a 60,000-file folder takes about 10 MB
 MAX_CE = 64  # continuation areas chained from one record
 _DIR, _ASSOCIATED, _MULTI = 0x02, 0x04, 0x80
 _U32 = struct.Struct("<I").unpack_from
@@ -122,7 +121,7 @@ class _Walk:
 
     def directory(self, extent: int, length: int, first: bool = False, dot_only: bool = False):
         """The records of one directory (multi-extent files merged), or its '.' record (`dot_only`)."""
-        if length > MAX_DIR_BYTES:
+        if length > MAX_DIRECTORY_BYTES:
             raise ExtractError(f"a directory of {self.iso_name} claims {length} bytes of records: refusing to extract")
         data = self.read(extent * BLOCK, length)
         out: list[_Record] = []

@@ -227,9 +227,13 @@ def extract_iso(
             raise ExtractError(f"cannot read md5sum.txt of {iso.name}: {one_line(err)}") from err
         try:
             os.mkdir(dest, 0o700)
-            root_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as err:
             raise ExtractError(f"cannot create {dest} for {iso.name}: {err.strerror}") from err
+        try:
+            root_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as err:
+            remove_tree(dest)
+            raise ExtractError(f"cannot open {dest} for {iso.name}: {err.strerror}") from err
         try:
             try:
                 return _write(manifest, handle.fileno(), root_fd, checklist, Progress(progress, should_stop, iso.name))
