@@ -262,7 +262,7 @@ def _fast_manifest(iso: Path) -> tuple[BinaryIO, Manifest] | None:
             os.close(fd)
             return None
         os.set_blocking(fd, True)
-        found = rock_ridge_nodes(fd, info.st_size, iso.name)
+        found = rock_ridge_nodes(fd, info.st_size, iso.name, MAX_NODES)
         if found is None:
             os.close(fd)
             return None

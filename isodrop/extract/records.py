@@ -21,6 +21,24 @@ from isodrop.extract.names import checked_path, iso9660_name
 MAX_CE = 64  # continuation areas chained from one record
 _DIR, _ASSOCIATED, _MULTI = 0x02, 0x04, 0x80
 _U32 = struct.Struct("<I").unpack_from
+_KNOWN = {
+    b"SP",
+    b"CE",
+    b"ER",
+    b"ES",
+    b"PD",
+    b"ST",
+    b"RR",
+    b"PX",
+    b"PN",
+    b"SL",
+    b"NM",
+    b"CL",
+    b"PL",
+    b"RE",
+    b"TF",
+    b"SF",
+}
 
 
 class Unsupported(Exception):
@@ -42,12 +60,18 @@ class _Record:
         self.relocated = False  # RE: shown where its CL record points, not here
 
 
-def rock_ridge_nodes(fd: int, image_size: int, iso_name: str) -> tuple[str, list] | None:
-    """(volume ID, nodes in walk order) of a Rock Ridge image, or None when pycdlib should walk it."""
+def rock_ridge_nodes(fd: int, image_size: int, iso_name: str, max_nodes: int = MAX_NODES) -> tuple[str, list] | None:
+    """(volume ID, nodes in walk order) of a Rock Ridge image, or None when pycdlib should walk it.
+
+    Besides the directory records, it checks what pycdlib would refuse an image for although no file
+    depends on it: the path table must list exactly the folders walked, and an El Torito boot catalogue
+    must lie inside the image and start with a valid validation entry."""
     from isodrop.extract.image import Node
 
     try:
-        return _Walk(fd, image_size, iso_name, Node).run()
+        walk = _Walk(fd, image_size, iso_name, Node)
+        walk.max_nodes = max_nodes
+        return walk.run()
     except Unsupported:
         return None
     except (IndexError, struct.error, ValueError) as err:
@@ -57,6 +81,7 @@ def rock_ridge_nodes(fd: int, image_size: int, iso_name: str) -> tuple[str, list
 class _Walk:
     def __init__(self, fd: int, image_size: int, iso_name: str, node_type: type) -> None:
         self.fd, self.image_size, self.iso_name, self.Node = fd, image_size, iso_name, node_type
+        self.max_nodes = MAX_NODES
 
     def read(self, offset: int, size: int) -> bytes:
         if offset < 0 or size < 0 or offset + size > self.image_size:
@@ -87,8 +112,8 @@ class _Walk:
                 if rel in seen:
                     raise ExtractError(f"duplicate name {rel!r} in {self.iso_name}: refusing to extract")
                 seen.add(rel)
-                if len(nodes) >= MAX_NODES:
-                    raise ExtractError(f"{self.iso_name} holds more than {MAX_NODES} entries: refusing to extract")
+                if len(nodes) >= self.max_nodes:
+                    raise ExtractError(f"{self.iso_name} holds more than {self.max_nodes} entries: refusing to extract")
                 if rec.child >= 0 or rec.flags & _DIR:
                     extent, length, mode = rec.lba, rec.length, rec.mode
                     if rec.child >= 0:
@@ -106,18 +131,50 @@ class _Walk:
                 else:
                     extents = tuple(extent for extent in rec.extents if extent[1] != 0)
                     nodes.append(self.Node(rel, "f", rec.mode or 0o444, extents))
+        self._check_path_table(pvd, walked)
         return volume_id, nodes
 
     def _primary(self) -> bytes:
+        primary = None
         for sector in range(16, 16 + 64):
             vd = self.read(sector * BLOCK, BLOCK)
             if vd[1:6] != b"CD001":
                 raise Unsupported
-            if vd[0] == 1:
-                return vd
+            if vd[0] == 0 and vd[7:30] == b"EL TORITO SPECIFICATION":
+                self._check_boot_catalogue(_U32(vd, 71)[0])
+            if vd[0] == 1 and primary is None:
+                primary = vd
             if vd[0] == 255:
                 break
-        raise Unsupported
+        if primary is None:
+            raise Unsupported
+        return primary
+
+    def _check_boot_catalogue(self, lba: int) -> None:
+        entry = self.read(lba * BLOCK, 32)
+        words = struct.unpack("<16H", entry)
+        if entry[0] != 1 or entry[30:32] != b"\x55\xaa" or sum(words) % 65536 != 0:
+            raise ExtractError(f"damaged El Torito boot catalogue in {self.iso_name}")
+
+    def _check_path_table(self, pvd: bytes, walked: set[int]) -> None:
+        """The little-endian path table lists exactly the folders the records lead to."""
+        size, lba = _U32(pvd, 132)[0], _U32(pvd, 140)[0]
+        if size > MAX_DIRECTORY_BYTES:
+            raise ExtractError(f"path table of {self.iso_name} is too large")
+        table = self.read(lba * BLOCK, size)
+        listed, position, count = set(), 0, 0
+        while position < size:
+            name_length = table[position]
+            if name_length == 0 or position + 8 + name_length > size:
+                raise ExtractError(f"damaged path table in {self.iso_name}")
+            count += 1
+            parent = struct.unpack_from("<H", table, position + 6)[0]
+            if not 1 <= parent <= count:
+                raise ExtractError(f"damaged path table in {self.iso_name}")
+            listed.add(_U32(table, position + 2)[0])
+            position += 8 + name_length + name_length % 2
+        if listed != walked:
+            raise ExtractError(f"the path table of {self.iso_name} does not match its directories")
 
     def directory(self, extent: int, length: int, first: bool = False, dot_only: bool = False):
         """The records of one directory (multi-extent files merged), or its '.' record (`dot_only`)."""
@@ -129,12 +186,17 @@ class _Walk:
         position = 0
         while position + 34 <= len(data):
             size = data[position]
-            if size == 0:  # records never cross a sector: the rest of this one is padding
-                position = (position // BLOCK + 1) * BLOCK
+            if size == 0:  # records never cross a sector: the rest of this one is padding, all zeros
+                following = min((position // BLOCK + 1) * BLOCK, len(data))
+                if data.count(0, position, following) != following - position:
+                    raise ExtractError(f"damaged directory record (length 0) in {self.iso_name}")
+                position = following
                 continue
             if size < 34 or position + size > len(data):
                 raise ExtractError(f"damaged directory record in {self.iso_name}")
             start, position = position, position + size
+            if start // BLOCK != (position - 1) // BLOCK:
+                raise ExtractError(f"damaged directory record (crosses a sector) in {self.iso_name}")
             ident_len = data[start + 32]
             ident = data[start + 33 : start + 33 + ident_len]
             flags = data[start + 25]
@@ -185,8 +247,10 @@ class _Walk:
             while position + 4 <= end:
                 length = area[position + 2]
                 if length < 4 or position + length > end:
-                    break
+                    raise ExtractError(f"damaged Rock Ridge entry in {self.iso_name}")
                 start, position = position, position + length
+                if area[start : start + 2] not in _KNOWN:
+                    raise Unsupported  # zisofs (ZF), AA, or garbage: pycdlib's verdict
                 if area.startswith(b"TF", start) or area.startswith(b"RR", start) or area.startswith(b"SP", start):
                     continue  # times, the RRIP 1.09 flags, the SUSP marker: nothing extraction uses
                 signature, entry = area[start : start + 2], area[start : start + length]

@@ -109,12 +109,16 @@ class Progress:
             raise ExtractError(f"extraction of {self.iso_name} stopped on request")
 
     def __call__(self, amount: int) -> None:
+        self.count(amount)
+        self.check_stop()
+
+    def count(self, amount: int) -> None:
+        """Count without polling `should_stop` (the md5 thread: only the extracting thread polls it)."""
         with self.lock:  # the copy and the md5 check both count
             self.done += amount
             if self.callback is not None and (self.done - self.last >= self.step or self.done >= self.total):
                 self.last = self.done
                 self.callback(self.done, self.total)
-        self.check_stop()
 
     def finish(self) -> None:
         if self.callback is not None and self.last != self.total:
@@ -143,11 +147,18 @@ class Hasher(threading.Thread):
     def _tick(self, amount: int) -> None:
         if self.abandon.is_set():
             raise ExtractError("md5 check abandoned")
-        self.progress(amount)
+        self.progress.count(amount)
 
     def finish(self) -> None:
-        """Wait for the check and raise what it found."""
-        self.join()
+        """Wait for the check (still polling `should_stop`) and raise what it found."""
+        while self.is_alive():
+            self.join(0.1)
+            try:
+                self.progress.check_stop()
+            except BaseException:
+                self.abandon.set()
+                self.join()
+                raise
         if self.error is not None:
             raise self.error
 
