@@ -429,8 +429,10 @@ def test_scan_serves_the_good_image_and_fails_each_bad_one_alone(tmp_path: Path)
         entry = entries[f"{name}.iso"]
         assert entry["outcome"] == "failed", entry
         assert re.search(kind.fails, entry["error"]), (name, entry["error"])
-    leftovers = [p.name for p in (root / "tftp/isodrop").iterdir() if p.name.startswith(".tmp")]
-    assert leftovers == []
+    trees = root / "tftp/isodrop"
+    leftovers = [p.name for p in trees.iterdir() if p.name.startswith(".tmp") and p.name != ".tmp"]
+    leftovers += [p.name for p in (trees / ".tmp").iterdir()] if (trees / ".tmp").is_dir() else []
+    assert leftovers == []  # main's trees.py keeps temporaries in .tmp/, h1's branch beside the trees
 
 
 def test_reading_a_deep_image_does_not_recurse(tmp_path: Path) -> None:
