@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from isodrop.extract.checksums import Checklist, image_reader, read_md5sum, verify
+from isodrop.extract.checksums import Checklist, hash_files, image_reader, read_md5sum, verify
 from isodrop.extract.errors import ExtractError, ExtractResult, one_line
-from isodrop.extract.image import Manifest, Node, dir_mode, file_mode, read_manifest
+from isodrop.extract.image import Extents, Manifest, Node, dir_mode, file_mode, read_manifest
 from isodrop.trees import remove_tree
 
 CHUNK = 8 * 1024 * 1024  # bytes per copy call: small enough for prompt progress and should_stop
@@ -127,20 +127,29 @@ class Progress:
 
 class Hasher(threading.Thread):
     """Checks md5sum.txt while the tree is written: the listed files are hashed from the image, at
-    the extents the copy reads, in a second thread (hashlib and pread release the GIL, so on two cores
-    this costs about max(copy, hash) instead of their sum). The copy is the kernel's, from exactly
-    those bytes, so hashing the image checks what the tree holds without reading the tree back (which
-    would also defeat zero-copy trees: their blocks are shared, reading them is a full read)."""
+    the extents the copy reads, so the tree is never read back (which would also defeat zero-copy
+    trees: reading shared blocks is a full read). The copy is the kernel's, from exactly those bytes.
+
+    The large files are hashed in a second thread while the tree is written (pread and hashlib release
+    the GIL for a whole MiB, so on two cores this costs about max(copy, hash) instead of their sum); the
+    small ones afterwards in the extracting thread: hashing them in parallel would keep the GIL busy
+    with short calls, and every one of the writer's thousands of system calls would then wait for it
+    (measured: 3x slower on the 4,500-file image)."""
+
+    LARGE = 1024 * 1024
 
     def __init__(self, checklist: Checklist, manifest: Manifest, src_fd: int, progress: Progress) -> None:
         super().__init__(name="md5sum", daemon=True)
         self.checklist, self.manifest, self.src_fd, self.progress = checklist, manifest, src_fd, progress
         self.abandon = threading.Event()
         self.error: BaseException | None = None
+        self.digests: dict[Extents, str] = {}
 
     def run(self) -> None:
         try:
-            verify(self.checklist, self.manifest, image_reader(self.src_fd), self._tick)
+            self.digests = hash_files(
+                self.checklist, self.manifest, image_reader(self.src_fd), self._tick, lambda n: n.size >= self.LARGE
+            )
         except BaseException as err:  # noqa: BLE001 - handed to the extracting thread by finish()
             self.error = err
 
@@ -150,17 +159,21 @@ class Hasher(threading.Thread):
         self.progress.count(amount)
 
     def finish(self) -> None:
-        """Wait for the check (still polling `should_stop`) and raise what it found."""
-        while self.is_alive():
-            self.join(0.1)
-            try:
+        """Hash the small files, wait for the large ones (still polling `should_stop`), compare all."""
+        try:
+            small = hash_files(
+                self.checklist, self.manifest, image_reader(self.src_fd), self.progress, lambda n: n.size < self.LARGE
+            )
+            while self.is_alive():
+                self.join(0.1)
                 self.progress.check_stop()
-            except BaseException:
-                self.abandon.set()
-                self.join()
-                raise
+        except BaseException:
+            self.abandon.set()
+            self.join()
+            raise
         if self.error is not None:
             raise self.error
+        verify(self.checklist, self.manifest, image_reader(self.src_fd), self.progress, self.digests | small)
 
 
 @dataclass
