@@ -172,11 +172,10 @@ def test_a_file_server_we_cannot_see_makes_the_close_wait(tmp_path: Path) -> Non
     iso = tmp_path / "a.iso"
     iso.write_bytes(b"x")
     os.chmod(iso, 0o666)
-    # A process of another user (nobody); the probe runs without CAP_SYS_PTRACE, so that process's
+    # An "smbd" of another user (nobody); the probe runs without CAP_SYS_PTRACE, so that process's
     # /proc/PID/fd is closed to it, as it is to the sandboxed service.
-    other = subprocess.Popen(
-        [sys.executable, "-c", "import os, time; os.setgid(65534); os.setuid(65534); time.sleep(30)"]
-    )
+    code = "import os, time; open('/proc/self/comm', 'w').write('smbd'); os.setuid(65534); time.sleep(30)"
+    other = subprocess.Popen([sys.executable, "-c", code])
     probe = "import sys; from pathlib import Path; from isodrop.watch import writers; print(writers(Path(sys.argv[1])))"
     try:
         ServiceWait.until(lambda: _uid(other.pid) == 65534)
@@ -206,3 +205,30 @@ class ServiceWait:
         while not condition() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert condition()
+
+
+def test_a_hidden_process_that_is_no_file_server_does_not_make_the_close_wait(tmp_path: Path) -> None:
+    """A root shell's cp has more capabilities than the service and is hidden from it too; if it was the
+    writer, the close event was its own."""
+    import subprocess
+    import sys
+
+    iso = tmp_path / "a.iso"
+    iso.write_bytes(b"x")
+    os.chmod(iso, 0o666)
+    other = subprocess.Popen([sys.executable, "-c", "import os, time; os.setuid(65534); time.sleep(30)"])
+    probe = "import sys; from pathlib import Path; from isodrop.watch import writers; print(writers(Path(sys.argv[1])))"
+    try:
+        ServiceWait.until(lambda: _uid(other.pid) == 65534)
+        done = subprocess.run(
+            ["capsh", "--drop=cap_sys_ptrace", "--", "-c", f"{sys.executable} -c {probe!r} {iso}"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+            check=False,
+        )
+    finally:
+        other.kill()
+        other.wait()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(False, False)"
