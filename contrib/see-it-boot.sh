@@ -4,7 +4,7 @@
 # drop the ISO and watch a QEMU PC network-boot it on its serial console.
 #
 #   sudo contrib/see-it-boot.sh          BIOS PC through the pxelinux menu
-#   sudo contrib/see-it-boot.sh --uefi   UEFI PC (OVMF) through the syslinux.efi menu
+#   sudo contrib/see-it-boot.sh --uefi   UEFI PC (OVMF) through Debian's signed shim + GRUB
 #
 # Nothing reaches your LAN: the bridge, the tap and every server live in a namespace that is deleted at
 # the end. Packages are installed with apt-get (no kernel, no live-boot on this machine); the ISO is

@@ -1,7 +1,8 @@
 #!/bin/bash
-# Set up and run isodrop on a fresh Debian 12 machine, without a config file: installs Python and
-# Debian's packages of isodrop's libraries and boot loaders, then runs `isodrop serve` on a local
-# layout under ./isodrop-demo (or $1). Drop an ISO into ./isodrop-demo/drop and watch the log.
+# Set up and run isodrop on a fresh Debian 12 machine (a minbase one too), without a config file:
+# installs Python and Debian's packages of isodrop's libraries and boot loaders, then runs
+# `isodrop serve` on a local layout under ./isodrop-demo (or $1). Drop an ISO into ./isodrop-demo/drop
+# and watch the log. Run as root (bash contrib/try-it.sh), or as a user with sudo for the apt-get step.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 root="$(realpath -m "${1:-./isodrop-demo}")"
@@ -17,7 +18,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "try-it: installing ${missing[*]}"
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    # dpkg's progress lines are noise here; errors still go to stderr and stop the script
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 mkdir -p "$root/drop"

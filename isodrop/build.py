@@ -13,12 +13,15 @@ import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from isodrop.config import Config
+from isodrop.dropfolder import checked_iso
 from isodrop.extract import ExtractError, extract_iso
 from isodrop.families import DirTree, recognise
 from isodrop.model import BootEntry, Outcome, Recognition, ServerContext
 from isodrop.reconcile import DropFile
+from isodrop.secureboot import verify_kernel
 from isodrop.state import EntryState
 from isodrop.trees import Trees, remove_tree
 
@@ -61,6 +64,14 @@ def context_for(config: Config, server: str, slug: str) -> ServerContext:
     )
 
 
+def kernel_verdict(config: Config, tree: Path, entry: BootEntry) -> dict[str, Any] | None:
+    """Would the entry's kernel boot with Secure Boot on through the served shim (x86-64 UEFI only)?"""
+    if "efi64" not in entry.firmware:
+        return None
+    verdict = verify_kernel(tree / entry.kernel, config.shim_file)
+    return verdict.to_dict() if verdict is not None else None
+
+
 def outcome_of(recognition: Recognition) -> tuple[Outcome, str]:
     """The outcome and its reason: served, or not bootable (unrecognised when nobody knows what it is)."""
     if isinstance(recognition, BootEntry):
@@ -77,6 +88,7 @@ def entry_state(
     volume_id: str = "",
     warnings: tuple[str, ...] = (),
     ctx: ServerContext | None = None,
+    secure_boot: dict[str, Any] | None = None,
 ) -> EntryState:
     """The state record of one ISO; the only place one is made from a drop file."""
     entry = recognition if isinstance(recognition, BootEntry) else None
@@ -93,6 +105,7 @@ def entry_state(
         warnings=list(warnings),
         entry=entry,
         context=ctx if entry else None,
+        secure_boot=secure_boot if entry else None,
     )
 
 
@@ -113,6 +126,7 @@ def build_tree(config: Config, trees: Trees, job: Job, ctx: ServerContext) -> En
 
     try:
         temp.parent.mkdir(parents=True, exist_ok=True)
+        iso = checked_iso(config.drop_dir, drop.name)  # the drop-folder link/file-type policy
         result = extract_iso(
             iso, temp, progress=progress, should_stop=job.cancel.is_set, verify_checksums=config.verify_checksums
         )
@@ -138,6 +152,7 @@ def build_tree(config: Config, trees: Trees, job: Job, ctx: ServerContext) -> En
             volume_id=result.volume_id,
             warnings=tuple(result.warnings),
             ctx=ctx,
+            secure_boot=kernel_verdict(config, temp, recognition) if isinstance(recognition, BootEntry) else None,
         )
         if job.cancel.is_set() or not _unchanged(iso, drop):
             remove_tree(temp)

@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from isodrop import __version__
+from isodrop import __version__, lock
 from isodrop.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load, local_defaults
 from isodrop.model import printable
 
@@ -18,6 +18,7 @@ EXIT_OK = 0
 EXIT_PROBLEMS = 1  # some ISO is not bootable, or a check failed
 EXIT_USAGE = 2  # bad command line or configuration
 EXIT_NOT_RUNNING = 3  # `status`: the service is not running (LSB convention)
+EXIT_LOCKED = 4  # `serve`, `scan`: another isodrop process holds the state folder (isodrop/lock.py)
 
 DESCRIPTION = """\
 Serve Linux live ISOs to network-booting PCs.
@@ -29,7 +30,7 @@ and signals dnsmasq. Remove the ISO and its entry, export and tree go too.
 """
 
 EPILOG = f"""\
-configuration:
+configuration (these options go before or after the command):
   --config FILE      read FILE (TOML; every key is documented in the example config).
   --root DIR         no config file: a local layout under DIR (DIR/drop, DIR/tftp, DIR/run);
                      exports are written but not re-read and dnsmasq is not signalled.
@@ -43,6 +44,7 @@ files:
   /srv/tftp/isodrop/SLUG/           extracted trees (state records in .state/SLUG.json)
   /etc/exports.d/isodrop.exports    NFS exports written by isodrop (kernel NFS server)
   /run/isodrop/status.json          what the running service is doing (isodrop status)
+  /run/isodrop/lock                 held by the one serve or scan working on these folders
   DROP/NAME.iso.toml                per-ISO overrides: label, add_params, remove_params,
                                     position, hidden
 
@@ -51,6 +53,8 @@ exit status:
   {EXIT_PROBLEMS}  an ISO could not be served (scan, status, inspect) or a check failed
   {EXIT_USAGE}  bad command line or configuration (the message names the key)
   {EXIT_NOT_RUNNING}  status: the service is not running
+  {EXIT_LOCKED}  serve, scan: another isodrop process (named in the message) holds the state
+     folder (state_dir/lock); the second one changes nothing
 
 examples:
   isodrop serve --root ~/isodrop-demo    try it without root, without a config
@@ -62,20 +66,31 @@ See isodrop(1).
 """
 
 
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """--config, --root and -v, accepted before and after the command. The command's copies default to
+    SUPPRESS: argparse would otherwise overwrite a value given before the command with their defaults."""
+    unset = argparse.SUPPRESS if suppress else None
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("-c", "--config", type=Path, metavar="FILE", default=unset, help="configuration file (TOML)")
+    where.add_argument(
+        "--root", type=Path, metavar="DIR", default=unset, help="use a local layout under DIR, no config file"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=unset if suppress else False, help="also log debugging details"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    where = common.add_mutually_exclusive_group()
-    where.add_argument("-c", "--config", type=Path, metavar="FILE", help="configuration file (TOML)")
-    where.add_argument("--root", type=Path, metavar="DIR", help="use a local layout under DIR, no config file")
-    common.add_argument("-v", "--verbose", action="store_true", help="also log debugging details")
+    _global_options(common, suppress=True)
 
     parser = argparse.ArgumentParser(
         prog="isodrop",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        parents=[common],
     )
+    _global_options(parser, suppress=False)
     parser.add_argument("--version", action="version", version=f"isodrop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -103,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         """\
         Do what `serve` does once: extract new ISOs, remove vanished ones, rewrite menus and exports,
         then exit. An ISO written to in the last quiet_seconds is waited for (up to that long). Exits 1
-        when some ISO in the drop folder could not be served. Do not run it while the service runs.""",
+        when some ISO in the drop folder could not be served, 4 (changing nothing) when the service or
+        another scan is working on the same state folder.""",
     )
     status = add(
         "status",
@@ -120,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         """\
         Read the ISO in place and show the detected system, why it matched (which files), the menu label
         and the exact kernel, initrd(s) and command line, or the precise reason it cannot be booted.
+        "proven:" says whether a VM test boots that family's line with its own initramfs code.
         Exits 0 when bootable, 1 when not, 2 when the file cannot be read as an ISO.""",
     )
     inspect.add_argument("iso", type=Path, metavar="FILE.iso")
@@ -148,6 +165,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.config is not None and args.root is not None:  # one before the command, one after it
+        parser.error("argument --root: not allowed with argument -c/--config")
     from isodrop.journal import setup_logging
 
     setup_logging(args.verbose)
@@ -159,11 +178,20 @@ def main(argv: list[str] | None = None) -> int:
     handler = {"serve": cmd_serve, "scan": cmd_scan, "status": cmd_status, "inspect": cmd_inspect, "check": cmd_check}[
         args.command
     ]
-    return handler(config, args)
+    try:
+        return handler(config, args)
+    except lock.Busy as exc:
+        print(f"isodrop: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except lock.Unusable as exc:
+        print(f"isodrop: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     from isodrop.service import Service
+
+    lock.take(config.state_dir, "serve")
 
     def reload() -> Config:
         return resolve_config(args)
@@ -176,6 +204,7 @@ def cmd_scan(config: Config, args: argparse.Namespace) -> int:
     from isodrop.reconciler import Reconciler
     from isodrop.service import server_address
 
+    lock.take(config.state_dir, "scan")
     reconciler = Reconciler(config, server_address(config))
     try:
         reconciler.prepare()
@@ -202,7 +231,7 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     from isodrop.address import detect_server_address
     from isodrop.build import context_for
     from isodrop.extract import ExtractError, IsoTree
-    from isodrop.families import recognise
+    from isodrop.families import proof, recognise
     from isodrop.model import BootEntry
     from isodrop.render.menu import boot_params
     from isodrop.state import slug_for
@@ -213,10 +242,14 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     server = args.server or config.server_address or detect_server_address()[0]
     slug = slug_for(args.iso.name)
     ctx = context_for(config, server, slug)
+    secure_boot = ""
     try:
-        with IsoTree(args.iso, verify_checksums=config.verify_checksums) as tree:
+        # the user named this file: a link is followed, but it is opened O_NOFOLLOW|O_NONBLOCK (no FIFO hang)
+        with IsoTree(Path(os.path.realpath(args.iso)), args.iso.name, verify_checksums=config.verify_checksums) as tree:
             recognition = recognise(tree, ctx)
             volume_id, checks = tree.volume_id, tree.checks
+            if isinstance(recognition, BootEntry):
+                secure_boot = _inspect_secure_boot(config, tree, recognition)
     except ExtractError as exc:
         show(f"{args.iso}: cannot be read: {exc}")
         return EXIT_USAGE
@@ -237,7 +270,26 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
         show(f"initrd:     {ctx.tftp_path}/{initrd}")
     show(f"cmdline:    {' '.join(boot_params(recognition, config))}")
     show(f"NFS root:   {server}:{ctx.nfs_path}")
+    show(f"proven:     {proof(recognition.family)}")
+    show(f"UEFI:       {secure_boot}")
     return EXIT_OK
+
+
+def _inspect_secure_boot(config: Config, tree, entry) -> str:  # type: ignore[no-untyped-def]
+    """The Secure Boot verdict of the ISO's kernel, read out of the ISO into a temporary file."""
+    import tempfile
+
+    from isodrop.secureboot import MAX_KERNEL_BYTES, describe, verify_kernel
+
+    if "efi64" not in entry.firmware:
+        return "not offered to UEFI clients"
+    data = tree.read_bytes(entry.kernel, limit=MAX_KERNEL_BYTES)
+    if data is None:
+        return "Secure Boot: not checked (kernel unreadable in the ISO)"
+    with tempfile.NamedTemporaryFile(prefix="isodrop-kernel-") as tmp:
+        tmp.write(data)
+        tmp.flush()
+        return describe(verify_kernel(Path(tmp.name), config.shim_file))
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
@@ -272,12 +324,14 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
             report("FAIL", f"{name} {folder} does not exist and {existing} is not writable")
     for level, message in zero_copy_report(config.drop_dir, config.trees_dir):
         report(level, message)
-    sources = [src for loader in active_loaders(config) for src in loader.files(config).values()]
-    missing = [src for src in sources if not src.is_file()]
+    sources = {src for loader in active_loaders(config) for src in loader.files(config).values()}
+    missing = sorted(src for src in sources if not src.is_file())
     for src in missing:
-        report("WARN", f"boot loader file {src} not found (install pxelinux, syslinux-common, syslinux-efi)")
+        packages = "pxelinux, syslinux-common, syslinux-efi, shim-signed, grub-efi-amd64-signed"
+        report("WARN", f"boot loader file {src} not found (install {packages})")
     if not missing:
-        report("ok", "boot loader files found (pxelinux, syslinux modules, syslinux.efi)")
+        names = ", ".join(loader.name for loader in active_loaders(config))
+        report("ok", f"boot loader files found ({names})")
     for loader in active_loaders(config):
         report("ok", f"{loader.firmware} clients: dnsmasq's boot file is {loader.boot_file()} ({loader.name})")
     address = config.server_address or detect_server_address()[0]

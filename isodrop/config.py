@@ -18,6 +18,9 @@ from typing import Any
 DEFAULT_CONFIG_PATH = Path("/etc/isodrop/isodrop.toml")
 
 
+UEFI_LOADERS = ("grub", "syslinux-efi")  # h5 adds "ipxe"
+
+
 class ConfigError(Exception):
     """A config file or value that cannot be used; the message names the key."""
 
@@ -47,11 +50,18 @@ class Config:
     syslinux_bios_modules: Path = Path("/usr/lib/syslinux/modules/bios")
     syslinux_efi_file: Path = Path("/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi")
     syslinux_efi64_modules: Path = Path("/usr/lib/syslinux/modules/efi64")
+    uefi_loader: str = "grub"  # x86-64 UEFI clients: "grub" (shim + signed GRUB) or "syslinux-efi"
+    shim_file: Path = Path("/usr/lib/shim/shimx64.efi.signed")
+    grub_efi_file: Path = Path("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed")
+    grub_modules_dir: Path = Path("/usr/lib/grub/x86_64-efi")  # http.mod, for HTTP with Secure Boot off
     settle_seconds: float = 1.0  # closed, but a writer could be hidden (smbd, ganesha): unchanged this long
     quiet_seconds: float = 15.0  # no close seen (remote or invisible writer): unchanged this long
     rescan_seconds: float = 300.0  # a full reconcile even without events, as a safety net
     parallel_extractions: int = 1
     verify_checksums: bool = True  # check extracted files against the ISO's md5sum.txt
+    retry_seconds: float = 30.0  # a failed ISO is tried again after this, doubling each time ...
+    retry_max_seconds: float = 3600.0  # ... up to this (and at once on SIGHUP / systemctl reload)
+    drop_dir_must_be_mountpoint: bool = False  # drop_dir not a mount point = unavailable: keep serving
     local_mode: bool = False  # embedded default: skip system services, say so
     source: str = "built-in defaults"
 
@@ -97,6 +107,9 @@ _PATHS = {
     "syslinux_bios_modules",
     "syslinux_efi_file",
     "syslinux_efi64_modules",
+    "shim_file",
+    "grub_efi_file",
+    "grub_modules_dir",
 }
 _OPTIONAL_PATHS = {"ganesha_pid_file", "dnsmasq_pid_file", "templates_dir"}
 
@@ -188,11 +201,13 @@ def _validate(config: Config, source: str) -> None:
             "client_network",
             f"must be one exports(5) client such as 192.168.1.0/24, got {config.client_network!r}",
         )
+    if config.uefi_loader not in UEFI_LOADERS:
+        fail("uefi_loader", f"must be one of {', '.join(UEFI_LOADERS)}, got {config.uefi_loader!r}")
     if config.menu_timeout < 0:
         fail("menu_timeout", "must be 0 (wait forever) or more")
     if config.menu_group_threshold < 1:
         fail("menu_group_threshold", "must be at least 1")
-    for key in ("settle_seconds", "quiet_seconds", "rescan_seconds"):
+    for key in ("settle_seconds", "quiet_seconds", "rescan_seconds", "retry_seconds", "retry_max_seconds"):
         if getattr(config, key) <= 0:
             fail(key, "must be a positive number of seconds")
     if not 1 <= config.parallel_extractions <= 8:

@@ -109,16 +109,23 @@ def install_files(wanted: dict[Path, Path]) -> list[Result]:
             verb = "refreshed"
         except FileNotFoundError:
             verb = "installed"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        tmp = ""
+        try:  # a full or read-only TFTP root is a failure to report and retry, never a crash
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+            os.close(fd)
             shutil.copyfile(source, tmp)
             os.chmod(tmp, 0o644)
             os.utime(tmp, ns=(src.st_atime_ns, src.st_mtime_ns))
             os.replace(tmp, dest)
+        except OSError as exc:
+            if tmp:
+                Path(tmp).unlink(missing_ok=True)
+            results.append(Result(False, f"cannot install {dest}: {exc.strerror or exc}"))
+            continue
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            if tmp:
+                Path(tmp).unlink(missing_ok=True)
             raise
         results.append(Result(True, f"{verb} {dest} from {source}"))
     return results

@@ -25,6 +25,8 @@ class Publisher:
         self.nfs: NfsServer = nfs_server(config)
         self.system = system  # part -> its last message, shared with the status report
         self.exports_pending = True  # re-read exports once at start: the file may predate a reboot
+        self.loader_files_pending = False  # some loader file could not be installed: try again
+        self._install_failures: set[str] = set()
 
     def install_loader_files(self) -> None:
         """Copy every active loader's files into the TFTP root, and refresh those whose source changed."""
@@ -33,13 +35,25 @@ class Publisher:
             for loader in self.loaders
             for dest, source in loader.files(self.config).items()
         }
+        self.loader_files_pending = False
+        failures = set()
         for result in effects.install_files(wanted):
-            (log.info if result.ok else log.warning)("%s", result.message)
-            if not result.ok:
-                self.system["boot files"] = result.message
+            if result.ok:
+                log.info("%s", result.message)
+                continue
+            if result.message not in self._install_failures:  # a full disk: said once, not every pass
+                log.warning("%s", result.message)
+            failures.add(result.message)
+            self.system["boot files"] = result.message
+            self.loader_files_pending = True  # tried again before the next publication
+        self._install_failures = failures
+        if not self.loader_files_pending:
+            self.system.pop("boot files", None)
 
     def publish(self, wanted: Publication) -> None:
         """Write menus and exports that changed; re-read exports and signal dnsmasq when needed."""
+        if self.loader_files_pending:  # a full disk at start: the loaders are installed once there is room
+            self.install_loader_files()
         changed = False
         for path, text in wanted.menus:
             changed |= effects.write_if_changed(path, text)

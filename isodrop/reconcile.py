@@ -49,6 +49,7 @@ def plan(
     trees_present: set[str],
     in_progress: dict[str, DropFile],
     context: Callable[[str], ServerContext] | None = None,
+    redo: frozenset[str] = frozenset(),
 ) -> Plan:
     """What to do so that what is served matches the drop folder.
 
@@ -56,6 +57,7 @@ def plan(
     `in_progress`: extractions queued or running, by slug, with the ISO version they started from.
     A state whose outcome needs a tree but has none (a crash between steps) counts as absent.
     `context(slug)`: where SLUG is served from now; a kept entry built for another place is refreshed.
+    `redo`: slugs whose ISO was replaced although name, size and mtime match (dropfolder.replaced).
     """
     extract, remove, cancel, waiting, refresh, notes = [], [], [], [], [], []
     wanted: dict[str, DropFile] = {}
@@ -69,7 +71,7 @@ def plan(
         state = states.get(slug)
         running = in_progress.get(slug)
         intact = state is not None and (state.entry is None or slug in trees_present)
-        if state is not None and _matches(state, item) and intact:
+        if state is not None and _matches(state, item) and intact and slug not in redo:
             if context is not None and state.outcome is Outcome.SERVED and state.context != context(slug):
                 refresh.append(slug)
             continue

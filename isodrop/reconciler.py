@@ -1,32 +1,39 @@
 """The reconciler: one pass = observe -> plan -> execute, plus the extraction jobs it started.
 
-observe: one snapshot (drop listing, state records, trees in place, sidecars, server address);
-plan: `reconcile.plan` and `render.publication`, both pure; execute: cancel jobs, refresh entries
-built for another address, publish, retire trees that are no longer wanted (after publishing, so
-no client is offered a vanishing tree), queue extractions. `run_until_idle` is `isodrop scan`.
+observe: one snapshot (drop listing under isodrop.dropfolder's policies, state records, trees in
+place, sidecars, same-size replacements, server address); plan: `reconcile.plan` and
+`render.publication`, both pure; execute: cancel jobs, refresh entries built for another address,
+publish, retire trees that are no longer wanted (after publishing, so no client is offered a
+vanishing tree), queue extractions (a failed ISO only when its retry is due). A drop folder that is
+unavailable (missing, unmounted, unreadable) ends the pass after observing: nothing served changes.
+`run_until_idle` is `isodrop scan`.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from isodrop.build import Job, build_tree, context_for, iso_extra, refreshed
+from isodrop import dropfolder
+from isodrop.build import Job, build_tree, context_for, entry_state, iso_extra, refreshed
 from isodrop.config import Config
-from isodrop.model import Outcome, ServerContext
+from isodrop.model import Outcome, ServerContext, printable
 from isodrop.publisher import Publisher
 from isodrop.reconcile import DropFile, plan
 from isodrop.render.publication import publication
-from isodrop.sidecar import Sidecar, SidecarError, load_sidecar, sidecar_path
-from isodrop.state import EntryState
+from isodrop.sidecar import Sidecar, SidecarError, apply, load_drop_sidecar
+from isodrop.state import EntryState, slug_for
 from isodrop.status import status_line
 from isodrop.trees import Trees, remove_tree
-from isodrop.watch import Settler, list_drop
+from isodrop.watch import Settler
 
 log = logging.getLogger("isodrop")
+MAX_IGNORED_LOGGED = 20  # new ignored names logged per pass (a hostile folder may hold thousands)
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,10 @@ class Snapshot:
     sidecars: dict[str, Sidecar] = field(default_factory=dict)  # by ISO name
     sidecar_errors: dict[str, str] = field(default_factory=dict)  # by ISO name: why it is ignored
     server: str = ""
+    listing: dropfolder.Listing = field(default_factory=dropfolder.Listing)
+    ignored: dict[str, str] = field(default_factory=dict)  # drop-folder names not used, and why
+    redo: frozenset[str] = frozenset()  # slugs replaced by a same-size image (dropfolder.replaced)
+    unavailable: str = ""  # why the drop folder cannot be used now ("" = it can); then drop is empty
 
 
 class Reconciler:
@@ -56,15 +67,21 @@ class Reconciler:
         self.states: dict[str, EntryState] = {}  # as of the last pass
         self.waiting: tuple[DropFile, ...] = ()
         self.sidecar_errors: dict[str, str] = {}
+        self.ignored: dict[str, str] = {}  # as of the last pass: drop-folder names not used, and why
+        self.folders: dict[str, tuple[int, int]] = {}  # drop-folder folders the last pass saw (to watch)
+        self.retry = dropfolder.RetryBook(dropfolder.RetryPolicy(config.retry_seconds, config.retry_max_seconds))
+        self.availability = dropfolder.DropAvailability(config.drop_dir, config.drop_dir_must_be_mountpoint)
+        self._identities: dict[str, dropfolder.Identity | None] = {}  # slug -> identity of the ISO at submit
         self._announced_waiting: set[str] = set()
 
     # --- set-up and tear-down -------------------------------------------------------------------
     def prepare(self) -> None:
         """Folders, leftovers of an interrupted run, boot loader files, and what is skipped and why."""
         cfg = self.config
-        for folder in (cfg.drop_dir, cfg.state_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.trees.prepare()
+        if not cfg.drop_dir.exists() and not self.trees.records():  # a missing drop folder while trees
+            cfg.drop_dir.mkdir(parents=True, exist_ok=True)  # are served may be an unplugged disk: not made
         self.publisher.install_loader_files()
         if cfg.local_mode:
             log.info(
@@ -86,35 +103,77 @@ class Reconciler:
         return context_for(self.config, self.server, slug)
 
     def summary(self) -> str:
-        return status_line(self.states, self.jobs.values(), self.settler.pending())
+        return status_line(
+            self.states,
+            self.jobs.values(),
+            self.settler.pending(),
+            ignored=len(self.ignored),
+            unavailable=bool(self.availability.problem),
+        )
 
     # --- one pass -----------------------------------------------------------------------------
     def observe(self) -> Snapshot:
+        """One look at everything a pass decides from. Records without an identity (made before
+        identities were kept, or after a remount moved the inode) get the current one saved."""
         cfg = self.config
         states = self.trees.records()
+        trees = frozenset(self.trees.present(states))
+        listing, problem = self._list_drop_folder()
+        if listing is None:
+            return Snapshot((), states, trees, server=self.server, unavailable=problem)
         known = frozenset((s.source, s.size, s.mtime_ns) for s in states.values())
-        drop = self.settler.observe(cfg.drop_dir, list_drop(cfg.drop_dir), known)
+        drop = self.settler.observe(cfg.drop_dir, listing.isos, known)
+        ignored = dict(listing.ignored)
+        for loser, winner in dropfolder.collisions(listing.isos, slug_for).items():
+            ignored[loser] = f"slug conflict: same folder name {slug_for(loser)!r} as {winner!r}, which is served"
         sidecars, errors = {}, {}
         for state in states.values():
-            path = sidecar_path(cfg.drop_dir / state.source)
-            if not path.is_file():
-                continue
-            try:
-                sidecars[state.source] = load_sidecar(path)
-            except SidecarError as exc:
+            try:  # the drop-folder policy (no links out, no FIFOs, 64 KiB), checked like ISO data
+                sidecar = load_drop_sidecar(cfg.drop_dir, state.source)
+                if sidecar is not None and state.entry is not None:
+                    apply(state.entry, sidecar)  # a value the entry refuses is this sidecar's error
+            except (SidecarError, ValueError) as exc:
                 errors[state.source] = str(exc)
-        return Snapshot(tuple(drop), states, frozenset(self.trees.present(states)), sidecars, errors, self.server)
+                continue
+            if sidecar is not None:
+                sidecars[state.source] = sidecar
+        redo = dropfolder.replaced(states, listing, self.trees.save)
+        return Snapshot(
+            tuple(drop), states, trees, sidecars, errors, self.server, listing=listing, ignored=ignored, redo=redo
+        )
 
     def run_pass(self) -> None:
         self._collect_finished_jobs()
         snap = self.observe()
+        self.folders = dict(snap.listing.folders) if not snap.unavailable else self._drop_dir_itself()
+        if snap.unavailable:
+            self.states, self.waiting = snap.states, ()
+            return
+        self._log_ignored(snap.ignored)
 
         def context(slug: str) -> ServerContext:
             return context_for(self.config, snap.server, slug)
 
-        steps = plan(list(snap.drop), snap.states, set(snap.trees), {s: j.drop for s, j in self.jobs.items()}, context)
+        steps = plan(
+            list(snap.drop),
+            self.retry.planning_view(snap.states, snap.drop, Outcome.FAILED),  # failed ISOs due for a retry
+            set(snap.trees),
+            {s: j.drop for s, j in self.jobs.items()},
+            context,
+            redo=snap.redo,
+        )
+        log.debug(
+            "pass: %d ISOs listed, %d records, %d trees; plan: %d to extract, %d to remove, %d waiting, %d to refresh",
+            len(snap.drop),
+            len(snap.states),
+            len(snap.trees),
+            len(steps.extract),
+            len(steps.remove),
+            len(steps.waiting),
+            len(steps.refresh),
+        )
         for note in steps.notes:
-            log.warning("%s", note)
+            log.debug("%s", note)  # slug conflicts: in status as ignored, logged by _log_ignored
         for slug in steps.cancel:
             self.jobs[slug].cancel.set()
             log.info("%s: extraction cancelled (the ISO changed or went away)", self.jobs[slug].drop.name)
@@ -139,8 +198,11 @@ class Reconciler:
                 log.info("%s: still being copied; waiting until it is complete", item.name, extra=iso_extra(item.name))
         self._announced_waiting = {item.name for item in steps.waiting}
         for item in steps.extract:
-            if item.slug not in self.jobs:  # else a cancelled job for this name is still winding down
-                self._submit(item)
+            if item.slug in self.jobs:
+                continue  # a cancelled job for this name is still winding down
+            if not self.retry.due(item.slug, (item.name, item.size, item.mtime_ns)):
+                continue  # failed and not due again, even when its record could not be saved
+            self._submit(item, snap.listing)
         self.states, self.waiting = states, steps.waiting
 
     def run_until_idle(self, wait_for_copies: float) -> None:
@@ -158,8 +220,10 @@ class Reconciler:
                 return
 
     # --- execution steps ------------------------------------------------------------------------
-    def _submit(self, item: DropFile) -> None:
+    def _submit(self, item: DropFile, listing: dropfolder.Listing) -> None:
         job = Job(drop=item)
+        st, real = listing.isos.get(item.name), listing.paths.get(item.name)
+        self._identities[item.slug] = dropfolder.identity_of(real, st) if st and real else None
         self.jobs[item.slug] = job
         log.info("%s: copy complete, queued for extraction", item.name, extra=iso_extra(item.name))
         job.future = self.pool.submit(build_tree, self.config, self.trees, job, self.context(item.slug))
@@ -172,9 +236,74 @@ class Reconciler:
             del self.jobs[slug]
             if job.future.cancelled():
                 continue
-            state = job.future.result()
-            if state is not None:
-                _log_outcome(state)
+            state = self._job_result(job)
+            if state is None:
+                continue
+            self._stamp_identity(state)
+            if state.outcome is Outcome.FAILED:
+                delay = self.retry.failed(slug, (state.source, state.size, state.mtime_ns))
+                log.info("%s: will be tried again in %.0f s (or at once on reload)", state.source, delay)
+            else:
+                self.retry.forget(slug)
+            _log_outcome(state)
+
+    def _job_result(self, job: Job) -> EntryState | None:
+        """The job's state; an exception that escaped the build becomes this ISO's recorded failure."""
+        assert job.future is not None
+        try:
+            return job.future.result()
+        except Exception as exc:  # one ISO never stops the service (RecursionError, ValueError, ...)
+            drop = job.drop
+            log.error("%s: internal error while building its tree: %r", drop.name, exc, extra=iso_extra(drop.name))
+            state = entry_state(drop, Outcome.FAILED, error=f"internal error: {type(exc).__name__}: {exc}"[:500])
+            with contextlib.suppress(OSError):
+                self.trees.save(state)
+            return state
+
+    def _stamp_identity(self, state: EntryState) -> None:
+        """Record the identity the ISO had when its extraction was queued (dropfolder.replaced)."""
+        identity = self._identities.pop(state.slug, None)
+        if identity is None:
+            return
+        state.ino, state.ctime_ns, state.fingerprint = identity.ino, identity.ctime_ns, identity.fingerprint
+        with contextlib.suppress(OSError):
+            self.trees.save(state)
+
+    # --- the drop folder as untrusted input -------------------------------------------------------
+    def _list_drop_folder(self) -> tuple[dropfolder.Listing | None, str]:
+        """This pass's listing, or (None, why) when the drop folder is unavailable (then nothing may change)."""
+        problem = self.availability.check()
+        listing = None
+        if not problem:
+            try:
+                listing = dropfolder.list_drop(self.config.drop_dir)
+            except OSError as exc:
+                problem = f"the drop folder cannot be listed: {exc.strerror or exc}"
+            else:
+                problem = self.availability.check()  # it went away while being listed
+        if not self.availability.update(problem):
+            self.system["drop folder"] = f"{problem}; keeping everything served as it is"
+            return None, problem
+        self.system.pop("drop folder", None)
+        return listing, ""
+
+    def _drop_dir_itself(self) -> dict[str, tuple[int, int]]:
+        """The drop folder alone (to watch for its return), or nothing when it is not there at all."""
+        try:
+            st = os.stat(self.config.drop_dir)
+        except OSError:
+            return {}
+        return {"": (st.st_dev, st.st_ino)}
+
+    def _log_ignored(self, ignored: dict[str, str]) -> None:
+        new = [(name, reason) for name, reason in ignored.items() if self.ignored.get(name) != reason]
+        for name, reason in new[:MAX_IGNORED_LOGGED]:
+            log.warning("%s: ignored: %s", printable(name), reason, extra=iso_extra(name))
+        if len(new) > MAX_IGNORED_LOGGED:
+            log.warning(
+                "... and %d more ignored names in the drop folder (see isodrop status)", len(new) - MAX_IGNORED_LOGGED
+            )
+        self.ignored = ignored
 
     def _retire(self, slug: str, state: EntryState) -> None:
         doomed = self.trees.retire(slug)

@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 
-from isodrop import status
+from isodrop import dropfolder, status
 from isodrop.address import detect_server_address
 from isodrop.config import Config
 from isodrop.reconciler import Reconciler
@@ -114,6 +114,21 @@ class Service:
         self.run_pass()
         self.notifier.notify("READY=1", f"STATUS={self.reconciler.summary()}")
 
+    def _refresh_watches(self) -> None:
+        """Watch the folders the last pass listed (a new one from the pass its creation woke, a dead
+        watch re-created); beyond dropfolder.MAX_WATCHED_FOLDERS the rescan finds changes."""
+        if self.watcher is None:
+            return
+        self.watcher.refresh(self.reconciler.folders)
+        if self.watcher.unwatched:
+            self.system["watcher"] = (
+                f"{self.watcher.unwatched} folders in the drop folder are not watched (at most"
+                f" {dropfolder.MAX_WATCHED_FOLDERS}); changes there are found by the rescan every"
+                f" {self.config.rescan_seconds:.0f} s"
+            )
+        else:
+            self.system.pop("watcher", None)
+
     def _stop_watching(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
@@ -121,6 +136,9 @@ class Service:
 
     def _next_timeout(self) -> float:
         timeouts = [self.config.rescan_seconds]
+        next_retry = self.reconciler.retry.seconds_to_next()  # a failed ISO due again
+        if next_retry is not None:
+            timeouts.append(next_retry)
         if self.reconciler.jobs:
             timeouts.append(1.0)  # progress in STATUS=
         if self.retry_soon:
@@ -133,8 +151,10 @@ class Service:
 
     def _reload(self) -> None:
         """SIGHUP: read the configuration again; a changed one gets a new reconciler (running
-        extractions are cancelled and start over), an unchanged one re-detects the address."""
+        extractions are cancelled and start over), an unchanged one re-detects the address.
+        Either way failed ISOs are tried again at once."""
         self.reload_requested = False
+        self.reconciler.retry.retry_all_now()
         self.notifier.notify("RELOADING=1", "STATUS=reloading configuration")
         log.info("reloading configuration")
         new = self.config
@@ -168,6 +188,7 @@ class Service:
         else:
             self.retry_soon = False
             self.system.pop("last error", None)
+        self._refresh_watches()
         with contextlib.suppress(OSError):
             self.write_status()
 
@@ -182,6 +203,8 @@ class Service:
             jobs=r.jobs.values(),
             waiting=r.waiting,
             sidecar_errors=r.sidecar_errors,
+            retries={slug: r.retry.info(slug) for slug in r.states},
+            ignored=r.ignored,
             system=self.system,
             started=self.started,
             stopped=stopped,

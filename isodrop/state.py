@@ -33,6 +33,12 @@ def slug_for(iso_name: str) -> str:
     return f"{safe}-{hashlib.sha1(os.fsencode(iso_name)).hexdigest()[:6]}"
 
 
+def secure_boot_line(verdict: dict[str, Any] | None) -> str:
+    from isodrop.secureboot import describe
+
+    return describe(verdict)
+
+
 @dataclass
 class EntryState:
     """What isodrop knows about one ISO; persisted as JSON."""
@@ -49,6 +55,11 @@ class EntryState:
     warnings: list[str] = field(default_factory=list)
     entry: BootEntry | None = None  # how to boot it, when bootable
     context: ServerContext | None = None  # where the entry was built to be served from
+    # identity of the ISO file beyond name/size/mtime (isodrop.dropfolder.replaced); 0/"" = unknown
+    ino: int = 0
+    ctime_ns: int = 0
+    fingerprint: str = ""
+    secure_boot: dict[str, Any] | None = None  # isodrop.secureboot.Verdict.to_dict() of the kernel, if checked
     updated: float = field(default_factory=time.time)
 
     def summary(self) -> dict[str, Any]:
@@ -63,6 +74,7 @@ class EntryState:
             "warnings": self.warnings,
             "kernel": self.entry.kernel if self.entry else "",
             "params": self.entry.cmdline if self.entry else "",
+            "secure_boot": secure_boot_line(self.secure_boot) if self.entry else "",
         }
 
     def to_json(self) -> str:

@@ -25,7 +25,16 @@ def status_path(config: Config) -> Path:
     return config.state_dir / "status.json"
 
 
-def status_line(states: Mapping[str, EntryState], jobs: Iterable[Job], being_copied: int) -> str:
+MAX_IGNORED_SHOWN = 500  # ignored drop-folder names listed in the document (a hostile folder may hold thousands)
+
+
+def status_line(
+    states: Mapping[str, EntryState],
+    jobs: Iterable[Job],
+    being_copied: int,
+    ignored: int = 0,
+    unavailable: bool = False,
+) -> str:
     """The one-line summary for systemd's STATUS=, `isodrop scan` and `isodrop status`."""
     jobs = list(jobs)
     served = sum(1 for s in states.values() if s.outcome is Outcome.SERVED)
@@ -41,6 +50,10 @@ def status_line(states: Mapping[str, EntryState], jobs: Iterable[Job], being_cop
     failed = sum(1 for s in states.values() if s.outcome is not Outcome.SERVED)
     if failed:
         parts.append(f"{failed} not bootable (see isodrop status)")
+    if ignored:
+        parts.append(f"{ignored} ignored in the drop folder (see isodrop status)")
+    if unavailable:
+        parts.append("drop folder unavailable, keeping what is served")
     return "; ".join(parts)
 
 
@@ -54,12 +67,15 @@ def document(
     jobs: Iterable[Job] = (),
     waiting: Iterable[DropFile] = (),
     sidecar_errors: Mapping[str, str] | None = None,
+    retries: Mapping[str, Mapping[str, Any]] | None = None,
+    ignored: Mapping[str, str] | None = None,
     system: Mapping[str, str] | None = None,
     started: float = 0.0,
     stopped: bool = False,
 ) -> dict[str, Any]:
-    """The status document; `isodrop status --json` prints it as it is."""
-    errors = sidecar_errors or {}
+    """The status document; `isodrop status --json` prints it as it is. `retries`: by slug, the
+    attempts and seconds to the next try of failed ISOs; `ignored`: drop-folder names not used, and why."""
+    errors, retries, ignored = sidecar_errors or {}, retries or {}, ignored or {}
     return {
         "running": running,
         "pid": os.getpid() if running or stopped else 0,
@@ -71,9 +87,11 @@ def document(
         "server": server,
         "summary": summary,
         "entries": [
-            s.summary() | {"sidecar_error": errors.get(s.source, "")}
+            s.summary() | {"sidecar_error": errors.get(s.source, "")} | dict(retries.get(s.slug, {}))
             for s in sorted(states.values(), key=lambda s: s.source)
         ],
+        "ignored": [{"iso": name, "reason": why} for name, why in sorted(ignored.items())[:MAX_IGNORED_SHOWN]],
+        "ignored_total": len(ignored),
         "extracting": [{"iso": j.drop.name, "percent": j.percent, "running": j.started} for j in jobs],
         "waiting": [{"iso": d.name, "size": d.size} for d in waiting],
         "system": dict(system or {}),
@@ -96,7 +114,9 @@ def read(config: Config) -> dict[str, Any]:
 
 
 def has_problems(doc: Mapping[str, Any]) -> bool:
-    return any(e["outcome"] != "served" or e.get("sidecar_error") for e in doc["entries"])
+    """Not bootable ISOs, ignored sidecars, or ignored drop-folder names (links out, FIFOs, too deep,
+    slug conflicts)."""
+    return any(e["outcome"] != "served" or e.get("sidecar_error") for e in doc["entries"]) or bool(doc.get("ignored"))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -126,10 +146,17 @@ def format_status(doc: Mapping[str, Any]) -> str:
         lines.append(f"  {entry['outcome']:<13} {entry['iso']}  [{system}]")
         if detail:
             lines.append(f"      {detail}")
+        if entry.get("secure_boot"):
+            lines.append(f"      {entry['secure_boot']}")
         for warning in entry.get("warnings", []):
             lines.append(f"      warning: {warning}")
         if entry.get("sidecar_error"):
             lines.append(f"      sidecar ignored: {entry['sidecar_error']}")
+    for item in doc.get("ignored", []):
+        lines.append(f"  {'ignored':<13} {item['iso']}")
+        lines.append(f"      {item['reason']}")
+    if doc.get("ignored_total", 0) > len(doc.get("ignored", [])):
+        lines.append(f"  ... and {doc['ignored_total'] - len(doc['ignored'])} more ignored names")
     for job in doc["extracting"]:
         lines.append(f"  {'extracting' if job['running'] else 'queued':<13} {job['iso']}  {job['percent']}%")
     for item in doc["waiting"]:

@@ -17,6 +17,8 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from isodrop import dropfolder
+from isodrop.dropfolder import is_iso_name  # noqa: F401 - re-exported
 from isodrop.reconcile import DropFile
 
 log = logging.getLogger(__name__)
@@ -25,27 +27,9 @@ log = logging.getLogger(__name__)
 _IGNORED_EVENTS = {"opened", "closed_no_write"}
 
 
-def is_iso_name(name: str) -> bool:
-    base = name.rsplit("/", 1)[-1]
-    return base.lower().endswith(".iso") and not base.startswith(".")
-
-
 def list_drop(drop_dir: Path) -> dict[str, os.stat_result]:
-    """ISOs under the drop folder (hidden files and folders skipped: copy tools' temporary names)."""
-    found: dict[str, os.stat_result] = {}
-    for dirpath, dirnames, filenames in os.walk(drop_dir, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            if not is_iso_name(name):
-                continue
-            path = Path(dirpath, name)
-            try:
-                st = path.stat()
-            except OSError:
-                continue  # vanished or a dangling link
-            if os.path.isfile(path):
-                found[path.relative_to(drop_dir).as_posix()] = st
-    return found
+    """ISOs under the drop folder by relative name (see isodrop.dropfolder.list_drop for the policies)."""
+    return dropfolder.list_drop(drop_dir).isos
 
 
 def open_for_writing(path: Path) -> bool:
@@ -248,29 +232,120 @@ class _WakeHandler(FileSystemEventHandler):
         self.settler = settler
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in _IGNORED_EVENTS:
-            return
-        path = Path(os.fsdecode(event.src_path))
-        if event.event_type == "closed" and not event.is_directory:  # close after writing
-            with contextlib.suppress(ValueError):
-                self.settler.closed(path, path.relative_to(self.drop_dir).as_posix())
-        self.wake(f"{event.event_type} {path}")
+        try:
+            if event.event_type in _IGNORED_EVENTS:
+                return
+            path = Path(os.fsdecode(event.src_path))
+            if event.event_type == "closed" and not event.is_directory:  # close after writing
+                with contextlib.suppress(ValueError):
+                    self.settler.closed(path, path.relative_to(self.drop_dir).as_posix())
+            self.wake(f"{event.event_type} {path}")
+        except Exception:  # an exception here would end watchdog's dispatch thread
+            log.exception("drop folder event not handled")
+            self.wake("event not handled")
 
 
 class DropWatcher:
-    """A watchdog observer on the drop folder: every change calls `wake(reason)`, and a writer closing
-    a file is told to the settler."""
+    """Non-recursive watches on the drop folder and its folders up to dropfolder.MAX_DEPTH: every change
+    calls `wake(reason)`, and a writer closing a file is told to the settler.
+
+    The folders to watch come from each pass's listing (`refresh`), so no nesting is ever walked here,
+    a new folder is watched from the pass its creation woke, and a watch that died (its folder was
+    unmounted, removed, or an emitter thread failed) is noticed by a monitor thread, which wakes the
+    service, whose next `refresh` re-creates it. The periodic rescan keeps things right meanwhile.
+    """
 
     def __init__(self, drop_dir: Path, wake: Callable[[str], None], settler: Settler) -> None:
         self.drop_dir = drop_dir
+        self.wake = wake
+        self._handler = _WakeHandler(drop_dir, wake, settler)
         self._observer = Observer()
-        self._observer.schedule(_WakeHandler(drop_dir, wake, settler), str(drop_dir), recursive=True)
+        self._watches: dict[str, tuple[object, tuple[int, int]]] = {}  # rel folder -> (watch, (dev, ino))
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._monitor = threading.Thread(target=self._watch_health, name="watch-monitor", daemon=True)
+        self.restarts = 0
+        self.unwatched = 0  # folders beyond MAX_WATCHED_FOLDERS
 
     def start(self) -> None:
         self._observer.daemon = True
         self._observer.start()
+        with contextlib.suppress(OSError):
+            st = os.stat(self.drop_dir)
+            self.refresh({"": (st.st_dev, st.st_ino)})
+        self._monitor.start()
+
+    def _emitter_alive(self, watch: object) -> bool:
+        emitters = getattr(self._observer, "_emitter_for_watch", None)
+        emitter = emitters.get(watch) if isinstance(emitters, dict) else None
+        if emitter is None:
+            emitter = next((e for e in self._observer.emitters if e.watch == watch), None)
+        return emitter is not None and emitter.is_alive()
+
+    def dead(self) -> list[str]:
+        """Watched folders whose watch no longer works (all of them when the observer itself stopped)."""
+        if not self._observer.is_alive():
+            return list(self._watches) or [""]
+        return [rel for rel, (watch, _id) in list(self._watches.items()) if not self._emitter_alive(watch)]
+
+    def refresh(self, folders: dict[str, tuple[int, int]]) -> None:
+        """Watch exactly `folders` (relative name -> (st_dev, st_ino)), the first MAX_WATCHED_FOLDERS of
+        them, shallowest first; re-create watches whose folder changed identity or whose emitter died."""
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            if not self._observer.is_alive():
+                log.warning("the drop folder watcher stopped; starting a new one")
+                self.restarts += 1
+                self._observer = Observer()
+                self._observer.daemon = True
+                self._observer.start()
+                self._watches.clear()
+            wanted = sorted(folders, key=lambda rel: (rel.count("/") + bool(rel), rel))
+            self.unwatched = max(0, len(wanted) - dropfolder.MAX_WATCHED_FOLDERS)
+            wanted = wanted[: dropfolder.MAX_WATCHED_FOLDERS]
+            for rel in list(self._watches):
+                watch, identity = self._watches[rel]
+                alive = self._emitter_alive(watch)
+                if rel in wanted and identity == folders[rel] and alive:
+                    continue
+                if rel in wanted and identity == folders[rel] and not alive:
+                    log.warning("the watch on %s stopped; watching it again", self.drop_dir / rel)
+                    self.restarts += 1
+                with contextlib.suppress(Exception):
+                    self._observer.unschedule(watch)
+                del self._watches[rel]
+            for rel in wanted:
+                if rel in self._watches:
+                    continue
+                path = self.drop_dir / rel if rel else self.drop_dir
+                try:
+                    watch = self._observer.schedule(self._handler, str(path), recursive=False)
+                except Exception as exc:  # gone again, not a folder, inotify limits: the rescan covers it
+                    log.debug("cannot watch %s: %s", path, exc)
+                    self.unwatched += 1
+                    continue
+                self._watches[rel] = (watch, folders[rel])
+
+    def _watch_health(self) -> None:
+        """Every 2 s: wake the service when a watch died, or when the drop folder itself was replaced,
+        unmounted, removed or came back (inotify says nothing reliable about a mount going away)."""
+        while not self._stopping.wait(2.0):
+            try:
+                st = os.stat(self.drop_dir)
+                now: tuple[int, int] | None = (st.st_dev, st.st_ino)
+            except OSError:
+                now = None
+            with self._lock:
+                dead = self.dead()
+                watched = self._watches.get("")
+            if dead:
+                self.wake(f"watch stopped: {dead[0] or '.'}")
+            elif (watched[1] if watched else None) != now:
+                self.wake("the drop folder itself changed")
 
     def stop(self) -> None:
+        self._stopping.set()
         self._observer.stop()
         if self._observer.is_alive() and threading.current_thread() is not self._observer:
             self._observer.join(timeout=5)

@@ -264,7 +264,7 @@ def kinds() -> list[Kind]:
         Kind("zero-size", raw(lambda: b""), r"is empty \(0 bytes\)"),
         Kind("all-zero", raw(lambda: bytes(64 * BLOCK)), "is not an ISO 9660 image"),
         Kind("random-bytes", raw(lambda: random.Random(1).randbytes(200_000)), "is not an ISO 9660 image"),
-        Kind("fifo", fifo, "is not a regular file"),
+        Kind("fifo", fifo, "is a FIFO, not a regular file"),
         Kind("volume-size-too-big", patched(BASE, volume_size(100_000)), "ISO is truncated"),
         Kind("volume-size-too-small", patched(BASE, volume_size(20)), ""),
         Kind("truncated-inside-a-file", truncated(300_000), "ISO is truncated: live/filesystem.squashfs"),

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Set up and run every test: lint, the whole suite on Debian's library versions (including the
 # network and virtual-machine tests), and the suite minus the VM/network tests on the newest PyPI
-# releases. Exits non-zero when anything fails. Run as root on Debian 12: sudo bash tests/run-all.sh
+# releases. Exits non-zero when anything fails. Run as root on Debian 12 (a minbase one too):
+# bash tests/run-all.sh (or sudo bash tests/run-all.sh). Extra arguments go to both pytest runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash tests/setup.sh || exit 2

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.isofactory import build_iso
 from tests.servicekit import REPO, build_debian_live
 
@@ -55,8 +57,22 @@ def test_inspect_shows_the_exact_boot_entry_and_writes_nothing(tmp_path: Path) -
     nfs = f"{tmp_path}/demo/tftp/isodrop/debian-live-12"
     assert "cmdline:    boot=live " in done.stdout
     assert f" netboot=nfs nfsroot=10.9.8.7:{nfs} ip=dhcp" in done.stdout
+    assert "proven:     booted in a VM with live-boot 1:20230131" in done.stdout
     assert "checked:    names, " in done.stdout and "md5sum.txt skipped: not in the image" in done.stdout
     assert sorted(p.name for p in tmp_path.rglob("*")) == before, "inspect wrote something"
+
+
+def test_inspect_says_a_family_is_not_proven_by_a_boot(tmp_path: Path) -> None:
+    """casper is not in Debian, so Ubuntu's line is only checked against its layout: inspect says so."""
+    from tests.family_layouts import ubuntu_2404
+
+    layout = ubuntu_2404()
+    iso = build_iso(tmp_path / "ubuntu-24.04.1-desktop-amd64.iso", layout.files, volume_id=layout.volume_id)
+    done = isodrop("inspect", str(iso), "--server", "10.9.8.7", "--root", str(tmp_path / "demo"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "system:     ubuntu-layered" in done.stdout
+    assert " layerfs-path=minimal.standard.live.squashfs" in done.stdout
+    assert "proven:     checked against the layout, not booted" in done.stdout
 
 
 def test_inspect_refuses_what_scan_refuses(tmp_path: Path) -> None:
@@ -144,3 +160,52 @@ def test_inspect_explains_a_kernel_name_with_a_newline_instead_of_a_traceback(tm
     done = isodrop("inspect", str(iso), "--root", str(tmp_path / "demo"))
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert "bootable:   no:" in done.stdout and "control character" in done.stdout
+
+
+def _scan_config(tmp_path: Path) -> Path:
+    """A config whose folders are all under tmp_path/served, with one ISO copied a minute ago."""
+    base = tmp_path / "served"
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'drop_dir = "{base}/drop"\ntftp_root = "{base}/tftp"\nstate_dir = "{base}/run"\n'
+        f'exports_file = "{base}/exports"\nexports_reload_command = ["true"]\n'
+        'dnsmasq_pid_file = ""\nserver_address = "192.0.2.1"\n'
+    )
+    iso = build_debian_live(base / "drop" / "a.iso")
+    os.utime(iso, (time.time() - 60, time.time() - 60))
+    return config
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["before the command", "after the command"])
+def test_config_and_verbose_work_before_and_after_the_command(tmp_path: Path, before: bool) -> None:
+    config = _scan_config(tmp_path)
+    here = tmp_path / "cwd"
+    here.mkdir()
+    options = ["--config", str(config), "-v"]
+    done = isodrop(*(options + ["scan"] if before else ["scan"] + options), cwd=here)
+    assert done.returncode == 0, done.stderr
+    assert "LABEL a\n" in (tmp_path / "served/tftp/pxelinux.cfg/default").read_text(), "the config was not used"
+    assert list(here.iterdir()) == [], "scan created a local layout in the current directory"
+    assert ": debug: " in done.stderr, f"-v shows no debugging details:\n{done.stderr}"
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["before the command", "after the command"])
+def test_root_works_before_and_after_the_command(tmp_path: Path, before: bool) -> None:
+    demo = tmp_path / "demo"
+    build_debian_live(demo / "drop" / "a.iso")
+    os.utime(demo / "drop" / "a.iso", (time.time() - 60, time.time() - 60))
+    here = tmp_path / "cwd"
+    here.mkdir()
+    done = isodrop(*(["--root", str(demo), "scan"] if before else ["scan", "--root", str(demo)]), cwd=here)
+    assert done.returncode == 0, done.stderr
+    assert "LABEL a\n" in (demo / "tftp/pxelinux.cfg/default").read_text()
+    assert list(here.iterdir()) == []
+    assert ": debug: " not in done.stderr, "debugging details shown without -v"
+
+
+def test_config_before_and_root_after_the_command_is_refused(tmp_path: Path) -> None:
+    config = _scan_config(tmp_path)
+    done = isodrop("--config", str(config), "scan", "--root", str(tmp_path / "demo"), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "not allowed with" in done.stderr
+    assert not (tmp_path / "demo").exists() and not (tmp_path / "served/tftp").exists()

@@ -13,6 +13,8 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pycdlib
@@ -416,31 +418,48 @@ def test_truncated_inside_directory_records(tmp_path: Path) -> None:
 
 
 def test_unreadable_iso_file(tmp_path: Path) -> None:
-    iso = build_iso(tmp_path / "locked.iso", {"live/vmlinuz": KERNEL})
-    iso.chmod(0)
     if os.geteuid() != 0:
+        iso = build_iso(tmp_path / "locked.iso", {"live/vmlinuz": KERNEL})
+        iso.chmod(0)
         with pytest.raises(ExtractError, match="cannot read"):
             extract_iso(iso, tmp_path / "tree")
         return
     # root reads anything, so run the same call as `nobody` in a child process
     if shutil.which("setpriv") is None:
         pytest.skip("running as root without setpriv: cannot drop privileges to test an unreadable file")
-    tmp_path.chmod(0o755)
-    code = (
-        "import sys; from pathlib import Path; from isodrop.extract import extract_iso, ExtractError\n"
-        f"try: extract_iso(Path({str(iso)!r}), Path('/nonexistent-dir/tree'))\n"
-        "except ExtractError as err: print(err); sys.exit(3)\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    run = subprocess.run(
-        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", os.sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd="/",
-    )
+    # `nobody` must reach the ISO's folder and the code, but not the checkout (a root user's checkout
+    # under /root is mode 0700) nor pytest's tmp_path (under a 0700 folder): a world-readable folder
+    # holding a copy of the isodrop package and the ISO, so only the ISO's own mode keeps it out.
+    shared = Path(tempfile.mkdtemp(prefix="isodrop-unreadable-"))
+    try:
+        shared.chmod(0o755)
+        shutil.copytree(
+            Path(__file__).resolve().parents[1] / "isodrop",
+            shared / "isodrop",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+        for path in shared.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        iso = build_iso(shared / "locked.iso", {"live/vmlinuz": KERNEL})
+        iso.chmod(0)
+        code = (
+            "import sys; from pathlib import Path; from isodrop.extract import extract_iso, ExtractError\n"
+            f"try: extract_iso(Path({str(iso)!r}), Path('/nonexistent-dir/tree'))\n"
+            "except ExtractError as err: print(err); sys.exit(3)\n"
+        )
+        env = {**os.environ, "PYTHONPATH": str(shared), "PYTHONDONTWRITEBYTECODE": "1"}
+        run = subprocess.run(
+            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd="/",
+        )
+    finally:
+        shutil.rmtree(shared)
     assert run.returncode == 3, run.stderr
     assert "cannot read" in run.stdout and "Permission denied" in run.stdout
+    assert str(iso) in run.stdout or "locked.iso" in run.stdout
 
 
 def test_md5sum_mismatch_and_missing_files_fail(tmp_path: Path, outside: Path) -> None:

@@ -77,7 +77,7 @@ BOOTABLE = {
         "Ubuntu 24.04.1 LTS (Noble Numbat) amd64",
         "casper/vmlinuz",
         ("casper/initrd",),
-        CASPER,
+        CASPER + " layerfs-path=minimal.standard.live.squashfs",
         "casper/minimal.en.squashfs",
     ),
     "ubuntu_server_2404": (
@@ -447,6 +447,45 @@ def test_real_isos_recognised_the_same_extracted(debian_isos: Path, tmp_path: Pa
         )
         result = recognise(DirTree(out, volume_id=IsoTree(debian_isos / iso).volume_id), context("x"))
         assert result is not None and result.family == expected
+
+
+def test_casper_live_layer_named_by_the_isos_own_grub_menu_wins(tmp_path: Path) -> None:
+    """A remix whose GRUB menu names another layer boots that one, and only one layerfs-path= is passed."""
+    layout = LAYOUTS["ubuntu_2404"]()
+    files = dict(layout.files)
+    files["boot/grub/grub.cfg"] = (
+        'menuentry "Try Ubuntu (English)" {\n\tlinux\t/casper/vmlinuz layerfs-path=minimal.standard.en.squashfs'
+        " --- quiet splash\n\tinitrd\t/casper/initrd\n}\n"
+    )
+    tree = DirTree(write_tree(tmp_path / "remix", Layout(files, layout.volume_id)), volume_id=layout.volume_id)
+    entry = recognise(tree, context("remix"))
+    assert isinstance(entry, BootEntry)
+    assert [p for p in entry.params if p.startswith("layerfs-path=")] == ["layerfs-path=minimal.standard.en.squashfs"]
+
+
+def test_layered_casper_without_a_live_layer_leaves_the_initrds_default(make_tree) -> None:
+    """The live server ISO has no `*.live.squashfs`: its initrd's own default layer must apply."""
+    entry = recognise(make_tree("ubuntu_server_2404"), context("ubuntu_server_2404"))
+    assert isinstance(entry, BootEntry)
+    assert not any(p.startswith("layerfs-path=") for p in entry.params)
+
+
+PROVEN_BY_A_BOOT = {"debian-live", "kali", "clonezilla", "gparted", "fedora", "memtest86+"}
+NOT_PROVEN = {"ubuntu", "ubuntu-layered", "linuxmint", "elementary", "pop-os", "arch", "systemrescue", "manjaro"}
+
+
+def test_every_family_says_how_far_it_is_proven() -> None:
+    """Only families a VM test boots with their own initramfs code claim a boot (tests/test_e2e_*.py);
+    casper, archiso and miso (not in Debian) say they are checked against the layout only."""
+    from isodrop.families import proof
+
+    names = {family.name for family in FAMILIES}
+    assert names >= PROVEN_BY_A_BOOT | NOT_PROVEN
+    for name in PROVEN_BY_A_BOOT:
+        assert proof(name).startswith("booted in a VM"), name
+    for name in NOT_PROVEN:
+        assert proof(name) == "checked against the layout, not booted", name
+    assert "not booted" in proof("generic")
 
 
 @pytest.mark.parametrize("name", ["live/vmlinuz-99 evil", "live/vmlinuz-99\nAPPEND init=sh"])

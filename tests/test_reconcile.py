@@ -85,3 +85,10 @@ def test_slugs_are_safe_and_distinct() -> None:
     for slug in slugs:
         assert slug and "/" not in slug and not slug.startswith(".")
         assert all(c.isalnum() or c in "._-" for c in slug)
+
+
+def test_a_replaced_iso_is_removed_and_extracted_again_although_its_name_size_and_mtime_match() -> None:
+    """`redo`: dropfolder.replaced found another image behind the same name, size and mtime."""
+    p = plan([drop("a.iso")], {"a": served("a.iso")}, {"a"}, {}, redo=frozenset({"a"}))
+    assert p.remove == ("a",) and [d.name for d in p.extract] == ["a.iso"]
+    assert plan([drop("a.iso")], {"a": served("a.iso")}, {"a"}, {}, redo=frozenset({"b"})).extract == ()

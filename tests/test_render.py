@@ -162,6 +162,7 @@ def test_publication_is_computed_from_values_alone() -> None:
     )
     menus = dict(result.menus)
     assert list(menus) == [
+        Path("/nonexistent/tftp/grub/grub.cfg"),  # uefi_loader = "grub" (the default)
         Path("/nonexistent/tftp/efi64/pxelinux.cfg/default"),
         Path("/nonexistent/tftp/pxelinux.cfg/default"),
     ]
@@ -188,12 +189,16 @@ def test_loader_files_are_installed_and_refreshed_when_the_package_changes(tmp_p
 
 def test_every_loader_installs_its_boot_file_and_renders_its_own_menu() -> None:
     loaders = active_loaders(CONFIG)
-    assert [loader.firmware for loader in loaders] == ["efi64", "bios"]  # the BIOS menu is written last
+    # grub (uefi_loader's default), syslinux.efi, pxelinux: the BIOS menu is written last
+    assert [loader.firmware for loader in loaders] == ["efi64", "efi64", "bios"]
     menu = build_menu([served("alpha", "Alpha\nMENU HIDDEN")], CONFIG)
     paths = set()
     for loader in loaders:
         assert loader.boot_file() in loader.files(CONFIG)
         rendered = loader.render(menu)
         paths |= set(rendered)
-        assert all("MENU LABEL Alpha MENU HIDDEN\n" in text for text in rendered.values())
-    assert paths == {BIOS_MENU, EFI_MENU}
+        if loader.name == "grub":  # GRUB's own syntax; its escaping is tests/test_grub_loader.py
+            assert all("menuentry 'Alpha MENU HIDDEN' --id 'alpha'" in text for text in rendered.values())
+        else:
+            assert all("MENU LABEL Alpha MENU HIDDEN\n" in text for text in rendered.values())
+    assert paths == {BIOS_MENU, EFI_MENU, PurePosixPath("grub/grub.cfg")}

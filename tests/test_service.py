@@ -53,7 +53,8 @@ def test_slow_copy_is_waited_for_then_served_and_removed(service: ServiceRun, tm
     menu = service.menu()
     assert "LINUX isodrop/debian-live-12/live/vmlinuz" in menu
     assert f"nfsroot=192.0.2.10:{tree} ip=dhcp" in menu
-    assert f"{tree} *(ro,no_subtree_check" in service.exports.read_text()
+    # The exports are written after the menus (publisher order), so the menu may appear first.
+    service.wait_for(lambda: f"{tree} *(ro,no_subtree_check" in service.exports.read_text(), 5, "the export")
     assert (service.tftp / "efi64/pxelinux.cfg/default").read_text().count("::isodrop/debian-live-12/live/vmlinuz")
     service.wait_for(lambda: (service.entry("debian-live-12.iso") or {}).get("outcome") == "served", 5, "status")
     assert "debian-live-12.iso: served as" in service.log_text()

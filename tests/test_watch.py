@@ -11,6 +11,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from isodrop.watch import Settler, list_drop, open_for_writing, writers
 
 
@@ -212,6 +214,12 @@ def test_a_hidden_process_that_is_no_file_server_does_not_make_the_close_wait(tm
     writer, the close event was its own."""
     import subprocess
     import sys
+
+    from isodrop.watch import _FILE_SERVERS, _comm
+
+    servers = [pid for pid in os.listdir("/proc") if pid.isdigit() and _comm(pid).startswith(_FILE_SERVERS)]
+    if servers:
+        pytest.skip(f"a file server runs here ({_comm(servers[0])}, pid {servers[0]}): its writers count as hidden")
 
     iso = tmp_path / "a.iso"
     iso.write_bytes(b"x")

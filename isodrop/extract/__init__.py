@@ -10,6 +10,5 @@ from isodrop.extract.errors import ExtractError, ExtractResult
 from isodrop.extract.image import volume_id_of as read_volume_id
 from isodrop.extract.isotree import IsoTree
 from isodrop.extract.write import extract_iso
-from isodrop.trees import remove_tree  # the tree owner's (descriptor-based) removal
 
-__all__ = ["ExtractError", "ExtractResult", "IsoTree", "extract_iso", "read_volume_id", "remove_tree"]
+__all__ = ["ExtractError", "ExtractResult", "IsoTree", "extract_iso", "read_volume_id"]

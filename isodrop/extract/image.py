@@ -25,6 +25,7 @@ from typing import BinaryIO
 import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
 
+from isodrop.dropfolder import file_kind
 from isodrop.extract.errors import BLOCK, MAX_DIRECTORY_BYTES, MAX_NODES, ExtractError, one_line
 from isodrop.extract.links import Links
 from isodrop.extract.names import checked_path, record_name
@@ -112,14 +113,15 @@ def dir_mode(mode: int) -> int:
 
 def open_image(iso: Path) -> tuple[BinaryIO, pycdlib.PyCdlib]:
     """Open an image once, for pycdlib and for our own reads, turning every error into ExtractError."""
-    try:  # O_NONBLOCK: a FIFO named like an ISO must not block the open; refused just below
-        fd = os.open(iso, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:  # O_NONBLOCK: a FIFO named like an ISO must not block the open; refused just below.
+        # O_NOFOLLOW: callers pass the path the drop-folder link policy resolved (dropfolder.checked_iso).
+        fd = os.open(iso, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as err:
         raise ExtractError(f"cannot read {iso}: {err.strerror}") from err
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise ExtractError(f"{iso} is not a regular file, not an ISO 9660 image")
+        raise ExtractError(f"{iso} is {file_kind(info.st_mode)}, not a regular file, not an ISO 9660 image")
     os.set_blocking(fd, True)
     handle = os.fdopen(fd, "rb")
     try:
@@ -165,8 +167,8 @@ def prescan(fd: int, image_size: int, iso_name: str) -> None:
             break
         if descriptor[0] in (1, 2):  # primary, and supplementary (Joliet)
             roots.append(descriptor[156 : 156 + 34])
-    records = 0
-    for root in roots:
+    for root in roots:  # each name space on its own: Joliet repeats every record of the primary tree
+        records = 0
         queue = deque([(struct.unpack_from("<I", root, 2)[0], struct.unpack_from("<I", root, 10)[0])])
         seen: set[int] = set()
         scanned = 0

@@ -7,7 +7,7 @@ in its module and put it in FAMILIES before anything that would also claim its t
 from __future__ import annotations
 
 from isodrop.families.archiso import ARCH, MANJARO, SYSTEMRESCUE
-from isodrop.families.base import DirTree, Family, Recogniser, Tree
+from isodrop.families.base import NOT_BOOTED, DirTree, Family, Recogniser, Tree
 from isodrop.families.casper import ELEMENTARY, LINUX_MINT, POP_OS, UBUNTU, UBUNTU_LAYERED
 from isodrop.families.debian_live import CLONEZILLA, DEBIAN_LIVE, GPARTED, KALI
 from isodrop.families.dracut import FEDORA
@@ -63,4 +63,12 @@ def recognise(tree: Tree, ctx: ServerContext) -> Recognition:
     )
 
 
-__all__ = ["FAMILIES", "DirTree", "Family", "Recogniser", "Tree", "recognise"]
+def proof(family: str) -> str:
+    """How far the named family's command line is proven (shown by `isodrop inspect`)."""
+    for recogniser in FAMILIES:
+        if recogniser.name == family:
+            return recogniser.proven
+    return NOT_BOOTED
+
+
+__all__ = ["FAMILIES", "proof", "DirTree", "Family", "Recogniser", "Tree", "recognise"]

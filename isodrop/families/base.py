@@ -158,6 +158,7 @@ class Recogniser(Protocol):
     """What FAMILIES holds: a declarative `Family`, or code such as the generic fallback."""
 
     name: str
+    proven: str  # how far its command line is proven; see Family.proven
 
     def recognise(self, tree: Tree, ctx: ServerContext) -> BootEntry | None:
         """The entry when the tree is this family's, None when it is not; raises NotBootable when it is
@@ -176,6 +177,9 @@ def checked_paths(*paths: str) -> None:
             raise NotBootable(
                 f"the file name {rel!r} has a blank or a control character, which boot menus cannot carry"
             )
+
+
+NOT_BOOTED = "checked against the layout, not booted"
 
 
 @dataclass(frozen=True)
@@ -201,6 +205,9 @@ class Family:
     label: Callable[[Tree], str] | None = None
     optional_initrds: tuple[str, ...] = ()  # e.g. microcode: every match is loaded first
     firmware: Callable[[Tree], tuple[str, ...]] | None = None  # menus that can boot it; default: all
+    # How far its command line is proven: "booted in a VM with <initramfs> <version>" when a test boots a
+    # tree of this layout with the family's own initramfs code (tests/test_e2e_*.py), else NOT_BOOTED.
+    proven: str = NOT_BOOTED
 
     def match(self, tree: Tree) -> tuple[str, ...] | None:
         """The files that identify this family in the tree, or None."""

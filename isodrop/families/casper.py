@@ -7,7 +7,14 @@ tree keeps `.disk` (isodrop extracts everything).
 
 Ubuntu 23.10+ ships the root as layers (`minimal.squashfs` < `minimal.standard.squashfs` <
 `minimal.standard.live.squashfs`, ...): a layer `a.b.c.squashfs` is mounted over `a.b.squashfs` and
-`a.squashfs`, so every prefix layer must be in the tree.
+`a.squashfs`, so every prefix layer must be in the tree. casper mounts the layer named by
+`layerfs-path=` (or by a default written into the initrd's `conf/conf.d/` when the ISO was built);
+without either it stacks every `casper/*.squashfs` in glob order and boots the wrong root. So isodrop
+names the live layer explicitly: the one the ISO's own GRUB menu names, else the topmost
+`casper/*.live.squashfs` (what the desktop menu boots through the initrd's default). The live server
+ISO has no `.live.` layer: its initrd's default layer (the installer) is left to apply.
+
+Proof: checked against the layouts of the real ISOs, not booted (casper is not in Debian).
 """
 
 from __future__ import annotations
@@ -36,6 +43,22 @@ def missing_layers(tree: Tree, ctx: ServerContext) -> None:
                 )
 
 
+def live_layer(tree: Tree) -> str:
+    """The layer file casper should mount: the ISO's own GRUB `layerfs-path=`, else the topmost
+    `casper/*.live.squashfs`; "" when neither exists (the initrd's built-in default then applies)."""
+    for config in GRUB_CONFIGS:
+        entry = default_entry(tree, (config,))
+        if entry is not None and (layer := param_value(entry.params, "layerfs-path")):
+            return layer.removeprefix("/casper/").lstrip("/")
+    live = [rel.removeprefix("casper/") for rel in tree.glob_files("casper/*.live.squashfs")]
+    return max(live, key=lambda name: (name.count("."), name)) if live else ""
+
+
+def _layer_params(tree: Tree, ctx: ServerContext) -> list[str]:
+    layer = live_layer(tree)
+    return [f"layerfs-path={layer}"] if layer else []
+
+
 UBUNTU = Family(
     name="ubuntu",
     menu_group="Ubuntu",
@@ -50,6 +73,7 @@ UBUNTU_LAYERED = replace(
     name="ubuntu-layered",
     requires=("casper/*.*.squashfs",),
     check=missing_layers,
+    extra_params=_layer_params,
 )
 
 LINUX_MINT = replace(

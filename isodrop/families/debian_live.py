@@ -7,6 +7,13 @@ hard link; Debian 11 live images only `live/vmlinuz-KVER` and `live/initrd.img-K
 is the one with the kernel's version.
 
 Tails also has `live/filesystem.squashfs`; its family (in `unsupported.py`) comes first.
+
+Proof: Debian's live-boot 1:20230131+deb12u1 boots each of these command lines in a QEMU PXE client,
+from a genuine live-boot image laid out as each ISO (tests/test_e2e_boot.py for Debian live,
+tests/test_e2e_families.py for Kali, Clonezilla and GParted: their directories, version files and
+isolinux menus, whose parameters the Clonezilla/GParted rules copy, `ip=` dropped). The same live-boot
+takes `fetch=http://.../live/filesystem.squashfs` before `netboot=nfs` (the squashfs is then copied into
+RAM): a sidecar's `add_params` can add it; isodrop's default stays NFS (streamed, no RAM taken).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from isodrop.families.bootcfg import SYSLINUX_CONFIGS, default_entry, medium_fre
 from isodrop.model import ServerContext
 
 NFS_PARAMS = "netboot=nfs nfsroot={server}:{nfs_path} ip=dhcp"
+LIVE_BOOT_PROOF = "booted in a VM with live-boot 1:20230131+deb12u1 (Debian 12)"
 
 DEBIAN_LIVE = Family(
     name="debian-live",
@@ -28,6 +36,7 @@ DEBIAN_LIVE = Family(
     kernel=("live/vmlinuz", "live/vmlinuz-*"),
     initrds=(("live/initrd.img{kernel_suffix}", "live/initrd.img", "live/initrd.img-*"),),
     params="boot=live components " + NFS_PARAMS,
+    proven=LIVE_BOOT_PROOF,
 )
 
 KALI = replace(

@@ -10,6 +10,15 @@ That needs two dracut modules in the initrd: livenet (`/sbin/livenetroot`) and n
 which registers the nfs:// URL handler). isodrop looks inside the initrd when it can read it: without
 nfs but with livenet, `root=live:http://...` works when HTTP is configured (the image is then
 copied into RAM); without livenet nothing network-booted can work.
+
+Proof: Debian's dracut 059-4 (dracut-core, dracut-live, dracut-network; systemd initrd as Fedora's)
+boots these command lines in a QEMU PXE client (tests/test_e2e_families.py): the Fedora 42 layout
+(LiveOS/squashfs.img holding LiveOS/rootfs.img) over `root=live:nfs://` from nfs-ganesha serving NFSv3
+only (mount.nfs falls back to v3 by itself; dracut adds nolock), the Fedora 41 layout (a plain squashfs root,
+which dracut 059 only boots with `rd.live.overlay.overlayfs=1`, its overlayfs bug under systemd,
+dracut-ng issue 231; Fedora 41's newer dracut puts a plain squashfs under overlayfs by itself and its own
+menu has no such parameter, so isodrop does not add it) over NFS, and an initrd without the nfs module over
+`root=live:http://` from nginx.
 """
 
 from __future__ import annotations
@@ -80,4 +89,5 @@ FEDORA = Family(
     initrds=(INITRDS,),
     extra_params=_root_params,
     label=fedora_label,
+    proven="booted in a VM with dracut 059-4 (Debian's build of Fedora's dmsquash-live, livenet, nfs)",
 )

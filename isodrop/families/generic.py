@@ -104,6 +104,7 @@ class GenericFallback:
     """Last in FAMILIES: anything with a Linux entry in its own boot menu and a known live initramfs."""
 
     name = "generic"
+    proven = "guessed from the ISO's own boot menu, not booted"
     menu_group = "Other"
 
     def recognise(self, tree: Tree, ctx: ServerContext) -> BootEntry | None:

@@ -45,4 +45,5 @@ MEMTEST = Family(
     kernel=(FLOPPY,),
     label=_label,
     firmware=_firmware,
+    proven="booted in a VM (Debian's memtest86+x64.iso: its kernel starts, BIOS)",
 )

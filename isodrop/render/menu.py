@@ -23,6 +23,7 @@ class Served:
     entry: BootEntry
     position: int = 0
     http_url: str = ""  # base URL of the tree ("" without HTTP), see ServerContext.http_url
+    secure_boot: SecureBootVerdict | None = None  # None: not checked (isodrop.secureboot.Verdict fits)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def build_menu(served: list[Served], config: Config) -> Menu:
                 firmware=s.entry.firmware,
                 kernel_url=f"{base}{s.entry.kernel}" if base else "",
                 initrd_urls=tuple(f"{base}{i}" for i in s.entry.initrds) if base else (),
+                secure_boot=s.secure_boot,
             )
         )
     groups: tuple[MenuGroup, ...] = ()

@@ -15,6 +15,7 @@ from isodrop.loaders import Loader
 from isodrop.model import Outcome, ServerContext
 from isodrop.nfs import NfsServer
 from isodrop.render.menu import Served, build_menu
+from isodrop.secureboot import Verdict
 from isodrop.sidecar import Sidecar, apply
 from isodrop.state import EntryState
 
@@ -59,6 +60,7 @@ def served_entries(
                 entry=apply(state.entry, sidecar),
                 position=sidecar.position,
                 http_url=ctx.http_url,
+                secure_boot=Verdict.from_dict(state.secure_boot) if state.secure_boot else None,
             )
         )
     return served

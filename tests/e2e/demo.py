@@ -24,7 +24,7 @@ def say(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--uefi", action="store_true", help="boot with OVMF through the syslinux.efi menu")
+    parser.add_argument("--uefi", action="store_true", help="boot with OVMF through shim + GRUB")
     parser.add_argument("--iso", type=Path, help="drop this ISO instead of the built test live ISO")
     args = parser.parse_args(argv)
 
@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         slug = stack.drop(iso_path)
         say(f"Served as menu entry {slug!r} after {time.monotonic() - started:.1f} s; booting a QEMU PC now")
         firmware = "uefi" if args.uefi else "bios"
-        vm = stack.vm(firmware, name=f"demo-{firmware}", echo=True)
+        # UEFI: OVMF's own PXE stack, as on a real PC (shim cannot fetch GRUB through QEMU's iPXE ROM).
+        options = {"firmware_pxe": True} if args.uefi else {}
+        vm = stack.vm(firmware, name=f"demo-{firmware}", echo=True, **options)
         try:
             wanted = marker or MARKER_PREFIX
             seconds = vm.wait_for(wanted, MAX_BOOT_SECONDS, BOOT_FAILURES) if marker else None

@@ -159,10 +159,13 @@ def _build_squashfs(dest: Path, marker: str, scratch: Path) -> None:
     _run(["mksquashfs", str(rootfs), str(dest), "-noappend", "-all-root", "-quiet", "-no-progress", "-comp", "gzip"])
 
 
-def build_iso(name: str) -> LiveIso:
-    """The cached live ISO called `name`; its marker names it, so two names give two markers."""
+def build_iso(name: str, unsigned_kernel: bool = False) -> LiveIso:
+    """The cached live ISO called `name`; its marker names it, so two names give two markers.
+    `unsigned_kernel`: Debian's kernel with its Authenticode signature removed (`sbattach --remove`), as
+    a live system with a self-built kernel has: it must not boot with Secure Boot on."""
     base = base_dir()
     recipe = [base.name, name, INIT_SCRIPT, inspect.getsource(_build_squashfs), inspect.getsource(build_iso)]
+    recipe += ["unsigned-kernel"] if unsigned_kernel else []
     key = recipe_hash(recipe)
     marker = f"{MARKER_PREFIX}-{name}-{key[:10]}"
 
@@ -171,6 +174,8 @@ def build_iso(name: str) -> LiveIso:
         (tree / "live").mkdir(parents=True)
         (tree / ".disk").mkdir()
         shutil.copy2(base / "vmlinuz", tree / "live/vmlinuz")
+        if unsigned_kernel:
+            _run(["sbattach", "--remove", str(tree / "live/vmlinuz")])
         shutil.copy2(base / "initrd.img", tree / "live/initrd.img")
         _build_squashfs(tree / "live/filesystem.squashfs", marker, work)
         (tree / ".disk/info").write_text(f"Debian GNU/Linux 12 isodrop e2e {name} Live amd64\n")
@@ -188,6 +193,41 @@ def build_iso(name: str) -> LiveIso:
 
     folder = cached_dir(f"live-iso-{name}", key, build)
     return LiveIso(path=folder / f"{name}.iso", marker=marker, name=name)
+
+
+# The live-boot derivatives, laid out as their real ISOs (tests/family_layouts.py: directory names,
+# `.disk/info`, version files, their own isolinux menus with their own parameters).
+DERIVATIVE_LAYOUTS = ("kali_2024", "clonezilla_3", "gparted_1_6")
+
+
+def build_derivative(layout: str) -> LiveIso:
+    """The fixture layout `layout` of tests/family_layouts.py with its stand-in kernel, initrd and squashfs
+    replaced by the real live-boot ones of this module, so live-boot itself runs the family's command line."""
+    from tests import family_layouts
+    from tests.isofactory import File
+    from tests.isofactory import build_iso as write_iso
+
+    make = getattr(family_layouts, layout)
+    base = base_dir()
+    recipe = [base.name, layout, inspect.getsource(make), INIT_SCRIPT, inspect.getsource(_build_squashfs)]
+    key = recipe_hash([*recipe, inspect.getsource(build_derivative)])
+    marker = f"{MARKER_PREFIX}-{layout}-{key[:10]}"
+    name = f"{layout.replace('_', '-')}.iso"
+
+    def build(work: Path) -> None:
+        fixture = make()
+        _build_squashfs(work / "filesystem.squashfs", marker, work)
+        files = dict(fixture.files)
+        files["live/vmlinuz"] = File((base / "vmlinuz").read_bytes())
+        files["live/initrd.img"] = File((base / "initrd.img").read_bytes())
+        files["live/filesystem.squashfs"] = File((work / "filesystem.squashfs").read_bytes())
+        write_iso(work / name, files, volume_id=fixture.volume_id)
+        (work / "marker").write_text(marker + "\n")
+        shutil.rmtree(work / "rootfs")
+        (work / "filesystem.squashfs").unlink()
+
+    folder = cached_dir(f"live-derivative-{layout.replace('_', '-')}", key, build)
+    return LiveIso(path=folder / name, marker=marker, name=layout)
 
 
 def main(argv: list[str]) -> int:

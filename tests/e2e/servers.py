@@ -63,8 +63,9 @@ def start_dnsmasq(net: PrivateNet, snippet: Path, tftp_root: Path, workdir: Path
     return proc
 
 
-def start_router(net: PrivateNet, workdir: Path) -> Proc:
-    """A DHCP-only server in its own namespace: the home router that proxy-DHCP mode works beside."""
+def start_router(net: PrivateNet, workdir: Path, extra: tuple[str, ...] = ()) -> Proc:
+    """A DHCP-only server in its own namespace: the home router that proxy-DHCP mode works beside.
+    `extra`: more dnsmasq options, e.g. the next-server setting a user adds on the router for UEFI."""
     iface = net.add_router()
     prefix = net.server_ip.rsplit(".", 1)[0]
     argv = [
@@ -80,6 +81,7 @@ def start_router(net: PrivateNet, workdir: Path) -> Proc:
         f"--pid-file={workdir / 'router.pid'}",
         "--log-dhcp",
         "--log-facility=-",
+        *extra,
     ]
     proc = Proc("router-dhcp", argv, workdir / "router.log")
     wait_for(lambda: proc.check_alive() or (workdir / "router.pid").exists(), 10, "router dnsmasq pid file")
@@ -127,5 +129,71 @@ def start_ganesha(net: PrivateNet, exports_file: Path, workdir: Path) -> Proc:
     argv = [*net.ns_exec(), "unshare", "--mount", "--propagation", "private", "sh", "-c", script]
     proc = Proc("ganesha", argv, workdir / "ganesha.log")
     wait_for(lambda: proc.check_alive() or pid_file.exists(), 20, "ganesha pid file")
+    proc.pid_file = pid_file  # type: ignore[attr-defined]
+    return proc
+
+
+NGINX_CONF = """\
+daemon off;
+worker_processes 1;
+pid {pid_file};
+error_log {error_log} info;
+events {{
+    worker_connections 64;
+}}
+http {{
+    access_log {access_log};
+    sendfile on;
+    default_type application/octet-stream;
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    server {{
+        listen {address}:{port};
+        root {root};
+        autoindex off;
+        location / {{
+            limit_except GET {{
+                deny all;
+            }}
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(
+    net: PrivateNet,
+    root: Path,
+    workdir: Path,
+    port: int = 80,
+    access_log: Path | None = None,
+    name: str = "nginx",
+) -> Proc:
+    """nginx serving `root` read-only (GET/HEAD only) on the server address of the test network only.
+
+    Its config, pid file, logs and temp folders are all under `workdir`; `access_log` (default
+    workdir/<name>-access.log) shows which files clients fetched. Workers run as nginx's default user
+    (nobody), as on a user's machine, so served files must be world-readable."""
+    conf = workdir / f"{name}.conf"
+    pid_file = workdir / f"{name}.pid"
+    temp = workdir / f"{name}-temp"
+    temp.mkdir(parents=True, exist_ok=True)
+    conf.write_text(
+        NGINX_CONF.format(
+            pid_file=pid_file,
+            error_log=workdir / f"{name}-error.log",
+            access_log=access_log or workdir / f"{name}-access.log",
+            temp=temp,
+            address=net.server_ip,
+            port=port,
+            root=root,
+        )
+    )
+    argv = [*net.ns_exec(), "nginx", "-c", str(conf), "-e", str(workdir / f"{name}-error.log")]
+    proc = Proc(name, argv, workdir / f"{name}.log")
+    wait_for(lambda: proc.check_alive() or pid_file.exists(), 10, f"{name} pid file {pid_file}")
     proc.pid_file = pid_file  # type: ignore[attr-defined]
     return proc

@@ -15,7 +15,7 @@ from pathlib import Path
 from isodrop.state import slug_for
 from tests.e2e.netns import PrivateNet
 from tests.e2e.procs import Proc
-from tests.e2e.servers import start_dnsmasq, start_ganesha, start_router
+from tests.e2e.servers import start_dnsmasq, start_ganesha, start_nginx, start_router
 from tests.e2e.vm import VM
 from tests.servicekit import ServiceRun
 
@@ -50,15 +50,27 @@ class Stack:
         path = Path(str(self.service.settings["ganesha_exports_file"]))
         return path.read_text() if path.exists() else ""
 
-    def vm(self, firmware: str, name: str, echo: bool = False) -> VM:
+    def vm(self, firmware: str, name: str, echo: bool = False, **options: bool) -> VM:
+        """A fresh client VM; `options`: VM's secure_boot / firmware_pxe."""
         for proc in self.procs:
             proc.check_alive()
-        return VM(self.net, self.work, firmware=firmware, name=name, echo=echo)
+        return VM(self.net, self.work, firmware=firmware, name=name, echo=echo, **options)
 
 
 @contextmanager
-def running_stack(snippet: Path, with_router: bool, menu_default: str, menu_timeout: int = 30) -> Iterator[Stack]:
+def running_stack(
+    snippet: Path,
+    with_router: bool,
+    menu_default: str,
+    menu_timeout: int = 30,
+    http: bool = False,
+    router_args: tuple[str, ...] = (),  # more router options; "{server}" becomes isodrop's address
+    **settings: object,
+) -> Iterator[Stack]:
     """Start everything; on exit (also after a failure) stop it by PID and delete the namespaces.
+
+    `http`: nginx serves trees_dir read-only on the server address (port 80) and isodrop gets that as
+    `http_url`; its access log is work/nginx-access.log. `settings` are more isodrop config keys.
 
     The work folder is not under pytest's 0700 tmp dirs: dnsmasq serves TFTP as user nobody (Debian's as
     user dnsmasq), so the TFTP root must be reachable by others, exactly as on a user's machine. Trees and
@@ -73,7 +85,7 @@ def running_stack(snippet: Path, with_router: bool, menu_default: str, menu_time
         exports = work / "ganesha" / "isodrop.conf"
         procs.append(start_ganesha(net, exports, work))
         if with_router:
-            procs.append(start_router(net, work))
+            procs.append(start_router(net, work, tuple(a.format(server=net.server_ip) for a in router_args)))
         service = ServiceRun(
             work / "srv",
             nfs_server="ganesha",
@@ -86,8 +98,15 @@ def running_stack(snippet: Path, with_router: bool, menu_default: str, menu_time
             menu_default=menu_default,
             menu_timeout=menu_timeout,
             settle_seconds=1.0,
+            **({"http_url": f"http://{net.server_ip}/"} if http else {}),
+            # "{server}" in a string setting becomes the test network's server address (http_url).
+            **{k: v.format(server=net.server_ip) if isinstance(v, str) else v for k, v in settings.items()},
         )
         service.tftp.mkdir(parents=True, exist_ok=True)
+        if http:
+            service.trees.mkdir(parents=True, exist_ok=True)
+            service.trees.chmod(0o755)
+            procs.append(start_nginx(net, service.trees, work))
         procs.append(start_dnsmasq(net, snippet, service.tftp, work))
         service.start()
         yield Stack(net=net, service=service, work=work, procs=procs)

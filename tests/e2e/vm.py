@@ -21,6 +21,10 @@ from tests.e2e.procs import Proc, wait_for
 
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
+# Secure Boot: the SMM build of OVMF (needs q35 with SMM and a write-protected flash) and variables with
+# Microsoft's keys enrolled and Secure Boot enabled, as on a PC bought in a shop.
+OVMF_CODE_SECBOOT = Path("/usr/share/OVMF/OVMF_CODE_4M.secboot.fd")
+OVMF_VARS_MS = Path("/usr/share/OVMF/OVMF_VARS_4M.ms.fd")
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[=>78cDEHMZ]")
 MAX_BOOT_SECONDS = 180
 # Console text that means the boot cannot succeed any more: stop waiting at once.
@@ -183,32 +187,51 @@ class SerialVM:
 
 
 class VM(SerialVM):
-    """A PC that network-boots (`-boot n`) from the test bridge: SeaBIOS or OVMF, an e1000 NIC (iPXE ROM)."""
+    """A PC that network-boots (`-boot n`) from the test bridge: SeaBIOS or OVMF, an e1000 NIC (iPXE ROM).
+
+    `secure_boot` (UEFI only): OVMF's Secure Boot build with Microsoft's keys, Secure Boot on.
+    `firmware_pxe` (UEFI only): a virtio NIC without option ROM (`romfile=`), so OVMF's own network
+    stack (VirtioNetDxe + PxeBcDxe) does the PXE boot, as on a real PC, not QEMU's iPXE ROM.
+    """
 
     def __init__(
-        self, net: PrivateNet, workdir: Path, firmware: str = "bios", name: str = "vm", echo: bool = False
+        self,
+        net: PrivateNet,
+        workdir: Path,
+        firmware: str = "bios",
+        name: str = "vm",
+        echo: bool = False,
+        secure_boot: bool = False,
+        firmware_pxe: bool = False,
     ) -> None:
         if firmware not in ("bios", "uefi"):
             raise ValueError(firmware)
+        if (secure_boot or firmware_pxe) and firmware != "uefi":
+            raise ValueError("secure_boot and firmware_pxe are UEFI options")
         self.firmware = firmware
+        machine = "q35" if firmware == "uefi" else "pc"
+        nic = "virtio-net-pci,romfile=" if firmware_pxe else "e1000"
         args = [
             "-machine",
-            "q35" if firmware == "uefi" else "pc",
+            f"{machine},smm=on" if secure_boot else machine,
             "-no-reboot",
             "-netdev",
             f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
             "-device",
-            "e1000,netdev=n0,mac=52:54:00:12:34:56",
+            f"{nic},netdev=n0,mac=52:54:00:12:34:56",
             "-boot",
             "n",
         ]
         if firmware == "uefi":
-            vars_copy = workdir / f"{name}-OVMF_VARS.fd"
-            shutil.copyfile(OVMF_VARS, vars_copy)
+            code, vars_file = (OVMF_CODE_SECBOOT, OVMF_VARS_MS) if secure_boot else (OVMF_CODE, OVMF_VARS)
+            vars_copy = workdir / f"{name}-{vars_file.name}"
+            shutil.copyfile(vars_file, vars_copy)
+            if secure_boot:
+                args += ["-global", "driver=cfi.pflash01,property=secure,value=on"]
             args += [
                 "-drive",
-                f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+                f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
                 "-drive",
-                f"if=pflash,format=raw,file={vars_copy}",
+                f"if=pflash,format=raw,unit=1,file={vars_copy}",
             ]
         super().__init__(net, workdir, name, args, echo=echo)

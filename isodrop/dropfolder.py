@@ -1,0 +1,394 @@
+"""The drop folder as untrusted input: what is listed, what is opened, and whether it is there at all.
+
+Anybody who can write to the drop folder (a Samba guest share, a USB disk) controls every name,
+link, file type and folder depth in it. The policies, documented in the README and isodrop(1):
+
+- Symbolic links: an ISO or sidecar that is a symlink is followed only when its target resolves
+  to a regular file inside the drop folder; links to anything outside, dangling links and loops are
+  listed as ignored with the reason, never opened. Symlinked folders are never followed.
+- Files: only regular files are opened, with O_NOFOLLOW and O_NONBLOCK and checked with fstat, so a
+  FIFO, socket or device named `x.iso` (or `x.iso.toml`) never blocks or is read.
+- Depth: ISOs are found up to MAX_DEPTH folders below the drop folder; deeper folders are listed
+  as ignored, never walked, so no nesting can exhaust the stack, PATH_MAX or inotify.
+- Availability: a drop folder that is missing, unreadable, or unmounted (it sat on its own file
+  system before and now sits on its parent's, or `drop_dir_must_be_mountpoint = true` and it is not
+  a mount point) means "keep serving what is served"; nothing is removed until it is back.
+- Identity: an ISO is the same when its name, size and mtime match its record and either its inode
+  and ctime match too or, when they do not (a remount, a chmod), a cheap fingerprint of the volume
+  descriptor, root folder and last 4 KiB is unchanged: a same-size replacement with a restored mtime
+  is noticed without hashing whole images.
+- Retries: an ISO that failed is tried again after RetryPolicy's backoff (30 s doubling to 1 h by
+  default) and at once on SIGHUP / `systemctl reload`.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import stat
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("isodrop")
+
+MAX_DEPTH = 8  # ISOs are found in the drop folder and up to this many folders below it
+MAX_WATCHED_FOLDERS = 32  # one inotify instance each (a user has 128); beyond: found by the rescan
+SIDECAR_MAX_BYTES = 64 * 1024
+BLOCK = 2048
+
+
+def is_iso_name(name: str) -> bool:
+    base = name.rsplit("/", 1)[-1]
+    return base.lower().endswith(".iso") and not base.startswith(".")
+
+
+def file_kind(mode: int) -> str:
+    """A file type in words, for the reason a file is not used."""
+    for test, words in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISLNK, "a symbolic link"),
+    ):
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+def open_regular(path: str | os.PathLike[str], *, follow: bool = False) -> int:
+    """A read-only fd of the regular file `path`; never blocks on a FIFO or device, never follows a
+    final symlink unless `follow`. Raises OSError with a one-line reason."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as err:
+        if err.errno == errno.ELOOP and not follow:
+            raise OSError(errno.ELOOP, "is a symbolic link (not followed)") from err
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, f"is {file_kind(st.st_mode)}, not a regular file")
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+class NotServable(Exception):
+    """A drop-folder entry that is not used; the message is the reason shown in status."""
+
+
+def _inside(root: str, target: str) -> bool:
+    return target == root or target.startswith(root.rstrip("/") + "/")
+
+
+def resolve_inside(drop_dir: Path, rel: str) -> tuple[Path, os.stat_result]:
+    """The real path and stat of the regular file `rel` in the drop folder, following a symlink only
+    when it stays inside the drop folder. Raises NotServable with the reason, FileNotFoundError when
+    there is nothing at all."""
+    root = os.path.realpath(drop_dir)
+    path = os.path.join(drop_dir, rel)
+    st = os.lstat(path)  # FileNotFoundError: nothing there
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            target = os.path.realpath(path, strict=True)
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise NotServable("symbolic link loop (not followed)") from err
+            if err.errno == errno.ENOENT:
+                raise NotServable("dangling symbolic link (its target does not exist)") from err
+            raise NotServable(f"symbolic link that cannot be followed: {err.strerror}") from err
+        if not _inside(root, target):
+            raise NotServable("symbolic link to a file outside the drop folder (not followed)")
+        st = os.stat(target)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotServable(f"symbolic link to {file_kind(st.st_mode)}, not to a regular file")
+        return Path(target), st
+    if not stat.S_ISREG(st.st_mode):
+        raise NotServable(f"{file_kind(st.st_mode)}, not a regular file")
+    real = os.path.realpath(path)
+    if not _inside(root, real):  # a folder on the way was swapped for a link since it was listed
+        raise NotServable("reached through a symbolic link to outside the drop folder (not followed)")
+    return Path(real), st
+
+
+def checked_iso(drop_dir: Path, rel: str) -> Path:
+    """The real path of the drop folder's ISO `rel`, to open with O_NOFOLLOW; raises ExtractError with
+    the reason when the policy says it must not be opened (a link out, a FIFO, gone)."""
+    from isodrop.extract import ExtractError
+
+    try:
+        return resolve_inside(drop_dir, rel)[0]
+    except NotServable as why:
+        raise ExtractError(f"{rel}: not opened: {why}") from why
+    except OSError as err:
+        raise ExtractError(f"cannot read {rel}: {err.strerror}") from err
+
+
+# --- listing ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Listing:
+    """One look at the drop folder."""
+
+    isos: dict[str, os.stat_result] = field(default_factory=dict)  # relative name -> stat of the file
+    paths: dict[str, Path] = field(default_factory=dict)  # relative name -> real path to open
+    ignored: dict[str, str] = field(default_factory=dict)  # relative name -> why it is not used
+    folders: dict[str, tuple[int, int]] = field(default_factory=dict)  # "" and subfolders -> (st_dev, st_ino)
+
+
+def list_drop(drop_dir: Path, max_depth: int = MAX_DEPTH) -> Listing:
+    """ISOs under the drop folder, breadth first and without recursion (hidden names skipped: copy
+    tools' temporary files). Raises OSError only when the drop folder itself cannot be listed."""
+    listing = Listing()
+    root_st = os.stat(drop_dir)
+    listing.folders[""] = (root_st.st_dev, root_st.st_ino)
+    queue: list[tuple[str, int]] = [("", 0)]
+    while queue:
+        rel_dir, depth = queue.pop(0)
+        try:
+            with os.scandir(os.path.join(drop_dir, rel_dir) if rel_dir else drop_dir) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as err:
+            if not rel_dir:
+                raise
+            listing.ignored[rel_dir + "/"] = f"folder cannot be listed: {err.strerror}"
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+                is_link = entry.is_symlink()
+            except OSError:
+                continue  # vanished
+            if is_dir:
+                if depth >= max_depth:
+                    listing.ignored[rel + "/"] = f"folder more than {max_depth} levels deep: not searched for ISOs"
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                listing.folders[rel] = (st.st_dev, st.st_ino)
+                queue.append((rel, depth + 1))
+                continue
+            if not is_iso_name(entry.name):
+                if is_link and os.path.isdir(os.path.join(drop_dir, rel)):
+                    listing.ignored[rel + "/"] = "symbolic link to a folder: not followed"
+                continue
+            try:
+                real, st = resolve_inside(drop_dir, rel)
+            except FileNotFoundError:
+                continue
+            except NotServable as why:
+                listing.ignored[rel] = str(why)
+                continue
+            except OSError as err:
+                listing.ignored[rel] = f"cannot be read: {err.strerror}"
+                continue
+            listing.isos[rel] = st
+            listing.paths[rel] = real
+    return listing
+
+
+# --- availability -----------------------------------------------------------------------------------
+
+
+class DropAvailability:
+    """Is the drop folder there? A vanished USB disk or share must not read as "every ISO was deleted"."""
+
+    def __init__(self, drop_dir: Path, must_be_mountpoint: bool = False) -> None:
+        self.drop_dir = drop_dir
+        self.must_be_mountpoint = must_be_mountpoint
+        self.was_mounted = False  # seen on its own file system since start
+        self.problem = ""
+
+    def check(self) -> str:
+        """ "" when usable, else why not (and then nothing may be removed)."""
+        try:
+            st = os.stat(self.drop_dir)
+            parent = os.stat(self.drop_dir.parent)
+        except FileNotFoundError:
+            return "the drop folder is missing"
+        except OSError as err:
+            return f"the drop folder cannot be read: {err.strerror}"
+        if not stat.S_ISDIR(st.st_mode):
+            return f"the drop folder is {file_kind(st.st_mode)}, not a folder"
+        mounted = st.st_dev != parent.st_dev or st.st_ino == parent.st_ino
+        if self.must_be_mountpoint and not mounted:
+            return "the drop folder is not mounted (drop_dir_must_be_mountpoint = true)"
+        if self.was_mounted and not mounted:
+            return "the drop folder's file system is unmounted (it now sits on its parent's file system)"
+        try:
+            with os.scandir(self.drop_dir) as it:
+                next(it, None)
+        except OSError as err:
+            return f"the drop folder cannot be listed: {err.strerror}"
+        self.was_mounted |= mounted
+        return ""
+
+    def update(self, problem: str) -> bool:
+        """Remember and log a change of availability; True when the folder is usable."""
+        if problem != self.problem:
+            if problem:
+                log.warning("%s: keeping everything served as it is until it is back", problem)
+            else:
+                log.info("the drop folder %s is back; comparing it with what is served", self.drop_dir)
+            self.problem = problem
+        return not problem
+
+
+# --- identity ---------------------------------------------------------------------------------------
+
+
+def fingerprint(path: Path, size: int) -> str:
+    """A cheap fingerprint of an image: its primary volume descriptor (which holds the volume creation
+    date), the first block of its root folder and its last 4 KiB. Reads at most 8 KiB."""
+    fd = open_regular(path)
+    try:
+        digest = hashlib.sha256(str(size).encode())
+        pvd = os.pread(fd, BLOCK, 16 * BLOCK)
+        digest.update(pvd)
+        if len(pvd) >= 162 and pvd[1:6] == b"CD001":
+            root_lba = int.from_bytes(pvd[158:162], "little")
+            if 0 < root_lba * BLOCK < size:
+                digest.update(os.pread(fd, BLOCK, root_lba * BLOCK))
+        digest.update(os.pread(fd, 4096, max(0, size - 4096)))
+        return digest.hexdigest()[:32]
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class Identity:
+    ino: int
+    ctime_ns: int
+    fingerprint: str
+
+
+def identity_of(path: Path, st: os.stat_result) -> Identity | None:
+    try:
+        return Identity(st.st_ino, st.st_ctime_ns, fingerprint(path, st.st_size))
+    except OSError:
+        return None
+
+
+def replaced(states: dict, listing: Listing, save: Callable[[object], None]) -> frozenset[str]:
+    """Slugs whose record matches the ISO by name, size and mtime but whose file was replaced.
+
+    `states`: EntryState records by slug (with ino, ctime_ns, fingerprint). A record without an
+    identity (made before identities were kept) or whose file only moved to another inode (a
+    remount) with the same fingerprint gets the current identity saved, and counts as unchanged.
+    """
+    changed = set()
+    for slug, state in states.items():
+        st = listing.isos.get(state.source)
+        if st is None or (st.st_size, st.st_mtime_ns) != (state.size, state.mtime_ns):
+            continue  # absent or visibly changed: the plan handles it
+        if state.ino and (state.ino, state.ctime_ns) == (st.st_ino, st.st_ctime_ns):
+            continue
+        now = identity_of(listing.paths[state.source], st)
+        if now is None:
+            continue  # cannot be read right now: judge it on the next pass
+        if state.fingerprint and now.fingerprint != state.fingerprint:
+            log.info("%s: replaced by a different image with the same size and time; serving it anew", state.source)
+            changed.add(slug)
+            continue
+        state.ino, state.ctime_ns, state.fingerprint = now.ino, now.ctime_ns, now.fingerprint
+        save(state)
+    return frozenset(changed)
+
+
+# --- retries ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When to try a failed ISO again: `first` seconds after the first failure, doubling up to `longest`."""
+
+    first: float = 30.0
+    longest: float = 3600.0
+
+    def delay(self, attempts: int) -> float:
+        return min(self.longest, self.first * 2 ** max(0, min(attempts, 64) - 1))
+
+
+class RetryBook:
+    """Failed ISOs and when each is due again. In memory: a restart (like SIGHUP) retries at once."""
+
+    def __init__(self, policy: RetryPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy
+        self.clock = clock
+        self._book: dict[str, tuple[tuple[str, int, int], int, float]] = {}  # slug -> (version, attempts, due)
+
+    def failed(self, slug: str, version: tuple[str, int, int]) -> float:
+        """Record a failed attempt; returns the seconds until the next one."""
+        previous = self._book.get(slug)
+        attempts = previous[1] + 1 if previous and previous[0] == version else 1
+        delay = self.policy.delay(attempts)
+        self._book[slug] = (version, attempts, self.clock() + delay)
+        return delay
+
+    def forget(self, slug: str) -> None:
+        self._book.pop(slug, None)
+
+    def retry_all_now(self) -> None:
+        self._book = {slug: (v, a, 0.0) for slug, (v, a, _due) in self._book.items()}
+
+    def due(self, slug: str, version: tuple[str, int, int]) -> bool:
+        entry = self._book.get(slug)
+        return entry is None or entry[0] != version or self.clock() >= entry[2]
+
+    def seconds_to_next(self) -> float | None:
+        if not self._book:
+            return None
+        return max(0.2, min(due for _v, _a, due in self._book.values()) - self.clock())
+
+    def info(self, slug: str) -> dict[str, float | int]:
+        entry = self._book.get(slug)
+        if entry is None:
+            return {}
+        return {"attempts": entry[1], "retry_in": round(max(0.0, entry[2] - self.clock()), 1)}
+
+    def planning_view(self, states: dict, drop: Iterable, failed_outcome: object) -> dict:
+        """`states` without the failed records that are due for a retry (so the plan extracts them again).
+        Only records whose ISO is still there, unchanged, are left out: a gone ISO is still removed."""
+        present = {(d.name, d.size, d.mtime_ns) for d in drop}
+        view = {}
+        for slug, state in states.items():
+            version = (state.source, state.size, state.mtime_ns)
+            if state.outcome == failed_outcome and version in present and self.due(slug, version):
+                continue
+            view[slug] = state
+        for slug in [s for s, (version, _a, _d) in self._book.items() if version not in present]:
+            del self._book[slug]  # gone or changed: a new version starts with a clean slate
+        return view
+
+
+# --- slug collisions --------------------------------------------------------------------------------
+
+
+def collisions(names: Iterable[str], slug_for: Callable[[str], str]) -> dict[str, str]:
+    """loser -> winner for names that map to one folder name (the first name in sorted order wins,
+    as in the plan)."""
+    winners: dict[str, str] = {}
+    losers: dict[str, str] = {}
+    for name in sorted(names):
+        slug = slug_for(name)
+        if slug in winners:
+            losers[name] = winners[slug]
+        else:
+            winners[slug] = name
+    return losers

@@ -1,0 +1,109 @@
+"""Debian's shim + signed GRUB network image for x86-64 UEFI clients, Secure Boot on or off.
+
+The chain, as verified on Debian 12's binaries (see README "UEFI and Secure Boot"):
+- the client gets `efi64/bootx64.efi` = shimx64.efi.signed (signed by Microsoft's UEFI CA, embeds
+  Debian's CA);
+- shim fetches `grubx64.efi` over TFTP from the server it came from: with dnsmasq as DHCP server at the
+  TFTP root, in proxy mode from its own folder efi64/ (both seen in dnsmasq's log), so Debian's signed
+  `grubnetx64.efi.signed` is served under that name at both places;
+- that GRUB's built-in prefix is `/grub` on the boot server (the DHCP answer's next-server); its built-in
+  config sources `$prefix/x86_64-efi/grub.cfg` if `[ -e ... ]` says it exists, else `$prefix/grub.cfg`.
+  Over TFTP `-e` is always false (it never even asks the server: seen in dnsmasq's log), so the menu
+  is `grub/grub.cfg`.
+- With Secure Boot on GRUB is locked down (`$lockdown` = "y"): it loads only kernels shim trusts and no
+  module from disk. `http` is not built into the signed image, so HTTP needs grub-efi-amd64-bin's
+  `http.mod` (same GRUB version) and works only with Secure Boot off; otherwise kernels come over TFTP.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+from isodrop.config import Config
+from isodrop.loaders.base import Loader
+from isodrop.render.menu import Menu, MenuItem
+
+SHIM = PurePosixPath("efi64/bootx64.efi")  # the stable UEFI boot file name the dnsmasq snippets hand out
+# The name shim asks for: at the TFTP root (DHCP mode) or beside itself (proxy mode), see above.
+GRUB = PurePosixPath("grubx64.efi")
+GRUB_BESIDE_SHIM = PurePosixPath("efi64/grubx64.efi")
+MENU = PurePosixPath("grub/grub.cfg")
+MODULES = PurePosixPath("grub/x86_64-efi")
+HTTP_MODULES = ("http.mod",)  # its only dependency, net, is built into the signed image
+HOTKEYS = "1234567890"
+
+
+class GrubLoader(Loader):
+    name: ClassVar[str] = "grub"
+    firmware: ClassVar[str] = "efi64"
+    template: ClassVar[str] = "grub.cfg.j2"
+
+    def files(self, config: Config) -> dict[PurePosixPath, Path]:
+        wanted = {SHIM: config.shim_file, GRUB: config.grub_efi_file, GRUB_BESIDE_SHIM: config.grub_efi_file}
+        if config.http_url:
+            wanted |= {MODULES / m: config.grub_modules_dir / m for m in HTTP_MODULES}
+        return wanted
+
+    def boot_file(self) -> PurePosixPath:
+        return SHIM
+
+    def render(self, menu: Menu) -> dict[PurePosixPath, str]:
+        text = self.render_template(
+            menu=menu,
+            q=self.quote,
+            timeout=grub_timeout(menu.timeout),
+            serial=grub_serial(menu.serial),
+            http=any(item.kernel_url for item in all_items(menu)),
+            grub_url=lambda item: grub_path(item.kernel_url),
+            grub_path=grub_path,
+            hotkey=lambda i: HOTKEYS[i] if i < len(HOTKEYS) else "",
+            default_id=default_id(menu),
+        )
+        return {MENU: text}
+
+    @staticmethod
+    def quote(text: str) -> str:
+        """One GRUB word that means exactly `text`: single quotes keep `$`, `${}`, `;`, `#`, `"`, `\\`
+        and spaces literal; a `'` is closed, escaped and reopened (`'\\''`). Line breaks (and other
+        control characters) become spaces, since a quoted newline would still end up inside a title."""
+        clean = "".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in str(text))
+        return "'" + clean.replace("'", "'\\''") + "'"
+
+
+def grub_timeout(tenths: int) -> int:
+    """Config timeout (tenths of a second, 0 = forever) -> GRUB's (whole seconds, -1 = forever)."""
+    return -1 if tenths <= 0 else max(1, (tenths + 9) // 10)
+
+
+def grub_serial(serial: str) -> str:
+    """Menu.serial ("0 115200", pxelinux's SERIAL form) -> "--unit=0 --speed=115200"."""
+    if not serial:
+        return ""
+    port, _, speed = serial.partition(" ")
+    return f"--unit={int(port)} --speed={int(speed or 115200)}"
+
+
+def grub_path(url: str) -> str:
+    """ "http://10.0.0.1:8080/isodrop/x/vmlinuz" -> "(http,10.0.0.1:8080)/isodrop/x/vmlinuz"; "" for
+    anything GRUB's http module cannot fetch (https, no host)."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        return ""
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return f"(http,{host}){parts.path or '/'}"
+
+
+def default_id(menu: Menu) -> str:
+    """GRUB's `default`: an entry id, written "group-N>id" for an entry inside the N-th submenu."""
+    for n, group in enumerate(menu.groups, start=1):
+        if any(i.name == menu.default for i in group.items):
+            return f"group-{n}>{menu.default}"
+    return menu.default
+
+
+def all_items(menu: Menu) -> tuple[MenuItem, ...]:
+    return menu.items + tuple(i for g in menu.groups for i in g.items)
