@@ -145,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         "check the configuration and the system parts isodrop works with",
         """\
-        Load the configuration and check folders, boot loader files, the NFS server and dnsmasq.
+        Load the configuration and check folders (and whether trees can share the ISOs' blocks),
+        boot loader files, the NFS server and dnsmasq.
         Exits 1 when something would stop isodrop from serving.""",
     )
     return parser
@@ -298,6 +299,7 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
     from isodrop.loaders import active_loaders, loader_files
     from isodrop.loaders.choice import BIOS_BOOT_FILE, IPXE_SCRIPT, UEFI_BOOT_FILE
     from isodrop.nfs import nfs_server
+    from isodrop.storage import zero_copy_report
 
     failures = 0
 
@@ -321,6 +323,8 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
             report("ok", f"{name} {folder} will be created")
         else:
             report("FAIL", f"{name} {folder} does not exist and {existing} is not writable")
+    for level, message in zero_copy_report(config.drop_dir, config.trees_dir):
+        report(level, message)
     sources = sorted(set(loader_files(config).values()))
     missing = [src for src in sources if not src.is_file()]
     for src in missing:

@@ -57,7 +57,7 @@ class Config:
     shim_file: Path = Path("/usr/lib/shim/shimx64.efi.signed")
     grub_efi_file: Path = Path("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed")
     grub_modules_dir: Path = Path("/usr/lib/grub/x86_64-efi")  # http.mod, for HTTP with Secure Boot off
-    settle_seconds: float = 1.0  # after its writer closed it, an ISO must stay unchanged this long
+    settle_seconds: float = 1.0  # closed, but a writer could be hidden (smbd, ganesha): unchanged this long
     quiet_seconds: float = 15.0  # no close seen (remote or invisible writer): unchanged this long
     rescan_seconds: float = 300.0  # a full reconcile even without events, as a safety net
     parallel_extractions: int = 1

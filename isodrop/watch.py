@@ -34,21 +34,52 @@ def list_drop(drop_dir: Path) -> dict[str, os.stat_result]:
 
 def open_for_writing(path: Path) -> bool:
     """True when some process we can see has `path` open for writing (still being copied)."""
+    return writers(path)[0]
+
+
+# File servers whose writers we may not see: their children are another user's (smbd) or have more
+# capabilities than the sandboxed service, so /proc hides their descriptors from us.
+_FILE_SERVERS = ("smbd", "ganesha.nfsd", "afpd", "ksmbd", "nfsd")
+_CAP_DAC_OVERRIDE = 1 << 1
+
+
+def writers(path: Path) -> tuple[bool, bool]:
+    """(some process we can see has `path` open for writing, some writer could be hidden from us).
+
+    A writer can be hidden when a file server that may write the file keeps its descriptors from us
+    (smbd's children run as the Samba user, nfs-ganesha with more capabilities than the sandboxed
+    service), or when a kernel server (ksmbd, nfsd with a read-write export around it) writes for a
+    remote client without any descriptor: then only time tells when the copy ended. Other processes
+    hidden from us (a root shell's cp has more capabilities than the service) closed the file if they
+    were its writer: the close event is theirs.
+    """
     try:
         target = os.stat(path)
     except OSError:
-        return False
+        return False, False
+    hidden = False
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         fd_dir = f"/proc/{pid}/fd"
         try:
             fds = os.listdir(fd_dir)
-        except OSError:
+        except PermissionError:
+            hidden = hidden or _hidden_server(pid, target)
             continue
+        except OSError:
+            continue  # gone
+        if not fds and not hidden:
+            hidden = _kernel_writer(pid, path)
         for fd in fds:
             try:
                 st = os.stat(f"{fd_dir}/{fd}")
+            except PermissionError:  # CAP_DAC_READ_SEARCH lists the folder, only ptrace rights show the links
+                hidden = hidden or _hidden_server(pid, target)
+                break
+            except OSError:
+                continue
+            try:
                 if (st.st_dev, st.st_ino) != (target.st_dev, target.st_ino):
                     continue
                 with open(f"/proc/{pid}/fdinfo/{fd}") as info:
@@ -56,16 +87,73 @@ def open_for_writing(path: Path) -> bool:
             except (OSError, ValueError):
                 continue
             if flags & (os.O_WRONLY | os.O_RDWR):
+                return True, hidden
+    return False, hidden
+
+
+def _comm(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as comm:
+            return comm.read().strip()
+    except OSError:
+        return ""
+
+
+def _hidden_server(pid: str, target: os.stat_result) -> bool:
+    return _comm(pid).startswith(_FILE_SERVERS) and _may_write(pid, target)
+
+
+def _kernel_writer(pid: str, path: Path) -> bool:
+    """A kernel file server thread that could be writing `path`: ksmbd, or nfsd with `path` under a
+    read-write export (isodrop's own exports of the trees are read-only and elsewhere)."""
+    name = _comm(pid)
+    if name.startswith("ksmbd"):
+        return True
+    return name.startswith("nfsd") and _exported_rw(path)
+
+
+def _exported_rw(path: Path, tables: tuple[str, ...] = ("/proc/fs/nfsd/exports", "/var/lib/nfs/etab")) -> bool:
+    """Whether `path` lies in a read-write NFS export: the kernel's table, else exportfs's (mountd feeds
+    the kernel from it, so with neither there is nothing exported)."""
+    for table in tables:
+        try:
+            lines = Path(table).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            folder, _, options = line.partition("\t")
+            if "(rw" in options.replace(" ", "") and (path == Path(folder) or Path(folder) in path.parents):
                 return True
+        return False
     return False
+
+
+def _may_write(pid: str, target: os.stat_result) -> bool:
+    """Whether a process whose descriptors we cannot see could have the file open for writing: its owner,
+    a group or world write bit that lets it, or CAP_DAC_OVERRIDE (/proc/PID/status is world-readable)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            fields = dict(line.split(":", 1) for line in status if ":" in line)
+        fsuid = int(fields["Uid"].split()[3])
+        groups = {int(g) for g in fields["Gid"].split()[3:4] + fields.get("Groups", "").split()}
+        caps = int(fields["CapEff"].strip(), 16)
+    except (OSError, KeyError, ValueError, IndexError):
+        return True
+    mode = target.st_mode
+    return bool(
+        caps & _CAP_DAC_OVERRIDE or fsuid == target.st_uid or (mode & 0o020 and target.st_gid in groups) or mode & 0o002
+    )
 
 
 class Settler:
     """Tells a finished copy from one in progress, from what can be seen of the file.
 
     An ISO is complete when no process we can see has it open for writing, and either
-    - its writer closed it (an inotify close-write event) and it has not changed for `settle_seconds`
-      since: the usual case, served about a second after the copy ends; or
+    - its writer closed it (an inotify close-write event), it is unchanged since, and no writer can be
+      hidden from us (every process that may write it shows us its descriptors, no nfsd/ksmbd): a local
+      `cp` as the service's user (or with CAP_SYS_PTRACE), taken at once, within milliseconds; or
+    - its writer closed it and it has not changed for `settle_seconds` since, while some writer could be
+      hidden (Samba's smbd children, another user's process): served about a second after the copy ends; or
     - it has not been written for `quiet_seconds`: for writers whose close we cannot see (a copy into
       an NFS-mounted drop folder, a restart while nothing was copying) or who are invisible in /proc
       to the sandboxed service (smbd runs with more privileges than isodrop).
@@ -77,8 +165,10 @@ class Settler:
         quiet_seconds: float,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        see_writers: Callable[[Path], tuple[bool, bool]] | None = None,
     ) -> None:
         self.settle_seconds = settle_seconds
+        self.see_writers = see_writers or writers  # (writing, could be hidden); tests model hidden writers
         self.quiet_seconds = quiet_seconds
         self.clock = clock
         self.wall_clock = wall_clock
@@ -98,6 +188,19 @@ class Settler:
             return
         self._closed[name] = (st.st_size, st.st_mtime_ns)
 
+    def _finished(self, path: Path, name: str, signature: tuple[int, int], unchanged_for: float, wall: float) -> bool:
+        closed = self._closed.get(name) == signature
+        if not closed and max(unchanged_for, wall - signature[1] / 1e9) < self.quiet_seconds:
+            return False
+        writing, hidden = self.see_writers(path)
+        if writing:
+            return False
+        if closed and not hidden:
+            return True
+        return (closed and unchanged_for >= self.settle_seconds) or (
+            max(unchanged_for, wall - signature[1] / 1e9) >= self.quiet_seconds
+        )
+
     def observe(
         self, drop_dir: Path, listing: dict[str, os.stat_result], known: frozenset[tuple[str, int, int]] = frozenset()
     ) -> list[DropFile]:
@@ -112,11 +215,7 @@ class Settler:
                 since = now
             else:
                 since = previous[2]
-            unchanged_for = now - since
-            finished = (self._closed.get(name) == signature and unchanged_for >= self.settle_seconds) or (
-                max(unchanged_for, wall - st.st_mtime) >= self.quiet_seconds
-            )
-            stable = (name, *signature) in known or (finished and not open_for_writing(drop_dir / name))
+            stable = (name, *signature) in known or self._finished(drop_dir / name, name, signature, now - since, wall)
             result.append(DropFile(name=name, size=st.st_size, mtime_ns=st.st_mtime_ns, stable=stable))
         for name in list(self._seen):
             if name not in listing:

@@ -93,20 +93,37 @@ def _distinct(checklist: Checklist, manifest: Manifest) -> dict[Extents, Node]:
     return out
 
 
-def verify(
+def hash_files(
     checklist: Checklist,
     manifest: Manifest,
     read: Callable[[Node], Iterator[bytes]],
     tick: Callable[[int], None],
-) -> None:
-    """Hash each listed file (once per distinct data) with `read`; ExtractError naming what fails."""
+    select: Callable[[Node], bool] = lambda _node: True,
+) -> dict[Extents, str]:
+    """md5 of each listed file that `select` picks (once per distinct data), read with `read`."""
     digests: dict[Extents, str] = {}
     for node in _distinct(checklist, manifest).values():
+        if not select(node):
+            continue
         digest = hashlib.md5(usedforsecurity=False)
         for chunk in read(node):
             digest.update(chunk)
             tick(len(chunk))
         digests[node.extents] = digest.hexdigest()
+    return digests
+
+
+def verify(
+    checklist: Checklist,
+    manifest: Manifest,
+    read: Callable[[Node], Iterator[bytes]],
+    tick: Callable[[int], None],
+    known: dict[Extents, str] | None = None,
+) -> None:
+    """Hash each listed file (once per distinct data) with `read`, except those `known` already has;
+    ExtractError naming what fails."""
+    digests = dict(known or {})
+    digests |= hash_files(checklist, manifest, read, tick, lambda node: node.extents not in digests)
     for rel, expected in checklist.expected.items():
         if digests[manifest.by_rel[rel].extents] != expected:
             checklist.problem(f"{rel} (checksum mismatch)")

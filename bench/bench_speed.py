@@ -1,0 +1,410 @@
+"""Every figure of issue 11 in one run, side by side with cp, bsdtar, xorriso and 7z, as ratios.
+
+    /usr/bin/python3 bench/bench_speed.py [--scale 0.1] [--runs 5] [--parts extract,reaction,...] [--clean]
+
+Extraction: three image shapes are built once (xorriso, Rock Ridge + Joliet, like real live ISOs) in
+--work (default /var/tmp/isodrop-bench, kept for the next run unless --clean):
+  ordinary  1 GB file + 4,500 small files and an md5sum.txt covering all of them (1.2 GB); isodrop runs
+            with verification on and off on the same image (md5sum.txt itself is 300 KB of the copy)
+  small     30,000 files of 1-8 KB (174 MB)
+  single    one 4.5 GiB file (4.8 GB; multi-extent above 4 GiB)
+--scale multiplies sizes and file counts (0.1 for a quick run). Each command is its own process on a
+warm page cache, the tools alternate run by run, every output is removed (and the disk synced) before
+the next run, and the median of --runs is shown. isodrop's peak RSS is the VmHWM of the extracting
+child (a parent's memory would leak into ru_maxrss through vfork).
+
+Service: reaction (cp exit -> menu entry) of `isodrop serve`, start-up with 300 served ISOs (exec ->
+READY=1, and that nothing was extracted again), idle wake-ups (context switches of all its threads),
+one reconcile pass with 300 entries (in-process), and rendering 500 entries. The machine is shared, so
+the load average is printed with the results: compare ratios, not seconds. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+PY = sys.executable
+
+EXTRACT_CODE = (
+    "import re, sys; from pathlib import Path; from isodrop.extract import extract_iso; "
+    "r = extract_iso(Path(sys.argv[1]), Path(sys.argv[2]), verify_checksums=sys.argv[3] == '1'); "
+    "hwm = re.search(r'VmHWM:\\s+(\\d+)', Path('/proc/self/status').read_text())[1]; "
+    "print(int(hwm) / 1024)"
+)
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+# --- images ----------------------------------------------------------------------------------------------
+
+
+def _fill(path: Path, size: int, rng: random.Random) -> None:
+    """`size` bytes that neither compress nor deduplicate (a random 4 MiB block, each MiB salted)."""
+    block = bytearray(rng.randbytes(4 << 20))
+    with open(path, "wb") as out:
+        done = 0
+        while done < size:
+            block[:16] = done.to_bytes(16, "little")
+            piece = memoryview(block)[: min(len(block), size - done)]
+            out.write(piece)
+            done += len(piece)
+
+
+def build_image(work: Path, shape: str, scale: float) -> Path:
+    """The ISO of one shape at one scale, built once (the staging folder is removed afterwards)."""
+    iso = work / f"{shape}-{scale:g}.iso"
+    if iso.exists():
+        return iso
+    rng = random.Random(11)
+    stage = work / f"stage-{shape}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    print(f"building {iso.name} ...", flush=True)
+    if shape == "ordinary":
+        (stage / "live").mkdir()
+        _fill(stage / "live/filesystem.squashfs", int(1e9 * scale), rng)
+        for i in range(max(10, int(4500 * scale))):
+            folder = stage / "pool" / f"p{i // 100:03d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"package{i:05d}.deb").write_bytes(rng.randbytes(rng.randrange(1, 90_000)))
+        lines = []
+        for path in sorted(p for p in stage.rglob("*") if p.is_file()):
+            digest = hashlib.md5(usedforsecurity=False)
+            with open(path, "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+            lines.append(f"{digest.hexdigest()}  ./{path.relative_to(stage).as_posix()}\n")
+        (stage / "md5sum.txt").write_text("".join(lines))
+    elif shape == "small":
+        for i in range(max(100, int(30_000 * scale))):
+            folder = stage / f"d{i // 500:03d}" / f"s{i // 50 % 10}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"file{i:05d}.txt").write_bytes(rng.randbytes(rng.randrange(1024, 8193)))
+    elif shape == "single":
+        _fill(stage / "huge.img", int(4.5 * 2**30 * scale), rng)
+    tmp = iso.with_suffix(".tmp")
+    subprocess.run(
+        ["xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-joliet-long", "-iso-level", "3"]
+        + ["-V", f"BENCH_{shape.upper()}", "-o", str(tmp), str(stage)],
+        check=True,
+    )
+    tmp.rename(iso)
+    shutil.rmtree(stage)
+    return iso
+
+
+# --- timing child processes ------------------------------------------------------------------------------
+
+
+def timed(argv: list[str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{argv[:3]}... failed ({done.returncode}): {done.stderr[-500:]}")
+    return elapsed, done.stdout.strip()
+
+
+def tools(iso: Path, verify: bool) -> dict[str, Callable[[Path], list[str]]]:
+    found = {
+        "cp": lambda out: ["cp", str(iso), str(out)],
+        "isodrop": lambda out: [PY, "-c", EXTRACT_CODE, str(iso), str(out), "1" if verify else "0"],
+        "bsdtar": lambda out: ["sh", "-c", 'mkdir "$1" && exec bsdtar -xf "$0" -C "$1"', str(iso), str(out)],
+        "xorriso": lambda out: ["xorriso", "-osirrox", "on", "-indev", str(iso), "-extract", "/", str(out)],
+        "7z": lambda out: ["7z", "x", "-y", "-bd", f"-o{out}", str(iso)],
+    }
+    return {name: argv for name, argv in found.items() if name == "isodrop" or shutil.which(argv(Path("x"))[0])}
+
+
+def remove(path: Path) -> None:
+    from isodrop.trees import remove_tree
+
+    remove_tree(path)
+
+
+def bench_extraction(work: Path, scale: float, runs: int) -> list[str]:
+    rows = []
+    cases = [
+        ("ordinary", f"{1000 * scale:g} MB file + {max(10, int(4500 * scale))} small, no verify", False),
+        ("ordinary", "same image, verify md5sum.txt", True),
+        ("small", f"{max(100, int(30_000 * scale))} files of 1-8 KB", False),
+        ("single", f"one {4.5 * scale:g} GiB file", False),
+    ]
+    images = {shape: build_image(work, shape, scale) for shape in dict.fromkeys(c[0] for c in cases)}
+    header = (
+        f"{'image':44s} {'MB':>6s} | {'cp':>6s} {'isodrop':>7s} {'bsdtar':>6s} {'xorriso':>7s} {'7z':>6s} | "
+        f"{'iso/cp':>6s} {'iso/bsdtar':>10s} {'iso/xorriso':>11s} {'iso/7z':>6s} | RSS MiB"
+    )
+    rows.append(header)
+    for shape, label, verify in cases:
+        iso = images[shape]
+        subprocess.run(["cat", str(iso)], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
+        commands = tools(iso, verify)
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        rss: list[float] = []
+        for run in range(runs):
+            order = list(commands)
+            order = order[run % len(order) :] + order[: run % len(order)]  # alternate who goes first
+            for name in order:
+                out = work / f"out-{name}"
+                remove(out)
+                os.sync()
+                seconds, said = timed(commands[name](out))
+                times[name].append(seconds)
+                if name == "isodrop":
+                    rss.append(float(said))
+                remove(out)
+        med = {name: statistics.median(values) for name, values in times.items()}
+
+        def cell(name: str, width: int, med: dict[str, float] = med) -> str:
+            return f"{med[name]:{width}.2f}" if name in med else " " * (width - 1) + "-"
+
+        def ratio(name: str, width: int, med: dict[str, float] = med) -> str:
+            return f"{med['isodrop'] / med[name]:{width - 1}.2f}x" if name in med else " " * (width - 1) + "-"
+
+        rows.append(
+            f"{label:44s} {iso.stat().st_size / 1e6:6.0f} | {cell('cp', 6)} {cell('isodrop', 7)} {cell('bsdtar', 6)} "
+            f"{cell('xorriso', 7)} {cell('7z', 6)} | {ratio('cp', 6)} {ratio('bsdtar', 10)} {ratio('xorriso', 11)} "
+            f"{ratio('7z', 6)} | {max(rss):.0f}"
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+# --- the service -------------------------------------------------------------------------------------------
+
+
+def _notify_socket(root: Path) -> tuple[socket.socket, str]:
+    path = str(root / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    return sock, path
+
+
+def _serve(service: object, notify: str) -> subprocess.Popen[bytes]:
+    service.write_config()
+    env = service.env() | {"NOTIFY_SOCKET": notify}
+    log = open(service.log, "ab")  # noqa: SIM115 - the child keeps it
+    return subprocess.Popen(
+        [PY, "-m", "isodrop", "serve", "--config", str(service.config)], stdout=log, stderr=subprocess.STDOUT, env=env
+    )
+
+
+def _wait_ready(sock: socket.socket, timeout: float) -> float:
+    """Seconds until READY=1 arrives."""
+    start = time.perf_counter()
+    sock.settimeout(timeout)
+    while True:
+        message = sock.recv(4096).decode()
+        if "READY=1" in message.split("\n"):
+            return time.perf_counter() - start
+
+
+def _switches(pid: int) -> int:
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for line in (task / "status").read_text().splitlines():
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                total += int(line.split()[1])
+    return total
+
+
+def bench_service(work: Path, runs: int, served_count: int, idle_seconds: float) -> list[str]:
+    from isodrop.config import load as load_config
+    from isodrop.reconciler import Reconciler
+    from isodrop.state import slug_for
+    from tests.servicekit import ServiceRun, build_debian_live
+
+    rows = []
+    root = Path(tempfile.mkdtemp(prefix="service-", dir=work))
+    try:
+        # reaction: cp exit -> the menu names the new entry
+        service = ServiceRun(root / "react", rescan_seconds=300.0, quiet_seconds=15.0)
+        service.start()
+        source = build_debian_live(root / "react-src.iso", "react")
+        reactions = []
+        try:
+            for i in range(runs):
+                name = f"react{i}.iso"
+                subprocess.run(["cp", str(source), str(service.drop / name)], check=True)
+                copied = time.perf_counter()
+                wanted = f"isodrop/{slug_for(name)}/"
+                while wanted not in service.menu():
+                    if time.perf_counter() - copied > 30:
+                        raise SystemExit(f"no menu entry for {name} after 30 s; see {service.log}")
+                    time.sleep(0.002)
+                reactions.append((time.perf_counter() - copied) * 1000)
+        finally:
+            service.stop()
+        rows.append(
+            f"reaction cp exit -> menu entry: median {statistics.median(reactions):.0f} ms "
+            f"(min {min(reactions):.0f}, max {max(reactions):.0f}; {runs} ISOs of {source.stat().st_size // 1024} KiB;"
+            f" settle_seconds {service.settings['settle_seconds']}) target <= 100 ms"
+        )
+        print(rows[-1], flush=True)
+
+        # start-up with N served ISOs
+        many = ServiceRun(root / "many", rescan_seconds=300.0, quiet_seconds=0.5)
+        tiny = build_debian_live(root / "tiny.iso", "tiny", kernel_size=4096)
+        for i in range(served_count):
+            shutil.copyfile(tiny, many.drop / f"iso{i:03d}.iso")
+        old = time.time() - 60
+        for path in many.drop.iterdir():
+            os.utime(path, (old, old))
+        sock, notify = _notify_socket(root)
+        first = _serve(many, notify)
+        try:
+            _wait_ready(sock, 1800)
+            ServiceRun.wait_until(
+                lambda: (
+                    sum(1 for e in many.status().get("entries", []) if e.get("outcome") == "served") >= served_count
+                ),
+                1800,
+                f"{served_count} entries served",
+            )
+        finally:
+            first.terminate()
+            first.wait(60)
+        trees_before = {p.name: p.stat().st_ino for p in many.trees.iterdir() if not p.name.startswith(".")}
+        log_before = len(many.log_text())
+        startups, woken = [], 0
+        for _ in range(max(3, runs // 2)):
+            proc = _serve(many, notify)
+            startups.append(_wait_ready(sock, 120))
+            if _ == 0:
+                time.sleep(1)  # let the first pass's aftermath settle
+                before = _switches(proc.pid)
+                time.sleep(idle_seconds)
+                woken = _switches(proc.pid) - before
+            proc.terminate()
+            proc.wait(60)
+        trees_after = {p.name: p.stat().st_ino for p in many.trees.iterdir() if not p.name.startswith(".")}
+        extracted_again = many.log_text()[log_before:].count(": extracting")
+        rows.append(
+            f"start-up with {len(trees_before)} served ISOs: exec -> READY=1 "
+            f"median {statistics.median(startups):.2f} s "
+            f"(max {max(startups):.2f}); extracted again: {extracted_again}, trees replaced: "
+            f"{sum(1 for k, v in trees_before.items() if trees_after.get(k) != v)}  target <= 1 s, none"
+        )
+        print(rows[-1], flush=True)
+        rows.append(
+            f"idle: {woken} context switches of all threads in {idle_seconds:.0f} s "
+            f"with {len(trees_before)} ISOs served"
+            " (target: 0, default rescan_seconds 300)"
+        )
+        print(rows[-1], flush=True)
+
+        # one reconcile pass, in-process, with N entries (nothing to extract)
+        config = load_config(many.config)
+        reconciler = Reconciler(config, "192.0.2.10")
+        reconciler.prepare()
+        reconciler.settler.quiet_seconds = 0
+        passes = []
+        try:
+            for _ in range(max(5, runs)):
+                start = time.perf_counter()
+                reconciler.run_pass()
+                passes.append((time.perf_counter() - start) * 1000)
+            started = len(reconciler.jobs)
+        finally:
+            reconciler.shutdown()
+        rows.append(
+            f"reconcile pass with {len(reconciler.states)} entries: median {statistics.median(passes):.1f} ms "
+            f"(first {passes[0]:.1f} ms; extractions started: {started})"
+        )
+        print(rows[-1], flush=True)
+        sock.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return rows
+
+
+def bench_render(runs: int, count: int = 500) -> list[str]:
+    import dataclasses
+
+    from isodrop.config import local_defaults
+    from isodrop.loaders import active_loaders
+    from isodrop.model import BootEntry
+    from isodrop.render.menu import Served, build_menu
+
+    config = dataclasses.replace(local_defaults(Path("/tmp/bench")), serial_console="ttyS0,115200")
+    families = ["debian-live", "ubuntu", "fedora", "arch", "grml"]
+    served = []
+    for i in range(count):
+        slug = f"entry{i:03d}"
+        entry = BootEntry(
+            family=families[i % 5],
+            label=f"Entry {i}",
+            kernel="live/vmlinuz",
+            initrds=("live/initrd.img",),
+            params=("boot=live", "netboot=nfs", f"nfsroot=10.0.0.1:/srv/tftp/isodrop/{slug}", "ip=dhcp"),
+            menu_group=families[i % 5].title(),
+        )
+        served.append(Served(slug=slug, source=f"{slug}.iso", tftp_path=f"isodrop/{slug}", entry=entry, position=i))
+    loaders = active_loaders(config)
+    times = []
+    for _ in range(max(7, runs)):
+        start = time.perf_counter()
+        menu = build_menu(served, config)
+        size = sum(len(text) for loader in loaders for text in loader.render(menu).values())
+        times.append((time.perf_counter() - start) * 1000)
+    return [
+        f"rendering {count} entries ({', '.join(loader.name for loader in loaders)}): median "
+        f"{statistics.median(times):.1f} ms, {size // 1024} KiB of menus"
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="sizes and file counts (0.1 for a quick run)")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--parts", default="extract,service,render")
+    parser.add_argument("--served", type=int, default=300, help="ISOs served for start-up, idle and pass")
+    parser.add_argument("--idle-seconds", type=float, default=60)
+    parser.add_argument("--work", type=Path, default=Path("/var/tmp/isodrop-bench"))
+    parser.add_argument("--clean", action="store_true", help="remove the built images afterwards")
+    args = parser.parse_args()
+    os.environ["PYTHONPATH"] = str(REPO)
+    args.work.mkdir(parents=True, exist_ok=True)
+    parts = args.parts.split(",")
+    print(f"isodrop bench, scale {args.scale:g}, median of {args.runs}, {os.cpu_count()} CPUs, load average {load()}")
+    print(f"python {sys.version.split()[0]}, work folder {args.work} ({_fstype(args.work)})", flush=True)
+    rows = []
+    try:
+        if "extract" in parts:
+            rows += bench_extraction(args.work, args.scale, args.runs)
+        if "service" in parts:
+            rows += bench_service(args.work, args.runs, args.served, args.idle_seconds)
+        if "render" in parts:
+            rows += bench_render(args.runs)
+    finally:
+        if args.clean:
+            for iso in args.work.glob("*.iso"):
+                iso.unlink()
+    print(f"\n--- summary (load average now {load()}) ---")
+    print("\n".join(rows))
+
+
+def _fstype(path: Path) -> str:
+    done = subprocess.run(["findmnt", "-no", "FSTYPE", "-T", str(path)], capture_output=True, text=True, check=False)
+    return done.stdout.strip() or "?"
+
+
+if __name__ == "__main__":
+    main()
