@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from isodrop.state import slug_for
+from tests.e2e.boottimes import boot_times, note, report  # noqa: F401 (boot_times: autouse)
 from tests.e2e.liveiso import LiveIso, build_iso
 from tests.e2e.netns import PrivateNet
 from tests.e2e.servers import DHCP_SNIPPET, PROXY_SNIPPET, render_snippet
@@ -56,25 +57,6 @@ def _missing() -> str:
     return ""
 
 
-_reported: list[str] = []
-
-
-@pytest.fixture(scope="module", autouse=True)
-def boot_times(pytestconfig: pytest.Config) -> Iterator[None]:
-    """Print every boot time, also without -s: the times are part of what these tests measure."""
-    yield
-    if _reported:
-        capture = pytestconfig.pluginmanager.getplugin("capturemanager")
-        with capture.global_and_fixture_disabled():
-            print("\n" + "\n".join(_reported))
-
-
-def report(what: str, seconds: float) -> None:
-    line = f"[e2e] {what}: VM start to marker {seconds:.1f} s"
-    _reported.append(line)
-    print(line)
-
-
 @pytest.fixture(scope="module")
 def live_isos() -> tuple[LiveIso, LiveIso]:
     """Two cached Debian-live ISOs with different markers (built once, ~1 min, then cached)."""
@@ -87,7 +69,7 @@ def live_isos() -> tuple[LiveIso, LiveIso]:
 def dhcp_stack(live_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:
     """dnsmasq as the network's DHCP server (contrib/dnsmasq/isodrop-dhcp.conf)."""
     with running_stack(DHCP_SNIPPET, with_router=False, menu_default="e2e-one.iso") as stack:
-        _reported.append(f"[e2e] logs of the DHCP-mode setup: {stack.work}")
+        note(f"[e2e] logs of the DHCP-mode setup: {stack.work}")
         yield stack
 
 
@@ -208,7 +190,7 @@ class TestProxyDhcp:
             "--dhcp-boot=tag:efi64,,,{server}",
         )
         with running_stack(PROXY_SNIPPET, with_router=True, menu_default="first", router_args=router_args) as stack:
-            _reported.append(f"[e2e] logs of the proxy-DHCP setup: {stack.work}")
+            note(f"[e2e] logs of the proxy-DHCP setup: {stack.work}")
             stack.drop(live_isos[0].path)
             yield stack
 

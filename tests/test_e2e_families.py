@@ -26,6 +26,7 @@ import pytest
 
 from isodrop.families.bootcfg import split_params
 from isodrop.state import slug_for
+from tests.e2e.boottimes import boot_times, note, report  # noqa: F401 (boot_times: autouse)
 from tests.e2e.servers import DHCP_SNIPPET
 from tests.e2e.stack import Stack, running_stack
 from tests.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS
@@ -58,30 +59,11 @@ def needed_tools() -> None:
         pytest.skip("missing Debian packages (tests/apt-packages.txt, tests/setup.sh): " + " ".join(absent))
 
 
-_reported: list[str] = []
-
-
-@pytest.fixture(scope="module", autouse=True)
-def boot_times(pytestconfig: pytest.Config) -> Iterator[None]:
-    """Print every boot time, also without -s: the times are part of what these tests measure."""
-    yield
-    if _reported:
-        capture = pytestconfig.pluginmanager.getplugin("capturemanager")
-        with capture.global_and_fixture_disabled():
-            print("\n" + "\n".join(_reported))
-
-
-def report(what: str, seconds: float) -> None:
-    line = f"[e2e] {what}: VM start to marker {seconds:.1f} s"
-    _reported.append(line)
-    print(line)
-
-
 @contextmanager
 def served(iso: Path, http: bool = False, sidecar: str = "") -> Iterator[tuple[Stack, str]]:
     """A setup serving only `iso` (its entry is the menu default); yields it and the entry's menu text."""
     with running_stack(DHCP_SNIPPET, with_router=False, menu_default=iso.name, http=http) as stack:
-        _reported.append(f"[e2e] logs for {iso.name}: {stack.work}")
+        note(f"[e2e] logs for {iso.name}: {stack.work}")
         if sidecar:
             (stack.service.drop / f"{iso.name}.toml").write_text(sidecar)
         slug = stack.drop(iso, uefi=False)

@@ -18,15 +18,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e.boottimes import boot_times, report  # noqa: F401 (boot_times: autouse)
 from tests.e2e.keyboard import KeyboardVM
 from tests.e2e.liveiso import LiveIso
 from tests.e2e.servers import DHCP_SNIPPET, start_nginx
 from tests.e2e.stack import Stack, running_stack
 from tests.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS, SerialVM
 from tests.test_e2e_boot import (  # noqa: F401  (fixtures shared with the boot tests)
-    boot_times,  # noqa: F401
     live_isos,
-    report,
     vm_test,
 )
 

@@ -20,12 +20,13 @@ from pathlib import Path
 import pytest
 
 from isodrop.state import slug_for
+from tests.e2e.boottimes import boot_times, report  # noqa: F401 (boot_times: autouse)
 from tests.e2e.liveiso import LiveIso, build_iso
 from tests.e2e.procs import Proc
 from tests.e2e.servers import DHCP_SNIPPET, PROXY_SNIPPET
 from tests.e2e.stack import Stack, running_stack
 from tests.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS, OVMF_CODE_SECBOOT, OVMF_VARS_MS, VM
-from tests.test_e2e_boot import _missing, report, vm_test
+from tests.test_e2e_boot import _missing, vm_test
 
 GRUB_MENU = "grub/grub.cfg"
 
