@@ -47,13 +47,12 @@ class Config:
     serial_console: str = ""  # e.g. "ttyS0,115200": menus and kernels also use this serial port
     templates_dir: Path | None = None  # overrides for the shipped jinja2 templates
     bios_loader: str = "pxelinux"  # what BIOS clients get as bios.0: "pxelinux" or "ipxe"
-    uefi_loader: str = "syslinux-efi"  # x86-64 UEFI clients (efi64/bootx64.efi): "grub", "syslinux-efi", "ipxe"
+    uefi_loader: str = "grub"  # x86-64 UEFI (efi64/bootx64.efi): "grub" (shim + signed GRUB), "syslinux-efi", "ipxe"
     ipxe_dir: Path = Path("/usr/lib/ipxe")  # Debian's ipxe: undionly.kpxe, snponly.efi, ipxe.efi
     pxelinux_file: Path = Path("/usr/lib/PXELINUX/pxelinux.0")
     syslinux_bios_modules: Path = Path("/usr/lib/syslinux/modules/bios")
     syslinux_efi_file: Path = Path("/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi")
     syslinux_efi64_modules: Path = Path("/usr/lib/syslinux/modules/efi64")
-    uefi_loader: str = "grub"  # x86-64 UEFI clients: "grub" (shim + signed GRUB) or "syslinux-efi"
     shim_file: Path = Path("/usr/lib/shim/shimx64.efi.signed")
     grub_efi_file: Path = Path("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed")
     grub_modules_dir: Path = Path("/usr/lib/grub/x86_64-efi")  # http.mod, for HTTP with Secure Boot off

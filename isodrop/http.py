@@ -22,12 +22,23 @@ def delivery(config: Config) -> list[tuple[str, str]]:
     """(level, message) lines: per firmware, HTTP or TFTP and why."""
     lines = []
     for firmware, loader in (("BIOS", config.bios_loader), ("UEFI", config.uefi_loader)):
-        if loader != "ipxe":
+        if loader not in ("ipxe", "grub"):
             lines.append(
-                ("ok", f"{firmware} clients ({loader}) get kernel and initrd over TFTP: only iPXE fetches over HTTP")
+                (
+                    "ok",
+                    f"{firmware} clients ({loader}) get kernel and initrd over TFTP: only iPXE and GRUB use HTTP",
+                )
             )
         elif not config.http_url:
-            lines.append(("ok", f"{firmware} clients (ipxe) get kernel and initrd over TFTP: http_url is not set"))
+            lines.append(("ok", f"{firmware} clients ({loader}) get kernel and initrd over TFTP: http_url is not set"))
+        elif loader == "grub":
+            lines.append(
+                (
+                    "ok",
+                    f"{firmware} clients (grub) get kernel and initrd over HTTP from {config.http_url} with Secure Boot"
+                    " off (GRUB's http.mod), over TFTP with Secure Boot on (a signed GRUB loads no extra module)",
+                )
+            )
         else:
             lines.append(
                 (

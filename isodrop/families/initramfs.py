@@ -166,7 +166,7 @@ def _decompressor(data: bytes) -> Any:
     """A decompressor (with .decompress, .eof, .unused_data) for the stream `data` starts with."""
     if data.startswith(b"\x1f\x8b"):
         return zlib.decompressobj(wbits=31)
-    if data.startswith(b"\xfd7zXZ\x00") or data.startswith(b"\x5d\x00\x00"):
+    if data.startswith((b"\xfd7zXZ\x00", b"\x5d\x00\x00")):
         return lzma.LZMADecompressor()
     if data.startswith(b"BZh"):
         return bz2.BZ2Decompressor()
@@ -177,7 +177,7 @@ def _decompressor(data: bytes) -> Any:
             raise ValueError(
                 "zstd-compressed, which this Python cannot read without the zstd command (apt install zstd)"
             ) from error
-    if data.startswith(b"\x02\x21\x4c\x18") or data.startswith(b"\x04\x22\x4d\x18"):
+    if data.startswith((b"\x02\x21\x4c\x18", b"\x04\x22\x4d\x18")):
         raise ValueError("lz4-compressed, which the Python standard library cannot read")
     if data.startswith(b"\x89LZO"):
         raise ValueError("lzop-compressed, which the Python standard library cannot read")
