@@ -13,7 +13,6 @@ Each boot time (VM start to marker) is printed.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +21,6 @@ import pytest
 from isodrop.state import slug_for
 from tests.e2e.boottimes import boot_times, report  # noqa: F401 (boot_times: autouse)
 from tests.e2e.liveiso import LiveIso, build_iso
-from tests.e2e.procs import Proc
 from tests.e2e.servers import DHCP_SNIPPET, PROXY_SNIPPET
 from tests.e2e.stack import Stack, running_stack
 from tests.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS, OVMF_CODE_SECBOOT, OVMF_VARS_MS, VM
@@ -65,15 +63,10 @@ def uefi_isos() -> tuple[LiveIso, LiveIso]:
 @pytest.fixture(scope="module")
 def grub_stack(uefi_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:
     """isodrop's dnsmasq as the DHCP server, uefi_loader = "grub", both ISOs served, and trees_dir over
-    HTTP too (Python's http.server speaking HTTP/1.1, which GRUB insists on; nginx is h5's part): GRUB
-    loads http.mod only with Secure Boot off, so the two boots show both paths."""
-    with running_stack(
-        DHCP_SNIPPET, with_router=False, menu_default="first", uefi_loader="grub", http_url="http://{server}/"
-    ) as stack:
+    HTTP too (nginx, as installed from the package's snippet): GRUB loads http.mod only with Secure Boot
+    off, so the two boots show both paths."""
+    with running_stack(DHCP_SNIPPET, with_router=False, menu_default="first", uefi_loader="grub", http=True) as stack:
         print(f"[e2e] logs of the UEFI DHCP-mode setup: {stack.work}")
-        argv = [*stack.net.ns_exec(), sys.executable, "-m", "http.server", "80", "--protocol", "HTTP/1.1"]
-        argv += ["--bind", stack.net.server_ip, "--directory", str(stack.service.trees)]
-        stack.procs.append(Proc("http", argv, stack.work / "http.log"))
         for iso in uefi_isos:
             stack.drop(iso.path)
         stack.service.wait_for(lambda: (stack.service.tftp / GRUB_MENU).exists(), 30, "the GRUB menu")
@@ -159,7 +152,7 @@ def test_secure_boot_off_non_default_entry_chosen_by_keys_with_firmware_pxe(
         what = "UEFI Secure Boot off, OVMF PXE, second entry chosen by keys, kernel over HTTP"
         boot(vm, unsigned, what, (*UEFI_FAILURES, signed.marker))
         assert f"Loading {slug_for(unsigned.path.name)} over HTTP" in vm.text()[since:]
-        http_log = (grub_stack.work / "http.log").read_text()
+        http_log = (grub_stack.work / "nginx-access.log").read_text()
         assert f"GET /{slug_for(unsigned.path.name)}/live/vmlinuz" in http_log, http_log[-2000:]
         assert f"GET /{slug_for(unsigned.path.name)}/live/initrd.img" in http_log
         assert signed.marker not in vm.text()[since:]

@@ -17,7 +17,7 @@ UEFI_BOOT_FILE = PurePosixPath("efi64/bootx64.efi")
 IPXE_SCRIPT = PurePosixPath("ipxe/menu.ipxe")
 
 BIOS_LOADERS = ("pxelinux", "ipxe")
-__all__ = ["BIOS_LOADERS", "UEFI_LOADERS"]  # UEFI_LOADERS lives in isodrop.config (h4)
+__all__ = ["BIOS_LOADERS", "UEFI_LOADERS"]  # UEFI_LOADERS lives in isodrop.config (its validation)
 
 
 def chosen_files(config: Config) -> dict[PurePosixPath, Path]:
@@ -37,5 +37,5 @@ def chosen_files(config: Config) -> dict[PurePosixPath, Path]:
         wanted[UEFI_BOOT_FILE] = ipxe / "snponly.efi"
     elif config.uefi_loader == "syslinux-efi":
         wanted[UEFI_BOOT_FILE] = config.syslinux_efi_file
-    # "grub": h4's loader installs shim as efi64/bootx64.efi and GRUB beside it.
+    # "grub": isodrop/loaders/grub.py installs shim as efi64/bootx64.efi and GRUB beside it.
     return wanted
