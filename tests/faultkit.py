@@ -90,10 +90,12 @@ class NamespacedRun(ServiceRun):
         self.wait_for(lambda: (self.state / "status.json").exists(), 20, "the first status file")
 
     def ns(self, script: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run a shell script in the service's mount namespace."""
+        """Run a shell script in the service's mount namespace. --root/--wd: entering a mount namespace
+        resets the root to that namespace's own, which inside a chroot (CI's fresh machine) is outside it."""
         assert self.process is not None
+        proc = f"/proc/{self.process.pid}"
         result = subprocess.run(
-            ["nsenter", f"--mount=/proc/{self.process.pid}/ns/mnt", "sh", "-c", script],
+            ["nsenter", f"--mount={proc}/ns/mnt", f"--root={proc}/root", f"--wd={proc}/cwd", "sh", "-c", script],
             capture_output=True,
             text=True,
             check=False,
