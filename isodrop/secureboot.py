@@ -139,7 +139,7 @@ def _run(argv: list[str], stdin: bytes | None = None) -> subprocess.CompletedPro
 def verify_kernel(kernel: Path, shim: Path) -> Verdict | None:
     """The verdict for `kernel` under `shim`'s trust, or None when it cannot be decided here (sbverify
     or the shim missing): then menus show the entry unmarked and status says why nothing was checked."""
-    if shutil.which("sbverify") is None or not shim.is_file():
+    if shutil.which("sbverify") is None or shutil.which("openssl") is None or not shim.is_file():
         return None
     try:
         size = kernel.stat().st_size
@@ -217,7 +217,7 @@ def _cn(subject: str) -> str:
 def describe(verdict: Verdict | dict[str, Any] | None) -> str:
     """One line for status / inspect."""
     if verdict is None:
-        return "Secure Boot: not checked (install sbsigntool; the shim is missing or sbverify is absent)"
+        return "Secure Boot: not checked (install shim-signed, sbsigntool and openssl to check it)"
     if isinstance(verdict, dict):
         verdict = Verdict.from_dict(verdict)
     if verdict.boots:

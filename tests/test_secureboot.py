@@ -118,3 +118,16 @@ def test_verdict_is_recorded_and_shown_in_status(tmp_path: Path) -> None:
     assert summary["secure_boot"] == "Secure Boot: does not boot: unsigned kernel"
     doc = {"running": False, "drop_dir": "d", "config": "c", "entries": [summary], "extracting": [], "waiting": []}
     assert "      Secure Boot: does not boot: unsigned kernel" in format_status(doc).splitlines()
+
+
+def test_a_missing_tool_leaves_the_verdict_open_instead_of_failing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a server without openssl (only Recommended by the package) nothing is decided, nothing raises:
+    the ISO is served and status says the check did not run (found by the Debian server VM test)."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "sbverify").symlink_to(shutil.which("sbverify") or "/usr/bin/sbverify")
+    monkeypatch.setenv("PATH", str(tools))
+    assert verify_kernel(GRUB, SHIM) is None
+    assert "not checked" in describe(None) and "openssl" in describe(None)
