@@ -89,9 +89,9 @@ class Trees:
         final = self.tree(slug)
         if final.exists() or final.is_symlink():
             stale = self.temporary(slug, "remove")
-            os.rename(final, stale)
+            move_folder(final, stale)
             remove_tree(stale)
-        os.rename(temp, final)
+        move_folder(temp, final)
 
     def retire(self, slug: str) -> Path | None:
         """Take SLUG out of service: its record goes, its tree moves to `.tmp/` and is returned for
@@ -101,7 +101,7 @@ class Trees:
         if tree.exists() or tree.is_symlink():
             doomed = self.temporary(slug, "remove")
             doomed.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(tree, doomed)
+            move_folder(tree, doomed)
         self.forget(slug)
         return doomed
 
@@ -157,6 +157,24 @@ def _read_record(path: Path) -> EntryState | None:
     except (OSError, ValueError, TypeError, KeyError) as exc:
         log.warning("ignoring unreadable state file %s: %s", path, exc)
         return None
+
+
+def move_folder(source: Path, dest: Path) -> None:
+    """rename(2) a tree between `.tmp/` and its place. Moving a folder to another parent needs write
+    permission on the folder itself (its `..` changes), and the service runs without CAP_DAC_OVERRIDE
+    (the unit): a read-only tree root is made owner-writable for the move, then read-only again."""
+    info = os.lstat(source)
+    mode = stat.S_IMODE(info.st_mode)
+    if not stat.S_ISDIR(info.st_mode) or mode & stat.S_IWUSR:
+        os.rename(source, dest)
+        return
+    os.chmod(source, mode | stat.S_IWUSR)
+    try:
+        os.rename(source, dest)
+    except BaseException:
+        os.chmod(source, mode)
+        raise
+    os.chmod(dest, mode)
 
 
 def remove_tree(path: Path) -> None:

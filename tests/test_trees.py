@@ -121,3 +121,49 @@ def test_a_very_deep_tree_can_be_listed_for_recognition(tmp_path: Path) -> None:
     assert listing["live/vmlinuz"] == "f" and listing["d" * 100] == "d" and "f0" in listing
     os.chmod(tree, 0o755)
     remove_tree(tree)
+
+
+def test_read_only_trees_move_in_and_out_without_cap_dac_override(tmp_path: Path) -> None:
+    """The unit gives the service no CAP_DAC_OVERRIDE: moving a read-only tree (mode 0555, as extraction
+    leaves it) between `.tmp/` and its place must still work. Run with that capability really dropped
+    (setpriv), as the Debian server VM test found: rename(2) to another folder needs write permission on
+    the moved folder itself."""
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and util-linux's setpriv to drop CAP_DAC_OVERRIDE")
+    code = """
+import os, sys
+from pathlib import Path
+from isodrop.model import Outcome
+from isodrop.state import EntryState
+from isodrop.trees import Trees
+trees = Trees(Path(sys.argv[1]))
+trees.prepare()
+for round in (1, 2):  # the second install replaces (retires) the first tree
+    temp = trees.temporary("a", "extract")
+    temp.parent.mkdir(parents=True, exist_ok=True)
+    (temp / "live").mkdir(parents=True)
+    (temp / "live" / "vmlinuz").write_text(f"kernel {round}")
+    os.chmod(temp / "live", 0o555)
+    os.chmod(temp, 0o555)
+    trees.install("a", temp, EntryState(slug="a", source="a.iso", size=1, mtime_ns=1, outcome=Outcome.SERVED))
+print(oct(os.stat(trees.tree("a")).st_mode & 0o777), (trees.tree("a") / "live" / "vmlinuz").read_text())
+doomed = trees.retire("a")
+print(doomed is not None and doomed.is_dir() and not trees.tree("a").exists())
+"""
+    root = tmp_path / "trees"
+    from tests.servicekit import REPO
+
+    done = subprocess.run(
+        ["setpriv", "--bounding-set=-dac_override", sys.executable, "-c", code, str(root)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["0o555 kernel 2", "True"], done.stdout
