@@ -7,7 +7,7 @@ Files in the TFTP root:
   undionly.kpxe, ipxe/snponly.efi, ipxe/ipxe.efi   the loaders (bios.0 / efi64/bootx64.efi when chosen)
   ipxe/menu.ipxe          what dnsmasq hands every iPXE client: chains the script for its platform
   ipxe/menu-pcbios.ipxe   BIOS: the menu, or a chain to pxelinux when bios_loader is "pxelinux"
-  ipxe/menu-efi.ipxe      UEFI: the menu, or a chain to efi64/bootx64.efi when uefi_loader is not "ipxe"
+  ipxe/menu-efi.ipxe      UEFI: the menu, or a chain to efi64/bootx64.efi when uefi_loader is "syslinux-efi"
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ SCRIPT_DIR = IPXE_SCRIPT.parent
 PLATFORM_SCRIPTS = {"bios": SCRIPT_DIR / "menu-pcbios.ipxe", "efi64": SCRIPT_DIR / "menu-efi.ipxe"}
 # Keys a person presses to pick an entry; "l" is local boot, "b" goes back from a submenu.
 ENTRY_KEYS = "123456789acdefghijkmnopqrstuvwxyz"
-# What an iPXE client (a NIC ROM that is iPXE) chains under UEFI when uefi_loader is not "ipxe". Not shim
-# for "grub": shim fetches GRUB through iPXE's PXE base code, which bookworm's iPXE leaves at a 4 MiB
-# buffer, and shim refuses the result (h4, VM-verified); GRUB directly works with Secure Boot off, which
-# an iPXE client has anyway.
-EFI_CHAIN = {"ipxe": "", "grub": "/grubx64.efi"}
+# What an iPXE client (a NIC ROM that is iPXE) chains under UEFI when uefi_loader is not "ipxe". For
+# "grub" nothing: iPXE's own menu. shim refuses the GRUB it fetches through iPXE's PXE base code
+# ("Malformed binary"), and GRUB chained straight from iPXE finds no config (it stops at `grub>`: seen in
+# the Debian server VM test). An iPXE ROM is unsigned, so such a client has Secure Boot off anyway.
+EFI_CHAIN = {"ipxe": "", "grub": ""}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TERMINATORS = {"||": "|", "&&": "&", ";": ","}
 
