@@ -30,15 +30,10 @@ from tests.e2e.boottimes import boot_times, note, report  # noqa: F401 (boot_tim
 from tests.e2e.servers import DHCP_SNIPPET
 from tests.e2e.stack import Stack, running_stack
 from tests.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS
+from tests.test_e2e_boot import NEEDED as BOOT_NEEDED
 
-NEEDED = {
-    "qemu-system-x86_64": "qemu-system-x86",
-    "dnsmasq": "dnsmasq-base",
-    "ganesha.nfsd": "nfs-ganesha",
-    "rpcbind": "rpcbind",
-    "mkinitramfs": "initramfs-tools-core",
-    "mksquashfs": "squashfs-tools",
-    "xorriso": "xorriso",
+NEEDED = {  # what the boot tests need, plus nginx and the dracut ISO's chroot
+    **BOOT_NEEDED,
     "nginx": "nginx-light",
     "debootstrap": "debootstrap",
     "mkfs.ext4": "e2fsprogs",
