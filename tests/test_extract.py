@@ -555,6 +555,50 @@ def test_fallback_copy_methods_give_identical_trees(tmp_path: Path, monkeypatch,
     assert listing(tmp_path / "tree") == listing(tmp_path / "reference")
 
 
+def _unaligned(iso: Path, rel: str) -> bool:
+    from isodrop.extract.image import read_manifest
+
+    handle, manifest = read_manifest(iso)
+    with handle:
+        node = next(n for n in manifest.files if n.rel == rel)
+    return any(offset % extract_write.PAGE for offset, _length in node.extents)
+
+
+@pytest.mark.parametrize("large_file", [1 << 40, 64 * 1024], ids=["one-thread", "second-thread"])
+def test_page_unaligned_and_large_files_copy_exactly(tmp_path: Path, monkeypatch, large_file: int) -> None:
+    """Files starting mid-page go through read/write, large ones through the second thread (made to take
+    every file over 64 KiB here); both give back the ISO's bytes, as xorriso reads them."""
+    monkeypatch.setattr(extract_write, "LARGE_FILE", large_file)
+    files: dict[str, object] = {f"pool/f{i}": os.urandom(1000 + 2048 * i) for i in range(6)}
+    files |= {f"live/big{i}.squashfs": os.urandom(300_000 + 4096 * i) for i in range(3)}
+    iso = build_iso(tmp_path / "mixed.iso", files)
+    assert any(_unaligned(iso, rel) for rel in files), "the image has no file starting mid-page"
+    extract_iso(iso, tmp_path / "tree")
+    assert listing(tmp_path / "tree") == xorriso_extract(iso, tmp_path / "reference")
+
+
+def test_second_thread_failure_and_stop_leave_nothing(tmp_path: Path, monkeypatch) -> None:
+    """A large file the image cuts short fails in the second thread: the error reaches the caller and
+    nothing is left; should_stop while it copies also ends it."""
+    monkeypatch.setattr(extract_write, "LARGE_FILE", 1 << 20)
+    iso = build_iso(tmp_path / "cut.iso", {"a/small": b"x" * 100, "live/filesystem.squashfs": SQUASHFS})
+    os.truncate(iso, iso.stat().st_size - 1024 * 1024)
+    before = snapshot(tmp_path)
+    with pytest.raises(ExtractError, match="ISO is truncated: live/filesystem.squashfs"):
+        extract_iso(iso, tmp_path / "tree")
+    assert snapshot(tmp_path) == before
+    whole = build_iso(tmp_path / "whole.iso", {"live/filesystem.squashfs": SQUASHFS, "z/last": b"y"})
+    copied = []
+    with pytest.raises(ExtractError, match="stopped"):
+        extract_iso(
+            whole,
+            tmp_path / "tree",
+            progress=lambda done, _total: copied.append(done),
+            should_stop=lambda: bool(copied),
+        )
+    assert not (tmp_path / "tree").exists()
+
+
 # --- IsoTree and remove_tree ----------------------------------------------------------------------------
 
 
