@@ -91,13 +91,13 @@ def _inside(root: str, target: str) -> bool:
     return target == root or target.startswith(root.rstrip("/") + "/")
 
 
-def resolve_inside(drop_dir: Path, rel: str) -> tuple[Path, os.stat_result]:
+def resolve_inside(drop_dir: Path, rel: str, root: str = "") -> tuple[Path, os.stat_result]:
     """The real path and stat of the regular file `rel` in the drop folder, following a symlink only
     when it stays inside the drop folder. Raises NotServable with the reason, FileNotFoundError when
-    there is nothing at all."""
-    root = os.path.realpath(drop_dir)
+    there is nothing at all. `root`: the drop folder's real path, when the caller has just resolved it."""
     path = os.path.join(drop_dir, rel)
-    st = os.lstat(path)  # FileNotFoundError: nothing there
+    st = os.lstat(path)  # FileNotFoundError: nothing there (most sidecars), before any other work
+    root = root or os.path.realpath(drop_dir)
     if stat.S_ISLNK(st.st_mode):
         try:
             target = os.path.realpath(path, strict=True)
@@ -115,6 +115,8 @@ def resolve_inside(drop_dir: Path, rel: str) -> tuple[Path, os.stat_result]:
         return Path(target), st
     if not stat.S_ISREG(st.st_mode):
         raise NotServable(f"{file_kind(st.st_mode)}, not a regular file")
+    if "/" not in rel:  # no folder on the way but the drop folder, just resolved: no second walk
+        return Path(root, rel), st
     real = os.path.realpath(path)
     if not _inside(root, real):  # a folder on the way was swapped for a link since it was listed
         raise NotServable("reached through a symbolic link to outside the drop folder (not followed)")
@@ -152,6 +154,7 @@ def list_drop(drop_dir: Path, max_depth: int = MAX_DEPTH) -> Listing:
     tools' temporary files). Raises OSError only when the drop folder itself cannot be listed."""
     listing = Listing()
     root_st = os.stat(drop_dir)
+    real_root = os.path.realpath(drop_dir)
     listing.folders[""] = (root_st.st_dev, root_st.st_ino)
     queue: list[tuple[str, int]] = [("", 0)]
     while queue:
@@ -189,7 +192,7 @@ def list_drop(drop_dir: Path, max_depth: int = MAX_DEPTH) -> Listing:
                     listing.ignored[rel + "/"] = "symbolic link to a folder: not followed"
                 continue
             try:
-                real, st = resolve_inside(drop_dir, rel)
+                real, st = resolve_inside(drop_dir, rel, real_root)
             except FileNotFoundError:
                 continue
             except NotServable as why:

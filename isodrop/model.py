@@ -11,6 +11,8 @@ from typing import Any
 def printable(text: str) -> str:
     """Text from outside (file names, ISO labels) made safe to show on one line: undecodable bytes
     become U+FFFD and control characters (a newline in a file name) become spaces."""
+    if text.isprintable():  # no control character, no lone surrogate: nearly always, and fast
+        return text
     text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
 

@@ -12,7 +12,7 @@ import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from isodrop.model import BootEntry, Outcome, ServerContext
@@ -79,6 +79,12 @@ class EntryState:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    def copy(self) -> EntryState:
+        """An independent copy (its list and dict too; entry and context are frozen)."""
+        return replace(
+            self, warnings=list(self.warnings), secure_boot=dict(self.secure_boot) if self.secure_boot else None
+        )
 
     @classmethod
     def from_json(cls, text: str) -> EntryState:

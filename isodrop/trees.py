@@ -37,6 +37,7 @@ class Trees:
 
     def __init__(self, trees_dir: Path) -> None:
         self.root = Path(trees_dir)
+        self._read_cache: dict[str, tuple[tuple[int, int, int], EntryState | None]] = {}
 
     # --- paths ---------------------------------------------------------------------------------
     def tree(self, slug: str) -> Path:
@@ -51,15 +52,29 @@ class Trees:
 
     # --- records -------------------------------------------------------------------------------
     def records(self) -> dict[str, EntryState]:
-        """Every readable state record by slug; an unreadable one is reported and treated as absent."""
+        """Every readable state record by slug; an unreadable one is reported and treated as absent.
+
+        Every pass asks for all of them, and records are only ever replaced by rename (a new inode): a
+        record whose (inode, mtime, size) is unchanged since the last pass is not read again."""
         states: dict[str, EntryState] = {}
         folder = self.root / STATE_DIR
-        if not folder.is_dir():
+        try:
+            entries = sorted((e for e in os.scandir(folder) if e.name.endswith(".json")), key=lambda e: e.name)
+        except OSError:
             return states
-        for path in sorted(folder.glob("*.json")):
-            state = _read_record(path)
-            if state is not None and _is_slug(state.slug) and path.name == f"{state.slug}.json":
-                states[state.slug] = state
+        seen: dict[str, tuple[tuple[int, int, int], EntryState | None]] = {}
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            identity = (info.st_ino, info.st_mtime_ns, info.st_size)
+            known = self._read_cache.get(entry.name)
+            state = known[1] if known and known[0] == identity else _read_record(Path(entry.path))
+            seen[entry.name] = (identity, state)
+            if state is not None and _is_slug(state.slug) and entry.name == f"{state.slug}.json":
+                states[state.slug] = state.copy()  # callers change their copy, not the cached one
+        self._read_cache = seen
         return states
 
     def save(self, state: EntryState) -> None:

@@ -174,6 +174,17 @@ def test_publication_is_computed_from_values_alone() -> None:
     assert result.shown == 1 and result.exported == 2 and result.exports_file == config.exports_file
     assert "/nonexistent/tftp/isodrop/b *(ro" in result.exports and "isodrop/gone" not in result.exports
 
+    # the next pass with equal inputs reuses the rendered menus; any change renders them again
+    loaders = active_loaders(config)
+    again = publication(states, {"a", "b", "bad"}, sidecars, contexts, config, loaders, nfs_server(config))
+    same = publication(states, {"a", "b", "bad"}, sidecars, contexts, config, loaders, nfs_server(config))
+    assert same.menus is again.menus and dict(again.menus) == menus
+    relabelled = publication(
+        states, {"a", "b", "bad"}, {"a.iso": Sidecar(label="Other")}, contexts, config, loaders, nfs_server(config)
+    )
+    bios = dict(relabelled.menus)[Path("/nonexistent/tftp/pxelinux.cfg/default")]
+    assert "MENU LABEL Other" in bios and "LABEL b\n" in bios  # b's sidecar no longer hides it
+
 
 def test_loader_files_are_installed_and_refreshed_when_the_package_changes(tmp_path: Path) -> None:
     from isodrop.effects import install_files

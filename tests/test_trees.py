@@ -77,6 +77,34 @@ def test_an_iso_named_like_a_state_record_cannot_touch_another_record(tmp_path: 
         trees.tree(".state")
 
 
+def test_records_read_once_yet_every_change_and_no_caller_edit_leaks(tmp_path: Path, monkeypatch) -> None:
+    """records() keeps what it parsed while a record file is unchanged; a saved change, a removed record
+    and an edit a caller makes to its copy all show (or not) as they would with a fresh read."""
+    import isodrop.trees as trees_module
+
+    trees = Trees(tmp_path / "trees")
+    trees.prepare()
+    trees.save(record("a.iso"))
+    trees.save(record("b.iso"))
+    parsed = []
+    real_read = trees_module._read_record
+    monkeypatch.setattr(trees_module, "_read_record", lambda path: parsed.append(path.name) or real_read(path))
+    first = trees.records()
+    assert sorted(parsed) == ["a.json", "b.json"]
+    first["a"].warnings.append("a caller's own note")
+    first["a"].outcome = Outcome.FAILED
+    parsed.clear()
+    again = trees.records()
+    assert parsed == [], "unchanged records were parsed again"
+    assert again["a"].warnings == [] and again["a"].outcome is Outcome.SERVED
+    changed = record("b.iso")
+    changed.error = "rebuilt"
+    trees.save(changed)
+    trees.forget("a")
+    third = trees.records()
+    assert parsed == ["b.json"] and set(third) == {"b"} and third["b"].error == "rebuilt"
+
+
 def test_old_layout_records_are_moved_and_trees_kept(tmp_path: Path) -> None:
     root = tmp_path / "trees"
     (root / "a" / "live").mkdir(parents=True)

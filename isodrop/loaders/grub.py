@@ -68,7 +68,9 @@ class GrubLoader(Loader):
         """One GRUB word that means exactly `text`: single quotes keep `$`, `${}`, `;`, `#`, `"`, `\\`
         and spaces literal; a `'` is closed, escaped and reopened (`'\\''`). Line breaks (and other
         control characters) become spaces, since a quoted newline would still end up inside a title."""
-        clean = "".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in str(text))
+        clean = str(text)
+        if not clean.isprintable():  # printable text has no control characters: the common case
+            clean = "".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in clean)
         return "'" + clean.replace("'", "'\\''") + "'"
 
 

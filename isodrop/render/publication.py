@@ -14,7 +14,7 @@ from isodrop.config import Config
 from isodrop.loaders import Loader
 from isodrop.model import Outcome, ServerContext
 from isodrop.nfs import NfsServer
-from isodrop.render.menu import Served, build_menu
+from isodrop.render.menu import Menu, Served, build_menu
 from isodrop.secureboot import Verdict
 from isodrop.sidecar import Sidecar, apply
 from isodrop.state import EntryState
@@ -66,6 +66,21 @@ def served_entries(
     return served
 
 
+_last_render: list[tuple[tuple[Menu, tuple[Loader, ...], Path], tuple[tuple[Path, str], ...]]] = []
+
+
+def _rendered(menu: Menu, loaders: tuple[Loader, ...], tftp_root: Path) -> tuple[tuple[Path, str], ...]:
+    """Every loader's menu files for `menu`. Rendering is pure, and most passes change nothing, so the
+    previous pass's result is reused when menu, loaders and TFTP root are equal (300 entries: rendering
+    four menus takes ~50 ms, comparing ~1 ms)."""
+    key = (menu, loaders, tftp_root)
+    if _last_render and _last_render[0][0] == key:
+        return _last_render[0][1]
+    menus = tuple((tftp_root / rel, text) for loader in loaders for rel, text in loader.render(menu).items())
+    _last_render[:] = [(key, menus)]
+    return menus
+
+
 def publication(
     states: Mapping[str, EntryState],
     trees: set[str] | frozenset[str],
@@ -77,8 +92,7 @@ def publication(
 ) -> Publication:
     live = live_slugs(states, trees)
     served = served_entries(states, live, sidecars, contexts)
-    menu = build_menu(served, config)
-    menus = tuple((config.tftp_root / rel, text) for loader in loaders for rel, text in loader.render(menu).items())
+    menus = _rendered(build_menu(served, config), tuple(loaders), config.tftp_root)
     exported = [Path(contexts[slug].nfs_path) for slug in live]
     return Publication(
         menus=menus,
