@@ -110,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
         """\
         Run in the foreground until SIGTERM. Reconciles at start, after every change in the drop folder,
         on SIGHUP (which also re-reads the configuration) and every rescan_seconds. Under systemd
-        (Type=notify) it reports READY, STATUS, WATCHDOG, RELOADING and STOPPING.""",
+        (Type=notify) it reports READY, STATUS, WATCHDOG, RELOADING and STOPPING. Exits 4 when another
+        isodrop process holds the state folder; a reload that moves state_dir takes the lock along, and
+        is refused (the old configuration stays) when another isodrop holds the new folder.""",
     )
     add(
         "scan",

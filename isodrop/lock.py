@@ -61,3 +61,10 @@ def _holder(fd: int) -> str:
     if len(text) >= 3 and text[0].isdigit():
         return f"{' '.join(text[1:3])} (pid {text[0]})"
     return "another isodrop process"
+
+
+def release(state_dir: Path) -> None:
+    """Give up the state folder's lock (the service moved to another state folder on reload)."""
+    fd = _held.pop(Path(state_dir), None)
+    if fd is not None:
+        os.close(fd)  # closing the only descriptor drops the flock

@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 
-from isodrop import dropfolder, status
+from isodrop import dropfolder, lock, status
 from isodrop.address import detect_server_address
 from isodrop.config import Config
 from isodrop.reconciler import Reconciler
@@ -163,6 +163,12 @@ class Service:
                 new = self.reload_config()
             except Exception as exc:
                 log.error("configuration not reloaded, keeping the old one: %s", exc)
+        if new.state_dir != self.config.state_dir:
+            try:  # the lock moves with the state folder, before anything is written there
+                lock.take(new.state_dir, "serve")
+            except (lock.Busy, lock.Unusable) as exc:
+                log.error("configuration not reloaded, keeping the old one: %s", exc)
+                new = self.config
         if new == self.config:
             if not new.server_address:
                 self.reconciler.server = server_address(new)
@@ -172,6 +178,8 @@ class Service:
             return
         self._stop_watching()
         self.reconciler.shutdown(wait_for_removals=False)
+        if new.state_dir != self.config.state_dir:
+            lock.release(self.config.state_dir)
         self.config = new
         self.reconciler = Reconciler(new, server_address(new), self.wake, self.system)
         self._start()

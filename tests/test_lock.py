@@ -46,6 +46,57 @@ def test_scan_while_serve_runs_is_refused_naming_the_service(tmp_path: Path) -> 
     assert "LABEL b\n" in run.menu()
 
 
+def test_the_lock_moves_with_state_dir_on_reload_and_a_held_one_keeps_the_old_config(tmp_path: Path) -> None:
+    """SIGHUP with a new state_dir: the service locks the new folder and frees the old one; when the new
+    folder is held by another isodrop, the reload is refused and the old configuration stays."""
+    import signal
+
+    run = ServiceRun(tmp_path)
+    build_debian_live(run.drop / "a.iso")
+    run.start()
+    try:
+        run.wait_for(lambda: "LABEL a\n" in run.menu(), 60, "a.iso in the menu")
+        old_state, new_state = run.state, tmp_path / "run2"
+        run.settings["state_dir"] = str(new_state)
+        run.write_config()
+        run.process.send_signal(signal.SIGHUP)
+        run.wait_until(lambda: (new_state / "lock").exists() and (new_state / "status.json").exists(), 30, "new state")
+        probe = ServiceRun(tmp_path, state_dir=str(new_state))
+        probe.config = tmp_path / "probe.toml"
+        probe.write_config()
+        assert probe.command("scan").returncode == EXIT_LOCKED, "the new state folder is not locked"
+        old = ServiceRun(tmp_path, state_dir=str(old_state))
+        old.config = tmp_path / "old.toml"
+        old.write_config()
+        freed = old.command("scan")
+        assert freed.returncode == 0, f"the old state folder is still locked: {freed.stderr}"
+        # a state folder held by another process: that reload is refused, the service keeps running
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys, fcntl, time; f = open(sys.argv[1], 'a'); "
+                "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
+                str(old_state / "lock"),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            run.settings["state_dir"] = str(old_state)
+            run.write_config()
+            run.process.send_signal(signal.SIGHUP)
+            run.wait_until(lambda: "configuration not reloaded" in run.log_text(), 30, "the refused reload")
+            assert run.process.poll() is None
+            assert probe.command("scan").returncode == EXIT_LOCKED, "the service let go of its state folder"
+        finally:
+            holder.kill()
+            holder.wait()
+    finally:
+        assert run.stop() == 0
+
+
 def test_a_killed_service_leaves_no_stale_lock(tmp_path: Path) -> None:
     run = ServiceRun(tmp_path)
     run.start()
