@@ -9,7 +9,8 @@ All real: `isodrop serve`, dnsmasq from contrib/dnsmasq/, rpcbind + ganesha, QEM
 - Proxy-DHCP beside a stand-in router that names isodrop's server as next-server (README "Proxy-DHCP and
   UEFI"), one stack with both ISOs: Secure Boot off, the default entry boots (kernel over HTTP) and so does
   the unsigned one chosen by keys; Secure Boot on, the signed default boots (kernel over TFTP) and the
-  unsigned one is left out. isodrop's dnsmasq leases nothing.
+  unsigned one is left out; with nginx stopped GRUB loads kernel and initrd over TFTP instead. isodrop's
+  dnsmasq leases nothing.
 Each boot time (VM start to marker) is printed.
 """
 
