@@ -233,7 +233,9 @@ def test_client_pxe_boots_the_iso_from_the_server_vm(world):
 
 
 def test_uefi_client_pxe_boots_the_iso_from_the_server_vm(world):
-    """The same for an x86-64 UEFI client (OVMF): the proxy snippet gives it efi64/syslinux.efi."""
+    """The same for an x86-64 UEFI client (OVMF with QEMU's iPXE NIC ROM): the ROM asks with user class
+    iPXE, the proxy snippet hands it ipxe/menu.ipxe, and with the default uefi_loader (grub) that is
+    iPXE's own menu (shim cannot be started through iPXE, see isodrop/loaders/ipxe.py EFI_CHAIN)."""
     from tests.e2e.vm import BOOT_FAILURES, OVMF_CODE, VM
 
     if not OVMF_CODE.exists():
@@ -260,22 +262,47 @@ def test_apt_remove_keeps_the_users_isos(world):
     assert server.sh("test -f /etc/isodrop/isodrop.toml").status == 0, "remove keeps the conffile"
 
 
+# What the service writes into /srv/tftp besides its trees (isodrop/) under the default configuration
+# (bios_loader "pxelinux", uefi_loader "grub", no http_url: so no http.mod and no iPXE binaries, only
+# iPXE's scripts, which every configuration writes): isodrop/loaders/ files() and render(), choice.py.
+TFTP_FILES = (
+    "bios.0",  # pxelinux.0 under the fixed BIOS name
+    "pxelinux.0",
+    *("ldlinux.c32", "vesamenu.c32", "menu.c32", "libcom32.c32", "libutil.c32"),
+    "pxelinux.cfg/default",
+    "efi64/bootx64.efi",  # shim
+    "efi64/grubx64.efi",  # signed GRUB beside shim (proxy mode) and at the root (DHCP mode)
+    "grubx64.efi",
+    "grub/grub.cfg",
+    "efi64/syslinux.efi",
+    "efi64/ldlinux.e64",
+    *("efi64/vesamenu.c32", "efi64/menu.c32", "efi64/libcom32.c32", "efi64/libutil.c32"),
+    "efi64/pxelinux.cfg/default",
+    *("ipxe/menu.ipxe", "ipxe/menu-pcbios.ipxe", "ipxe/menu-efi.ipxe"),
+)
+
+
 def test_apt_purge_removes_what_the_package_created(world):
     server, iso = world["server"], world["iso"]
     name = iso.path.name
+    # The list names exactly what is there (after `apt remove`, which leaves it): nothing the service
+    # made is missing from it, and nothing in it is made up.
+    present = server.ok("cd /srv/tftp && find . -path ./isodrop -prune -o ! -type d -print | sort")
+    assert sorted(present.split()) == sorted(f"./{f}" for f in TFTP_FILES), present
     server.ok_detached("DEBIAN_FRONTEND=noninteractive apt-get purge -y isodrop", 240, diagnose=PACKAGE_DIAGNOSIS)
     for gone in (
         "/etc/isodrop",
         "/etc/dnsmasq.d/isodrop.conf",
         "/etc/exports.d/isodrop.exports",
         "/srv/tftp/isodrop",
-        "/srv/tftp/pxelinux.cfg/default",
-        "/srv/tftp/efi64",
-        "/srv/tftp/pxelinux.0",
+        *(f"/srv/tftp/{f}" for f in TFTP_FILES),
+        *("/srv/tftp/efi64", "/srv/tftp/grub", "/srv/tftp/ipxe", "/srv/tftp/pxelinux.cfg"),
         "/lib/systemd/system/isodrop.service",
         "/usr/bin/isodrop",
     ):
         assert server.sh(f"test -e {gone}").status != 0, f"{gone} left after purge"
+    # The package created /srv/tftp (postinst): empty now, it goes too.
+    assert server.sh("test -e /srv/tftp").status != 0, server.ok("find /srv/tftp | head -40")
     assert server.sh(f"test -f /srv/isodrop/{name}").status == 0, "purge must never remove the user's ISOs"
     assert server.sh("exportfs -v | grep -q /srv/tftp/isodrop").status != 0, "export still active"
     assert server.ok("systemctl is-active dnsmasq").strip() == "active", "dnsmasq must survive the purge"

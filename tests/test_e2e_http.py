@@ -6,6 +6,10 @@ folder (tests/e2e/servers.py start_nginx), ganesha, `isodrop serve` with `bios_l
 it ipxe/menu.ipxe directly (as it would undionly.kpxe's second stage on a PC with a plain PXE ROM). The
 UEFI test uses OVMF's own network stack (virtio-net, no ROM), which loads snponly.efi first: the whole
 two-stage chain. Every boot prints its time; TFTP and HTTP delivery are both timed.
+
+TestIpxeProxyDhcp does the BIOS part again beside a stand-in home router (a DHCP-only dnsmasq in its own
+namespace), with isodrop's dnsmasq running contrib/dnsmasq/isodrop-proxy.conf: the router leases, the
+proxy only names ipxe/menu.ipxe; the default entry and one chosen by key boot, kernel and initrd over HTTP.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.boottimes import boot_times, report  # noqa: F401 (boot_times: autouse)
+from isodrop.state import slug_for
+from tests.e2e.boottimes import boot_times, note, report  # noqa: F401 (boot_times: autouse)
 from tests.e2e.keyboard import KeyboardVM
 from tests.e2e.liveiso import LiveIso
-from tests.e2e.servers import DHCP_SNIPPET, start_nginx
+from tests.e2e.servers import DHCP_SNIPPET, PROXY_SNIPPET, start_nginx
 from tests.e2e.stack import Stack, running_stack
 from tests.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS, SerialVM
 from tests.test_e2e_boot import (  # noqa: F401  (fixtures shared with the boot tests)
@@ -98,27 +103,35 @@ def test_bios_ipxe_second_entry_chosen_by_key(
     live_isos: tuple[LiveIso, LiveIso],  # noqa: F811
 ) -> None:
     """Press the key the menu shows beside the second entry ("2") on the PC's keyboard."""
-    one, two = live_isos
     assert "item --key 2 entry-e2e-two [2] " in script(http_stack)
-    menus = tftp_sent(http_stack, "ipxe/menu-pcbios.ipxe")
-    before = len(http_gets(http_stack))
-    vm = KeyboardVM(http_stack.net, http_stack.work, "bios", name="ipxe-bios-key")
+    boot_second_by_key(http_stack, live_isos, "ipxe-bios-key", "BIOS iPXE, second entry chosen by key, over HTTP")
+
+
+def boot_second_by_key(stack: Stack, isos: tuple[LiveIso, LiveIso], name: str, what: str) -> None:
+    """A BIOS PC (QEMU's iPXE ROM) whose keyboard presses "2", the second entry's key, once iPXE has its
+    menu script; that entry boots to its marker with its kernel from nginx, the default never starts."""
+    one, two = isos
+    kernel_one, kernel_two = (f"/{slug_for(iso.path.name)}/live/vmlinuz" for iso in isos)
+    menus = tftp_sent(stack, "ipxe/menu-pcbios.ipxe")
+    before = len(http_gets(stack))
+    vm = KeyboardVM(stack.net, stack.work, "bios", name=name)
     try:
         deadline = time.monotonic() + 120
-        while tftp_sent(http_stack, "ipxe/menu-pcbios.ipxe") == menus:
+        while tftp_sent(stack, "ipxe/menu-pcbios.ipxe") == menus:
             assert time.monotonic() < deadline and vm.proc.alive(), "iPXE never fetched its menu"
             time.sleep(0.2)
         # The menu shows moments after its script arrived; keys pressed before that wait in the BIOS
         # keyboard buffer. Stop once the chosen kernel is being fetched.
-        while not any(p == "/e2e-two/live/vmlinuz" for p, _ in http_gets(http_stack)[before:]):
+        while not any(p == kernel_two for p, _ in http_gets(stack)[before:]):
             assert time.monotonic() < deadline, "the chosen entry's kernel was never fetched"
-            assert ("/e2e-one/live/vmlinuz", 200) not in http_gets(http_stack)[before:], "the default booted"
+            assert (kernel_one, 200) not in http_gets(stack)[before:], "the default booted"
             vm.press("2")
             time.sleep(0.3)
     except BaseException:
         vm.close()
         raise
-    boot(http_stack, vm, two, "BIOS iPXE, second entry chosen by key, over HTTP", failures=(*IPXE_FAILURES, one.marker))
+    boot(stack, vm, two, what, failures=(*IPXE_FAILURES, one.marker))
+    assert (kernel_two.replace("vmlinuz", "initrd.img"), 200) in http_gets(stack)[before:]
 
 
 @vm_test
@@ -188,3 +201,52 @@ def test_nginx_stopped_check_fails_and_ipxe_falls_back_to_tftp(
         assert tftp_sent(http_stack, "e2e-one/live/initrd.img") >= 1
     finally:
         http_stack.procs.append(start_nginx(http_stack.net, http_stack.service.trees, http_stack.work))
+
+
+@vm_test
+class TestIpxeProxyDhcp:
+    """bios_loader = "ipxe" beside a stand-in home router: the router (DHCP only, its own namespace) leases
+    the address, isodrop's dnsmasq runs contrib/dnsmasq/isodrop-proxy.conf unchanged but for interface,
+    network and TFTP root, and only names the boot file: ipxe/menu.ipxe for iPXE (QEMU's NIC ROM)."""
+
+    @pytest.fixture(scope="class")
+    def proxy_stack(self, live_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:  # noqa: F811
+        with running_stack(
+            PROXY_SNIPPET, with_router=True, menu_default="e2e-one.iso", http=True, bios_loader="ipxe"
+        ) as stack:
+            note(f"[e2e] logs of the iPXE proxy-DHCP setup: {stack.work}")
+            for iso in live_isos:
+                stack.drop(iso.path)
+            yield stack
+
+    @staticmethod
+    def assert_only_the_router_leased(stack: Stack) -> None:
+        assert "DHCPACK" not in (stack.work / "dnsmasq.log").read_text(errors="replace"), "proxy mode must not lease"
+        assert "DHCPACK" in (stack.work / "router.log").read_text(errors="replace"), "the router leases"
+
+    def test_default_entry_kernel_and_initrd_over_http(
+        self,
+        proxy_stack: Stack,
+        live_isos: tuple[LiveIso, LiveIso],  # noqa: F811
+    ) -> None:
+        one, two = live_isos
+        assert "choose --timeout 3000 --default entry-e2e-one" in script(proxy_stack)
+        menus = tftp_sent(proxy_stack, "ipxe/menu-pcbios.ipxe")
+        before = len(http_gets(proxy_stack))
+        vm = proxy_stack.vm("bios", name="ipxe-bios-proxy")
+        boot(proxy_stack, vm, one, "BIOS iPXE, proxy-DHCP beside a router, default entry, kernel+initrd over HTTP")
+        assert tftp_sent(proxy_stack, "ipxe/menu-pcbios.ipxe") == menus + 1, "iPXE's menu came from isodrop's TFTP"
+        gets = http_gets(proxy_stack)[before:]
+        assert ("/e2e-one/live/vmlinuz", 200) in gets and ("/e2e-one/live/initrd.img", 200) in gets, gets
+        assert not any("squashfs" in path for path, _ in gets), "the root must come over NFS, not HTTP"
+        assert two.marker not in vm.text()
+        self.assert_only_the_router_leased(proxy_stack)
+
+    def test_second_entry_chosen_by_key(
+        self,
+        proxy_stack: Stack,
+        live_isos: tuple[LiveIso, LiveIso],  # noqa: F811
+    ) -> None:
+        what = "BIOS iPXE, proxy-DHCP beside a router, second entry chosen by key, over HTTP"
+        boot_second_by_key(proxy_stack, live_isos, "ipxe-bios-proxy-key", what)
+        self.assert_only_the_router_leased(proxy_stack)

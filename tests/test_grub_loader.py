@@ -181,6 +181,25 @@ def test_http_entries_fall_back_to_tftp(tmp_path: Path) -> None:
     assert "linux '(http,10.0.0.1:8080)/isodrop/a/live/vmlinuz'" in text
     assert "initrd '(http,10.0.0.1:8080)/isodrop/a/live/initrd.img'" in text
     assert "linux '/isodrop/a/live/vmlinuz'" in text  # the TFTP branch
+    # Per file, a failed HTTP fetch falls back to TFTP (as iPXE's script does).
+    lines = [line.strip() for line in text.splitlines()]
+    kernel = lines.index(
+        "if linux '(http,10.0.0.1:8080)/isodrop/a/live/vmlinuz' 'boot=live' 'console=ttyS0,115200'; "
+        "then set isodrop_kernel=http; else"
+    )
+    assert lines[kernel + 1 : kernel + 4] == [
+        "echo 'HTTP failed: loading the kernel over TFTP ...'",
+        "linux '/isodrop/a/live/vmlinuz' 'boot=live' 'console=ttyS0,115200'",
+        "fi",
+    ]
+    initrd = lines.index(
+        "if initrd '(http,10.0.0.1:8080)/isodrop/a/live/initrd.img'; then set isodrop_initrd=http; else"
+    )
+    assert lines[initrd + 1 : initrd + 4] == [
+        "echo 'HTTP failed: loading the initrd over TFTP ...'",
+        "initrd '/isodrop/a/live/initrd.img'",
+        "fi",
+    ]
     files = GrubLoader().files(cfg)
     assert files[PurePosixPath("grub/x86_64-efi/http.mod")] == Path("/usr/lib/grub/x86_64-efi/http.mod")
     assert PurePosixPath("grub/x86_64-efi/http.mod") not in GrubLoader().files(config(tmp_path))

@@ -13,6 +13,8 @@ The chain, as verified on Debian 12's binaries (see README "UEFI and Secure Boot
 - With Secure Boot on GRUB is locked down (`$lockdown` = "y"): it loads only kernels shim trusts and no
   module from disk. `http` is not built into the signed image, so HTTP needs grub-efi-amd64-bin's
   `http.mod` (same GRUB version) and works only with Secure Boot off; otherwise kernels come over TFTP.
+  A file whose HTTP fetch fails (web server down, or a connection the server still holds from the
+  PC's last boot: GRUB 2.06 reuses the same source ports every start) is loaded over TFTP instead.
 """
 
 from __future__ import annotations

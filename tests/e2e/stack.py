@@ -53,8 +53,8 @@ class Stack:
         path = Path(str(self.service.settings["ganesha_exports_file"]))
         return path.read_text() if path.exists() else ""
 
-    def vm(self, firmware: str, name: str, echo: bool = False, **options: bool) -> VM:
-        """A fresh client VM; `options`: VM's secure_boot / firmware_pxe."""
+    def vm(self, firmware: str, name: str, echo: bool = False, **options: bool | str) -> VM:
+        """A fresh client VM; `options`: VM's secure_boot / firmware_pxe / mac."""
         for proc in self.procs:
             proc.check_alive()
         return VM(self.net, self.work, firmware=firmware, name=name, echo=echo, **options)

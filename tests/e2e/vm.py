@@ -192,6 +192,7 @@ class VM(SerialVM):
     `secure_boot` (UEFI only): OVMF's Secure Boot build with Microsoft's keys, Secure Boot on.
     `firmware_pxe` (UEFI only): a virtio NIC without option ROM (`romfile=`), so OVMF's own network
     stack (VirtioNetDxe + PxeBcDxe) does the PXE boot, as on a real PC, not QEMU's iPXE ROM.
+    `mac`: another PC on the same network (another address from the DHCP server).
     """
 
     def __init__(
@@ -203,6 +204,7 @@ class VM(SerialVM):
         echo: bool = False,
         secure_boot: bool = False,
         firmware_pxe: bool = False,
+        mac: str = "52:54:00:12:34:56",
     ) -> None:
         if firmware not in ("bios", "uefi"):
             raise ValueError(firmware)
@@ -218,7 +220,7 @@ class VM(SerialVM):
             "-netdev",
             f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
             "-device",
-            f"{nic},netdev=n0,mac=52:54:00:12:34:56",
+            f"{nic},netdev=n0,mac={mac}",
             "-boot",
             "n",
         ]
