@@ -16,7 +16,9 @@ right after the previous run's output was removed costs 280-870 us per file inst
 that, not the tools, dominated the small-file figures. Each command is its own process on a
 warm page cache, the tools alternate run by run, every output is removed (and the disk synced) before
 the next run, and the median of --runs is shown. isodrop's child has imported its modules before its clock starts
-(as in the service). Verification cannot beat md5's speed on the largest listed file: that floor
+(as in the service). Before each run the disks are let settle (2 s per GB the last run wrote, then
+until no sectors are written for 1 s).
+Verification cannot beat md5's speed on the largest listed file: that floor
 is printed too. isodrop's peak RSS is the VmHWM of the extracting
 child (a parent's memory would leak into ru_maxrss through vfork).
 
@@ -149,6 +151,27 @@ def tools(iso: Path, verify: bool) -> dict[str, Callable[[Path], list[str]]]:
     return {name: argv for name, argv in found.items() if name == "isodrop" or shutil.which(argv(Path("x"))[0])}
 
 
+def _disk_counters() -> list[str]:
+    """Sectors written and I/O in flight of every block device (columns 10 and 12 of /proc/diskstats)."""
+    return [" ".join(line.split()[9:12]) for line in Path("/proc/diskstats").read_text().splitlines()]
+
+
+def settle_disks(pause: float, quiet: float = 1.0, limit: float = 60.0) -> None:
+    """sync, wait `pause` seconds, then until no disk has written anything for `quiet` seconds. Right
+    after gigabytes were written and removed, the next tool ran 2x slower here, though this VM's disks
+    showed no writes (its host was still writing them back, out of sight): 8 s later it did not."""
+    os.sync()
+    time.sleep(pause)
+    deadline = time.monotonic() + limit
+    last = _disk_counters()
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = _disk_counters()
+        if now == last:
+            return
+        last = now
+
+
 def remove(path: Path) -> None:
     from isodrop.trees import remove_tree
 
@@ -250,7 +273,7 @@ def _extract_cases(work: Path, cases: list[tuple[str, str, bool]], images: dict[
             for name in order:
                 out = work / f"out-{name}"
                 remove(out)
-                os.sync()
+                settle_disks(min(10.0, 2.0 * iso.stat().st_size / 1e9))  # 2 s per GB written before
                 seconds, said = timed(commands[name](out))
                 times[name].append(seconds)
                 if name == "isodrop":
