@@ -303,12 +303,9 @@ def _wait_ready(sock: socket.socket, timeout: float) -> float:
 
 
 def _switches(pid: int) -> int:
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for line in (task / "status").read_text().splitlines():
-            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
-                total += int(line.split()[1])
-    return total
+    from tests.servicekit import context_switches
+
+    return sum(count for _name, count in context_switches(pid).values())
 
 
 def bench_service(work: Path, runs: int, served_count: int, idle_seconds: float) -> list[str]:
