@@ -286,9 +286,10 @@ _EVENT_HEADER = struct.Struct("iIII")  # wd, mask, cookie, len; then len bytes o
 class PathSentinel:
     """Calls `changed()` whenever what the path `path` names may have changed: a mount or unmount
     anywhere in this mount namespace (the kernel marks /proc/self/mountinfo with POLLPRI on every change
-    of the mount table), or one of the names on the way to it created, removed or renamed (one inotify
-    watch on each existing folder above it, whose events are filtered to the one name that leads to
-    `path`; the folders and their watches are set up again after each of those).
+    of the mount table), a folder on the way to it renamed or removed, or `path` itself (or a missing
+    folder on the way, or a symlink on the way) created, removed or renamed in its folder. One inotify
+    watch on each existing folder above `path`; the events for other names in the drop folder's parent
+    are dropped, and the watches are set up again after each change.
 
     Its thread blocks in poll(2) without a timeout: nothing happening costs no wake-up. Without
     /proc/self/mountinfo or an inotify instance it logs a warning and follows what it still can; the
@@ -345,12 +346,17 @@ class PathSentinel:
         self._poller.register(self._inotify, select.POLLIN)
         folder = Path("/")
         for name in self.path.parts[1:]:
-            mask = _NAME_EVENTS | _IN_DELETE_SELF | _IN_MOVE_SELF | _IN_ONLYDIR
+            # Each folder on the way, for its own rename or removal; the names in it only where one of
+            # them matters: the drop folder's parent, the deepest folder there is when one on the way is
+            # missing, a folder whose next name is a symlink. Not the busy /, /tmp or /srv otherwise.
+            nxt = folder / name
+            named = nxt == self.path or not os.path.isdir(nxt) or os.path.islink(nxt)
+            mask = _IN_DELETE_SELF | _IN_MOVE_SELF | _IN_ONLYDIR | (_NAME_EVENTS if named else 0)
             wd = self._libc.inotify_add_watch(self._inotify, os.fsencode(folder), mask)
             if wd < 0:
-                break  # this folder is missing (or not one): its parent's watch sees it come back
+                break  # not there (or no folder): the watch on its parent sees it come
             self._names[wd] = os.fsencode(name)
-            folder = folder / name
+            folder = nxt
 
     def _relevant(self) -> bool:
         """Read the queued inotify events: does any concern a name on the way, or a watched folder itself?"""
