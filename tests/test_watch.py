@@ -287,6 +287,7 @@ def test_the_path_sentinel_follows_the_names_on_the_way_to_the_drop_folder_only(
         calls.none_after(lambda: (tmp_path / "srv" / "tftp").mkdir())
         calls.after(drop.mkdir)
         calls.none_after(lambda: (drop / "a.iso").write_bytes(b"x"))  # inside: the watchdog watches' business
+        calls.none_after(lambda: (tmp_path / "busy").mkdir())  # above the parent only renames and removals count
         calls.after(lambda: drop.rename(tmp_path / "srv" / "away"))
         calls.after(drop.mkdir)  # a new folder at the path
         calls.after(lambda: drop.rmdir())
@@ -294,6 +295,24 @@ def test_the_path_sentinel_follows_the_names_on_the_way_to_the_drop_folder_only(
         calls.after(lambda: (tmp_path / "srv").rename(tmp_path / "srv2"))  # a folder above renamed
         calls.after(lambda: (tmp_path / "srv2").rename(tmp_path / "srv"))
         calls.after(lambda: (drop / "a.iso").unlink() or drop.rmdir())
+    finally:
+        sentinel.stop()
+
+
+def test_the_path_sentinel_follows_a_symlink_on_the_way(tmp_path: Path) -> None:
+    from isodrop.watch import PathSentinel
+
+    for real in ("one", "two"):
+        (tmp_path / real / "drop").mkdir(parents=True)
+    os.symlink("one", tmp_path / "srv")
+    calls = Calls()
+    sentinel = PathSentinel(tmp_path / "srv" / "drop", calls)
+    sentinel.start()
+    try:
+        calls.none_after(lambda: (tmp_path / "other").mkdir())
+        os.symlink("two", tmp_path / "srv.new")
+        calls.after(lambda: os.rename(tmp_path / "srv.new", tmp_path / "srv"))  # ln -sfn two srv
+        calls.after(lambda: (tmp_path / "two" / "drop").rename(tmp_path / "two" / "old"))  # through the new link
     finally:
         sentinel.stop()
 
