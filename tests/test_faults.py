@@ -385,16 +385,26 @@ def watching(tmp_path: Path) -> Iterator[tuple[Path, list[str], object]]:
         watcher.stop()
 
 
-def test_a_dead_watcher_is_noticed_and_restarted(tmp_path: Path) -> None:
-    """In-process, with real inotify: the observer thread is stopped under the watcher's feet (as an
-    exception in watchdog's threads would end it); its end must wake the service, the next refresh
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+@pytest.mark.parametrize("how", ["stopped", "exception"])
+def test_a_dead_watcher_is_noticed_and_restarted(tmp_path: Path, how: str) -> None:
+    """In-process, with real inotify: the observer thread is stopped under the watcher's feet, or an
+    exception ends it while it dispatches an event; its end must wake the service, the next refresh
     must start a new observer, and events must arrive again."""
     from isodrop.dropfolder import list_drop
 
     with watching(tmp_path) as (drop, wakes, watcher):
         (drop / "sub" / "one.iso").write_bytes(b"x")
         ServiceRun.wait_until(lambda: any("one.iso" in w for w in wakes), 5, "an event from the subfolder")
-        watcher._observer.stop()  # the watcher thread dies
+        if how == "stopped":
+            watcher._observer.stop()  # the watcher thread dies
+        else:
+
+            def fail(*_: object) -> None:
+                raise RuntimeError("a bug in the dispatch thread")
+
+            watcher._observer.dispatch_events = fail
+            (drop / "sub" / "boom.iso").write_bytes(b"x")
         ServiceRun.wait_until(lambda: any("watch stopped" in w for w in wakes), 10, "the observer's end wakes")
         watcher.refresh(list_drop(drop).folders)  # what the woken pass does
         assert watcher.restarts == 1 and not watcher.dead()
