@@ -234,8 +234,14 @@ def test_unmounted_drop_folder_keeps_serving_and_its_return_reuses_the_trees(tmp
         assert outcome(run, "a.iso") == "served"
         assert "keeping everything served" in run.log_text()
 
-        # plugged in again: same files (cp -p keeps the mtime; inodes and ctimes are new)
-        run.ns(f"mount -t tmpfs -o size=64m isodrop-test {run.drop} && cp -p {src}/a.iso {src}/b.iso {run.drop}/")
+        # plugged in again: same files (cp -p keeps the mtime; inodes and ctimes are new). A disk brings its
+        # files with it: they are copied onto the tmpfs before it is moved onto the drop folder, since the
+        # mount itself wakes the service at once (an empty disk would rightly mean "no ISOs")
+        disk = root / "disk"
+        run.ns(
+            f"mkdir -p {disk} && mount -t tmpfs -o size=64m isodrop-test {disk}"
+            f" && cp -p {src}/a.iso {src}/b.iso {disk}/ && mount --move {disk} {run.drop}"
+        )
         run.wait_for(lambda: "drop folder" not in status_json(run)["system"], 20, "the drop folder back in status")
         time.sleep(1)
         assert {n: (run.trees / n).stat().st_ino for n in ("a", "b")} == inodes, "re-extracted after the remount"
