@@ -1,17 +1,22 @@
 """Watching the drop folder: events only wake the service; the folder listing is the truth.
 
-`DropWatcher` turns any watchdog event under the drop folder into a wake-up. `Settler` decides when
-an ISO is completely copied (see its docstring).
+`DropWatcher` turns any watchdog event under the drop folder into a wake-up, and so does anything that
+makes a watch stop working: a watchdog thread ending, or (`PathSentinel`) a mount change or a name on
+the way to the drop folder changing. Every thread here blocks without a timeout, so an idle service
+never wakes up. `Settler` decides when an ISO is completely copied (see its docstring).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
+import select
+import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -245,48 +250,230 @@ class _WakeHandler(FileSystemEventHandler):
             self.wake("event not handled")
 
 
+def _reporting_exit(base: type, ended: Callable[[threading.Thread], None]) -> type:
+    """A subclass of the watchdog thread class `base` whose thread calls `ended(thread)` when it ends, for
+    whatever reason (an exception, a stop, its folder deleted): a watch that stops working wakes the
+    service at once instead of being looked for. Only `run()` is wrapped, so the constructor stays
+    watchdog's own (positional in 2.x, keyword-only arguments in 4 and later)."""
+
+    class Reporting(base):
+        def run(self) -> None:
+            try:
+                super().run()
+            finally:
+                self.isodrop_ended = True  # is_alive() stays true until `ended` has returned
+                ended(self)
+
+    Reporting.__name__ = Reporting.__qualname__ = f"Reporting{base.__name__}"
+    return Reporting
+
+
+def _running(thread: object) -> bool:
+    """A watchdog thread that is not ending: not told to stop (its stop() ends its emitters before its own
+    thread ends), and not past its run()."""
+    return thread.is_alive() and thread.should_keep_running() and not getattr(thread, "isodrop_ended", False)
+
+
+# inotify(7) constants (linux/inotify.h): what happens to a name in a folder, or to the folder itself
+_IN_MOVED_FROM, _IN_MOVED_TO, _IN_CREATE, _IN_DELETE = 0x40, 0x80, 0x100, 0x200
+_IN_DELETE_SELF, _IN_MOVE_SELF, _IN_UNMOUNT, _IN_Q_OVERFLOW, _IN_IGNORED = 0x400, 0x800, 0x2000, 0x4000, 0x8000
+_IN_ONLYDIR = 0x01000000
+_NAME_EVENTS = _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE
+_SELF_EVENTS = _IN_DELETE_SELF | _IN_MOVE_SELF | _IN_UNMOUNT | _IN_IGNORED | _IN_Q_OVERFLOW
+_EVENT_HEADER = struct.Struct("iIII")  # wd, mask, cookie, len; then len bytes of NUL-padded name
+
+
+class PathSentinel:
+    """Calls `changed()` whenever what the path `path` names may have changed: a mount or unmount
+    anywhere in this mount namespace (the kernel marks /proc/self/mountinfo with POLLPRI on every change
+    of the mount table), a folder on the way to it renamed or removed, or `path` itself (or a missing
+    folder on the way, or a symlink on the way) created, removed or renamed in its folder. One inotify
+    watch on each existing folder above `path`; the events for other names in the drop folder's parent
+    are dropped, and the watches are set up again after each change.
+
+    Its thread blocks in poll(2) without a timeout: nothing happening costs no wake-up. Without
+    /proc/self/mountinfo or an inotify instance it logs a warning and follows what it still can; the
+    rescan (rescan_seconds) notices the rest."""
+
+    def __init__(self, path: Path, changed: Callable[[], None]) -> None:
+        self.path = Path(os.path.abspath(path))
+        self.changed = changed
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
+        self._mounts = self._open_mountinfo()
+        self._inotify = -1
+        self._names: dict[int, bytes] = {}  # inotify wd -> the name under that folder which leads to `path`
+        self._poller = select.poll()
+        self._poller.register(self._stop_r, select.POLLIN)
+        if self._mounts is not None:
+            self._poller.register(self._mounts, select.POLLPRI)  # POLLERR|POLLPRI: the mount table changed
+        self._arm()
+        self._thread = threading.Thread(target=self._run, name="drop-sentinel", daemon=True)
+
+    @staticmethod
+    def _open_mountinfo() -> int | None:
+        try:
+            return os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            log.warning("cannot follow mounts and unmounts of the drop folder (%s); the rescan notices them", exc)
+            return None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._stop_w, b"x")
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            return  # still reading them: the process's end closes them
+        for fd in (self._stop_r, self._stop_w, self._mounts, self._inotify):
+            if fd is not None and fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _arm(self) -> None:
+        """A new inotify instance watching each existing folder on the way to `path`, for its next name."""
+        if self._inotify >= 0:
+            self._poller.unregister(self._inotify)
+            os.close(self._inotify)
+        self._names = {}
+        self._inotify = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self._inotify < 0:
+            log.warning("cannot watch the folders above %s: %s", self.path, os.strerror(ctypes.get_errno()))
+            return
+        self._poller.register(self._inotify, select.POLLIN)
+        folder = Path("/")
+        for name in self.path.parts[1:]:
+            # Each folder on the way, for its own rename or removal; the names in it only where one of
+            # them matters: the drop folder's parent, the deepest folder there is when one on the way is
+            # missing, a folder whose next name is a symlink. Not the busy /, /tmp or /srv otherwise.
+            nxt = folder / name
+            named = nxt == self.path or not os.path.isdir(nxt) or os.path.islink(nxt)
+            mask = _IN_DELETE_SELF | _IN_MOVE_SELF | _IN_ONLYDIR | (_NAME_EVENTS if named else 0)
+            wd = self._libc.inotify_add_watch(self._inotify, os.fsencode(folder), mask)
+            if wd < 0:
+                break  # not there (or no folder): the watch on its parent sees it come
+            self._names[wd] = os.fsencode(name)
+            folder = nxt
+
+    def _relevant(self) -> bool:
+        """Read the queued inotify events: does any concern a name on the way, or a watched folder itself?"""
+        relevant = False
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                data = os.read(self._inotify, 65536)
+                for offset in _event_offsets(data):
+                    wd, mask, _cookie, length = _EVENT_HEADER.unpack_from(data, offset)
+                    name = data[offset + _EVENT_HEADER.size : offset + _EVENT_HEADER.size + length].rstrip(b"\0")
+                    if mask & _IN_Q_OVERFLOW or (
+                        wd in self._names and (mask & _SELF_EVENTS or (mask & _NAME_EVENTS and name == self._names[wd]))
+                    ):
+                        relevant = True
+        return relevant
+
+    def _run(self) -> None:
+        while True:
+            try:
+                ready = dict(self._poller.poll())  # no timeout: only an event ends this
+            except InterruptedError:
+                continue
+            if self._stop_r in ready:
+                return
+            news = self._mounts in ready
+            if self._inotify in ready:
+                news = self._relevant() or news
+            if not news:
+                continue
+            try:
+                self._arm()  # first: a change after this is queued for the next round
+                self.changed()
+            except Exception:  # the sentinel must outlive any one look at the drop folder
+                log.exception("the drop folder sentinel could not look at %s", self.path)
+
+
+def _event_offsets(data: bytes) -> Iterator[int]:
+    offset = 0
+    while offset + _EVENT_HEADER.size <= len(data):
+        yield offset
+        offset += _EVENT_HEADER.size + _EVENT_HEADER.unpack_from(data, offset)[3]
+
+
 class DropWatcher:
     """Non-recursive watches on the drop folder and its folders up to dropfolder.MAX_DEPTH: every change
     calls `wake(reason)`, and a writer closing a file is told to the settler.
 
     The folders to watch come from each pass's listing (`refresh`), so no nesting is ever walked here,
-    a new folder is watched from the pass its creation woke, and a watch that died (its folder was
-    unmounted, removed, or an emitter thread failed) is noticed by a monitor thread, which wakes the
-    service, whose next `refresh` re-creates it. The periodic rescan keeps things right meanwhile.
+    and a new folder is watched from the pass its creation woke. A watch that stops working wakes the
+    service at once, whose next `refresh` re-creates it: a watchdog emitter or observer thread that
+    ends (an exception, its folder deleted) calls `wake` as it ends, and a `PathSentinel` wakes it when a
+    watched folder is no longer what the path names (unmounted, mounted over, replaced, renamed away,
+    removed) or the drop folder comes back. Nothing here polls: idle, no thread wakes up.
     """
 
     def __init__(self, drop_dir: Path, wake: Callable[[str], None], settler: Settler) -> None:
         self.drop_dir = drop_dir
         self.wake = wake
         self._handler = _WakeHandler(drop_dir, wake, settler)
-        self._observer = Observer()
         self._watches: dict[str, tuple[object, tuple[int, int]]] = {}  # rel folder -> (watch, (dev, ino))
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._monitor = threading.Thread(target=self._watch_health, name="watch-monitor", daemon=True)
+        self._observer = self._new_observer()
+        self._sentinel: PathSentinel | None = None
         self.restarts = 0
         self.unwatched = 0  # folders beyond MAX_WATCHED_FOLDERS
 
+    def _new_observer(self) -> Observer:
+        observer = _reporting_exit(Observer, self._thread_ended)()
+        # every emitter it creates reports its end too (the same attribute in watchdog 2.x and 6+)
+        observer._emitter_class = _reporting_exit(observer._emitter_class, self._thread_ended)
+        observer.daemon = True
+        return observer
+
+    def _thread_ended(self, thread: threading.Thread) -> None:
+        """A watchdog thread ended (in that thread; it must not wait for `_lock`, which `refresh` holds
+        while it joins the emitters it unschedules): wake the service unless we ended it ourselves."""
+        if self._stopping.is_set() or getattr(thread, "isodrop_retired", False):
+            return
+        watch = getattr(thread, "watch", None)
+        if watch is None:
+            self.wake("watch stopped: the drop folder watcher thread ended")
+            return
+        folder = Path(os.fsdecode(watch.path))
+        rel = folder.relative_to(self.drop_dir).as_posix() if self.drop_dir in (folder, *folder.parents) else folder
+        self.wake(f"watch stopped: {rel}")
+
     def start(self) -> None:
-        self._observer.daemon = True
         self._observer.start()
         with contextlib.suppress(OSError):
             st = os.stat(self.drop_dir)
             self.refresh({"": (st.st_dev, st.st_ino)})
-        self._monitor.start()
+        self._sentinel = PathSentinel(self.drop_dir, self._look_at_folders)
+        self._sentinel.start()
 
-    def _emitter_alive(self, watch: object) -> bool:
+    def _emitter(self, watch: object) -> object | None:
         emitters = getattr(self._observer, "_emitter_for_watch", None)
         emitter = emitters.get(watch) if isinstance(emitters, dict) else None
         if emitter is None:
             emitter = next((e for e in self._observer.emitters if e.watch == watch), None)
-        return emitter is not None and emitter.is_alive()
+        return emitter
+
+    def _emitter_alive(self, watch: object) -> bool:
+        emitter = self._emitter(watch)
+        return emitter is not None and _running(emitter)
 
     def dead(self) -> list[str]:
         """Watched folders whose watch no longer works (all of them when the observer itself stopped)."""
-        if not self._observer.is_alive():
+        if not _running(self._observer):
             return list(self._watches) or [""]
         return [rel for rel, (watch, _id) in list(self._watches.items()) if not self._emitter_alive(watch)]
+
+    def _retire(self, observer: Observer, watch: object | None = None) -> None:
+        """Mark the emitters we end ourselves (one watch's, or all of a dead observer's), so their end wakes no one."""
+        for emitter in list(observer.emitters):
+            if watch is None or emitter.watch == watch:
+                emitter.isodrop_retired = True
 
     def refresh(self, folders: dict[str, tuple[int, int]]) -> None:
         """Watch exactly `folders` (relative name -> (st_dev, st_ino)), the first MAX_WATCHED_FOLDERS of
@@ -294,11 +481,13 @@ class DropWatcher:
         with self._lock:
             if self._stopping.is_set():
                 return
-            if not self._observer.is_alive():
+            if not _running(self._observer):
                 log.warning("the drop folder watcher stopped; starting a new one")
                 self.restarts += 1
-                self._observer = Observer()
-                self._observer.daemon = True
+                old, self._observer = self._observer, self._new_observer()
+                self._retire(old)
+                with contextlib.suppress(Exception):
+                    old.unschedule_all()  # ends the emitters a dead observer left behind
                 self._observer.start()
                 self._watches.clear()
             wanted = sorted(folders, key=lambda rel: (rel.count("/") + bool(rel), rel))
@@ -312,6 +501,7 @@ class DropWatcher:
                 if rel in wanted and identity == folders[rel] and not alive:
                     log.warning("the watch on %s stopped; watching it again", self.drop_dir / rel)
                     self.restarts += 1
+                self._retire(self._observer, watch)
                 with contextlib.suppress(Exception):
                     self._observer.unschedule(watch)
                 del self._watches[rel]
@@ -327,25 +517,29 @@ class DropWatcher:
                     continue
                 self._watches[rel] = (watch, folders[rel])
 
-    def _watch_health(self) -> None:
-        """Every 2 s: wake the service when a watch died, or when the drop folder itself was replaced,
-        unmounted, removed or came back (inotify says nothing reliable about a mount going away)."""
-        while not self._stopping.wait(2.0):
+    def _look_at_folders(self) -> None:
+        """The sentinel saw a mount change or a name above the drop folder change: wake the service when
+        a watched folder is no longer the one its path names (unmounted, mounted over, replaced, removed),
+        or the drop folder, not watched, is there (back, or mounted)."""
+        with self._lock:
+            watched: dict[str, tuple[int, int] | None] = {
+                rel: identity for rel, (_w, identity) in self._watches.items()
+            }
+        watched.setdefault("", None)
+        for rel, identity in sorted(watched.items()):
             try:
-                st = os.stat(self.drop_dir)
+                st = os.stat(self.drop_dir / rel if rel else self.drop_dir)
                 now: tuple[int, int] | None = (st.st_dev, st.st_ino)
             except OSError:
                 now = None
-            with self._lock:
-                dead = self.dead()
-                watched = self._watches.get("")
-            if dead:
-                self.wake(f"watch stopped: {dead[0] or '.'}")
-            elif (watched[1] if watched else None) != now:
-                self.wake("the drop folder itself changed")
+            if now != identity:
+                self.wake(f"the drop folder {'itself' if not rel else 'folder ' + rel} changed")
+                return
 
     def stop(self) -> None:
         self._stopping.set()
+        if self._sentinel is not None:
+            self._sentinel.stop()
         self._observer.stop()
         if self._observer.is_alive() and threading.current_thread() is not self._observer:
             self._observer.join(timeout=5)

@@ -31,6 +31,21 @@ def build_debian_live(path: Path, marker: str = "one", kernel_size: int = 300_00
     return build_iso(path, debian_live_files(marker, kernel_size), volume_id=f"d-live 12 {marker}")
 
 
+def context_switches(pid: int) -> dict[str, tuple[str, int]]:
+    """Per thread of process `pid` (by thread id): its name and its voluntary + involuntary context
+    switches so far. A thread that blocks without a timeout adds none while nothing happens."""
+    threads = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            lines = (task / "status").read_text().splitlines()
+        except OSError:
+            continue  # ended meanwhile
+        fields = dict(line.split(":", 1) for line in lines if ":" in line)
+        switches = sum(int(fields[key]) for key in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"))
+        threads[task.name] = (fields["Name"].strip(), switches)
+    return threads
+
+
 class ServiceRun:
     """One `isodrop serve` process with its own drop folder, TFTP root, exports and state."""
 
@@ -77,8 +92,8 @@ class ServiceRun:
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["PYTHONPATH"] = str(REPO)
-        env.pop("NOTIFY_SOCKET", None)
-        env.pop("JOURNAL_STREAM", None)
+        for name in ("NOTIFY_SOCKET", "JOURNAL_STREAM", "WATCHDOG_USEC", "WATCHDOG_PID"):
+            env.pop(name, None)  # not started by systemd: no sd_notify, no watchdog pings
         return env
 
     def start(self) -> None:

@@ -5,6 +5,7 @@ with a NUL, slug collisions."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -233,8 +234,14 @@ def test_unmounted_drop_folder_keeps_serving_and_its_return_reuses_the_trees(tmp
         assert outcome(run, "a.iso") == "served"
         assert "keeping everything served" in run.log_text()
 
-        # plugged in again: same files (cp -p keeps the mtime; inodes and ctimes are new)
-        run.ns(f"mount -t tmpfs -o size=64m isodrop-test {run.drop} && cp -p {src}/a.iso {src}/b.iso {run.drop}/")
+        # plugged in again: same files (cp -p keeps the mtime; inodes and ctimes are new). A disk brings its
+        # files with it: they are copied onto the tmpfs before it is moved onto the drop folder, since the
+        # mount itself wakes the service at once (an empty disk would rightly mean "no ISOs")
+        disk = root / "disk"
+        run.ns(
+            f"mkdir -p {disk} && mount -t tmpfs -o size=64m isodrop-test {disk}"
+            f" && cp -p {src}/a.iso {src}/b.iso {disk}/ && mount --move {disk} {run.drop}"
+        )
         run.wait_for(lambda: "drop folder" not in status_json(run)["system"], 20, "the drop folder back in status")
         time.sleep(1)
         assert {n: (run.trees / n).stat().st_ino for n in ("a", "b")} == inodes, "re-extracted after the remount"
@@ -366,10 +373,9 @@ def test_slug_collision_is_shown_as_a_conflict(service: ServiceRun, tmp_path: Pa
 # --- a watcher that dies is noticed and re-created -----------------------------------------------------
 
 
-def test_a_dead_watcher_is_noticed_and_restarted(tmp_path: Path) -> None:
-    """In-process, with real inotify: the observer thread is stopped under the watcher's feet (as an
-    exception in watchdog's threads would end it); the monitor must wake the service, the next refresh
-    must start a new observer, and events must arrive again."""
+@contextlib.contextmanager
+def watching(tmp_path: Path) -> Iterator[tuple[Path, list[str], object]]:
+    """A started DropWatcher on a drop folder with one subfolder, both watched; its wake-ups in a list."""
     from isodrop.dropfolder import list_drop
     from isodrop.watch import DropWatcher, Settler
 
@@ -380,17 +386,77 @@ def test_a_dead_watcher_is_noticed_and_restarted(tmp_path: Path) -> None:
     watcher.start()
     try:
         watcher.refresh(list_drop(drop).folders)
+        yield drop, wakes, watcher
+    finally:
+        watcher.stop()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+@pytest.mark.parametrize("how", ["stopped", "exception"])
+def test_a_dead_watcher_is_noticed_and_restarted(tmp_path: Path, how: str) -> None:
+    """In-process, with real inotify: the observer thread is stopped under the watcher's feet, or an
+    exception ends it while it dispatches an event; its end must wake the service, the next refresh
+    must start a new observer, and events must arrive again."""
+    from isodrop.dropfolder import list_drop
+
+    with watching(tmp_path) as (drop, wakes, watcher):
         (drop / "sub" / "one.iso").write_bytes(b"x")
         ServiceRun.wait_until(lambda: any("one.iso" in w for w in wakes), 5, "an event from the subfolder")
-        watcher._observer.stop()  # the watcher thread dies
-        ServiceRun.wait_until(lambda: any("watch stopped" in w for w in wakes), 10, "the monitor's wake-up")
+        if how == "stopped":
+            watcher._observer.stop()  # the watcher thread dies
+        else:
+
+            def fail(*_: object) -> None:
+                raise RuntimeError("a bug in the dispatch thread")
+
+            watcher._observer.dispatch_events = fail
+            (drop / "sub" / "boom.iso").write_bytes(b"x")
+        ServiceRun.wait_until(lambda: any("watch stopped" in w for w in wakes), 10, "the observer's end wakes")
         watcher.refresh(list_drop(drop).folders)  # what the woken pass does
         assert watcher.restarts == 1 and not watcher.dead()
         wakes.clear()
         (drop / "sub" / "two.iso").write_bytes(b"x")
         ServiceRun.wait_until(lambda: any("two.iso" in w for w in wakes), 5, "events after the restart")
+
+
+def test_a_dead_emitter_wakes_the_service_at_once(tmp_path: Path) -> None:
+    """One folder's watch thread ends (as when its folder is deleted, or an exception ends it): its end
+    itself wakes the service (nothing polls for it), and the next refresh watches that folder again."""
+    from isodrop.dropfolder import list_drop
+
+    with watching(tmp_path) as (drop, wakes, watcher):
+        watcher._emitter(watcher._watches["sub"][0]).stop()  # the emitter thread of "sub" ends
+        ServiceRun.wait_until(lambda: "watch stopped: sub" in wakes, 5, "the ended emitter's wake-up")
+        assert watcher.dead() == ["sub"]
+        watcher.refresh(list_drop(drop).folders)
+        assert watcher.restarts == 1 and not watcher.dead()
+        wakes.clear()
+        (drop / "sub" / "one.iso").write_bytes(b"x")
+        ServiceRun.wait_until(lambda: any("one.iso" in w for w in wakes), 5, "events after the new watch")
+        watcher.refresh({})  # watches we end ourselves wake no one
+        time.sleep(0.5)
+        assert not [w for w in wakes if "watch stopped" in w], wakes
+
+
+def test_a_disk_mounted_on_the_drop_folder_is_served_at_once(tmp_path: Path) -> None:
+    """drop_dir_must_be_mountpoint, the disk plugged in while the service runs: the mount itself wakes it
+    (rescan_seconds is 600 s), and what is then copied onto the disk is served."""
+    need_root_namespaces()
+    run = NamespacedRun(tmp_path / "srv", {}, rescan_seconds=600.0, drop_dir_must_be_mountpoint=True)
+    src = build_debian_live(tmp_path / "src" / "a.iso")
+    try:
+        run.start()
+        run.wait_for(lambda: "not mounted" in status_json(run)["system"].get("drop folder", ""), 15, "not mounted")
+        run.ns(f"mount -t tmpfs -o size=64m isodrop-test {run.drop}")
+        run.wait_for(lambda: "drop folder" not in status_json(run)["system"], 10, "the mount noticed")
+        run.ns(f"cp {src} {run.drop}/a.iso")
+        run.wait_for(lambda: outcome(run, "a.iso") == "served", 20, "a.iso on the new disk served")
+        run.ns(f"umount {run.drop}")
+        run.wait_for(lambda: "not mounted" in status_json(run)["system"].get("drop folder", ""), 10, "the unmount")
+        assert "LABEL a\n" in run.menu(), "the unmount removed what was served"
+        assert "Traceback" not in run.log_text()
     finally:
-        watcher.stop()
+        run.stop()
 
 
 def test_folders_beyond_the_watch_limit_are_found_by_the_rescan(tmp_path: Path) -> None:

@@ -240,3 +240,108 @@ def test_a_hidden_process_that_is_no_file_server_does_not_make_the_close_wait(tm
         other.wait()
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "(False, False)"
+
+
+class Calls:
+    """Counts a callback's calls, and waits for the next one."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.count = 0
+        self._condition = threading.Condition()
+
+    def __call__(self) -> None:
+        with self._condition:
+            self.count += 1
+            self._condition.notify_all()
+
+    def after(self, action, timeout: float = 5) -> None:
+        """Run `action` and wait for at least one call because of it."""
+        with self._condition:
+            seen = self.count
+        action()
+        with self._condition:
+            assert self._condition.wait_for(lambda: self.count > seen, timeout), f"no call after {action}"
+
+    def none_after(self, action, quiet: float = 0.5) -> None:
+        with self._condition:
+            seen = self.count
+        action()
+        time.sleep(quiet)
+        with self._condition:
+            assert self.count == seen, f"called after {action}"
+
+
+def test_the_path_sentinel_follows_the_names_on_the_way_to_the_drop_folder_only(tmp_path: Path) -> None:
+    """Created, renamed away, replaced, an ancestor renamed: each calls; a neighbour's changes do not."""
+    from isodrop.watch import PathSentinel
+
+    drop = tmp_path / "srv" / "drop"
+    calls = Calls()
+    sentinel = PathSentinel(drop, calls)
+    sentinel.start()
+    try:
+        calls.none_after(lambda: (tmp_path / "other").mkdir())  # tmp_path is watched for "srv" only
+        calls.after(lambda: (tmp_path / "srv").mkdir())  # missing folders on the way: watched once there
+        calls.none_after(lambda: (tmp_path / "srv" / "tftp").mkdir())
+        calls.after(drop.mkdir)
+        calls.none_after(lambda: (drop / "a.iso").write_bytes(b"x"))  # inside: the watchdog watches' business
+        calls.none_after(lambda: (tmp_path / "busy").mkdir())  # above the parent only renames and removals count
+        calls.after(lambda: drop.rename(tmp_path / "srv" / "away"))
+        calls.after(drop.mkdir)  # a new folder at the path
+        calls.after(lambda: drop.rmdir())
+        calls.after(lambda: (tmp_path / "srv" / "away").rename(drop))  # back
+        calls.after(lambda: (tmp_path / "srv").rename(tmp_path / "srv2"))  # a folder above renamed
+        calls.after(lambda: (tmp_path / "srv2").rename(tmp_path / "srv"))
+        calls.after(lambda: (drop / "a.iso").unlink() or drop.rmdir())
+    finally:
+        sentinel.stop()
+
+
+def test_the_path_sentinel_follows_a_symlink_on_the_way(tmp_path: Path) -> None:
+    from isodrop.watch import PathSentinel
+
+    for real in ("one", "two"):
+        (tmp_path / real / "drop").mkdir(parents=True)
+    os.symlink("one", tmp_path / "srv")
+    calls = Calls()
+    sentinel = PathSentinel(tmp_path / "srv" / "drop", calls)
+    sentinel.start()
+    try:
+        calls.none_after(lambda: (tmp_path / "other").mkdir())
+        os.symlink("two", tmp_path / "srv.new")
+        calls.after(lambda: os.rename(tmp_path / "srv.new", tmp_path / "srv"))  # ln -sfn two srv
+        calls.after(lambda: (tmp_path / "two" / "drop").rename(tmp_path / "two" / "old"))  # through the new link
+    finally:
+        sentinel.stop()
+
+
+def test_the_path_sentinel_sees_a_mount_on_the_drop_folder(tmp_path: Path) -> None:
+    """In a private mount namespace (root only): mounting on the drop folder and unmounting it each call."""
+    import subprocess
+    import sys
+
+    from tests.faultkit import need_root_namespaces
+
+    need_root_namespaces()
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    code = (
+        "import subprocess, sys, threading; from pathlib import Path; from isodrop.watch import PathSentinel\n"
+        "seen = threading.Semaphore(0); s = PathSentinel(Path(sys.argv[1]), seen.release); s.start()\n"
+        "for step in ('mount -t tmpfs isodrop-test', 'umount'):\n"
+        "    subprocess.run(f'{step} {sys.argv[1]}', shell=True, check=True)\n"
+        "    print(step.split()[0], seen.acquire(timeout=5), flush=True)\n"
+        "s.stop()\n"
+    )
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", sys.executable, "-c", code, str(drop)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["mount", "True", "umount", "True"], done.stdout + done.stderr
