@@ -211,7 +211,7 @@ def extraction_volume(work: Path, kind: str, size: int) -> Iterator[Path]:
         image.unlink(missing_ok=True)
 
 
-def bench_extraction(work: Path, scale: float, runs: int, volume: str) -> list[str]:
+def bench_extraction(work: Path, scale: float, runs: int, volume: str, shapes: str) -> list[str]:
     rows = []
     cases = [
         ("ordinary", f"{1000 * scale:g} MB file + {max(10, int(4500 * scale))} small, no verify", False),
@@ -219,6 +219,7 @@ def bench_extraction(work: Path, scale: float, runs: int, volume: str) -> list[s
         ("small", f"{max(100, int(30_000 * scale))} files of 1-8 KB", False),
         ("single", f"one {4.5 * scale:g} GiB file", False),
     ]
+    cases = [case for case in cases if case[0] in shapes.split(",")]
     built = {shape: build_image(work, shape, scale) for shape in dict.fromkeys(c[0] for c in cases)}
     size = sum(iso.stat().st_size for iso in built.values())
     with extraction_volume(work, volume, 3 * size + (4 << 30)) as where:
@@ -500,6 +501,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="sizes and file counts (0.1 for a quick run)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--parts", default="extract,service,render")
+    parser.add_argument("--shapes", default="ordinary,small,single", help="which images to extract")
     parser.add_argument("--served", type=int, default=300, help="ISOs served for start-up, idle and pass")
     parser.add_argument("--idle-seconds", type=float, default=60)
     parser.add_argument("--work", type=Path, default=Path("/var/tmp/isodrop-bench"))
@@ -516,7 +518,7 @@ def main() -> None:
     rows = []
     try:
         if "extract" in parts:
-            rows += bench_extraction(args.work, args.scale, args.runs, args.volume)
+            rows += bench_extraction(args.work, args.scale, args.runs, args.volume, args.shapes)
         if "service" in parts:
             rows += bench_service(args.work, args.runs, args.served, args.idle_seconds)
         if "render" in parts:
