@@ -21,6 +21,7 @@ from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.inotify_c import InotifyConstants
 
 from isodrop import dropfolder
 from isodrop.dropfolder import is_iso_name  # noqa: F401 - re-exported
@@ -274,12 +275,11 @@ def _running(thread: object) -> bool:
     return thread.is_alive() and thread.should_keep_running() and not getattr(thread, "isodrop_ended", False)
 
 
-# inotify(7) constants (linux/inotify.h): what happens to a name in a folder, or to the folder itself
-_IN_MOVED_FROM, _IN_MOVED_TO, _IN_CREATE, _IN_DELETE = 0x40, 0x80, 0x100, 0x200
-_IN_DELETE_SELF, _IN_MOVE_SELF, _IN_UNMOUNT, _IN_Q_OVERFLOW, _IN_IGNORED = 0x400, 0x800, 0x2000, 0x4000, 0x8000
-_IN_ONLYDIR = 0x01000000
-_NAME_EVENTS = _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE
-_SELF_EVENTS = _IN_DELETE_SELF | _IN_MOVE_SELF | _IN_UNMOUNT | _IN_IGNORED | _IN_Q_OVERFLOW
+# inotify(7) masks, from watchdog's constants (plain ints in 2.x and 7.x): what happens to a name in a
+# folder, or to the folder itself
+_IN = InotifyConstants
+_NAME_EVENTS = _IN.IN_MOVED_FROM | _IN.IN_MOVED_TO | _IN.IN_CREATE | _IN.IN_DELETE
+_SELF_EVENTS = _IN.IN_DELETE_SELF | _IN.IN_MOVE_SELF | _IN.IN_UNMOUNT | _IN.IN_IGNORED | _IN.IN_Q_OVERFLOW
 _EVENT_HEADER = struct.Struct("iIII")  # wd, mask, cookie, len; then len bytes of NUL-padded name
 
 
@@ -351,7 +351,7 @@ class PathSentinel:
             # missing, a folder whose next name is a symlink. Not the busy /, /tmp or /srv otherwise.
             nxt = folder / name
             named = nxt == self.path or not os.path.isdir(nxt) or os.path.islink(nxt)
-            mask = _IN_DELETE_SELF | _IN_MOVE_SELF | _IN_ONLYDIR | (_NAME_EVENTS if named else 0)
+            mask = _IN.IN_DELETE_SELF | _IN.IN_MOVE_SELF | _IN.IN_ONLYDIR | (_NAME_EVENTS if named else 0)
             wd = self._libc.inotify_add_watch(self._inotify, os.fsencode(folder), mask)
             if wd < 0:
                 break  # not there (or no folder): the watch on its parent sees it come
@@ -367,7 +367,7 @@ class PathSentinel:
                 for offset in _event_offsets(data):
                     wd, mask, _cookie, length = _EVENT_HEADER.unpack_from(data, offset)
                     name = data[offset + _EVENT_HEADER.size : offset + _EVENT_HEADER.size + length].rstrip(b"\0")
-                    if mask & _IN_Q_OVERFLOW or (
+                    if mask & _IN.IN_Q_OVERFLOW or (
                         wd in self._names and (mask & _SELF_EVENTS or (mask & _NAME_EVENTS and name == self._names[wd]))
                     ):
                         relevant = True
