@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from isodrop.config import Config
-from isodrop.dropfolder import checked_iso
+from isodrop.dropfolder import Identity, checked_iso
 from isodrop.extract import ExtractError, extract_iso
 from isodrop.families import DirTree, recognise
 from isodrop.model import BootEntry, Outcome, Recognition, ServerContext
@@ -44,6 +44,7 @@ class Job:
     """One queued or running extraction."""
 
     drop: DropFile
+    identity: Identity | None = None  # the ISO's inode, ctime and fingerprint when it was queued
     cancel: threading.Event = field(default_factory=threading.Event)
     done_bytes: int = 0
     total_bytes: int = 0
@@ -139,12 +140,12 @@ def build_tree(config: Config, trees: Trees, job: Job, ctx: ServerContext) -> En
         if job.cancel.is_set():
             return None
         state = entry_state(drop, Outcome.FAILED, error=str(exc))
-        trees.install(slug, None, state)
+        trees.install(slug, None, stamped(state, job))
         return state
     except Exception as exc:  # extract_iso promises ExtractError only; a bug must still fail just this ISO
         log.exception("%s: internal error while extracting", drop.name, extra=iso_extra(drop.name))
         state = entry_state(drop, Outcome.FAILED, error=f"internal error while extracting: {type(exc).__name__}: {exc}")
-        trees.install(slug, None, state)
+        trees.install(slug, None, stamped(state, job))
         return state
     try:
         recognition = recognise(DirTree(temp, result.volume_id, PurePosixPath(drop.name).name), ctx)
@@ -164,14 +165,23 @@ def build_tree(config: Config, trees: Trees, job: Job, ctx: ServerContext) -> En
             return None
         if outcome is not Outcome.SERVED:
             remove_tree(temp)
-        trees.install(slug, temp if outcome is Outcome.SERVED else None, state)
+        trees.install(slug, temp if outcome is Outcome.SERVED else None, stamped(state, job))
         return state
     except Exception as exc:  # never let one ISO take the service down
         log.exception("%s: internal error while building its tree", drop.name, extra=iso_extra(drop.name))
         remove_tree(temp)
         state = entry_state(drop, Outcome.FAILED, error=f"internal error: {exc}")
-        trees.install(slug, None, state)
+        trees.install(slug, None, stamped(state, job))
         return state
+
+
+def stamped(state: EntryState, job: Job) -> EntryState:
+    """`state` with the identity its ISO had when queued, written in the same record as the outcome:
+    a stop between two writes would leave a record without one, and a replacement made while the
+    service was down would then pass for the old image (dropfolder.replaced)."""
+    if job.identity is not None:
+        state.ino, state.ctime_ns, state.fingerprint = job.identity.ino, job.identity.ctime_ns, job.identity.fingerprint
+    return state
 
 
 def refreshed(config: Config, trees: Trees, state: EntryState, ctx: ServerContext) -> EntryState | None:

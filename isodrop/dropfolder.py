@@ -288,12 +288,19 @@ def identity_of(path: Path, st: os.stat_result) -> Identity | None:
         return None
 
 
-def replaced(states: dict, listing: Listing, save: Callable[[object], None]) -> frozenset[str]:
+def replaced(
+    states: dict,
+    listing: Listing,
+    save: Callable[[object], None],
+    being_written: Callable[[Path], bool] = lambda path: False,
+) -> frozenset[str]:
     """Slugs whose record matches the ISO by name, size and mtime but whose file was replaced.
 
     `states`: EntryState records by slug (with ino, ctime_ns, fingerprint). A record without an
     identity (made before identities were kept) or whose file only moved to another inode (a
     remount) with the same fingerprint gets the current identity saved, and counts as unchanged.
+    A replacement that some process still has open for writing (`cp -p` restores the mtime before
+    it closes) is judged on a later pass: its close wakes the service.
     """
     changed = set()
     for slug, state in states.items():
@@ -306,6 +313,8 @@ def replaced(states: dict, listing: Listing, save: Callable[[object], None]) -> 
         if now is None:
             continue  # cannot be read right now: judge it on the next pass
         if state.fingerprint and now.fingerprint != state.fingerprint:
+            if being_written(listing.paths[state.source]):
+                continue
             log.info("%s: replaced by a different image with the same size and time; serving it anew", state.source)
             changed.add(slug)
             continue

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from isodrop import dropfolder
-from isodrop.build import Job, build_tree, context_for, entry_state, iso_extra, refreshed
+from isodrop.build import Job, build_tree, context_for, entry_state, iso_extra, refreshed, stamped
 from isodrop.config import Config
 from isodrop.model import Outcome, ServerContext, printable
 from isodrop.publisher import Publisher
@@ -71,7 +71,6 @@ class Reconciler:
         self.folders: dict[str, tuple[int, int]] = {}  # drop-folder folders the last pass saw (to watch)
         self.retry = dropfolder.RetryBook(dropfolder.RetryPolicy(config.retry_seconds, config.retry_max_seconds))
         self.availability = dropfolder.DropAvailability(config.drop_dir, config.drop_dir_must_be_mountpoint)
-        self._identities: dict[str, dropfolder.Identity | None] = {}  # slug -> identity of the ISO at submit
         self._announced_waiting: set[str] = set()
 
     # --- set-up and tear-down -------------------------------------------------------------------
@@ -137,7 +136,7 @@ class Reconciler:
                 continue
             if sidecar is not None:
                 sidecars[state.source] = sidecar
-        redo = dropfolder.replaced(states, listing, self.trees.save)
+        redo = dropfolder.replaced(states, listing, self.trees.save, lambda path: self.settler.see_writers(path)[0])
         return Snapshot(
             tuple(drop), states, trees, sidecars, errors, self.server, listing=listing, ignored=ignored, redo=redo
         )
@@ -221,9 +220,8 @@ class Reconciler:
 
     # --- execution steps ------------------------------------------------------------------------
     def _submit(self, item: DropFile, listing: dropfolder.Listing) -> None:
-        job = Job(drop=item)
         st, real = listing.isos.get(item.name), listing.paths.get(item.name)
-        self._identities[item.slug] = dropfolder.identity_of(real, st) if st and real else None
+        job = Job(drop=item, identity=dropfolder.identity_of(real, st) if st and real else None)
         self.jobs[item.slug] = job
         log.info("%s: copy complete, queued for extraction", item.name, extra=iso_extra(item.name))
         job.future = self.pool.submit(build_tree, self.config, self.trees, job, self.context(item.slug))
@@ -239,7 +237,6 @@ class Reconciler:
             state = self._job_result(job)
             if state is None:
                 continue
-            self._stamp_identity(state)
             if state.outcome is Outcome.FAILED:
                 delay = self.retry.failed(slug, (state.source, state.size, state.mtime_ns))
                 log.info("%s: will be tried again in %.0f s (or at once on reload)", state.source, delay)
@@ -255,19 +252,11 @@ class Reconciler:
         except Exception as exc:  # one ISO never stops the service (RecursionError, ValueError, ...)
             drop = job.drop
             log.error("%s: internal error while building its tree: %r", drop.name, exc, extra=iso_extra(drop.name))
-            state = entry_state(drop, Outcome.FAILED, error=f"internal error: {type(exc).__name__}: {exc}"[:500])
+            error = f"internal error: {type(exc).__name__}: {exc}"[:500]
+            state = stamped(entry_state(drop, Outcome.FAILED, error=error), job)
             with contextlib.suppress(OSError):
                 self.trees.save(state)
             return state
-
-    def _stamp_identity(self, state: EntryState) -> None:
-        """Record the identity the ISO had when its extraction was queued (dropfolder.replaced)."""
-        identity = self._identities.pop(state.slug, None)
-        if identity is None:
-            return
-        state.ino, state.ctime_ns, state.fingerprint = identity.ino, identity.ctime_ns, identity.fingerprint
-        with contextlib.suppress(OSError):
-            self.trees.save(state)
 
     # --- the drop folder as untrusted input -------------------------------------------------------
     def _list_drop_folder(self) -> tuple[dropfolder.Listing | None, str]:

@@ -6,6 +6,7 @@ with a NUL, slug collisions."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -170,15 +171,22 @@ def test_same_size_replacement_with_restored_mtime_is_noticed(service: ServiceRu
     service.wait_for(lambda: kernel_marker(service) == b"kernel-one", 20, "x.iso served from image one")
 
     def replace(source: Path, how: str) -> None:
+        """Replace x.iso's bytes and restore its times before the file is closed or renamed into place,
+        as `cp -p` and rsync do. (Restoring them after the close, as `touch -r` would, leaves a moment in
+        which a complete file with a new mtime is there; the service may rightly serve that too, and the
+        count of extractions below would depend on timing.)"""
         before = target.stat()
+        times = (before.st_atime_ns, before.st_mtime_ns)
         if how == "in place":
             with open(target, "r+b") as out:
                 out.write(source.read_bytes())
+                out.flush()
+                os.utime(out.fileno(), ns=times)
         else:
             staging = service.drop / ".x.iso.part"
             shutil.copy(source, staging)
+            os.utime(staging, ns=times)
             os.rename(staging, target)
-        os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # touch -r
         after = target.stat()
         assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
 
@@ -203,7 +211,56 @@ def test_same_size_replacement_with_restored_mtime_is_noticed(service: ServiceRu
     service.stop()
     service.start()  # an unchanged file is not extracted again after a restart
     time.sleep(2)
-    assert service.log_text().count("x.iso: extracting") == extractions == 5
+    assert service.log_text().count("x.iso: extracting") == extractions == 5, service.log_text()
+
+
+def test_a_same_size_replacement_still_open_for_writing_waits_for_its_close(
+    service: ServiceRun, tmp_path: Path
+) -> None:
+    """Name, size and mtime match the record while the writer still holds the file: not served yet."""
+    one, two = same_size_pair(tmp_path)
+    target = service.drop / "x.iso"
+    shutil.copy(one, target)
+    service.start()
+    service.wait_for(lambda: kernel_marker(service) == b"kernel-one", 20, "x.iso served from image one")
+    before = target.stat()
+    with open(target, "r+b") as out:
+        out.write(two.read_bytes())
+        out.flush()
+        os.utime(out.fileno(), ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert service.process is not None
+        service.process.send_signal(signal.SIGHUP)  # a pass now, and the rescan would be one too
+        time.sleep(3)
+        # (a pass that saw the write under way, with its new mtime, has already retired image one's tree)
+        assert kernel_marker(service) in (b"kernel-one", b""), service.log_text()
+        assert service.log_text().count("x.iso: extracting") == 1, service.log_text()
+    service.wait_for(lambda: kernel_marker(service) == b"kernel-two", 20, "the replacement served after its close")
+
+
+def test_a_kill_just_after_the_tree_appears_still_notices_a_replacement_made_while_down(
+    service: ServiceRun, tmp_path: Path
+) -> None:
+    """The record that comes with a tree carries the ISO's identity (inode, ctime, fingerprint) in the same
+    write: a record without one would make a same-size, same-mtime replacement pass for the old image."""
+    one, two = same_size_pair(tmp_path)
+    target = service.drop / "x.iso"
+    shutil.copy(one, target)
+    service.start()
+    record_file = service.trees / ".state" / "x.json"
+    deadline = time.monotonic() + 20
+    while not record_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.001)  # the first record written is the one to catch: the tree follows it
+    service.kill()
+    record = json.loads(record_file.read_text())
+    assert record["outcome"] == "served" and record["fingerprint"], record
+    assert record["ino"] == target.stat().st_ino, record
+    before = target.stat()
+    with open(target, "r+b") as out:
+        out.write(two.read_bytes())
+        out.flush()
+        os.utime(out.fileno(), ns=(before.st_atime_ns, before.st_mtime_ns))
+    service.start()
+    service.wait_for(lambda: kernel_marker(service) == b"kernel-two", 20, "the replacement served after the kill")
 
 
 # --- the drop folder goes away and comes back ----------------------------------------------------------
