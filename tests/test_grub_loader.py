@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from isodrop.config import local_defaults
-from isodrop.loaders.grub import GrubLoader, default_id, grub_path, grub_serial, grub_timeout
+from isodrop.loaders.grub import GrubLoader, grub_path, grub_serial, grub_timeout
 from isodrop.model import BootEntry
 from isodrop.render.menu import Served, build_menu
 from isodrop.secureboot import Verdict
@@ -152,8 +152,15 @@ def test_grouped_menu_has_submenus_and_default_path(tmp_path: Path) -> None:
     text = render(cfg, entries)
     assert "submenu 'casper' --id 'group-1'" in text and "submenu 'debian-live' --id 'group-2'" in text
     assert "set default='group-1>a'" in text
-    menu = build_menu(entries, cfg)
-    assert default_id(menu) == "group-1>a"
+
+
+def test_a_submenu_with_nothing_for_uefi_is_left_out_and_the_default_path_follows(tmp_path: Path) -> None:
+    cfg = config(tmp_path, menu_group_threshold=1, menu_default="b")
+    bios_only = served("a", "Aye", family="casper")
+    bios_only = dataclasses.replace(bios_only, entry=dataclasses.replace(bios_only.entry, firmware=("bios",)))
+    text = render(cfg, [bios_only, served("b", "Bee", family="debian-live")])
+    assert "casper" not in text and "'Aye'" not in text
+    assert "submenu 'debian-live' --id 'group-1' --hotkey=1 {" in text and "set default='group-1>b'" in text
 
 
 def test_serial_off_means_no_terminal_lines(tmp_path: Path) -> None:

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import functools
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import jinja2
 
 from isodrop.config import Config
-from isodrop.render.menu import Menu
+from isodrop.render.menu import Menu, MenuItem
+
+EntryView = TypeVar("EntryView")
 
 
 class Loader(ABC):
@@ -71,3 +75,33 @@ def environment(templates_dir: Path | None) -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Section(Generic[EntryView]):
+    """The top level of a menu (number 0, no title) or one submenu, with the entries it shows.
+
+    Loaders hand templates their entries already in their own menu language (quoted, paths
+    resolved), so a template only lays out lines: jinja2 calls per entry are what rendering costs."""
+
+    number: int  # 0 for the top level, 1, 2, ... for the submenus that are shown
+    title: str  # quoted for the menu language; "" for the top level
+    entries: tuple[EntryView, ...]
+
+
+def sections(
+    menu: Menu, firmware: str, entry: Callable[[MenuItem, int], EntryView], quote: Callable[[str], str]
+) -> tuple[Section[EntryView], ...]:
+    """The top level, then each submenu that has an entry for `firmware`; `entry(item, index)` makes
+    an item's view, `index` counting from 0 within its (sub)menu."""
+
+    def shown(items: tuple[MenuItem, ...]) -> tuple[EntryView, ...]:
+        visible = [item for item in items if firmware in item.firmware]
+        return tuple(entry(item, index) for index, item in enumerate(visible))
+
+    result: list[Section[EntryView]] = [Section(0, "", shown(menu.items))]
+    for group in menu.groups:
+        entries = shown(group.items)
+        if entries:
+            result.append(Section(len(result), quote(group.title), entries))
+    return tuple(result)

@@ -19,12 +19,13 @@ The chain, as verified on Debian 12's binaries (see README "UEFI and Secure Boot
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 from urllib.parse import urlsplit
 
 from isodrop.config import Config
-from isodrop.loaders.base import Loader
+from isodrop.loaders.base import Loader, Section, sections
 from isodrop.render.menu import Menu, MenuItem
 
 SHIM = PurePosixPath("efi64/bootx64.efi")  # the stable UEFI boot file name the dnsmasq snippets hand out
@@ -35,6 +36,24 @@ MENU = PurePosixPath("grub/grub.cfg")
 MODULES = PurePosixPath("grub/x86_64-efi")
 HTTP_MODULES = ("http.mod",)  # its only dependency, net, is built into the signed image
 HOTKEYS = "1234567890"
+
+
+@dataclass(frozen=True, slots=True)
+class GrubEntry:
+    """One menu item in GRUB's language: every value already one quoted GRUB word (or words)."""
+
+    name: str  # the slug, for comments
+    title: str  # the menuentry title, " (no Secure Boot)" added when shim would refuse the kernel
+    id: str
+    hotkey: str  # "" for none
+    left_out_with_secure_boot: str  # the quoted reason when the kernel fails the Secure Boot check, else ""
+    kernel: str  # over TFTP: '/isodrop/x/vmlinuz'
+    params: str  # the kernel command line: " " and a quoted word per parameter ("" for none)
+    initrds: str  # over TFTP, quoted and space-separated; "" for none
+    kernel_http: str  # '(http,host:port)/...' or "" when HTTP is off or GRUB cannot fetch the URL
+    initrds_http: str  # "" for none
+    loading_http: str  # quoted echo lines
+    loading_tftp: str
 
 
 class GrubLoader(Loader):
@@ -52,18 +71,39 @@ class GrubLoader(Loader):
         return SHIM
 
     def render(self, menu: Menu) -> dict[PurePosixPath, str]:
+        shown = sections(menu, self.firmware, self.entry, self.quote)
         text = self.render_template(
             menu=menu,
+            sections=shown,
             q=self.quote,
             timeout=grub_timeout(menu.timeout),
             serial=grub_serial(menu.serial),
-            http=any(item.kernel_url for item in all_items(menu)),
+            http=any(entry.kernel_http for section in shown for entry in section.entries),
             grub_url=lambda item: grub_path(item.kernel_url),
             grub_path=grub_path,
-            hotkey=lambda i: HOTKEYS[i] if i < len(HOTKEYS) else "",
-            default_id=default_id(menu),
+            hotkey=hotkey,
+            default_id=default_id(menu, shown),
         )
         return {MENU: text}
+
+    def entry(self, item: MenuItem, index: int) -> GrubEntry:
+        q = self.quote
+        refused = item.secure_boot is not None and not item.secure_boot.boots
+        kernel_http = grub_path(item.kernel_url)
+        return GrubEntry(
+            name=item.name,
+            title=q(item.title + (" (no Secure Boot)" if refused else "")),
+            id=q(item.name),
+            hotkey=hotkey(index),
+            left_out_with_secure_boot=q(item.secure_boot.reason) if refused and item.secure_boot else "",
+            kernel=q("/" + item.kernel),
+            params="".join(" " + word for word in quote_words(item.append.split())),
+            initrds=" ".join(quote_words(["/" + i for i in item.initrds])),
+            kernel_http=q(kernel_http) if kernel_http else "",
+            initrds_http=" ".join(quote_words([grub_path(u) for u in item.initrd_urls])) if kernel_http else "",
+            loading_http=q(f"Loading {item.name} over HTTP ..."),
+            loading_tftp=q(f"Loading {item.name} over TFTP ..."),
+        )
 
     @staticmethod
     def quote(text: str) -> str:
@@ -74,6 +114,13 @@ class GrubLoader(Loader):
         if not clean.isprintable():  # printable text has no control characters: the common case
             clean = "".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in clean)
         return "'" + clean.replace("'", "'\\''") + "'"
+
+
+def quote_words(words: list[str]) -> list[str]:
+    """GrubLoader.quote of each word; words with nothing to escape (nearly all) in one step."""
+    if "'" in (joined := "".join(words)) or not joined.isprintable():
+        return [GrubLoader.quote(word) for word in words]
+    return [f"'{word}'" for word in words]
 
 
 def grub_timeout(tenths: int) -> int:
@@ -101,13 +148,14 @@ def grub_path(url: str) -> str:
     return f"(http,{host}){parts.path or '/'}"
 
 
-def default_id(menu: Menu) -> str:
+def hotkey(index: int) -> str:
+    """The key that picks the index-th line of a (sub)menu: 1 ... 9, 0, then none."""
+    return HOTKEYS[index] if index < len(HOTKEYS) else ""
+
+
+def default_id(menu: Menu, shown: tuple[Section[GrubEntry], ...]) -> str:
     """GRUB's `default`: an entry id, written "group-N>id" for an entry inside the N-th submenu."""
-    for n, group in enumerate(menu.groups, start=1):
-        if any(i.name == menu.default for i in group.items):
-            return f"group-{n}>{menu.default}"
+    for section in shown[1:]:
+        if any(entry.name == menu.default for entry in section.entries):
+            return f"group-{section.number}>{menu.default}"
     return menu.default
-
-
-def all_items(menu: Menu) -> tuple[MenuItem, ...]:
-    return menu.items + tuple(i for g in menu.groups for i in g.items)

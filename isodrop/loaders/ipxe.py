@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
 from isodrop.config import Config
-from isodrop.loaders.base import Loader
+from isodrop.loaders.base import Loader, sections
 from isodrop.loaders.choice import IPXE_SCRIPT, UEFI_BOOT_FILE, chosen_files
 from isodrop.render.menu import Menu, MenuItem
 
@@ -33,6 +34,29 @@ ENTRY_KEYS = "123456789acdefghijkmnopqrstuvwxyz"
 EFI_CHAIN = {"ipxe": "", "grub": ""}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TERMINATORS = {"||": "|", "&&": "&", ";": ","}
+_MAY_CHANGE = re.compile(r"\$\{|#|;|\|\||&&|  ")  # what IpxeLoader.quote may have to rewrite
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~:/%-]*")  # what urllib.parse.quote(safe=":/%") leaves as it is
+
+
+@dataclass(frozen=True, slots=True)
+class IpxeInitrd:
+    name: str  # what `initrd --name` calls it (initrd0, initrd1, ...): the kernel's EFI stub asks by name
+    tftp: str  # percent-encoded path on the TFTP server
+    http: str  # percent-encoded URL, "" without HTTP
+
+
+@dataclass(frozen=True, slots=True)
+class IpxeEntry:
+    """One menu item in an iPXE script for one platform: text made inert, paths percent-encoded."""
+
+    name: str
+    title: str
+    key: str  # the key that picks it in its (sub)menu, "" for none
+    is_default: bool
+    kernel: str  # percent-encoded path on the TFTP server
+    kernel_http: str  # percent-encoded URL, "" without HTTP
+    cmdline: str
+    initrds: tuple[IpxeInitrd, ...]
 
 
 class IpxeLoader(Loader):
@@ -64,15 +88,23 @@ class IpxeLoader(Loader):
         """The per-platform scripts first, the entry script (what clients load first) last."""
         out = {}
         for firmware, path in PLATFORM_SCRIPTS.items():
-            groups = [(g, [i for i in g.items if firmware in i.firmware]) for g in menu.groups]
+            chain = self.chain[firmware]  # then the script only hands over: no entries to make
+            shown = (
+                () if chain else sections(menu, firmware, lambda i, n, fw=firmware: self.entry(i, n, fw), self.quote)
+            )
+            visible = [i for i in (*menu.items, *(i for g in menu.groups for i in g.items)) if firmware in i.firmware]
             out[path] = self.render_template(
                 menu=menu,
                 platform=firmware,
-                chain=self.chain[firmware],
-                visible=[
-                    i for i in (*menu.items, *(i for g in menu.groups for i in g.items)) if firmware in i.firmware
+                chain=chain,
+                sections=shown,
+                default_entry=next((e for s in shown for e in s.entries if e.is_default), None),
+                group_key=lambda section: _key(section.number - 1),
+                # what templates written for isodrop 0.1 use:
+                visible=visible,
+                groups=[
+                    (g, members) for g in menu.groups if (members := [i for i in g.items if firmware in i.firmware])
                 ],
-                groups=[(g, members) for g, members in groups if members],
                 keys=_keys(menu, firmware),
                 cmdline=lambda item, fw=firmware: _cmdline(item, fw),
                 q=self.quote,
@@ -85,6 +117,22 @@ class IpxeLoader(Loader):
         )
         return out
 
+    def entry(self, item: MenuItem, index: int, firmware: str) -> IpxeEntry:
+        http = item.initrd_urls
+        return IpxeEntry(
+            name=item.name,
+            title=self.quote(item.title),
+            key=_key(index),
+            is_default=item.is_default,
+            kernel=_url("/" + item.kernel),
+            kernel_http=_url(item.kernel_url) if item.kernel_url else "",
+            cmdline=_cmdline(item, firmware),
+            initrds=tuple(
+                IpxeInitrd(f"initrd{n}", _url("/" + initrd), _url(http[n]) if http else "")
+                for n, initrd in enumerate(item.initrds)
+            ),
+        )
+
     @staticmethod
     def quote(text: str) -> str:
         """Make untrusted text inert on an iPXE command line, which has no quoting at all.
@@ -94,6 +142,8 @@ class IpxeLoader(Loader):
         control characters (newlines!) become spaces, those tokens become look-alikes, and `${` is
         broken up. The text keeps its words; it can never add a command or a line.
         """
+        if text.isprintable() and not _MAY_CHANGE.search(text) and text == text.strip():
+            return text  # one space between words, nothing iPXE would act on: nearly every label
         words = []
         for word in _CONTROL.sub(" ", text).split():
             word = _TERMINATORS.get(word, word)
@@ -105,6 +155,8 @@ class IpxeLoader(Loader):
 
 def _url(path_or_url: str) -> str:
     """Percent-encode what iPXE would split or expand (space, #, $, {...}); iPXE decodes it again."""
+    if _URL_SAFE.fullmatch(path_or_url):
+        return path_or_url
     return urllib.parse.quote(path_or_url, safe=":/%")
 
 
@@ -112,6 +164,10 @@ def _cmdline(item: MenuItem, firmware: str) -> str:
     """Kernel arguments; under UEFI the kernel's EFI stub finds each initrd by its `initrd --name`."""
     names = [f"initrd=initrd{n}" for n in range(len(item.initrds))] if firmware == "efi64" else []
     return " ".join([*names, IpxeLoader.quote(item.append)]).strip()
+
+
+def _key(index: int) -> str:
+    return ENTRY_KEYS[index] if 0 <= index < len(ENTRY_KEYS) else ""
 
 
 def _keys(menu: Menu, firmware: str) -> dict[str, str]:

@@ -6,13 +6,28 @@ the same COM32 modules, built once per firmware; they differ in firmware, files 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from isodrop.loaders.base import Loader
+from isodrop.loaders.base import Loader, Section, sections
 from isodrop.model import printable
-from isodrop.render.menu import Menu
+from isodrop.render.menu import Menu, MenuItem
 
 MODULES = ("ldlinux.c32", "vesamenu.c32", "menu.c32", "libcom32.c32", "libutil.c32")
+
+
+@dataclass(frozen=True, slots=True)
+class SyslinuxEntry:
+    """One menu item as a SYSLINUX menu writes it: title made one printable line, paths prefixed."""
+
+    name: str
+    title: str
+    kernel: str
+    initrd: str  # comma-separated, as INITRD takes them; "" for none
+    append: str
+    guessed: bool
+    family: str
+    is_default: bool
 
 
 class SyslinuxFamily(Loader):
@@ -22,9 +37,31 @@ class SyslinuxFamily(Loader):
     path_prefix: str  # prepended to kernel and initrd paths
 
     def render(self, menu: Menu) -> dict[PurePosixPath, str]:
-        return {self.menu_path: self.render_template(menu=menu, path_prefix=self.path_prefix)}
+        return {
+            self.menu_path: self.render_template(
+                menu=menu,
+                path_prefix=self.path_prefix,
+                sections=sections(menu, self.firmware, self.entry, printable),
+            )
+        }
+
+    def entry(self, item: MenuItem, index: int) -> SyslinuxEntry:
+        prefix = self.path_prefix
+        return SyslinuxEntry(
+            name=item.name,
+            title=printable(item.title),
+            kernel=prefix + item.kernel,
+            initrd=",".join(prefix + initrd for initrd in item.initrds),
+            append=item.append,
+            guessed=item.guessed,
+            family=item.family,
+            is_default=item.is_default,
+        )
 
     @staticmethod
     def quote(text: str) -> str:
         """SYSLINUX has no quoting: a line ends the directive, so text is made one printable line."""
         return printable(text)
+
+
+__all__ = ["MODULES", "Section", "SyslinuxEntry", "SyslinuxFamily"]
