@@ -8,6 +8,7 @@ folders that the next start removes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import subprocess
 import threading
@@ -57,13 +58,26 @@ class Job:
 
 
 def context_for(config: Config, server: str, slug: str) -> ServerContext:
-    tree = config.trees_dir / slug
+    """Where the tree of `slug` is served from (asked for every entry in every pass: no pathlib here)."""
     return ServerContext(
         server=server,
-        nfs_path=str(tree),
-        tftp_path=tree.relative_to(config.tftp_root).as_posix(),
+        nfs_path=_trees_dir(config.trees_dir) + slug,
+        tftp_path=_trees_in_tftp_root(config.trees_dir, config.tftp_root) + slug,
         http_url=f"{config.http_url.rstrip('/')}/{slug}/" if config.http_url else "",
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _trees_dir(trees_dir: Path) -> str:
+    """ "/srv/tftp/isodrop/": what a slug is appended to."""
+    return str(trees_dir).rstrip("/") + "/"
+
+
+@functools.lru_cache(maxsize=4)
+def _trees_in_tftp_root(trees_dir: Path, tftp_root: Path) -> str:
+    """ "isodrop/" (relative to the TFTP root; "" when the trees are the TFTP root itself)."""
+    relative = trees_dir.relative_to(tftp_root).as_posix()
+    return "" if relative == "." else relative + "/"
 
 
 def kernel_verdict(config: Config, tree: Path, entry: BootEntry) -> dict[str, Any] | None:

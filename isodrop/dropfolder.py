@@ -147,6 +147,7 @@ class Listing:
     paths: dict[str, Path] = field(default_factory=dict)  # relative name -> real path to open
     ignored: dict[str, str] = field(default_factory=dict)  # relative name -> why it is not used
     folders: dict[str, tuple[int, int]] = field(default_factory=dict)  # "" and subfolders -> (st_dev, st_ino)
+    files: set[str] = field(default_factory=set)  # every other name seen: a sidecar is only read where one is
 
 
 def list_drop(drop_dir: Path, max_depth: int = MAX_DEPTH) -> Listing:
@@ -188,6 +189,7 @@ def list_drop(drop_dir: Path, max_depth: int = MAX_DEPTH) -> Listing:
                 queue.append((rel, depth + 1))
                 continue
             if not is_iso_name(entry.name):
+                listing.files.add(rel)
                 if is_link and os.path.isdir(os.path.join(drop_dir, rel)):
                     listing.ignored[rel + "/"] = "symbolic link to a folder: not followed"
                 continue

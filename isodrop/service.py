@@ -23,23 +23,43 @@ from isodrop.watch import DropWatcher
 
 log = logging.getLogger("isodrop")
 RETRY_SECONDS = 5.0
+NOTIFY_TIMEOUT = 0.25  # seconds a notify message may wait for room in the socket's queue
 
 
 class Notifier:
-    """sd_notify(3) through sdnotify; silent when not started by systemd."""
+    """sd_notify(3) through sdnotify; silent when not started by systemd.
+
+    A notify socket holds only net.unix.max_dgram_qlen messages (10 here) until its reader takes them,
+    and sdnotify's send then waits. A reader that stops reading (a wrapper or test harness that only
+    wanted READY=1) must not freeze the service: a message that cannot go within NOTIFY_TIMEOUT is
+    dropped, and the first of a run of such drops is logged."""
 
     def __init__(self) -> None:
         self._notifier = None
+        self._dropping = False
         if os.environ.get("NOTIFY_SOCKET"):
             import sdnotify
 
-            self._notifier = sdnotify.SystemdNotifier()
+            try:
+                self._notifier = sdnotify.SystemdNotifier(debug=True)
+                self._notifier.socket.settimeout(NOTIFY_TIMEOUT)
+            except Exception as exc:  # sdnotify raises whatever connecting raised
+                log.warning("cannot reach the notify socket %s: %s", os.environ["NOTIFY_SOCKET"], exc)
+                self._notifier = None
         usec = os.environ.get("WATCHDOG_USEC", "")
         self.watchdog_interval = int(usec) / 2e6 if usec.isdigit() and int(usec) > 0 else None
 
     def notify(self, *lines: str) -> None:
-        if self._notifier is not None:
+        if self._notifier is None:
+            return
+        try:
             self._notifier.notify("\n".join(lines))
+        except OSError as exc:
+            if not self._dropping:
+                log.warning("systemd was not told %s: %s (its notify socket is not being read)", lines[0], exc)
+            self._dropping = True
+        else:
+            self._dropping = False
 
 
 def server_address(config: Config) -> str:

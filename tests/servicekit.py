@@ -72,6 +72,7 @@ class ServiceRun:
         } | settings
         self.drop.mkdir(parents=True, exist_ok=True)
         self.process: subprocess.Popen[bytes] | None = None
+        self.extra_env: dict[str, str] = {}  # e.g. a NOTIFY_SOCKET the test reads
 
     def write_config(self) -> None:
         lines = []
@@ -94,7 +95,7 @@ class ServiceRun:
         env["PYTHONPATH"] = str(REPO)
         for name in ("NOTIFY_SOCKET", "JOURNAL_STREAM", "WATCHDOG_USEC", "WATCHDOG_PID"):
             env.pop(name, None)  # not started by systemd: no sd_notify, no watchdog pings
-        return env
+        return env | self.extra_env
 
     def start(self) -> None:
         self.write_config()

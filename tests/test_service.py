@@ -238,6 +238,32 @@ def test_many_isos_at_once_are_queued(service: ServiceRun, tmp_path: Path) -> No
     service.wait_for(lambda: service.status()["summary"].startswith("serving 5 ISOs"), 5, "the status line")
 
 
+def test_a_notify_socket_nobody_reads_does_not_freeze_the_service(service: ServiceRun, tmp_path: Path) -> None:
+    """A notify socket queues 10 messages; with nobody reading, sdnotify's send would wait forever."""
+    import socket
+
+    reader = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    reader.bind(str(tmp_path / "notify.sock"))
+    service.extra_env = {"NOTIFY_SOCKET": str(tmp_path / "notify.sock")}
+    source = build_debian_live(tmp_path / "src.iso")
+    service.start()
+    for i in range(14):  # a pass, and a notify, for each
+        shutil.copy(source, service.drop / f"iso{i:02d}.iso")
+        time.sleep(0.3)
+    service.wait_for(lambda: all(f"LABEL iso{i:02d}\n" in service.menu() for i in range(14)), 90, "all 14 entries")
+    assert service.log_text().count("its notify socket is not being read") == 1, service.log_text()
+    reader.settimeout(1)
+    queued = [reader.recv(4096).decode() for _ in range(10)]
+    assert queued[0].startswith("READY=1\n"), queued
+    with pytest.raises(TimeoutError):
+        while True:
+            reader.recv(4096)  # drain whatever else went in
+    assert service.process is not None
+    service.process.send_signal(signal.SIGHUP)
+    assert "RELOADING=1" in reader.recv(4096).decode()  # heard again once read
+    reader.close()
+
+
 def test_local_mode_without_config_says_what_it_skips(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 from isodrop import effects
 from isodrop.config import Config
 from isodrop.nfs.base import HEADER, NfsServer
+
+_BLANK = re.compile(r"\s")
 
 
 class KernelNfs(NfsServer):
@@ -37,4 +40,4 @@ class KernelNfs(NfsServer):
 
 def _quote(path: str) -> str:
     """exports(5) paths with spaces must be quoted (slugs never have them, but trees_dir might)."""
-    return f'"{path}"' if any(c.isspace() for c in path) else path
+    return f'"{path}"' if _BLANK.search(path) else path
