@@ -18,9 +18,9 @@ warm page cache, the tools alternate run by run, every output is removed (and th
 the next run, and the median of --runs is shown. isodrop's child has imported its modules before its clock starts
 (as in the service). Before each run the disks are let settle (2 s per GB the last run wrote, then
 until no sectors are written for 1 s).
-Verification cannot beat md5's speed on the largest listed file: that floor
-is printed too, and so is the same job done with standard tools (bsdtar, then md5sum -c). isodrop's peak RSS is the VmHWM of the extracting
-child (a parent's memory would leak into ru_maxrss through vfork).
+Verification cannot beat md5's speed on the largest listed file: that floor is printed too, and so is
+the same job done with standard tools (bsdtar, then md5sum -c). isodrop's peak RSS is the VmHWM of the
+extracting child (a parent's memory would leak into ru_maxrss through vfork).
 
 Service: reaction (cp exit -> menu entry) of `isodrop serve`, start-up with 300 served ISOs (exec ->
 READY=1, and that nothing was extracted again), idle wake-ups (context switches of all its threads,
