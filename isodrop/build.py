@@ -69,13 +69,13 @@ def context_for(config: Config, server: str, slug: str) -> ServerContext:
 
 @functools.lru_cache(maxsize=4)
 def _trees_dir(trees_dir: Path) -> str:
-    """ "/srv/tftp/isodrop/": what a slug is appended to."""
+    """The trees folder as the prefix of a slug's tree, e.g. "/srv/tftp/isodrop/"."""
     return str(trees_dir).rstrip("/") + "/"
 
 
 @functools.lru_cache(maxsize=4)
 def _trees_in_tftp_root(trees_dir: Path, tftp_root: Path) -> str:
-    """ "isodrop/" (relative to the TFTP root; "" when the trees are the TFTP root itself)."""
+    """The same relative to the TFTP root, e.g. "isodrop/" ("" when the trees are the TFTP root)."""
     relative = trees_dir.relative_to(tftp_root).as_posix()
     return "" if relative == "." else relative + "/"
 

@@ -175,12 +175,12 @@ def _keys(menu: Menu, firmware: str) -> dict[str, str]:
     keys: dict[str, str] = {}
     if menu.groups:
         for index, group in enumerate(menu.groups):
-            keys[f"group:{group.title}"] = ENTRY_KEYS[index] if index < len(ENTRY_KEYS) else ""
+            keys[f"group:{group.title}"] = _key(index)
             members = [i for i in group.items if firmware in i.firmware]
             for n, item in enumerate(members):
-                keys[item.name] = ENTRY_KEYS[n] if n < len(ENTRY_KEYS) else ""
+                keys[item.name] = _key(n)
     else:
         members = [i for i in menu.items if firmware in i.firmware]
         for n, item in enumerate(members):
-            keys[item.name] = ENTRY_KEYS[n] if n < len(ENTRY_KEYS) else ""
+            keys[item.name] = _key(n)
     return keys

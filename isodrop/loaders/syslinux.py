@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from isodrop.loaders.base import Loader, Section, sections
+from isodrop.loaders.base import Loader, sections
 from isodrop.model import printable
 from isodrop.render.menu import Menu, MenuItem
 
@@ -62,6 +62,3 @@ class SyslinuxFamily(Loader):
     def quote(text: str) -> str:
         """SYSLINUX has no quoting: a line ends the directive, so text is made one printable line."""
         return printable(text)
-
-
-__all__ = ["MODULES", "Section", "SyslinuxEntry", "SyslinuxFamily"]

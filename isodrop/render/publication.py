@@ -70,8 +70,8 @@ def served_entries(
 @functools.lru_cache(maxsize=1)
 def _rendered(menu: Menu, loaders: tuple[Loader, ...], tftp_root: Path) -> tuple[tuple[Path, str], ...]:
     """Every loader's menu files for `menu`. Rendering is pure, and most passes change nothing, so the
-    previous pass's result is reused when menu, loaders and TFTP root are equal (300 entries: rendering
-    four menus takes ~50 ms, comparing ~1 ms)."""
+    previous pass's result is reused when menu, loaders and TFTP root are equal (500 entries: rendering
+    all menus takes ~10 ms, comparing ~1 ms)."""
     return tuple((tftp_root / rel, text) for loader in loaders for rel, text in loader.render(menu).items())
 
 
