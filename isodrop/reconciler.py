@@ -138,7 +138,9 @@ class Reconciler:
                 continue
             if sidecar is not None:
                 sidecars[state.source] = sidecar
-        redo = dropfolder.replaced(states, listing, self.trees.save, lambda path: self.settler.see_writers(path)[0])
+        # an ISO being extracted is judged once its job has recorded the identity it was queued with
+        idle = {slug: state for slug, state in states.items() if slug not in self.jobs}
+        redo = dropfolder.replaced(idle, listing, self.trees.save, lambda path: self.settler.see_writers(path)[0])
         return Snapshot(
             tuple(drop), states, trees, sidecars, errors, self.server, listing=listing, ignored=ignored, redo=redo
         )
