@@ -1,11 +1,18 @@
-"""Suite-wide test settings: tests marked `nochroot` are skipped, with their reason printed, inside the CI's
-fresh-machine chroot (tests/fresh-chroot.sh sets ISODROP_FRESH_CHROOT=1); they still run on the host."""
+"""Suite-wide test settings: hypothesis's profile (below), and tests marked `nochroot` are skipped, with
+their reason printed, inside the CI's fresh-machine chroot (tests/fresh-chroot.sh sets
+ISODROP_FRESH_CHROOT=1); they still run on the host."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+from hypothesis import settings
+
+# Property tests (hypothesis) run the same examples every time, keep no example database on disk and
+# have no per-example deadline (a loaded 2-core CI machine is slow, not wrong).
+settings.register_profile("isodrop", derandomize=True, database=None, deadline=None)
+settings.load_profile("isodrop")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -24,19 +24,21 @@ fi
 cache="${ISODROP_TEST_CACHE:-/var/cache/isodrop-tests}"
 venv="$cache/venv-latest"
 mkdir -p "$cache"
-if [ ! -x "$venv/bin/python" ] || [ "$(find "$venv" -maxdepth 0 -mtime +1 2>/dev/null)" ]; then
+# made anew when missing, a day old, or lacking a library this list names (a list that grew)
+if [ ! -x "$venv/bin/python" ] || [ "$(find "$venv" -maxdepth 0 -mtime +1 2>/dev/null)" ] ||
+    ! "$venv/bin/python" -c "import pycdlib, watchdog, jinja2, sdnotify, pytest, hypothesis" 2>/dev/null; then
     rm -rf "$venv"
     /usr/bin/python3 -m venv "$venv"
     # pip's notes about unused local index locations are noise here; real errors still stop the script
-    "$venv/bin/pip" install -q --upgrade pip pycdlib watchdog jinja2 sdnotify pytest ruff 2> >(grep -v "is ignored" >&2)
+    "$venv/bin/pip" install -q --upgrade pip pycdlib watchdog jinja2 sdnotify pytest hypothesis ruff 2> >(grep -v "is ignored" >&2)
 fi
 "$venv/bin/python" - <<'PY'
 from importlib.metadata import version
 print("tests/setup.sh: newest PyPI releases:", ", ".join(f"{p} {version(p)}" for p in
-      ("pycdlib", "watchdog", "jinja2", "sdnotify", "pytest", "ruff")))
+      ("pycdlib", "watchdog", "jinja2", "sdnotify", "pytest", "hypothesis", "ruff")))
 PY
 /usr/bin/python3 - <<'PY'
 from importlib.metadata import version
 print("tests/setup.sh: Debian's releases:", ", ".join(f"{p} {version(p)}" for p in
-      ("pycdlib", "watchdog", "jinja2", "sdnotify", "pytest")))
+      ("pycdlib", "watchdog", "jinja2", "sdnotify", "pytest", "hypothesis")))
 PY
