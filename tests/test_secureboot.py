@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from isodrop import secureboot
 from isodrop.secureboot import Verdict, describe, read_pe, vendor_certificates, verify_kernel
@@ -471,3 +473,57 @@ def test_debian_signed_kernel_boots_and_not_under_the_fake_shim(pki: Pki) -> Non
     other = verify_kernel(kernel, pki.shim)
     assert other is not None and not other.boots, "same CA name, another key: the name alone does not decide"
     assert "which this shim does not trust" in other.reason
+
+
+def _debian_signature() -> bytes:
+    """The PKCS#7 blob of Debian's signed GRUB image (its only certificate-table entry)."""
+    at, size = read_pe(GRUB).cert_table
+    with open(GRUB, "rb") as f:
+        f.seek(at)
+        return secureboot.signature_entries(f.read(size))[0]
+
+
+@settings(max_examples=300)
+@given(st.data())
+def test_signature_reader_fails_only_in_the_ways_the_verdict_handles(data: st.DataObject) -> None:
+    """Any bytes, or Debian's real signature with bytes changed or cut: the DER walk returns or raises one
+    of the exceptions check_signature turns into "unreadable", never anything else, never slowly."""
+    blob = bytearray(_debian_signature() if data.draw(st.booleans()) else data.draw(st.binary(max_size=512)))
+    for _ in range(data.draw(st.integers(0, 4))):
+        if blob:
+            blob[data.draw(st.integers(0, len(blob) - 1))] = data.draw(st.integers(0, 255))
+    blob = blob[: data.draw(st.integers(0, len(blob)))]
+    try:
+        signature = secureboot._parse_signature(bytes(blob))
+    except (secureboot.Malformed, IndexError, ValueError):
+        return
+    assert len(signature.content) <= len(blob) and signature.digest in signature.content
+
+
+@given(st.binary(max_size=2048))
+def test_certificate_table_walk_fails_only_as_shim_would(table: bytes) -> None:
+    try:
+        blobs = secureboot.signature_entries(table)
+    except (secureboot.Malformed, secureboot.TooMany):
+        return
+    assert len(blobs) <= secureboot.MAX_SIGNATURES and sum(map(len, blobs)) <= len(table)
+
+
+@settings(max_examples=40)
+@given(st.data())
+def test_a_changed_byte_in_a_signed_kernel_is_always_decided(pki: Pki, data: st.DataObject) -> None:
+    """One byte of a trusted signed kernel changed anywhere in its headers or certificate table: the verdict
+    is always given (never an exception); "boots" only for the trusted signer (a change in what shim does
+    not read, such as the entry's revision field or the table's padding, still boots, as in shim)."""
+    signed = pki.folder / "mutation-base.efi"
+    if not signed.exists():
+        _sign(pki, pki.signer, signed)
+    image = bytearray(signed.read_bytes())
+    at, size = read_pe(signed).cert_table
+    position = data.draw(st.one_of(st.integers(0, 1023), st.integers(at, at + size - 1)))
+    image[position] = data.draw(st.integers(0, 255))
+    kernel = pki.folder / "mutated.efi"
+    kernel.write_bytes(bytes(image))
+    verdict = verify_kernel(kernel, pki.shim)
+    assert verdict is not None
+    assert not verdict.boots or verdict.signer == "Test Secure Boot Signer"
