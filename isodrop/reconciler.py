@@ -26,7 +26,7 @@ from isodrop.model import Outcome, ServerContext, printable
 from isodrop.publisher import Publisher
 from isodrop.reconcile import DropFile, plan
 from isodrop.render.publication import publication
-from isodrop.sidecar import SIDECAR_SUFFIX, Sidecar, SidecarError, apply, load_drop_sidecar
+from isodrop.sidecar import SIDECAR_SUFFIX, Sidecar, SidecarError, SidecarPolicy, apply, load_drop_sidecar
 from isodrop.state import EntryState, slug_for
 from isodrop.status import status_line
 from isodrop.trees import Trees, remove_tree
@@ -125,12 +125,12 @@ class Reconciler:
         ignored = dict(listing.ignored)
         for loser, winner in dropfolder.collisions(listing.isos, slug_for).items():
             ignored[loser] = f"slug conflict: same folder name {slug_for(loser)!r} as {winner!r}, which is served"
-        sidecars, errors = {}, {}
+        sidecars, errors, policy = {}, {}, SidecarPolicy.of(cfg)
         for state in states.values():
             if state.source + SIDECAR_SUFFIX not in listing.files:
                 continue
             try:  # the drop-folder policy (no links out, no FIFOs, 64 KiB), checked like ISO data
-                sidecar = load_drop_sidecar(cfg.drop_dir, state.source)
+                sidecar = load_drop_sidecar(cfg.drop_dir, state.source, policy)
                 if sidecar is not None and state.entry is not None:
                     apply(state.entry, sidecar)  # a value the entry refuses is this sidecar's error
             except (SidecarError, ValueError) as exc:
