@@ -12,7 +12,7 @@ from pathlib import Path
 
 from isodrop import __version__, lock
 from isodrop.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load, local_defaults
-from isodrop.model import printable
+from isodrop.model import BootEntry, printable
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1  # some ISO is not bootable, or a check failed
@@ -121,15 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
         Do what `serve` does once: extract new ISOs, remove vanished ones, rewrite menus and exports,
         then exit. An ISO written to in the last quiet_seconds is waited for (up to that long). Exits 1
         when some ISO in the drop folder could not be served, 4 (changing nothing) when the service or
-        another scan is working on the same state folder.""",
+        another scan is working on the same state folder. Writes the status document the service writes,
+        so `isodrop status` then shows ignored names and sidecar errors too.""",
     )
     status = add(
         "status",
         "what is served, what failed and why, what is in progress",
         """\
-        Show the running service's view (from state_dir/status.json), or, when it is not running, what
-        the trees folder holds. Exits 0 when running with no problems, 1 when some ISO failed, 3 when
-        the service is not running.""",
+        Show the running service's view (from state_dir/status.json), or, when it is not running, the
+        document its last pass or the last scan wrote (or, when neither ran, what the state records hold,
+        saying so). Each served ISO shows the command line its menu entry boots and what a sidecar
+        changed. Exits 0 when running with no problems, 1 when some ISO failed, 3 when the service is
+        not running.""",
     )
     status.add_argument("--json", action="store_true", help="print the status document as JSON")
     inspect = add(
@@ -203,6 +206,7 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_scan(config: Config, args: argparse.Namespace) -> int:
+    from isodrop import status
     from isodrop.reconciler import Reconciler
     from isodrop.service import server_address
 
@@ -212,6 +216,7 @@ def cmd_scan(config: Config, args: argparse.Namespace) -> int:
         reconciler.prepare()
         # No watcher here, so no close events: an ISO still being written is waited for up to quiet_seconds.
         reconciler.run_until_idle(wait_for_copies=config.quiet_seconds + 1)
+        status.write(config, reconciler.status_document("scan", running=False))  # what `status` shows next
     finally:
         reconciler.shutdown()
     print(reconciler.summary())
@@ -234,7 +239,6 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     from isodrop.build import context_for
     from isodrop.extract import ExtractError, IsoTree
     from isodrop.families import proof, recognise
-    from isodrop.model import BootEntry
     from isodrop.render.menu import boot_params
     from isodrop.state import slug_for
 
@@ -270,11 +274,30 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     show(f"kernel:     {ctx.tftp_path}/{recognition.kernel}")
     for initrd in recognition.initrds:
         show(f"initrd:     {ctx.tftp_path}/{initrd}")
-    show(f"cmdline:    {' '.join(boot_params(recognition, config))}")
+    booted, sidecar = _inspect_sidecar(config, args.iso, recognition)
+    show(f"cmdline:    {' '.join(boot_params(booted, config))}")
+    if booted.params != recognition.params:
+        show(f"recognised: {' '.join(boot_params(recognition, config))}")
+    if sidecar:
+        show(f"sidecar:    {sidecar}")
     show(f"NFS root:   {server}:{ctx.nfs_path}")
     show(f"proven:     {proof(recognition.family)}")
     show(f"UEFI:       {secure_boot}")
     return EXIT_OK
+
+
+def _inspect_sidecar(config: Config, iso: Path, entry: BootEntry) -> tuple[BootEntry, str]:
+    """The entry as the menus would boot it with the sidecar beside `iso` (under the configured
+    sidecar policy, as the service reads it), and what that sidecar changed or why it is ignored."""
+    from isodrop.sidecar import SIDECAR_SUFFIX, SidecarError, SidecarPolicy, apply, change, load_drop_sidecar
+
+    try:
+        sidecar = load_drop_sidecar(iso.parent, iso.name, SidecarPolicy.of(config))
+        if sidecar is None:
+            return entry, ""
+        return apply(entry, sidecar), f"{iso.name}{SIDECAR_SUFFIX}: {change(entry, sidecar).describe()}"
+    except (SidecarError, ValueError) as exc:
+        return entry, f"ignored: {exc}"
 
 
 def _inspect_secure_boot(config: Config, tree, entry) -> str:  # type: ignore[no-untyped-def]

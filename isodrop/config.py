@@ -64,6 +64,10 @@ class Config:
     retry_seconds: float = 30.0  # a failed ISO is tried again after this, doubling each time ...
     retry_max_seconds: float = 3600.0  # ... up to this (and at once on SIGHUP / systemctl reload)
     drop_dir_must_be_mountpoint: bool = False  # drop_dir not a mount point = unavailable: keep serving
+    # what sidecars (NAME.iso.toml) may change: "safe" (no parameter that locates the root, the init or
+    # loads code), "any", "none", or a list of the parameter keys they may add or remove
+    sidecar_params: str | tuple[str, ...] = "safe"
+    sidecar_keys: tuple[str, ...] = ("label", "add_params", "remove_params", "position", "hidden")
     local_mode: bool = False  # embedded default: skip system services, say so
     source: str = "built-in defaults"
 
@@ -165,6 +169,8 @@ def _convert(key: str, raw: Any, default: Any, source: str) -> Any:
         if not isinstance(raw, list) or not all(isinstance(a, str) for a in raw):
             raise ConfigError(f"{where}: expected a list of strings")
         return tuple(raw)
+    if key in {"sidecar_params", "sidecar_keys"}:
+        return _sidecar_policy(key, raw, where)
     if isinstance(default, bool):
         if not isinstance(raw, bool):
             raise ConfigError(f"{where}: expected true or false, got {raw!r}")
@@ -180,6 +186,26 @@ def _convert(key: str, raw: Any, default: Any, source: str) -> Any:
     if not isinstance(raw, str):
         raise ConfigError(f"{where}: expected a string, got {raw!r}")
     return raw
+
+
+def _sidecar_policy(key: str, raw: Any, where: str) -> str | tuple[str, ...]:
+    """sidecar_params: a policy word or a list of parameter keys; sidecar_keys: a list of sidecar keys."""
+    from isodrop.sidecar import PARAM_POLICIES, SIDECAR_KEYS
+
+    if key == "sidecar_params" and isinstance(raw, str):
+        if raw not in PARAM_POLICIES:
+            words = ", ".join(f'"{word}"' for word in PARAM_POLICIES)
+            raise ConfigError(f"{where}: expected {words} or a list of parameter keys, got {raw!r}")
+        return raw
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        expected = "a list of parameter keys" if key == "sidecar_params" else f"a list of {', '.join(SIDECAR_KEYS)}"
+        raise ConfigError(f"{where}: expected {expected}, got {raw!r}")
+    for item in raw:
+        if key == "sidecar_keys" and item not in SIDECAR_KEYS:
+            raise ConfigError(f"{where}: {item!r} is not a sidecar key (known: {', '.join(SIDECAR_KEYS)})")
+        if not item.strip("=") or any(ch.isspace() or ch == '"' for ch in item) or "=" in item.rstrip("="):
+            raise ConfigError(f'{where}: {item!r} must be a parameter key such as "nomodeset" or "vga"')
+    return tuple(item.rstrip("=") for item in raw)
 
 
 def _validate(config: Config, source: str) -> None:

@@ -18,17 +18,17 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
-from isodrop import dropfolder
+from isodrop import dropfolder, status
 from isodrop.build import Job, build_tree, context_for, entry_state, iso_extra, refreshed, stamped
 from isodrop.config import Config
 from isodrop.model import Outcome, ServerContext, printable
 from isodrop.publisher import Publisher
 from isodrop.reconcile import DropFile, plan
 from isodrop.render.publication import publication
-from isodrop.sidecar import SIDECAR_SUFFIX, Sidecar, SidecarError, apply, load_drop_sidecar
+from isodrop.sidecar import SIDECAR_SUFFIX, Sidecar, SidecarError, SidecarPolicy, apply, load_drop_sidecar
 from isodrop.state import EntryState, slug_for
-from isodrop.status import status_line
 from isodrop.trees import Trees, remove_tree
 from isodrop.watch import Settler
 
@@ -66,6 +66,7 @@ class Reconciler:
         self.janitor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remove")
         self.states: dict[str, EntryState] = {}  # as of the last pass
         self.waiting: tuple[DropFile, ...] = ()
+        self.sidecars: dict[str, Sidecar] = {}  # as of the last pass: the sidecars applied, by ISO name
         self.sidecar_errors: dict[str, str] = {}
         self.ignored: dict[str, str] = {}  # as of the last pass: drop-folder names not used, and why
         self.folders: dict[str, tuple[int, int]] = {}  # drop-folder folders the last pass saw (to watch)
@@ -102,12 +103,35 @@ class Reconciler:
         return context_for(self.config, self.server, slug)
 
     def summary(self) -> str:
-        return status_line(
+        return status.status_line(
             self.states,
             self.jobs.values(),
             self.settler.pending(),
             ignored=len(self.ignored),
             unavailable=bool(self.availability.problem),
+        )
+
+    def status_document(
+        self, made_by: str, running: bool, started: float = 0.0, stopped: bool = False
+    ) -> dict[str, Any]:
+        """The status document of the last pass; the service (made_by "service") writes it after every
+        pass, `isodrop scan` ("scan") once at its end: one document, whoever ran the passes."""
+        return status.document(
+            self.config,
+            states=self.states,
+            summary=self.summary(),
+            running=running,
+            server=self.server,
+            jobs=self.jobs.values(),
+            waiting=self.waiting,
+            sidecars=self.sidecars,
+            sidecar_errors=self.sidecar_errors,
+            retries={slug: self.retry.info(slug) for slug in self.states},
+            ignored=self.ignored,
+            system=self.system,
+            started=started,
+            stopped=stopped,
+            made_by=made_by,
         )
 
     # --- one pass -----------------------------------------------------------------------------
@@ -125,12 +149,12 @@ class Reconciler:
         ignored = dict(listing.ignored)
         for loser, winner in dropfolder.collisions(listing.isos, slug_for).items():
             ignored[loser] = f"slug conflict: same folder name {slug_for(loser)!r} as {winner!r}, which is served"
-        sidecars, errors = {}, {}
+        sidecars, errors, policy = {}, {}, SidecarPolicy.of(cfg)
         for state in states.values():
             if state.source + SIDECAR_SUFFIX not in listing.files:
                 continue
             try:  # the drop-folder policy (no links out, no FIFOs, 64 KiB), checked like ISO data
-                sidecar = load_drop_sidecar(cfg.drop_dir, state.source)
+                sidecar = load_drop_sidecar(cfg.drop_dir, state.source, policy)
                 if sidecar is not None and state.entry is not None:
                     apply(state.entry, sidecar)  # a value the entry refuses is this sidecar's error
             except (SidecarError, ValueError) as exc:
@@ -188,6 +212,7 @@ class Reconciler:
                 states[slug] = state
         leaving = {slug: states.pop(slug) for slug in steps.remove}
         self._log_sidecar_errors(snap.sidecar_errors)
+        self.sidecars = snap.sidecars
         contexts = {slug: context(slug) for slug in states}
         self.publisher.publish(
             publication(

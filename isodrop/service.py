@@ -221,20 +221,5 @@ class Service:
             self.write_status()
 
     def write_status(self, stopped: bool = False) -> None:
-        r = self.reconciler
-        doc = status.document(
-            self.config,
-            states=r.states,
-            summary=r.summary(),
-            running=not stopped,
-            server=r.server,
-            jobs=r.jobs.values(),
-            waiting=r.waiting,
-            sidecar_errors=r.sidecar_errors,
-            retries={slug: r.retry.info(slug) for slug in r.states},
-            ignored=r.ignored,
-            system=self.system,
-            started=self.started,
-            stopped=stopped,
-        )
+        doc = self.reconciler.status_document("service", running=not stopped, started=self.started, stopped=stopped)
         status.write(self.config, doc)

@@ -9,6 +9,11 @@ re-renders the menu and never re-extracts. Keys:
     remove_params = ["quiet", "vga="]   # "quiet" removes `quiet` (and `splash`); "vga=" removes any `vga=...`
     position = -10                  # menu order, lower first, default 0, ties by label
     hidden = true                   # served and exported, but not in the menu
+
+Whoever writes the drop folder writes sidecars, also beside other people's ISOs, so what a sidecar may
+change is the administrator's policy (`SidecarPolicy`, from `sidecar_params` and `sidecar_keys`): by
+default no parameter that locates the root, chooses the init, loads code or settings from elsewhere,
+layers a client's disk over the root or opens the booted system to others (`GUARDED_PARAMS`).
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ import tomllib
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from isodrop.model import BootEntry
+
+if TYPE_CHECKING:
+    from isodrop.config import Config
 
 SIDECAR_SUFFIX = ".toml"  # NAME.iso -> NAME.iso.toml
 
@@ -41,6 +49,108 @@ class Sidecar:
     remove_params: tuple[str, ...] = ()
     position: int = 0
     hidden: bool = False
+
+
+SIDECAR_KEYS = ("label", "add_params", "remove_params", "position", "hidden")
+
+# Kernel parameters a sidecar may neither add nor remove under the default policy ("safe"), by what
+# they do; read from the initramfs code of the families isodrop serves (isodrop/families/*.py) and from
+# the kernel and boot loaders. A key ending in "*" covers every key it starts. Keys compare as
+# param_key() makes them: the kernel treats "-" and "_" in a name alike, and unquotes `"key=value"`.
+_GUARDED = {
+    "it locates the root": (
+        # kernel, klibc ipconfig (ip= can name the server a root without one is taken from)
+        "root nfsroot nfsboot ip netroot "
+        # live-boot and casper: which initramfs script mounts the root, and where it looks
+        "boot netboot fetch httpfs ftpfs iscsi live-media bootfrom live-media-path findiso fromiso isofrom "
+        "module iso-url iso-scan/filename layerfs-path plainroot "
+        # dracut dmsquash-live, anaconda
+        "rd.live.image rd.live.dir rd.live.squashimg inst.stage2 stage2 inst.repo repo "
+        # archiso, miso, Alpine
+        "archisobasedir archisolabel archisodevice archisosearchuuid archisosearchfilename archiso_nfs_srv "
+        "archiso_http_srv archiso_nbd_srv img_dev img_loop misobasedir misolabel misodevice miso_nfs_srv "
+        "miso_http_srv miso_nbd_srv alpine_repo modloop"
+    ),
+    "it chooses the init": "init rdinit initrd BOOT_IMAGE",
+    "it loads code or settings from elsewhere": (
+        "url preseed/url ks inst.ks inst.updates updates inst.dd dd ds cloud-config-url hooks "
+        "live-config.hooks live-config.debconf-preseed debconf-preseed apkovl script ar_source sysrescuecfg "
+        "systemd.run systemd.mount-extra"
+    ),
+    "it layers a client's disk over the root": "persistence* persistent rd.live.overlay cow_device cow_label "
+    "cow_directory",
+    "it opens the booted system to others": "rootpass rootcryptpass ssh_key",
+}
+
+
+def param_key(param: str) -> str:
+    """The name of a kernel parameter as any reader of the command line may see it: without quotes (the
+    kernel unquotes `"init=x"`), "-" as "_" (the kernel treats them alike), in lower case (more than any
+    reader folds, so a variant refused is never one some reader takes for a guarded key)."""
+    return param.replace('"', "").split("=", 1)[0].lower().replace("-", "_")
+
+
+def _matches(key: str, pattern: str) -> bool:
+    """`key` (from param_key) is `pattern`, or starts with it when the pattern ends in "*"."""
+    return key.startswith(pattern[:-1]) if pattern.endswith("*") else key == pattern
+
+
+GUARDED_PARAMS: dict[str, str] = {
+    param_key(key): reason for reason, keys in _GUARDED.items() for key in keys.split()
+}  # normalised key (or prefix*) -> why a sidecar may not touch it
+PARAM_POLICIES = ("safe", "any", "none")  # sidecar_params as a word; a list is an allow list
+
+
+@dataclass(frozen=True)
+class SidecarPolicy:
+    """What sidecars may change: `params` "safe" (all but GUARDED_PARAMS), "any", "none", or the parameter
+    keys allowed (an allow list); `keys` the sidecar keys honoured at all."""
+
+    params: str | tuple[str, ...] = "safe"
+    keys: tuple[str, ...] = SIDECAR_KEYS
+
+    @classmethod
+    def of(cls, config: Config) -> SidecarPolicy:
+        return cls(config.sidecar_params, config.sidecar_keys)
+
+    def refusal(self, param: str) -> str:
+        """Why a sidecar may not add or remove `param` under this policy ("" = it may)."""
+        key = param_key(param)
+        if self.params == "any":
+            return ""
+        if self.params == "none":
+            return 'sidecar_params = "none" in isodrop.toml'
+        if self.params == "safe":
+            reason = next((why for pattern, why in GUARDED_PARAMS.items() if _matches(key, pattern)), "")
+            return f"{reason}; see sidecar_params in isodrop.toml" if reason else ""
+        if any(_matches(key, param_key(allowed)) for allowed in self.params):
+            return ""
+        return "not in sidecar_params in isodrop.toml"
+
+
+def permitted(sidecar: Sidecar, policy: SidecarPolicy, where: Path) -> Sidecar:
+    """`sidecar` when `policy` allows all it changes; else SidecarError naming the key and the reason."""
+    changes = {
+        "label": bool(sidecar.label),
+        "add_params": bool(sidecar.add_params),
+        "remove_params": bool(sidecar.remove_params),
+        "position": sidecar.position != 0,
+        "hidden": sidecar.hidden,
+    }
+    for key, changed in changes.items():
+        if changed and key not in policy.keys:
+            allowed = ", ".join(policy.keys) or "nothing"
+            raise SidecarError(f"{where}: {key} is not allowed (sidecar_keys in isodrop.toml allows: {allowed})")
+    for key, verb, params in (
+        ("add_params", "set", sidecar.add_params),
+        ("remove_params", "remove", sidecar.remove_params),
+    ):
+        for param in params:
+            why = policy.refusal(param)
+            if why:
+                name = param.split("=", 1)[0] + ("=" if "=" in param else "")
+                raise SidecarError(f"{where}: {key} may not {verb} {name[:80]} ({why})")
+    return sidecar
 
 
 def sidecar_path(iso: Path) -> Path:
@@ -90,9 +200,10 @@ def _read_bounded(path: Path) -> str:
     return data.decode("utf-8")
 
 
-def load_drop_sidecar(drop_dir: Path, iso_name: str) -> Sidecar | None:
+def load_drop_sidecar(drop_dir: Path, iso_name: str, policy: SidecarPolicy) -> Sidecar | None:
     """The sidecar of the drop folder's `iso_name`, None when it has none. A sidecar that is a symlink
-    is followed only to a regular file inside the drop folder (isodrop.dropfolder's policy)."""
+    is followed only to a regular file inside the drop folder (isodrop.dropfolder's policy); one that
+    changes what `policy` does not allow is a SidecarError."""
     from isodrop.dropfolder import NotServable, resolve_inside
 
     where = Path(drop_dir) / f"{iso_name}{SIDECAR_SUFFIX}"
@@ -104,7 +215,7 @@ def load_drop_sidecar(drop_dir: Path, iso_name: str) -> Sidecar | None:
         raise SidecarError(f"{where}: not read: {why}") from why
     except OSError as error:
         raise SidecarError(f"{where}: cannot read: {error.strerror}") from error
-    return load_sidecar(real, shown_as=where)
+    return permitted(load_sidecar(real, shown_as=where), policy, where)
 
 
 def load_sidecar(path: Path, shown_as: Path | None = None) -> Sidecar:
@@ -176,3 +287,34 @@ def apply(entry: BootEntry, sidecar: Sidecar) -> BootEntry:
             continue
         params.append(added)
     return dataclasses.replace(entry, label=sidecar.label or entry.label, params=tuple(params))
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a sidecar changes in an entry, for `isodrop status` and `inspect`."""
+
+    added: tuple[str, ...] = ()  # parameters in the effective command line, not in the recognised one
+    removed: tuple[str, ...] = ()  # and the other way round (a replaced value is both)
+    label: str = ""  # the menu label it sets, "" = the recognised one
+    position: int = 0
+    hidden: bool = False
+
+    def describe(self) -> str:
+        parts = [f"added {' '.join(self.added)}"] if self.added else []
+        parts += [f"removed {' '.join(self.removed)}"] if self.removed else []
+        parts += [f"label {self.label!r}"] if self.label else []
+        parts += [f"position {self.position}"] if self.position else []
+        parts += ["hidden from the menu"] if self.hidden else []
+        return "; ".join(parts) or "changes nothing"
+
+
+def change(entry: BootEntry, sidecar: Sidecar) -> Change:
+    """What applying `sidecar` to `entry` changes."""
+    effective = apply(entry, sidecar)
+    return Change(
+        added=tuple(param for param in effective.params if param not in entry.params),
+        removed=tuple(param for param in entry.params if param not in effective.params),
+        label=effective.label if effective.label != entry.label else "",
+        position=sidecar.position,
+        hidden=sidecar.hidden,
+    )

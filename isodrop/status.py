@@ -1,10 +1,12 @@
-"""The status report: one document, written by the service after every pass to state_dir/status.json,
-read by `isodrop status`. When the service is not running, the same document is made from the state
-records alone."""
+"""The status report: one document, written to state_dir/status.json by the service after every pass and
+by `isodrop scan` at its end (the same function, the same inputs: Reconciler.status_document), read by
+`isodrop status`. Only when neither has written one (state_dir is on /run, emptied at boot) is it made
+from the state records alone, which know nothing of ignored names and sidecar errors, and it says so."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import time
@@ -17,6 +19,8 @@ from isodrop.build import Job
 from isodrop.config import Config
 from isodrop.model import Outcome, printable
 from isodrop.reconcile import DropFile
+from isodrop.render.menu import boot_params
+from isodrop.sidecar import SIDECAR_SUFFIX, Sidecar, SidecarError, apply, change
 from isodrop.state import EntryState
 from isodrop.trees import Trees
 
@@ -66,17 +70,23 @@ def document(
     server: str = "",
     jobs: Iterable[Job] = (),
     waiting: Iterable[DropFile] = (),
+    sidecars: Mapping[str, Sidecar] | None = None,
     sidecar_errors: Mapping[str, str] | None = None,
     retries: Mapping[str, Mapping[str, Any]] | None = None,
     ignored: Mapping[str, str] | None = None,
     system: Mapping[str, str] | None = None,
     started: float = 0.0,
     stopped: bool = False,
+    made_by: str = "records",
 ) -> dict[str, Any]:
-    """The status document; `isodrop status --json` prints it as it is. `retries`: by slug, the
-    attempts and seconds to the next try of failed ISOs; `ignored`: drop-folder names not used, and why."""
+    """The status document; `isodrop status --json` prints it as it is. `sidecars`: by ISO name, the
+    sidecars applied (each entry shows the command line the menus boot and what its sidecar changed);
+    `retries`: by slug, the attempts and seconds to the next try of failed ISOs; `ignored`: drop-folder
+    names not used, and why; `made_by`: "service", "scan" or "records" (the state records alone)."""
     errors, retries, ignored = sidecar_errors or {}, retries or {}, ignored or {}
+    sidecars = sidecars or {}
     return {
+        "made_by": made_by,
         "running": running,
         "pid": os.getpid() if running or stopped else 0,
         "stopped": stopped,
@@ -87,7 +97,10 @@ def document(
         "server": server,
         "summary": summary,
         "entries": [
-            s.summary() | {"sidecar_error": errors.get(s.source, "")} | dict(retries.get(s.slug, {}))
+            s.summary()
+            | _as_booted(s, sidecars.get(s.source), config)
+            | {"sidecar_error": errors.get(s.source, "")}
+            | dict(retries.get(s.slug, {}))
             for s in sorted(states.values(), key=lambda s: s.source)
         ],
         "ignored": [{"iso": name, "reason": why} for name, why in sorted(ignored.items())[:MAX_IGNORED_SHOWN]],
@@ -98,17 +111,35 @@ def document(
     }
 
 
+def _as_booted(state: EntryState, sidecar: Sidecar | None, config: Config) -> dict[str, Any]:
+    """The entry as the menus boot it: "cmdline" (the effective command line: the recognised "params"
+    with the sidecar applied and the serial console added) and "sidecar" (its file and what it changed,
+    {} without one)."""
+    if state.entry is None:
+        return {"cmdline": "", "menu_label": "", "sidecar": {}}
+    entry, changed = state.entry, {}
+    if sidecar is not None:
+        with contextlib.suppress(SidecarError, ValueError):  # refused sidecars are not passed in; a record
+            entry = apply(state.entry, sidecar)  # changed since its pass keeps its recognised line
+            what = change(state.entry, sidecar)
+            changed = {"file": state.source + SIDECAR_SUFFIX, "changes": what.describe()} | dataclasses.asdict(what)
+    return {"cmdline": " ".join(boot_params(entry, config)), "menu_label": entry.label, "sidecar": changed}
+
+
 def write(config: Config, doc: dict[str, Any]) -> None:
     effects.write_if_changed(status_path(config), json.dumps(doc, indent=2) + "\n")
 
 
 def read(config: Config) -> dict[str, Any]:
-    """The running service's document, or (not running) one made from the state records."""
+    """The running service's document; else the last one written (by `isodrop scan` or a service that
+    has stopped), nothing in it running any more; else (neither wrote one) one made from the records."""
     doc = None
     with contextlib.suppress(OSError, ValueError):
         doc = json.loads(status_path(config).read_text())
-    if isinstance(doc, dict) and not doc.get("stopped") and _pid_alive(int(doc.get("pid", 0))):
-        return doc | {"running": True}
+    if isinstance(doc, dict) and isinstance(doc.get("entries"), list):
+        if not doc.get("stopped") and _pid_alive(int(doc.get("pid", 0))):
+            return doc | {"running": True}
+        return doc | {"running": False, "extracting": []}
     states = Trees(config.trees_dir).records()
     return document(config, states=states, summary="not running", running=False)
 
@@ -131,21 +162,43 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _boot_lines(entry: Mapping[str, Any]) -> list[str]:
+    """The command line the menus boot and, when a sidecar changed the entry, what and beside what."""
+    lines = [f"      command line: {entry['cmdline']}"] if entry.get("cmdline") else []
+    sidecar = entry.get("sidecar") or {}
+    if sidecar.get("added") or sidecar.get("removed"):
+        lines.append(f"      recognised:   {entry['params']}")
+    if sidecar:
+        lines.append(f"      sidecar {sidecar['file']}: {sidecar['changes']}")
+    return lines
+
+
 def format_status(doc: Mapping[str, Any]) -> str:
     """The document for a person."""
     head = f"isodrop: running (pid {doc['pid']}): {doc['summary']}" if doc["running"] else "isodrop: not running"
     lines = [head, f"drop folder: {doc['drop_dir']}    config: {doc['config']}"]
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(doc.get("updated", 0)))
+    if doc.get("made_by") == "scan":
+        lines.append(f"as of `isodrop scan` at {when}")
+    elif doc.get("made_by") == "service" and not doc["running"]:
+        lines.append(f"as of the service's last pass at {when}")
+    elif doc.get("made_by") == "records":
+        lines.append(
+            "made from the state records alone: neither the service nor `isodrop scan` has run since"
+            " state_dir was emptied, so ignored names and sidecar errors are not known here"
+        )
     if doc.get("server"):
         lines.append(f"clients boot from: {doc['server']}")
     lines.append("")
     if not doc["entries"] and not doc["extracting"] and not doc["waiting"]:
         lines.append("No ISOs yet: copy one into the drop folder.")
     for entry in doc["entries"]:
-        detail = entry["label"] if entry["outcome"] == "served" else entry["error"]
+        detail = (entry.get("menu_label") or entry["label"]) if entry["outcome"] == "served" else entry["error"]
         system = entry["family"] or "-"
         lines.append(f"  {entry['outcome']:<13} {entry['iso']}  [{system}]")
         if detail:
             lines.append(f"      {detail}")
+        lines += _boot_lines(entry)
         if entry.get("secure_boot"):
             lines.append(f"      {entry['secure_boot']}")
         for warning in entry.get("warnings", []):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.isofactory import build_iso
-from tests.servicekit import REPO, build_debian_live
+from tests.servicekit import REPO, ServiceRun, build_debian_live
 
 
 def isodrop(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -209,3 +210,104 @@ def test_config_before_and_root_after_the_command_is_refused(tmp_path: Path) -> 
     assert done.returncode == 2
     assert "not allowed with" in done.stderr
     assert not (tmp_path / "demo").exists() and not (tmp_path / "served/tftp").exists()
+
+
+# --- sidecars under the policy, and one status whoever wrote it ------------------------------------------
+
+EVIL = {  # ISO -> what its sidecar adds, and the reason the default policy gives
+    "nfs.iso": ("nfsroot=10.6.6.6:/evil", "add_params may not set nfsroot= (it locates the root; "),
+    "init.iso": ("init=/bin/sh", "add_params may not set init= (it chooses the init; "),
+    "fetch.iso": ("fetch=http://evil/x.squashfs", "add_params may not set fetch= (it locates the root; "),
+}
+
+
+def _evil_drop(tmp_path: Path, **settings: object) -> ServiceRun:
+    """A drop folder with the EVIL ISOs and their sidecars, a FIFO and a link out, and its config."""
+    run = ServiceRun(tmp_path / "srv", **settings)
+    source = build_debian_live(tmp_path / "source.iso")
+    for name, (param, _why) in EVIL.items():
+        os.link(source, run.drop / name)
+        (run.drop / f"{name}.toml").write_text(f'add_params = ["{param}"]\n')
+        os.utime(run.drop / name, (time.time() - 60, time.time() - 60))
+    os.mkfifo(run.drop / "fifo.iso")
+    (run.drop / "out.iso").symlink_to("/etc/passwd")
+    run.write_config()
+    return run
+
+
+def _status(run: ServiceRun) -> tuple[dict, str]:
+    as_json, as_text = run.command("status", "--json"), run.command("status")
+    assert as_json.returncode == as_text.returncode == 3, as_json.stderr  # not running
+    return json.loads(as_json.stdout), as_text.stdout
+
+
+def test_scan_then_status_refuses_sidecars_that_redirect_root_or_init_by_default(tmp_path: Path) -> None:
+    run = _evil_drop(tmp_path)
+    scan = run.command("scan")
+    assert scan.returncode == 0, scan.stderr
+    doc, text = _status(run)
+    assert doc["made_by"] == "scan" and "as of `isodrop scan` at " in text
+    assert {item["iso"] for item in doc["ignored"]} == {"fifo.iso", "out.iso"}
+    assert "  ignored       fifo.iso\n      a FIFO, not a regular file" in text
+    for entry in doc["entries"]:
+        param, why = EVIL[entry["iso"]]
+        assert why in entry["sidecar_error"] and entry["sidecar_error"].endswith("see sidecar_params in isodrop.toml)")
+        assert f"sidecar ignored: {run.drop / entry['iso']}.toml: {why}" in text
+        assert entry["cmdline"] == entry["params"] and entry["sidecar"] == {}, "the recognised line is booted"
+        assert f"nfsroot=192.0.2.10:{run.trees}/{entry['slug']} ip=dhcp" in entry["cmdline"]
+        assert param not in run.menu() and param not in entry["cmdline"]
+    assert "Traceback" not in scan.stderr and "sidecar ignored" in scan.stderr, "the journal says it too"
+
+
+def test_scan_then_status_shows_the_effective_line_and_its_sidecar_when_sidecars_may_change_anything(
+    tmp_path: Path,
+) -> None:
+    run = _evil_drop(tmp_path, sidecar_params="any")
+    assert run.command("scan").returncode == 0
+    doc, text = _status(run)
+    for entry in doc["entries"]:
+        param, _why = EVIL[entry["iso"]]
+        assert entry["sidecar_error"] == "" and param in entry["cmdline"] and param not in entry["params"]
+        assert entry["sidecar"]["file"] == f"{entry['iso']}.toml" and entry["sidecar"]["added"] == [param]
+        assert f"      command line: {entry['cmdline']}\n      recognised:   {entry['params']}\n" in text
+        assert f"      sidecar {entry['iso']}.toml: added {param}" in text
+        assert param in run.menu()
+    nfs = next(e for e in doc["entries"] if e["iso"] == "nfs.iso")
+    assert nfs["sidecar"]["removed"] == [f"nfsroot=192.0.2.10:{run.trees}/nfs"], "the replaced value"
+    shown = isodrop("inspect", str(run.drop / "nfs.iso"), "--config", str(run.config), "--server", "192.0.2.10")
+    assert f"cmdline:    {nfs['cmdline']}\nrecognised: {nfs['params']}\n" in shown.stdout
+    assert "sidecar:    nfs.iso.toml: added nfsroot=10.6.6.6:/evil; removed nfsroot=" in shown.stdout
+
+
+def test_inspect_shows_a_refused_sidecar_and_boots_the_recognised_line(tmp_path: Path) -> None:
+    run = _evil_drop(tmp_path)
+    shown = isodrop("inspect", str(run.drop / "init.iso"), "--config", str(run.config), "--server", "192.0.2.10")
+    assert shown.returncode == 0, shown.stderr
+    assert "init=/bin/sh" not in shown.stdout.split("sidecar:")[0] and "recognised:" not in shown.stdout
+    assert f"sidecar:    ignored: {run.drop}/init.iso.toml: {EVIL['init.iso'][1]}" in shown.stdout
+
+
+STATUS_FIELDS = ("iso", "outcome", "label", "menu_label", "params", "cmdline", "sidecar", "sidecar_error", "warnings")
+
+
+def test_status_after_scan_equals_status_after_a_service_pass(tmp_path: Path) -> None:
+    run = _evil_drop(tmp_path)
+    (run.drop / "nfs.iso.toml").write_text('add_params = ["nomodeset"]\nremove_params = ["components"]\n')
+    assert run.command("scan").returncode == 0
+    scanned, _text = _status(run)
+    run.start()
+    try:
+        run.wait_for(lambda: run.status().get("made_by") == "service", 30, "the service's first status")
+        served = run.status()
+    finally:
+        run.stop()
+    after_stop, text = _status(run)
+    assert "as of the service's last pass at " in text and after_stop["made_by"] == "service"
+
+    def essentials(doc: dict) -> tuple:
+        entries = [{key: entry[key] for key in STATUS_FIELDS} for entry in doc["entries"]]
+        return entries, doc["ignored"], doc["ignored_total"]
+
+    assert essentials(scanned) == essentials(served) == essentials(after_stop)
+    assert [e["sidecar"].get("added") for e in scanned["entries"]] == [None, None, ["nomodeset"]]
+    assert sum(bool(e["sidecar_error"]) for e in scanned["entries"]) == 2 and scanned["ignored_total"] == 2

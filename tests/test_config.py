@@ -40,6 +40,12 @@ def test_values_are_read_and_trees_dir_follows_tftp_root(tmp_path: Path) -> None
         ("parallel_extractions = 0", "parallel_extractions"),
         ("colour = 1", "colour"),
         ("verify_checksums = 1", "verify_checksums"),
+        ('sidecar_params = "all"', "sidecar_params"),
+        ("sidecar_params = true", "sidecar_params"),
+        ('sidecar_params = ["vga=791"]', "sidecar_params"),
+        ('sidecar_params = ["no modeset"]', "sidecar_params"),
+        ('sidecar_keys = ["label", "params"]', "sidecar_keys"),
+        ('sidecar_keys = "label"', "sidecar_keys"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
@@ -52,3 +58,10 @@ def test_bad_toml_and_missing_file_are_clear(tmp_path: Path) -> None:
         load(write(tmp_path, "drop_dir = "))
     with pytest.raises(ConfigError, match="no such config file"):
         load(tmp_path / "missing.toml")
+
+
+def test_sidecar_policy_is_read(tmp_path: Path) -> None:
+    assert (system_defaults().sidecar_params, system_defaults().sidecar_keys[0]) == ("safe", "label")
+    config = load(write(tmp_path, 'sidecar_params = ["nomodeset", "vga="]\nsidecar_keys = ["add_params"]\n'))
+    assert config.sidecar_params == ("nomodeset", "vga") and config.sidecar_keys == ("add_params",)
+    assert load(write(tmp_path, 'sidecar_params = "any"\n')).sidecar_params == "any"

@@ -126,7 +126,10 @@ def test_live_boot_fetch_copies_the_squashfs_from_nginx_into_ram() -> None:
 
     iso = build_iso("e2e-fetch")
     slug = slug_for(iso.path.name)
-    with running_stack(DHCP_SNIPPET, with_router=False, menu_default=iso.path.name, http=True) as stack:
+    # fetch= locates the root: sidecars may set it only when the administrator allows it (sidecar_params)
+    with running_stack(
+        DHCP_SNIPPET, with_router=False, menu_default=iso.path.name, http=True, sidecar_params=["fetch"]
+    ) as stack:
         url = f"http://{stack.net.server_ip}/{slug}/live/filesystem.squashfs"
         (stack.service.drop / f"{iso.path.name}.toml").write_text(f'add_params = ["fetch={url}"]\n')
         stack.drop(iso.path, uefi=False)

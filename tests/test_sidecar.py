@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,17 @@ import pytest
 from isodrop.extract import IsoTree
 from isodrop.families import recognise
 from isodrop.model import BootEntry, ServerContext
-from isodrop.sidecar import Sidecar, SidecarError, apply, load_sidecar, sidecar_path
+from isodrop.sidecar import (
+    GUARDED_PARAMS,
+    Sidecar,
+    SidecarError,
+    SidecarPolicy,
+    apply,
+    change,
+    load_drop_sidecar,
+    load_sidecar,
+    sidecar_path,
+)
 from tests.family_layouts import LAYOUTS
 from tests.isofactory import build_iso
 
@@ -111,3 +122,101 @@ def test_unreadable_sidecar_is_an_error(tmp_path: Path) -> None:
     path.write_bytes(b"label = '\xff'\n")
     with pytest.raises(SidecarError, match="cannot read"):
         load_sidecar(path)
+
+
+# --- the sidecar policy (sidecar_params, sidecar_keys) --------------------------------------------------
+
+
+DEFAULT_POLICY = SidecarPolicy()  # what an isodrop.toml without sidecar_params and sidecar_keys gives
+
+
+def policed(tmp_path: Path, text: str, policy: SidecarPolicy = DEFAULT_POLICY) -> Sidecar | None:
+    """The sidecar of tmp_path/gparted.iso as the service reads it under `policy` (default: the default)."""
+    write(tmp_path, text)
+    return load_drop_sidecar(tmp_path, "gparted.iso", policy)
+
+
+@pytest.mark.parametrize(
+    ("text", "refusal"),
+    [
+        ('add_params = ["nfsroot=10.6.6.6:/evil"]', "add_params may not set nfsroot= (it locates the root;"),
+        ('add_params = ["init=/bin/sh"]', "add_params may not set init= (it chooses the init;"),
+        ('add_params = ["fetch=http://evil/x.squashfs"]', "add_params may not set fetch= (it locates the root;"),
+        ('add_params = ["\\"init=/bin/sh\\""]', 'add_params may not set "init= (it chooses the init;'),
+        ('add_params = ["live_media_path=/evil"]', "may not set live_media_path= (it locates the root;"),
+        ('add_params = ["RDINIT=/x"]', "may not set RDINIT= (it chooses the init;"),
+        ('add_params = ["initrd=isodrop/other/evil.img"]', "may not set initrd= (it chooses the init;"),
+        ('add_params = ["hooks=http://evil/h"]', "may not set hooks= (it loads code or settings from elsewhere;"),
+        ('add_params = ["persistence-label=x"]', "(it layers a client's disk over the root;"),
+        ('add_params = ["rootpass=x"]', "(it opens the booted system to others;"),
+        ('add_params = ["nomodeset", "archiso_nfs_srv=1.2.3.4:/x"]', "may not set archiso_nfs_srv="),
+        ('remove_params = ["nfsroot="]', "remove_params may not remove nfsroot= (it locates the root;"),
+        ('remove_params = ["boot=live"]', "remove_params may not remove boot= (it locates the root;"),
+        ('remove_params = ["ip="]', "remove_params may not remove ip= (it locates the root;"),
+    ],
+)
+def test_default_policy_refuses_what_locates_the_root_or_init_or_loads_code(
+    tmp_path: Path, gparted: BootEntry, text: str, refusal: str
+) -> None:
+    with pytest.raises(SidecarError) as caught:
+        policed(tmp_path, text + "\n")
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'gparted.iso.toml'}: ") and refusal in message
+    assert message.endswith("see sidecar_params in isodrop.toml)")
+    assert policed(tmp_path, text + "\n", SidecarPolicy("any")) is not None, "any allows it"
+
+
+def test_default_policy_allows_what_does_not_redirect_the_boot(tmp_path: Path, gparted: BootEntry) -> None:
+    text = (
+        'label = "Partitions"\nposition = -3\nhidden = false\n'
+        'add_params = ["nomodeset", "vga=791", "rd.live.overlay.overlayfs=1", "console=ttyS1", "toram"]\n'
+        'remove_params = ["quiet", "noswap"]\n'
+    )
+    sidecar = policed(tmp_path, text)
+    assert sidecar is not None and apply(gparted, sidecar).params[-5:] == (
+        "nomodeset",
+        "vga=791",
+        "rd.live.overlay.overlayfs=1",
+        "console=ttyS1",
+        "toram",
+    )
+
+
+def test_any_lets_a_sidecar_redirect_the_root_and_change_shows_what_it_did(tmp_path: Path, gparted: BootEntry) -> None:
+    sidecar = policed(
+        tmp_path, 'add_params = ["nfsroot=10.6.6.6:/evil"]\nremove_params = ["quiet"]\n', SidecarPolicy("any")
+    )
+    assert sidecar is not None
+    entry = apply(gparted, sidecar)
+    assert "nfsroot=10.6.6.6:/evil" in entry.params
+    old = next(param for param in gparted.params if param.startswith("nfsroot="))
+    what = change(gparted, sidecar)
+    assert what.added == ("nfsroot=10.6.6.6:/evil",) and set(what.removed) == {old, "quiet", "splash"}
+    assert what.describe() == f"added nfsroot=10.6.6.6:/evil; removed {' '.join(what.removed)}"
+    assert change(gparted, Sidecar(label="X", hidden=True)).describe() == "label 'X'; hidden from the menu"
+
+
+def test_none_and_allow_lists_narrow_the_parameters(tmp_path: Path) -> None:
+    with pytest.raises(SidecarError, match='add_params may not set nomodeset \\(sidecar_params = "none"'):
+        policed(tmp_path, 'add_params = ["nomodeset"]\n', SidecarPolicy("none"))
+    assert policed(tmp_path, 'label = "fine"\n', SidecarPolicy("none")) == Sidecar(label="fine")
+    allow = SidecarPolicy(("nomodeset", "vga", "rd.live.*"))
+    assert policed(tmp_path, 'add_params = ["nomodeset", "vga=791", "rd.live.ram"]\n', allow) is not None
+    with pytest.raises(SidecarError, match="add_params may not set quiet \\(not in sidecar_params"):
+        policed(tmp_path, 'add_params = ["quiet"]\n', allow)
+    assert policed(tmp_path, 'add_params = ["nfsroot=1.2.3.4:/x"]\n', SidecarPolicy(("nfsroot",))) is not None
+
+
+@pytest.mark.parametrize("key", ["label", "position", "hidden", "add_params"])
+def test_sidecar_keys_can_refuse_labels_order_and_hiding(tmp_path: Path, key: str) -> None:
+    values = {"label": '"Free Wi-Fi"', "position": "-100", "hidden": "true", "add_params": '["nomodeset"]'}
+    policy = SidecarPolicy(keys=tuple(k for k in values if k != key))
+    with pytest.raises(SidecarError, match=f"{key} is not allowed \\(sidecar_keys in isodrop.toml allows: "):
+        policed(tmp_path, f"{key} = {values[key]}\n", policy)
+    assert policed(tmp_path, f"{key} = {values[key]}\n") is not None, "allowed by default"
+
+
+def test_every_guarded_parameter_is_listed_in_the_man_page() -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "isodrop.1").read_text()
+    listed = {key.lower().replace("-", "_") for key in re.findall(r"[A-Za-z0-9_./*-]+", page.replace("\\-", "-"))}
+    assert set(GUARDED_PARAMS) - listed == set()

@@ -1,11 +1,15 @@
 """The status document and its text, from plain values (no service running)."""
 
+import dataclasses
+import os
 from pathlib import Path
 
 from isodrop.config import local_defaults
-from isodrop.model import Outcome
+from isodrop.model import BootEntry, Outcome
+from isodrop.sidecar import Sidecar
 from isodrop.state import EntryState
-from isodrop.status import MAX_IGNORED_SHOWN, document, format_status, has_problems, status_line
+from isodrop.status import MAX_IGNORED_SHOWN, document, format_status, has_problems, read, status_line, write
+from isodrop.trees import Trees
 
 
 def record(name: str, outcome: Outcome) -> EntryState:
@@ -43,3 +47,61 @@ def test_status_line_says_when_names_are_ignored_or_the_drop_folder_is_unavailab
     assert status_line(states, [], 0) == "serving 1 ISO"
     line = status_line(states, [], 0, ignored=2, unavailable=True)
     assert "2 ignored in the drop folder" in line and "drop folder unavailable, keeping what is served" in line
+
+
+def served(name: str) -> EntryState:
+    entry = BootEntry(
+        family="debian-live",
+        label="Debian Live",
+        kernel="live/vmlinuz",
+        initrds=("live/initrd.img",),
+        params=("boot=live", "netboot=nfs", "nfsroot=10.0.0.1:/srv/x", "ip=dhcp", "quiet", "splash"),
+    )
+    return dataclasses.replace(record(name, Outcome.SERVED), entry=entry, label=entry.label)
+
+
+def test_entries_show_the_command_line_the_menus_boot_and_what_the_sidecar_changed(tmp_path: Path) -> None:
+    config = dataclasses.replace(local_defaults(tmp_path), serial_console="ttyS0,115200")
+    states = {"a": served("a.iso"), "b": served("b.iso")}
+    sidecars = {"a.iso": Sidecar(label="Rescue", add_params=("nomodeset",), remove_params=("quiet",))}
+    doc = document(config, states=states, summary="", running=True, sidecars=sidecars, made_by="service")
+    a, b = doc["entries"]
+    assert a["params"] == "boot=live netboot=nfs nfsroot=10.0.0.1:/srv/x ip=dhcp quiet splash", "the recognised line"
+    assert a["cmdline"] == "boot=live netboot=nfs nfsroot=10.0.0.1:/srv/x ip=dhcp nomodeset console=ttyS0,115200"
+    assert a["sidecar"]["file"] == "a.iso.toml" and a["menu_label"] == "Rescue"
+    assert (a["sidecar"]["added"], a["sidecar"]["removed"]) == (("nomodeset",), ("quiet", "splash"))
+    assert b["cmdline"] == b["params"] + " console=ttyS0,115200" and b["sidecar"] == {}
+    text = format_status(doc)
+    assert (
+        "      Rescue\n"
+        "      command line: boot=live netboot=nfs nfsroot=10.0.0.1:/srv/x ip=dhcp nomodeset console=ttyS0,115200\n"
+        "      recognised:   boot=live netboot=nfs nfsroot=10.0.0.1:/srv/x ip=dhcp quiet splash\n"
+        "      sidecar a.iso.toml: added nomodeset; removed quiet splash; label 'Rescue'\n"
+    ) in text
+    b_text = text.split("b.iso", 1)[1]
+    assert "recognised:" not in b_text and "sidecar" not in b_text, "no sidecar, one line"
+
+
+def test_status_without_a_service_is_the_last_document_written_else_the_records_saying_so(tmp_path: Path) -> None:
+    config = local_defaults(tmp_path)
+    Trees(config.trees_dir).prepare()
+    Trees(config.trees_dir).save(record("a.iso", Outcome.SERVED))
+    alone = read(config)
+    assert alone["made_by"] == "records" and not alone["running"] and [e["iso"] for e in alone["entries"]] == ["a.iso"]
+    assert "made from the state records alone" in format_status(alone)
+    config.state_dir.mkdir(parents=True)
+    errors = {"a.iso": "a.iso.toml: add_params may not set nfsroot= (it locates the root; ...)"}
+    states = {"a": record("a.iso", Outcome.SERVED)}
+    scanned = document(config, states=states, summary="", running=False, sidecar_errors=errors, made_by="scan")
+    write(config, scanned | {"ignored": [{"iso": "f.iso", "reason": "a FIFO"}]})
+    doc = read(config)
+    assert doc["made_by"] == "scan" and not doc["running"] and doc["ignored"][0]["iso"] == "f.iso"
+    assert doc["entries"][0]["sidecar_error"] == errors["a.iso"] and has_problems(doc)
+    assert "as of `isodrop scan` at " in format_status(doc) and "sidecar ignored: a.iso.toml" in format_status(doc)
+    dead = document(config, states=states, summary="", running=True, made_by="service") | {"pid": 2**22 + 1}
+    write(config, dead | {"extracting": [{"iso": "x.iso", "percent": 5, "running": True}]})
+    doc = read(config)
+    assert not doc["running"] and doc["extracting"] == [], "a service that died extracts nothing"
+    assert "as of the service's last pass at " in format_status(doc)
+    write(config, dead | {"pid": os.getpid()})
+    assert read(config)["running"], "a live service's document is shown as it is"
