@@ -15,6 +15,7 @@ from isodrop.families.base import Tree, checked_paths, default_label
 from isodrop.families.bootcfg import (
     GRUB_CONFIGS,
     SYSLINUX_CONFIGS,
+    BootConfigTooLarge,
     MenuEntry,
     default_entry,
     medium_free,
@@ -109,7 +110,11 @@ class GenericFallback:
 
     def recognise(self, tree: Tree, ctx: ServerContext) -> BootEntry | None:
         """A guessed entry; every NotBootable it raises is `guessed`: nobody knows what the system is."""
-        entry = _find_entry(tree)
+        try:
+            entry = _find_entry(tree)
+        except BootConfigTooLarge as verdict:
+            verdict.guessed = True
+            raise verdict.claimed(self.name, ("its own boot menu",)) from None
         if entry is None:
             return None
         evidence = (entry.source, f"default entry {entry.title!r}")
