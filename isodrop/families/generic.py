@@ -73,12 +73,12 @@ def _base_dir(tree: Tree, image: str) -> str:
 
 def _archiso(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str]:
     base = [] if param_value(own, "archisobasedir") else [f"archisobasedir={_base_dir(tree, 'airootfs.*')}"]
-    return base + [f"archiso_nfs_srv={ctx.server}:{ctx.nfs_path}", "ip=dhcp"]
+    return base + [f"archiso_nfs_srv={ctx.server}:{ctx.nfs_path}", "copytoram=n", "ip=dhcp"]  # see archiso.py
 
 
 def _miso(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str]:
     base = [] if param_value(own, "misobasedir") else [f"misobasedir={_base_dir(tree, 'rootfs.sfs')}"]
-    return base + [f"miso_nfs_srv={ctx.server}:{ctx.nfs_path}", "ip=dhcp"]
+    return base + [f"miso_nfs_srv={ctx.server}:{ctx.nfs_path}", "copytoram=n", "ip=dhcp"]
 
 
 # Each returns the parameters to add, or raises NotBootable when this initramfs cannot boot from the network.
