@@ -510,3 +510,24 @@ def test_generic_archiso_own_copytoram_is_replaced_by_n(tmp_path: Path) -> None:
     result = recognise(tree, context("b"))
     assert isinstance(result, BootEntry), result
     assert [p for p in result.params if p.startswith("copytoram")] == ["copytoram=n"], result.params
+
+
+@pytest.mark.parametrize(
+    ("layout_name", "rel", "content", "kept"),
+    [
+        ("clonezilla_3", "Clonezilla-Live-Version", "live-" * 60_000 + " x\n", 256),  # hours for its pattern
+        ("debian_12_live", ".disk/info", "a" + " " * 200_000 + "b\n", 1),  # half a minute for the .disk/info pattern
+        ("arch_2024", "arch/version", "2024." * 50_000 + "\n", 256),
+    ],
+    ids=["clonezilla-version", "disk-info", "arch-version"],
+)
+def test_one_line_files_are_read_bounded(tmp_path: Path, layout_name: str, rel: str, content: str, kept: int) -> None:
+    """Version files and `.disk/info` are ISO content: only the first 256 characters of their first line
+    are looked at, so a huge one neither stalls a pattern nor makes a huge label."""
+    layout = LAYOUTS[layout_name]()
+    layout.files[rel] = content
+    tree = DirTree(write_tree(tmp_path / layout_name, layout), volume_id=layout.volume_id)
+    assert tree.first_line(rel) == content[:4096].strip()[:kept]
+    result = recognise(tree, context("x"))
+    assert isinstance(result, BootEntry), result
+    assert len(result.label) <= 300, result.label

@@ -31,9 +31,8 @@ def _version_label(product: str, version_file: str, volume_pattern: str) -> Call
     """ "Arch Linux 2024.11.01" from the version file, else from the volume ID (ARCH_202411, RESCUE1103)."""
 
     def label(tree: Tree) -> str:
-        text = (tree.read_text(version_file) or "").strip()
-        if text:
-            return f"{product} {text.splitlines()[0].strip()}"
+        if line := tree.first_line(version_file):
+            return f"{product} {line}"
         found = re.fullmatch(volume_pattern, tree.volume_id)
         if found:
             return f"{product} {'.'.join(group for group in found.groups() if group)}"
