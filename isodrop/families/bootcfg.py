@@ -4,6 +4,10 @@ Families whose parameters vary per release (Clonezilla, GParted, Pop!_OS) and th
 take the kernel, initrds and command line from here instead of hard-coding them. Only the subset of
 each syntax that live ISOs use is understood: LABEL/KERNEL/LINUX/INITRD/APPEND/DEFAULT/MENU DEFAULT/
 INCLUDE for syslinux, menuentry/linux/initrd/set default/source/configfile for GRUB.
+
+The menus are ISO content: each file is read and parsed once per ISO (memoised per tree), includes are
+followed with an explicit stack (cycles end, no recursion), and the reading has budgets per ISO (files,
+bytes, include depth, steps); a budget that is hit raises BootConfigTooLarge, the ISO's verdict.
 """
 
 from __future__ import annotations
