@@ -184,6 +184,14 @@ def test_too_many_config_files_get_the_file_budget_reason(tmp_path: Path) -> Non
     assert len(tree.reads) == bootcfg.MAX_CONFIG_FILES
 
 
+def test_the_walk_step_budget(tmp_path: Path, monkeypatch) -> None:
+    """Entries and includes walked over are counted per ISO (lowered here: the real budget needs megabytes)."""
+    monkeypatch.setattr(bootcfg, "MAX_CONFIG_STEPS", 50)
+    tree = tree_of(tmp_path, including_each_other(120, linux_in_last=True))
+    with pytest.raises(BootConfigTooLarge, match="following its includes took more than 50 steps"):
+        default_entry(tree)
+
+
 def test_a_long_menuentry_line_without_a_brace_is_read_in_linear_time(tmp_path: Path) -> None:
     """The old pattern backtracked quadratically on such a line (minutes for 200 KiB)."""
     line = "menuentry " + "a" * 200_000 + "\n"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import threading
 import weakref
 from dataclasses import dataclass, field, replace
 
@@ -197,13 +198,15 @@ class _Reader:
 
 
 _READERS: weakref.WeakKeyDictionary[Tree, _Reader] = weakref.WeakKeyDictionary()
+_READERS_LOCK = threading.Lock()  # extraction workers recognise their trees in parallel
 
 
 def _reader(tree: Tree) -> _Reader:
-    reader = _READERS.get(tree)
-    if reader is None:
-        reader = _READERS[tree] = _Reader()
-    return reader
+    with _READERS_LOCK:
+        reader = _READERS.get(tree)
+        if reader is None:
+            reader = _READERS[tree] = _Reader()
+        return reader
 
 
 def _parse_syslinux(lines: list[str], path: str, base_dir: str) -> list[_Item]:
