@@ -177,7 +177,7 @@ BOOTABLE = {
         "Arch Linux 2023.09.01",
         "arch/boot/x86_64/vmlinuz-linux",
         ("arch/boot/amd-ucode.img", "arch/boot/intel-ucode.img", "arch/boot/x86_64/initramfs-linux.img"),
-        "archisobasedir=arch archiso_nfs_srv={S}:/srv/tftp/isodrop/{N} ip=dhcp",
+        "archisobasedir=arch archiso_nfs_srv={S}:/srv/tftp/isodrop/{N} copytoram=n ip=dhcp",
         "arch/x86_64/airootfs.sfs",
     ),
     "arch_2024": (
@@ -185,7 +185,7 @@ BOOTABLE = {
         "Arch Linux 2024.11.01",
         "arch/boot/x86_64/vmlinuz-linux",
         ("arch/boot/x86_64/initramfs-linux.img",),
-        "archisobasedir=arch archiso_nfs_srv={S}:/srv/tftp/isodrop/{N} ip=dhcp",
+        "archisobasedir=arch archiso_nfs_srv={S}:/srv/tftp/isodrop/{N} copytoram=n ip=dhcp",
         "arch/x86_64/airootfs.sfs",
     ),
     "systemrescue_11": (
@@ -193,7 +193,7 @@ BOOTABLE = {
         "SystemRescue 11.03",
         "sysresccd/boot/x86_64/vmlinuz",
         ("sysresccd/boot/amd_ucode.img", "sysresccd/boot/intel_ucode.img", "sysresccd/boot/x86_64/sysresccd.img"),
-        "archisobasedir=sysresccd archiso_nfs_srv={S}:/srv/tftp/isodrop/{N} ip=dhcp",
+        "archisobasedir=sysresccd archiso_nfs_srv={S}:/srv/tftp/isodrop/{N} copytoram=n ip=dhcp",
         "sysresccd/x86_64/airootfs.sfs",
     ),
     "manjaro_24": (
@@ -201,7 +201,7 @@ BOOTABLE = {
         "Manjaro KDE 2410",
         "boot/vmlinuz-x86_64",
         ("boot/amd_ucode.img", "boot/intel_ucode.img", "boot/initramfs-x86_64.img"),
-        "misobasedir=manjaro miso_nfs_srv={S}:/srv/tftp/isodrop/{N} ip=dhcp",
+        "misobasedir=manjaro miso_nfs_srv={S}:/srv/tftp/isodrop/{N} copytoram=n ip=dhcp",
         "manjaro/x86_64/rootfs.sfs",
     ),
     "memtest86plus_6": ("memtest86+", "Memtest86+ (64-bit)", "boot/floppy.img", (), "", "boot/floppy.img"),
@@ -218,7 +218,7 @@ GUESSED = {
             "blackarch/boot/amd-ucode.img",
             "blackarch/boot/x86_64/initramfs-linux.img",
         ),
-        "archisobasedir=blackarch archiso_nfs_srv={S}:/srv/tftp/isodrop/{N} ip=dhcp",
+        "archisobasedir=blackarch archiso_nfs_srv={S}:/srv/tftp/isodrop/{N} copytoram=n ip=dhcp",
         "initramfs: archiso (from its command line)",
     ),
     "nobara_40": (
@@ -498,3 +498,36 @@ def test_kernel_names_a_menu_cannot_carry_are_not_bootable(tmp_path: Path, name:
     result = recognise(DirTree(root, volume_id=layout.volume_id), context("d"))
     assert isinstance(result, NotBootable) and result.family == "debian-live" and not result.guessed
     assert repr(name) in result.reason and "blank or a control character" in result.reason
+
+
+def test_generic_archiso_own_copytoram_is_replaced_by_n(tmp_path: Path) -> None:
+    """Over NFS archiso copies the root image into RAM unless the command line says copytoram=n: an
+    archiso derivative's own `copytoram=y` must not survive next to isodrop's `copytoram=n`."""
+    layout = LAYOUTS["blackarch_2023"]()
+    menu = "boot/syslinux/archiso_sys.cfg"
+    layout.files[menu] = layout.files[menu].replace("APPEND ", "APPEND copytoram=y ")
+    tree = DirTree(write_tree(tmp_path / "blackarch", layout), volume_id=layout.volume_id)
+    result = recognise(tree, context("b"))
+    assert isinstance(result, BootEntry), result
+    assert [p for p in result.params if p.startswith("copytoram")] == ["copytoram=n"], result.params
+
+
+@pytest.mark.parametrize(
+    ("layout_name", "rel", "content", "kept"),
+    [
+        ("clonezilla_3", "Clonezilla-Live-Version", "live-" * 60_000 + " x\n", 256),  # hours for its pattern
+        ("debian_12_live", ".disk/info", "a" + " " * 200_000 + "b\n", 1),  # half a minute for the .disk/info pattern
+        ("arch_2024", "arch/version", "2024." * 50_000 + "\n", 256),
+    ],
+    ids=["clonezilla-version", "disk-info", "arch-version"],
+)
+def test_one_line_files_are_read_bounded(tmp_path: Path, layout_name: str, rel: str, content: str, kept: int) -> None:
+    """Version files and `.disk/info` are ISO content: only the first 256 characters of their first line
+    are looked at, so a huge one neither stalls a pattern nor makes a huge label."""
+    layout = LAYOUTS[layout_name]()
+    layout.files[rel] = content
+    tree = DirTree(write_tree(tmp_path / layout_name, layout), volume_id=layout.volume_id)
+    assert tree.first_line(rel) == content[:4096].strip()[:kept]
+    result = recognise(tree, context("x"))
+    assert isinstance(result, BootEntry), result
+    assert len(result.label) <= 300, result.label

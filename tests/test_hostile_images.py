@@ -215,6 +215,24 @@ def test_initrd_time_budget(tmp_path: Path, monkeypatch) -> None:
     assert contents.problem == "initrd: stopped after 0 s of unpacking"
 
 
+def test_plain_cpio_is_under_the_time_budget_too(tmp_path: Path, monkeypatch) -> None:
+    """Uncompressed cpio (up to MAX_INITRD_BYTES of it) spends no unpacked bytes, so the time is checked
+    between its pieces as well."""
+    monkeypatch.setattr(initramfs, "MAX_SECONDS", 0.0)
+    (tmp_path / "initrd").write_bytes(cpio({f"f{i}": b"x" for i in range(20_000)}))
+    contents = initramfs.read_initrd(DirTree(tmp_path), "initrd")
+    assert contents.problem == "initrd: stopped after 0 s of unpacking"
+
+
+def test_nul_padding_between_tiny_archives(tmp_path: Path) -> None:
+    """Many one-member archives, each after NUL padding, and a NUL tail: every name is read (the padding
+    is found by a search that stops at the first non-NUL byte, not by copying the buffer per member)."""
+    archives = [cpio({f"dir/{i}": b"1"}) for i in range(30_000)]
+    (tmp_path / "initrd").write_bytes(b"".join(b"\0" * 4 * (i % 3) + a for i, a in enumerate(archives)) + bytes(4096))
+    contents = initramfs.read_initrd(DirTree(tmp_path), "initrd")
+    assert contents.problem == "" and len(contents.names) == 30_000 and contents.has("dir/29999")
+
+
 def test_zstd_command_is_killed_at_the_time_budget(tmp_path: Path, monkeypatch) -> None:
     if initramfs._HAS_ZSTD_MODULE:
         pytest.skip("this Python reads zstd itself; the zstd command path is not used")

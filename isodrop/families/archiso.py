@@ -7,6 +7,14 @@ early initrds and go first. Arch ISOs since 2024 put microcode inside the main i
 
 Manjaro's miso has the same hooks under `miso_pxe_*`, but manjaro-tools removes them unless the
 ISO profile enables PXE, so isodrop looks for `hooks/miso_pxe_nfs` inside the initramfs.
+
+`copytoram=n` keeps the root image on the NFS share. Without it the whole image (about 1 GiB for Arch)
+is copied into the client's RAM before boot: the NFS mount handler of both hooks sets copytoram to
+"y" unless the command line says exactly "n" (mkinitcpio-archiso `hooks/archiso_pxe_nfs`, checked at
+b206f34, 2025-11; manjaro-tools `initcpio/hooks/miso_pxe_nfs`, same code, checked on its master,
+devel and stable-0.15.x branches, 2018), so archiso's own "auto" (copy when the image is under 4 GiB
+and the RAM is large enough, README.bootparams) never applies over NFS. SystemRescue builds its
+initramfs with archiso's hooks, so the same parameter applies there.
 """
 
 from __future__ import annotations
@@ -23,9 +31,8 @@ def _version_label(product: str, version_file: str, volume_pattern: str) -> Call
     """ "Arch Linux 2024.11.01" from the version file, else from the volume ID (ARCH_202411, RESCUE1103)."""
 
     def label(tree: Tree) -> str:
-        text = (tree.read_text(version_file) or "").strip()
-        if text:
-            return f"{product} {text.splitlines()[0].strip()}"
+        if line := tree.first_line(version_file):
+            return f"{product} {line}"
         found = re.fullmatch(volume_pattern, tree.volume_id)
         if found:
             return f"{product} {'.'.join(group for group in found.groups() if group)}"
@@ -56,7 +63,7 @@ ARCH = Family(
     optional_initrds=("arch/boot/*ucode.img",),
     initrds=(("arch/boot/x86_64/initramfs-linux.img",),),
     check=_pxe_nfs_hook("arch/boot/x86_64/initramfs-linux.img"),
-    params="archisobasedir=arch archiso_nfs_srv={server}:{nfs_path} ip=dhcp",
+    params="archisobasedir=arch archiso_nfs_srv={server}:{nfs_path} copytoram=n ip=dhcp",
     label=_version_label("Arch Linux", "arch/version", r"ARCH_(\d{4})(\d{2})"),
 )
 
@@ -69,7 +76,7 @@ SYSTEMRESCUE = Family(
     optional_initrds=("sysresccd/boot/*ucode.img",),
     initrds=(("sysresccd/boot/x86_64/sysresccd.img",),),
     check=_pxe_nfs_hook("sysresccd/boot/x86_64/sysresccd.img"),
-    params="archisobasedir=sysresccd archiso_nfs_srv={server}:{nfs_path} ip=dhcp",
+    params="archisobasedir=sysresccd archiso_nfs_srv={server}:{nfs_path} copytoram=n ip=dhcp",
     label=_version_label("SystemRescue", "sysresccd/VERSION", r"RESCUE(\d+?)(\d{2})"),
 )
 
@@ -100,7 +107,7 @@ MANJARO = Family(
     optional_initrds=("boot/*ucode.img",),
     initrds=((MANJARO_INITRD,),),
     check=manjaro_pxe_check,
-    params="misobasedir=manjaro miso_nfs_srv={server}:{nfs_path} ip=dhcp",
+    params="misobasedir=manjaro miso_nfs_srv={server}:{nfs_path} copytoram=n ip=dhcp",
     label=lambda tree: (
         f"Manjaro {tree.volume_id.split('_', 1)[1].replace('_', ' ')}"
         if tree.volume_id.upper().startswith("MANJARO_")

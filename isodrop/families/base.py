@@ -19,6 +19,9 @@ from typing import Protocol
 
 from isodrop.model import BootEntry, NotBootable, ServerContext
 
+MAX_LINE_READ = 4096  # bytes read of a one-line file such as `.disk/info`
+MAX_LINE = 256  # characters kept of its first line: real ones are under 100
+
 
 class Tree(ABC):
     """Read-only view of an ISO's file tree. Paths are relative and '/'-separated.
@@ -82,10 +85,16 @@ class Tree(ABC):
         data = self.read_bytes(rel, limit) if self.is_file(rel) else None
         return None if data is None else data.decode("utf-8", errors="replace")
 
+    def first_line(self, rel: str) -> str:
+        """The first line of a small text file (`.disk/info`, a version file), stripped, at most
+        MAX_LINE characters of the first MAX_LINE_READ bytes ("" when absent). These are ISO content:
+        a bounded line keeps the patterns matched against it (and the labels made of it) cheap."""
+        text = (self.read_text(rel, MAX_LINE_READ) or "").strip()
+        return text.splitlines()[0].strip()[:MAX_LINE] if text else ""
+
     def disk_info(self) -> str:
         """First line of `.disk/info`, the human name Debian-style ISOs carry ("" when absent)."""
-        text = self.read_text(".disk/info") or ""
-        return text.splitlines()[0].strip() if text.strip() else ""
+        return self.first_line(".disk/info")
 
 
 class DirTree(Tree):

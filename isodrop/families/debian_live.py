@@ -67,8 +67,7 @@ def _version_label(version_file: str, product: str) -> Callable[[Tree], str]:
     """ "clonezilla-live-3.1.2-22-amd64" -> "Clonezilla live 3.1.2-22 amd64"."""
 
     def label(tree: Tree) -> str:
-        text = (tree.read_text(version_file) or "").strip()
-        found = re.search(r"live-(\S+?)(?:-(amd64|i686|i686-pae|i386|arm64))?$", text.splitlines()[0] if text else "")
+        found = re.search(r"live-(\S+?)(?:-(amd64|i686|i686-pae|i386|arm64))?$", tree.first_line(version_file))
         if not found:
             return default_label(tree)
         return " ".join(part for part in (product, found[1], found[2]) if part)

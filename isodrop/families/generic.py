@@ -15,6 +15,7 @@ from isodrop.families.base import Tree, checked_paths, default_label
 from isodrop.families.bootcfg import (
     GRUB_CONFIGS,
     SYSLINUX_CONFIGS,
+    BootConfigTooLarge,
     MenuEntry,
     default_entry,
     medium_free,
@@ -72,12 +73,12 @@ def _base_dir(tree: Tree, image: str) -> str:
 
 def _archiso(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str]:
     base = [] if param_value(own, "archisobasedir") else [f"archisobasedir={_base_dir(tree, 'airootfs.*')}"]
-    return base + [f"archiso_nfs_srv={ctx.server}:{ctx.nfs_path}", "ip=dhcp"]
+    return base + [f"archiso_nfs_srv={ctx.server}:{ctx.nfs_path}", "copytoram=n", "ip=dhcp"]  # see archiso.py
 
 
 def _miso(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str]:
     base = [] if param_value(own, "misobasedir") else [f"misobasedir={_base_dir(tree, 'rootfs.sfs')}"]
-    return base + [f"miso_nfs_srv={ctx.server}:{ctx.nfs_path}", "ip=dhcp"]
+    return base + [f"miso_nfs_srv={ctx.server}:{ctx.nfs_path}", "copytoram=n", "ip=dhcp"]
 
 
 # Each returns the parameters to add, or raises NotBootable when this initramfs cannot boot from the network.
@@ -109,7 +110,11 @@ class GenericFallback:
 
     def recognise(self, tree: Tree, ctx: ServerContext) -> BootEntry | None:
         """A guessed entry; every NotBootable it raises is `guessed`: nobody knows what the system is."""
-        entry = _find_entry(tree)
+        try:
+            entry = _find_entry(tree)
+        except BootConfigTooLarge as verdict:
+            verdict.guessed = True
+            raise verdict.claimed(self.name, ("its own boot menu",)) from None
         if entry is None:
             return None
         evidence = (entry.source, f"default entry {entry.title!r}")

@@ -17,6 +17,7 @@ import contextlib
 import importlib
 import importlib.util
 import lzma
+import re
 import shutil
 import subprocess
 import threading
@@ -77,6 +78,10 @@ class _Budget:
         self.unpacked += amount
         if self.unpacked > MAX_UNPACKED_BYTES:
             raise _Limit(f"stopped after {MAX_UNPACKED_BYTES // 2**20} MiB unpacked (a decompression bomb?)")
+        self.check_time()
+
+    def check_time(self) -> None:
+        """Also called between pieces of plain (uncompressed) cpio data, which spend no unpacked bytes."""
         if time.monotonic() > self.deadline:
             raise _Limit(f"stopped after {MAX_SECONDS:.0f} s of unpacking")
 
@@ -126,7 +131,10 @@ class _CpioScanner:
                 self.skip -= passed
                 if self.skip:
                     return
-            del self.buffer[: len(self.buffer) - len(self.buffer.lstrip(b"\0"))]  # padding between archives
+            # NUL padding between archives; searched, not lstrip()ped: a copy of the buffer per member
+            # made an archive of tiny padded members quadratic
+            first = _NOT_NUL.search(self.buffer)
+            del self.buffer[: first.start() if first else len(self.buffer)]
             if len(self.buffer) < 110:
                 if self.buffer and not b"070701".startswith(bytes(self.buffer[:6])):
                     self.rest, self.buffer = bytes(self.buffer), bytearray()
@@ -147,6 +155,9 @@ class _CpioScanner:
                 self.names.add(name.removeprefix("./").lstrip("/"))
                 if len(self.names) > MAX_NAMES:
                     raise _Limit(f"stopped after {MAX_NAMES} member names")
+
+
+_NOT_NUL = re.compile(rb"[^\0]")
 
 
 def _hex(field: bytes | bytearray) -> int:
@@ -237,6 +248,7 @@ def _scan(stream: _Stream, names: set[str], budget: _Budget) -> None:
     while True:
         plain = _CpioScanner(names)
         while plain.rest is None:
+            budget.check_time()
             data = stream.read()
             if not data:
                 return
