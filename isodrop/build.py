@@ -231,7 +231,7 @@ def adopt_old_slugs(config: Config, trees: Trees, context: Callable[[str], Serve
         if state.entry is not None:
             rebuilt = refreshed(config, trees, state, context(new)) if trees.has_tree(old) else None
             if rebuilt is None:
-                log.info("%s: its tree cannot move to its new slug %s; it is extracted again", state.source, new)
+                log.info("%s: its tree cannot move to its new slug %s, it is extracted again", state.source, new)
                 continue
             moved = dataclasses.replace(rebuilt, slug=new)
         try:
@@ -240,9 +240,7 @@ def adopt_old_slugs(config: Config, trees: Trees, context: Callable[[str], Serve
             log.warning("%s: cannot move %s to %s, it is extracted again: %s", state.source, old, new, exc)
             continue
         records[new] = moved
-        log.info(
-            "%s: moved from %s to %s (slugs of names that are not kept as they are changed)", state.source, old, new
-        )
+        log.info("%s: moved from %s to %s (the slug rule changed), not extracted again", state.source, old, new)
 
 
 def _legacy_slug(name: str) -> str:
