@@ -12,6 +12,7 @@ import functools
 import logging
 import subprocess
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -24,7 +25,7 @@ from isodrop.families import DirTree, recognise
 from isodrop.model import BootEntry, Outcome, Recognition, ServerContext
 from isodrop.reconcile import DropFile
 from isodrop.secureboot import verify_kernel
-from isodrop.state import EntryState
+from isodrop.state import EntryState, legacy_slug_for, slug_for
 from isodrop.trees import Trees, remove_tree
 
 log = logging.getLogger("isodrop")
@@ -210,6 +211,43 @@ def refreshed(config: Config, trees: Trees, state: EntryState, ctx: ServerContex
     if not isinstance(recognition, BootEntry):
         return None
     return dataclasses.replace(state, entry=recognition, context=ctx, label=recognition.label)
+
+
+def adopt_old_slugs(config: Config, trees: Trees, context: Callable[[str], ServerContext]) -> None:
+    """At start: records and trees named by the slug rule before hashed slugs had a separator move to
+    their ISO's slug now, the entry rebuilt for the new paths from the tree in place, so an upgrade
+    extracts nothing again. One that cannot move (its new slug taken by another name, its tree gone
+    or no longer recognised) stays; it no longer matches its ISO's slug, so the plan retires it and
+    extracts the ISO anew under its new slug."""
+    records = trees.records()
+    for old, state in sorted(records.items()):
+        new = slug_for(state.source)
+        if new == old or _legacy_slug(state.source) != old:
+            continue
+        taken = records.get(new)
+        if (taken is not None and taken.source != state.source) or trees.tree(new).exists():
+            continue
+        moved = dataclasses.replace(state.copy(), slug=new)
+        if state.entry is not None:
+            rebuilt = refreshed(config, trees, state, context(new)) if trees.has_tree(old) else None
+            if rebuilt is None:
+                log.info("%s: its tree cannot move to its new slug %s, it is extracted again", state.source, new)
+                continue
+            moved = dataclasses.replace(rebuilt, slug=new)
+        try:
+            trees.rename(old, moved)
+        except OSError as exc:
+            log.warning("%s: cannot move %s to %s, it is extracted again: %s", state.source, old, new, exc)
+            continue
+        records[new] = moved
+        log.info("%s: moved from %s to %s (the slug rule changed), not extracted again", state.source, old, new)
+
+
+def _legacy_slug(name: str) -> str:
+    try:
+        return legacy_slug_for(name)
+    except UnicodeEncodeError:  # not a name a listing gives (the old rule could not have made it)
+        return ""
 
 
 def _unchanged(iso: Path, drop: DropFile) -> bool:

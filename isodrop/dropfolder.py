@@ -30,7 +30,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -394,14 +394,22 @@ class RetryBook:
 # --- slug collisions --------------------------------------------------------------------------------
 
 
-def collisions(names: Iterable[str], slug_for: Callable[[str], str]) -> dict[str, str]:
-    """loser -> winner for names that map to one folder name (the first name in sorted order wins,
-    as in the plan)."""
+def collisions(names: Iterable[str], slug_for: Callable[[str], str], held: Mapping[str, str]) -> dict[str, str]:
+    """loser -> the name that keeps the folder name (slug) the loser maps to. Pure: names and holders only.
+
+    `held`: slug -> the name holding it now (its state record, its extraction under way). A holder
+    keeps its slug whatever the sort order, so a newcomer can never take over a served ISO's tree,
+    export or menu id; it may have it only once the holder is gone (a later pass). Among names
+    nobody holds a slug for, the first in sorted order gets it.
+    """
     winners: dict[str, str] = {}
     losers: dict[str, str] = {}
     for name in sorted(names):
         slug = slug_for(name)
-        if slug in winners:
+        holder = held.get(slug, name)
+        if holder != name:
+            losers[name] = holder
+        elif slug in winners:
             losers[name] = winners[slug]
         else:
             winners[slug] = name

@@ -8,9 +8,10 @@ converges to the same result.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
+from isodrop.dropfolder import collisions
 from isodrop.model import Outcome, ServerContext
 from isodrop.state import EntryState, slug_for
 
@@ -36,7 +37,8 @@ class Plan:
     cancel: tuple[str, ...] = ()  # extractions in progress whose ISO is gone or has changed
     waiting: tuple[DropFile, ...] = ()  # ISOs still being copied
     refresh: tuple[str, ...] = ()  # served slugs whose entry was built for another server address or path
-    notes: tuple[str, ...] = field(default=())  # e.g. slug clashes, for the log
+    ignored: tuple[tuple[str, str], ...] = ()  # (ISO name, why): its slug is held by another name
+    freed: tuple[str, ...] = ()  # ignored names whose slug's holder goes in this plan: plan again at once
 
 
 def _matches(state: EntryState, drop: DropFile) -> bool:
@@ -50,6 +52,7 @@ def plan(
     in_progress: dict[str, DropFile],
     context: Callable[[str], ServerContext] | None = None,
     redo: frozenset[str] = frozenset(),
+    held: Mapping[str, str] | None = None,
 ) -> Plan:
     """What to do so that what is served matches the drop folder.
 
@@ -58,14 +61,15 @@ def plan(
     A state whose outcome needs a tree but has none (a crash between steps) counts as absent.
     `context(slug)`: where SLUG is served from now; a kept entry built for another place is refreshed.
     `redo`: slugs whose ISO was replaced although name, size and mtime match (dropfolder.replaced).
+    `held`: slug -> source name of every state record (default: those in `states`; the caller passes
+    all of them, also those left out of `states` for a retry). A slug held by a record or an extraction
+    for another name stays with it (dropfolder.collisions); the newcomer is ignored with the reason.
     """
-    extract, remove, cancel, waiting, refresh, notes = [], [], [], [], [], []
-    wanted: dict[str, DropFile] = {}
-    for item in sorted(drop, key=lambda d: d.name):
-        if item.slug in wanted:
-            notes.append(f"{item.name}: same folder name as {wanted[item.slug].name}; ignored")
-            continue
-        wanted[item.slug] = item
+    extract, remove, cancel, waiting, refresh = [], [], [], [], []
+    records = {slug: state.source for slug, state in states.items()} if held is None else held
+    holders = {slug: item.name for slug, item in in_progress.items()} | dict(records)
+    losers = collisions((item.name for item in drop), slug_for, holders)
+    wanted = {item.slug: item for item in sorted(drop, key=lambda d: d.name) if item.name not in losers}
 
     for slug, item in wanted.items():
         state = states.get(slug)
@@ -92,11 +96,20 @@ def plan(
     for slug in in_progress:
         if slug not in wanted and slug not in cancel:
             cancel.append(slug)
+    going = set(remove) | set(cancel)
     return Plan(
         extract=tuple(extract),
         remove=tuple(sorted(set(remove))),
         cancel=tuple(sorted(cancel)),
         waiting=tuple(waiting),
         refresh=tuple(refresh),
-        notes=tuple(notes),
+        ignored=tuple((name, _conflict(slug_for(name), winner, holders)) for name, winner in losers.items()),
+        freed=tuple(name for name in losers if slug_for(name) in going),
     )
+
+
+def _conflict(slug: str, winner: str, holders: Mapping[str, str]) -> str:
+    """Why a name is ignored for a slug conflict, for status and the journal."""
+    if holders.get(slug) == winner:
+        return f"slug conflict: its folder name {slug!r} is held by {winner!r}, which keeps it while it is there"
+    return f"slug conflict: same folder name {slug!r} as {winner!r}, which comes first in sorted order"

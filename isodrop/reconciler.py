@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from isodrop import dropfolder, status
-from isodrop.build import Job, build_tree, context_for, entry_state, iso_extra, refreshed, stamped
+from isodrop.build import Job, adopt_old_slugs, build_tree, context_for, entry_state, iso_extra, refreshed, stamped
 from isodrop.config import Config
 from isodrop.model import Outcome, ServerContext, printable
 from isodrop.publisher import Publisher
 from isodrop.reconcile import DropFile, plan
 from isodrop.render.publication import publication
 from isodrop.sidecar import SIDECAR_SUFFIX, Sidecar, SidecarError, SidecarPolicy, apply, load_drop_sidecar
-from isodrop.state import EntryState, slug_for
+from isodrop.state import EntryState
 from isodrop.trees import Trees, remove_tree
 from isodrop.watch import Settler
 
@@ -73,6 +73,8 @@ class Reconciler:
         self.retry = dropfolder.RetryBook(dropfolder.RetryPolicy(config.retry_seconds, config.retry_max_seconds))
         self.availability = dropfolder.DropAvailability(config.drop_dir, config.drop_dir_must_be_mountpoint)
         self._announced_waiting: set[str] = set()
+        self.freed: set[str] = set()  # ignored names whose slug's holder the last pass removed
+        self.again = False  # the last pass freed a slug for a waiting name: plan again at once
 
     # --- set-up and tear-down -------------------------------------------------------------------
     def prepare(self) -> None:
@@ -80,6 +82,7 @@ class Reconciler:
         cfg = self.config
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.trees.prepare()
+        adopt_old_slugs(cfg, self.trees, self.context)
         if not cfg.drop_dir.exists() and not self.trees.records():  # a missing drop folder while trees
             cfg.drop_dir.mkdir(parents=True, exist_ok=True)  # are served may be an unplugged disk: not made
         self.publisher.install_loader_files()
@@ -146,9 +149,7 @@ class Reconciler:
             return Snapshot((), states, trees, server=self.server, unavailable=problem)
         known = frozenset((s.source, s.size, s.mtime_ns) for s in states.values())
         drop = self.settler.observe(cfg.drop_dir, listing.isos, known)
-        ignored = dict(listing.ignored)
-        for loser, winner in dropfolder.collisions(listing.isos, slug_for).items():
-            ignored[loser] = f"slug conflict: same folder name {slug_for(loser)!r} as {winner!r}, which is served"
+        ignored = dict(listing.ignored)  # slug conflicts are the plan's to find (reconcile.plan)
         sidecars, errors, policy = {}, {}, SidecarPolicy.of(cfg)
         for state in states.values():
             if state.source + SIDECAR_SUFFIX not in listing.files:
@@ -174,9 +175,8 @@ class Reconciler:
         snap = self.observe()
         self.folders = dict(snap.listing.folders) if not snap.unavailable else self._drop_dir_itself()
         if snap.unavailable:
-            self.states, self.waiting = snap.states, ()
+            self.states, self.waiting, self.again = snap.states, (), False
             return
-        self._log_ignored(snap.ignored)
 
         def context(slug: str) -> ServerContext:
             return context_for(self.config, snap.server, slug)
@@ -188,7 +188,9 @@ class Reconciler:
             {s: j.drop for s, j in self.jobs.items()},
             context,
             redo=snap.redo,
+            held={slug: state.source for slug, state in snap.states.items()},
         )
+        self._log_ignored(snap.ignored | dict(steps.ignored))
         log.debug(
             "pass: %d ISOs listed, %d records, %d trees; plan: %d to extract, %d to remove, %d waiting, %d to refresh",
             len(snap.drop),
@@ -199,8 +201,6 @@ class Reconciler:
             len(steps.waiting),
             len(steps.refresh),
         )
-        for note in steps.notes:
-            log.debug("%s", note)  # slug conflicts: in status as ignored, logged by _log_ignored
         for slug in steps.cancel:
             self.jobs[slug].cancel.set()
             log.info("%s: extraction cancelled (the ISO changed or went away)", self.jobs[slug].drop.name)
@@ -232,6 +232,10 @@ class Reconciler:
                 continue  # failed and not due again, even when its record could not be saved
             self._submit(item, snap.listing)
         self.states, self.waiting = states, steps.waiting
+        self.again = bool(set(steps.freed) - self.freed)  # once per freed name: no loop if it stays held
+        self.freed = set(steps.freed)
+        if self.again:
+            self.wake("a folder name was freed")  # the name that waited for it gets it on the next pass
 
     def run_until_idle(self, wait_for_copies: float) -> None:
         """Passes until no extraction runs and nothing is being copied (waited for up to
@@ -239,6 +243,8 @@ class Reconciler:
         deadline = time.monotonic() + wait_for_copies
         while True:
             self.run_pass()
+            if self.again and not self.jobs:
+                continue  # a name ignored while its slug's holder went gets the slug now
             if self.jobs:
                 futures = [job.future for job in self.jobs.values() if job.future is not None]
                 concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED)

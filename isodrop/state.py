@@ -7,6 +7,7 @@ ISO changes. Where records live is `isodrop.trees`' business; this is the value 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -17,17 +18,58 @@ from typing import Any
 
 from isodrop.model import BootEntry, Outcome, ServerContext
 
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_DASHES = re.compile(r"-{2,}")
+STEM_MAX = 80  # characters of a name kept in its slug
+HASH_SEPARATOR = "--"  # in every hashed slug and in no kept-as-is one: the two kinds never meet
+HASH_CHARS = 16  # base32 characters of sha256 in a hashed slug: 80 bits, beyond any search
+# Names the boot loaders use for their own menu items (local boot, back, iPXE's start/failed labels,
+# submenus, entry labels): never a slug, in any case (a loader may compare labels ignoring case)
+RESERVED_NAMES = frozenset({"local", "back", "start", "failed"})
+RESERVED_PREFIXES = ("group-", "entry-", "iso-")
 
 
 def slug_for(iso_name: str) -> str:
-    """A stable, safe folder and menu-label name for an ISO's path relative to the drop folder.
+    """A stable, safe folder, export, URL and menu-id name for an ISO's path relative to the drop folder.
 
-    Names that are already safe keep their stem ("debian-live-12.iso" -> "debian-live-12"); anything
-    altered gets a short hash of the original, so two different names never share a slug.
+    A name made of `A-Z a-z 0-9 . _ -` that ends in ".iso" keeps its stem ("debian-live-12.iso" ->
+    "debian-live-12") unless the stem contains HASH_SEPARATOR, is longer than STEM_MAX or is a loader's
+    own name; any other name becomes its cleaned-up stem, HASH_SEPARATOR and 80 bits of sha256 of the
+    whole name ("my iso.iso" -> "my_iso--<16 characters>"), behind "_" when it would start like a
+    loader's own name ("iso-3.iso" -> "_iso-3--..."), so no slug is a loader's name. A kept stem never
+    contains the separator and every hashed slug does, so no name can be given another name's slug:
+    not by copying it (a hashed slug plus ".iso" is itself hashed) and not by searching for a hash.
     """
     stem = iso_name[:-4] if iso_name.lower().endswith(".iso") else iso_name
-    safe = _SAFE.sub("_", stem.replace("/", "_")).strip("._-")[:80] or "iso"
+    if iso_name.endswith(".iso") and _keeps_its_stem(stem):
+        return stem
+    clean = _DASHES.sub("-", _UNSAFE.sub("_", stem)).strip("._-")[:STEM_MAX].rstrip("._-") or "iso"
+    digest = base64.b32encode(hashlib.sha256(iso_name.encode("utf-8", "surrogatepass")).digest())
+    slug = f"{clean}{HASH_SEPARATOR}{digest.decode().lower()[:HASH_CHARS]}"
+    return f"_{slug}" if is_reserved(slug) else slug  # "group-1--..." -> "_group-1--..."
+
+
+def _keeps_its_stem(stem: str) -> bool:
+    return (
+        0 < len(stem) <= STEM_MAX
+        and not _UNSAFE.search(stem)
+        and stem == stem.strip("._-")
+        and HASH_SEPARATOR not in stem
+        and not is_reserved(stem)
+    )
+
+
+def is_reserved(name: str) -> bool:
+    """Is `name` (in any case) one the boot loaders use for their own menu items?"""
+    folded = name.lower()
+    return folded in RESERVED_NAMES or folded.startswith(RESERVED_PREFIXES)
+
+
+def legacy_slug_for(iso_name: str) -> str:
+    """The slug rule before hashed slugs had a separator (24 bits of sha1, so a safe name could equal
+    another's slug): only to recognise trees made by it, which `isodrop.build.adopt_old_slugs` moves."""
+    stem = iso_name[:-4] if iso_name.lower().endswith(".iso") else iso_name
+    safe = _UNSAFE.sub("_", stem.replace("/", "_")).strip("._-")[:STEM_MAX] or "iso"
     if safe == stem and iso_name.endswith(".iso"):
         return safe
     return f"{safe}-{hashlib.sha1(os.fsencode(iso_name)).hexdigest()[:6]}"

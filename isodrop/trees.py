@@ -6,7 +6,8 @@
 
 Slugs never start with '.', so no ISO name can reach `.state` or `.tmp`, and a record can never be
 taken for a tree or the other way round. Records of the old layout (`SLUG.state.json` beside the
-tree) are moved into `.state/` on start, so an upgrade does not re-extract anything.
+tree) are moved into `.state/` on start, so an upgrade does not re-extract anything; trees named
+by the slug rule before it had a separator move to their new slug (`rename`, `build.adopt_old_slugs`).
 """
 
 from __future__ import annotations
@@ -119,6 +120,15 @@ class Trees:
             move_folder(tree, doomed)
         self.forget(slug)
         return doomed
+
+    def rename(self, old_slug: str, state: EntryState) -> None:
+        """Move OLD_SLUG's record and tree to `state.slug` (the slug rule changed). The new record is
+        written first, then the tree moves, then the old record goes: a stop at any point leaves every
+        tree with a record, and the next start finishes the move or the plan retires what is left."""
+        self.save(state)
+        if self.has_tree(old_slug):
+            move_folder(self.tree(old_slug), self.tree(state.slug))
+        self.forget(old_slug)
 
     def prepare(self) -> None:
         """At start: create the folders, move old-layout records into `.state/`, delete temporaries left

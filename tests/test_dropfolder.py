@@ -18,7 +18,7 @@ from isodrop.dropfolder import (
     open_regular,
     resolve_inside,
 )
-from isodrop.state import slug_for
+from isodrop.state import legacy_slug_for, slug_for
 
 
 def test_retry_backoff_doubles_up_to_the_cap() -> None:
@@ -43,12 +43,17 @@ def test_retry_book_is_due_per_version_and_all_at_once_on_reload() -> None:
     assert book.seconds_to_next() == 0.2
 
 
-def test_collisions_name_the_winner() -> None:
-    spaced = "a b.iso"
-    twin = f"{slug_for(spaced)}.iso"
-    assert slug_for(twin) == slug_for(spaced) != slug_for("c.iso")
-    winner, loser = sorted([spaced, twin])
-    assert collisions([twin, "c.iso", spaced], slug_for) == {loser: winner}
+def test_collisions_keep_each_slug_with_its_holder_whatever_the_order() -> None:
+    """Under a rule where slugs collide (the old 24-bit one), the name holding a slug keeps it."""
+    victim = "my~iso.iso"
+    newcomer = f"{legacy_slug_for(victim)}.iso"  # a safe name equal to the victim's slug; sorts first
+    assert legacy_slug_for(newcomer) == legacy_slug_for(victim) and newcomer < victim
+    assert collisions([newcomer, victim, "c.iso"], legacy_slug_for, {}) == {victim: newcomer}, "nobody holds it"
+    held = {legacy_slug_for(victim): victim}
+    assert collisions([newcomer, victim, "c.iso"], legacy_slug_for, held) == {newcomer: victim}
+    assert collisions([newcomer], legacy_slug_for, held) == {newcomer: victim}, "the holder's ISO went: next pass"
+    assert collisions([newcomer, victim], slug_for, {slug_for(victim): victim}) == {}, "the rule now: never met"
+    assert collisions([newcomer, victim], slug_for, held) == {newcomer: victim}, "an old record holds its slug"
 
 
 def test_listing_depth_links_and_types(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Faults that must recover by themselves, each injected for real into `isodrop serve` run as a subprocess:
 a full disk (small tmpfs), an exception inside one ISO's build, same-size replacements with a restored
 mtime, a drop folder that is unmounted / missing and comes back, folders nested far too deep, a sidecar
-with a NUL, slug collisions."""
+with a NUL (slug conflicts: tests/test_slug_takeover.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from isodrop.state import slug_for
 from tests.faultkit import NamespacedRun, assert_menu_well_formed, ignored_reason, need_root_namespaces, status_json
 from tests.isofactory import Symlink, build_iso
 from tests.servicekit import ServiceRun, build_debian_live, debian_live_files
@@ -404,27 +403,6 @@ def test_bad_sidecar_is_only_that_isos_error(service: ServiceRun, tmp_path: Path
     assert "LABEL a\n" in service.menu()
     assert_menu_well_formed(service.menu())
     assert "reconcile pass failed" not in service.log_text()
-
-
-# --- slug collisions are shown -----------------------------------------------------------------------
-
-
-def test_slug_collision_is_shown_as_a_conflict(service: ServiceRun, tmp_path: Path) -> None:
-    good = build_debian_live(tmp_path / "good.iso")
-    spaced = "a b.iso"
-    twin = f"{slug_for(spaced)}.iso"  # a_b-<hash>.iso: the same folder name
-    assert slug_for(twin) == slug_for(spaced)
-    shutil.copy(good, service.drop / spaced)
-    shutil.copy(good, service.drop / twin)
-    service.start()
-    winner, loser = sorted([spaced, twin])
-    service.wait_for(lambda: outcome(service, winner) == "served", 20, "the winner served")
-    doc = status_json(service)
-    reason = ignored_reason(doc, loser)
-    assert "slug conflict" in reason and winner in reason, doc.get("ignored")
-    text = service.command("status")
-    assert loser in text.stdout and "slug conflict" in text.stdout
-    assert text.returncode == 1
 
 
 # --- a watcher that dies is noticed and re-created -----------------------------------------------------

@@ -1,8 +1,11 @@
 """The reconcile plan is pure: these tests feed it listings and state records directly."""
 
+import pytest
+
+from isodrop import reconcile
 from isodrop.model import BootEntry, Outcome
 from isodrop.reconcile import DropFile, plan
-from isodrop.state import EntryState, slug_for
+from isodrop.state import EntryState, legacy_slug_for, slug_for
 
 
 def drop(name: str, size: int = 100, mtime: int = 1, stable: bool = True) -> DropFile:
@@ -71,10 +74,10 @@ def test_running_extraction_is_cancelled_when_iso_goes_or_changes() -> None:
     assert p.cancel == ("a",) and [d.size for d in p.extract] == [5]
 
 
-def test_names_that_clash_after_slugging_are_reported() -> None:
+def test_names_that_look_alike_after_cleaning_get_their_own_slugs() -> None:
     p = plan([drop("x/a.iso"), drop("x_a.iso")], {}, set(), {})
     assert slug_for("x/a.iso") != slug_for("x_a.iso")
-    assert len(p.extract) == 2 and p.notes == ()
+    assert len(p.extract) == 2 and p.ignored == ()
 
 
 def test_slugs_are_safe_and_distinct() -> None:
@@ -92,3 +95,78 @@ def test_a_replaced_iso_is_removed_and_extracted_again_although_its_name_size_an
     p = plan([drop("a.iso")], {"a": served("a.iso")}, {"a"}, {}, redo=frozenset({"a"}))
     assert p.remove == ("a",) and [d.name for d in p.extract] == ["a.iso"]
     assert plan([drop("a.iso")], {"a": served("a.iso")}, {"a"}, {}, redo=frozenset({"b"})).extract == ()
+
+
+# --- a slug is kept by the name holding it -------------------------------------------------------------
+
+VICTIM = "my~iso.iso"  # sorts after the names made from its slug ("my_iso...": '_' < '~')
+
+
+def held_by_victim(slug: str) -> EntryState:
+    state = served(VICTIM)
+    state.slug = slug
+    return state
+
+
+def test_a_record_made_by_the_old_rule_goes_and_its_iso_is_extracted_under_its_new_slug() -> None:
+    """Upgrading without adoption: the old record no longer matches its ISO's slug; the ISO is extracted
+    again under the new slug, and a newcomer named like the old slug waits for the old record to go."""
+    old = legacy_slug_for(VICTIM)
+    newcomer = f"{old}.iso"
+    assert slug_for(newcomer) == old and sorted([newcomer, VICTIM])[0] == newcomer
+    first = plan([drop(newcomer), drop(VICTIM)], {old: held_by_victim(old)}, {old}, {})
+    assert [d.name for d in first.extract] == [VICTIM] and first.extract[0].slug == slug_for(VICTIM)
+    assert first.remove == (old,)
+    reason = dict(first.ignored)[newcomer]
+    assert "slug conflict" in reason and repr(VICTIM) in reason and "held" in reason, reason
+    assert first.freed == (newcomer,), "the slug is free once this plan is carried out: plan again"
+    second = plan([drop(newcomer), drop(VICTIM)], {}, set(), {slug_for(VICTIM): drop(VICTIM)})
+    assert [d.name for d in second.extract] == [newcomer] and second.ignored == () and second.freed == ()
+
+
+@pytest.fixture
+def old_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 24-bit rule, under which a safe name can equal another ISO's slug: the holder rule must
+    protect a served ISO even when slugs collide."""
+    monkeypatch.setattr(reconcile, "slug_for", legacy_slug_for)
+
+
+@pytest.mark.usefixtures("old_rule")
+def test_a_newcomer_sorting_first_never_takes_a_held_slug() -> None:
+    slug = legacy_slug_for(VICTIM)
+    newcomer = f"{slug}.iso"
+    assert drop(newcomer).slug == drop(VICTIM).slug == slug and newcomer < VICTIM
+    p = plan([drop(newcomer), drop(VICTIM)], {slug: held_by_victim(slug)}, {slug}, {})
+    assert p.extract == () and p.remove == () and p.cancel == () and p.freed == ()
+    reason = dict(p.ignored)[newcomer]
+    assert reason.startswith("slug conflict") and repr(slug) in reason and repr(VICTIM) in reason, reason
+
+
+@pytest.mark.usefixtures("old_rule")
+def test_an_extraction_under_way_holds_its_slug_and_a_record_out_for_a_retry_too() -> None:
+    slug = legacy_slug_for(VICTIM)
+    newcomer = drop(f"{slug}.iso")
+    running = plan([newcomer, drop(VICTIM)], {}, set(), {slug: drop(VICTIM)})
+    assert running.extract == () and running.cancel == () and newcomer.name in dict(running.ignored)
+    retry = plan([newcomer, drop(VICTIM)], {}, set(), {}, held={slug: VICTIM})  # its record left out to retry
+    assert [d.name for d in retry.extract] == [VICTIM] and newcomer.name in dict(retry.ignored)
+
+
+@pytest.mark.usefixtures("old_rule")
+def test_a_held_slug_passes_on_only_after_its_holder_is_gone() -> None:
+    slug = legacy_slug_for(VICTIM)
+    newcomer = drop(f"{slug}.iso")
+    gone = plan([newcomer], {slug: held_by_victim(slug)}, {slug}, {})
+    assert gone.remove == (slug,) and gone.extract == () and gone.freed == (newcomer.name,)
+    cancelled = plan([newcomer], {}, set(), {slug: drop(VICTIM)})
+    assert cancelled.cancel == (slug,) and cancelled.extract == () and cancelled.freed == (newcomer.name,)
+    later = plan([newcomer], {}, set(), {})
+    assert later.extract == (newcomer,) and later.ignored == ()
+
+
+@pytest.mark.usefixtures("old_rule")
+def test_among_names_nobody_holds_the_first_in_sorted_order_gets_the_slug() -> None:
+    slug = legacy_slug_for(VICTIM)
+    p = plan([drop(VICTIM), drop(f"{slug}.iso")], {}, set(), {})
+    assert [d.name for d in p.extract] == [f"{slug}.iso"]
+    assert "comes first" in dict(p.ignored)[VICTIM] and p.freed == ()
