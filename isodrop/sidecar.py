@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from isodrop.limits import command_line_problem
 from isodrop.model import BootEntry
 
 SIDECAR_SUFFIX = ".toml"  # NAME.iso -> NAME.iso.toml
@@ -175,4 +176,7 @@ def apply(entry: BootEntry, sidecar: Sidecar) -> BootEntry:
         elif added in params:
             continue
         params.append(added)
-    return dataclasses.replace(entry, label=sidecar.label or entry.label, params=tuple(params))
+    changed = dataclasses.replace(entry, label=sidecar.label or entry.label, params=tuple(params))
+    if sidecar.add_params and (problem := command_line_problem(changed.cmdline)):
+        raise SidecarError(f"add_params would make the {problem}")
+    return changed
