@@ -178,5 +178,5 @@ def apply(entry: BootEntry, sidecar: Sidecar) -> BootEntry:
         params.append(added)
     changed = dataclasses.replace(entry, label=sidecar.label or entry.label, params=tuple(params))
     if sidecar.add_params and (problem := command_line_problem(changed.cmdline)):
-        raise SidecarError(f"add_params would make the {problem}")
+        raise SidecarError(f"add_params: with them the {problem}")
     return changed

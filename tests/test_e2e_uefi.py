@@ -104,7 +104,7 @@ def test_secure_boot_on_boots_signed_kernel_and_leaves_out_unsigned(
     inspected = grub_stack.service.command("inspect", str(unsigned.path)).stdout
     assert "UEFI:       Secure Boot: does not boot: unsigned kernel" in inspected, inspected
     menu = (grub_stack.service.tftp / GRUB_MENU).read_text()
-    assert f"--id '{slug_unsigned}'" in menu and "(no Secure Boot)" in menu
+    assert f"--id 'iso-{slug_unsigned}'" in menu and "(no Secure Boot)" in menu
     boot_signed_with_secure_boot_on(grub_stack, signed, "uefi-secure-boot", "shim + GRUB, default entry")
 
 
