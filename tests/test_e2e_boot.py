@@ -129,7 +129,7 @@ def test_two_isos_non_default_chosen_by_keys_on_serial_console(
     assert f"DEFAULT iso-{slug_for(one.path.name)}" in menu, "the default must stay the first ISO"
     vm = dhcp_stack.vm("bios", name="choose-two")
     try:
-        since = choose_at_boot_prompt(vm, slug_two)
+        since = choose_at_boot_prompt(vm, f"iso-{slug_two}")
         failures = tuple(f for f in BOOT_FAILURES if f != "\nboot:") + (one.marker,)
         seconds = vm.wait_for(two.marker, MAX_BOOT_SECONDS + 10, failures, since=since)
         report("BIOS, second ISO chosen on the serial console", seconds)
@@ -152,9 +152,9 @@ def test_removed_iso_entry_export_and_boot_are_gone(dhcp_stack: Stack, live_isos
     assert f"LABEL iso-{slug}\n" not in efi_menu
     vm = dhcp_stack.vm("bios", name="removed")
     try:
-        since = choose_at_boot_prompt(vm, slug)
+        since = choose_at_boot_prompt(vm, f"iso-{slug}")
         # pxelinux finds no such label, tries it as a file name over TFTP and says so at once.
-        vm.wait_for(f"Loading {slug}... failed", 30, (two.marker, "Kernel command line"), since=since)
+        vm.wait_for(f"Loading iso-{slug}... failed", 30, (two.marker, "Kernel command line"), since=since)
         assert two.marker not in vm.text()
     finally:
         vm.close()
@@ -169,7 +169,7 @@ def test_memtest_iso_entry_appears_and_its_kernel_starts(dhcp_stack: Stack) -> N
     assert f"LABEL iso-{slug}\n" in menu
     vm = dhcp_stack.vm("bios", name="memtest")
     try:
-        since = choose_at_boot_prompt(vm, slug)
+        since = choose_at_boot_prompt(vm, f"iso-{slug}")
         seconds = vm.wait_for("Memtest86+ v", 120, ("Could not find kernel image", "Failed to load"), since=since)
         report("BIOS, memtest86+ kernel (serial output)", seconds)
     finally:

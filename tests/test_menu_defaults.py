@@ -343,3 +343,11 @@ def test_a_line_over_the_loaders_limit_is_refused_not_written() -> None:
     menu = Menu("t", 50, "", (item,), (), "iso-a")
     with pytest.raises(MenuLineError, match="pxelinux menu line .* bytes, over 4000"):
         Pxelinux().render(menu)
+
+
+@pytest.mark.parametrize("loader", [GrubLoader(), IpxeLoader()], ids=["grub", "ipxe"])
+def test_a_line_ending_in_a_continuation_is_refused(loader) -> None:  # type: ignore[no-untyped-def]
+    assert loader.checked("echo a\necho b\n") == "echo a\necho b\n"
+    for text in ("echo a \\\necho b\n", "echo a\necho b\\"):
+        with pytest.raises(MenuLineError, match=r"menu line \d ends in '\\\\'"):
+            loader.checked(text)

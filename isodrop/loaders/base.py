@@ -65,12 +65,17 @@ class Loader(ABC):
         """`text`, after making sure the loader reads it line by line as written: no line near its
         line limit, none ending in its continuation character. The quoting and the limits on entries
         (isodrop.limits) make both impossible; seeing one is a bug, so the menu is not written."""
-        for number, line in enumerate(text.split("\n"), 1):
-            size = len(line.encode("utf-8", "surrogateescape"))
-            if size > self.max_line:
-                raise MenuLineError(f"{self.name} menu line {number} is {size} bytes, over {self.max_line}")
-            if self.continuation and line.endswith(self.continuation):
-                raise MenuLineError(f"{self.name} menu line {number} ends in {self.continuation!r}: {line[:80]!r}")
+        lines = text.split("\n")
+        if max(map(len, lines)) * 4 > self.max_line:  # a UTF-8 character is at most 4 bytes: else all fit
+            for number, line in enumerate(lines, 1):
+                size = len(line.encode("utf-8", "surrogateescape"))
+                if size > self.max_line:
+                    raise MenuLineError(f"{self.name} menu line {number} is {size} bytes, over {self.max_line}")
+        if self.continuation and (self.continuation + "\n" in text or text.endswith(self.continuation)):
+            number = next(n for n, line in enumerate(lines, 1) if line.endswith(self.continuation))
+            raise MenuLineError(
+                f"{self.name} menu line {number} ends in {self.continuation!r}: {lines[number - 1][:80]!r}"
+            )
         return text
 
 
