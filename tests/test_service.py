@@ -300,13 +300,13 @@ def test_hostile_file_names_in_the_drop_folder(service: ServiceRun, tmp_path: Pa
     assert {service.entry(n)["outcome"] for n in names} == {"served"}
     menu = service.menu()
     labels = [line.split()[1] for line in menu.splitlines() if line.startswith("LABEL ")]
-    assert len(labels) == 4 and "local" in labels and "plain" in labels  # three ISOs + local, nothing injected
+    assert len(labels) == 4 and "local" in labels and "iso-plain" in labels  # three ISOs + local, nothing injected
     directives = [line.strip() for line in menu.splitlines()]
     assert not [d for d in directives if d.startswith(("LABEL evil", "LINUX shadow"))], "a name injected menu lines"
     assert all(d.split()[1].startswith("isodrop/") for d in directives if d.startswith("LINUX "))
     for label in labels:
         assert all(c.isalnum() or c in "._-" for c in label)
-        assert (service.trees / label).is_dir() or label == "local"
+        assert (service.trees / label.removeprefix("iso-")).is_dir() or label == "local"
     status = service.command("status")
     assert status.returncode == 0, status.stderr
     assert "caf\ufffd.iso" in status.stdout and "two LABEL evil" in status.stdout
