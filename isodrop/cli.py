@@ -334,6 +334,12 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
         print(f"{level:<4}  {message}")
 
     report("ok", f"configuration: {config.source}")
+    if config.menu_default == "first":
+        report(
+            "WARN",
+            'menu_default = "first": whoever can write the drop folder decides what PCs left at the menu boot '
+            '(a sidecar position or a label that sorts first); name an ISO file, or "local"',
+        )
     for name, folder in (
         ("drop_dir", config.drop_dir),
         ("tftp_root", config.tftp_root),

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from isodrop.limits import SERIAL_CONSOLE_MAX
+
 DEFAULT_CONFIG_PATH = Path("/etc/isodrop/isodrop.toml")
 
 
@@ -247,6 +249,8 @@ def _validate(config: Config, source: str) -> None:
         fail("parallel_extractions", "must be between 1 and 8")
     if config.serial_console and not config.serial_console.startswith("ttyS"):
         fail("serial_console", f"must look like ttyS0,115200, got {config.serial_console!r}")
+    if len(config.serial_console) > SERIAL_CONSOLE_MAX:  # kernel command lines keep room for it
+        fail("serial_console", f"at most {SERIAL_CONSOLE_MAX} characters, got {config.serial_console!r}")
     if config.http_url and not config.http_url.startswith(("http://", "https://")):
         fail("http_url", f"must start with http:// or https://, got {config.http_url!r}")
     try:

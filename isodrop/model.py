@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from isodrop.limits import INITRDS_MAX, LABEL_MAX, command_line_problem, path_problem
+
 
 def printable(text: str) -> str:
     """Text from outside (file names, ISO labels) made safe to show on one line: undecodable bytes
@@ -54,7 +56,8 @@ class BootEntry:
     firmware: tuple[str, ...] = ("bios", "efi64")  # which menus offer it (a 32-bit EFI binary: BIOS only)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "label", printable(self.label).strip())  # a label is shown, so it is made showable
+        # a label is shown on one menu line, so it is made showable and cut to a sane length
+        object.__setattr__(self, "label", printable(self.label).strip()[:LABEL_MAX].rstrip())
         for part in (self.kernel, *self.initrds, *self.params):  # these are used, so they must be exact
             if any(ch in part for ch in "\n\r\0"):
                 raise ValueError(f"boot entry field contains a line break or NUL: {part!r}")
@@ -62,6 +65,15 @@ class BootEntry:
     @property
     def cmdline(self) -> str:
         return " ".join(self.params)
+
+    def too_long(self) -> str:
+        """Why this entry cannot boot within the kernel's and the loaders' limits (isodrop.limits), or ""."""
+        if len(self.initrds) > INITRDS_MAX:
+            return f"{len(self.initrds)} initrds, over isodrop's limit of {INITRDS_MAX}"
+        for what, path in (("kernel", self.kernel), *(("initrd", initrd) for initrd in self.initrds)):
+            if problem := path_problem(what, path):
+                return problem
+        return command_line_problem(self.cmdline)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

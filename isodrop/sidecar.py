@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from isodrop.limits import command_line_problem
 from isodrop.model import BootEntry
 
 if TYPE_CHECKING:
@@ -286,7 +287,10 @@ def apply(entry: BootEntry, sidecar: Sidecar) -> BootEntry:
         elif added in params:
             continue
         params.append(added)
-    return dataclasses.replace(entry, label=sidecar.label or entry.label, params=tuple(params))
+    changed = dataclasses.replace(entry, label=sidecar.label or entry.label, params=tuple(params))
+    if sidecar.add_params and (problem := command_line_problem(changed.cmdline)):
+        raise SidecarError(f"add_params: with them the {problem}")
+    return changed
 
 
 @dataclass(frozen=True)

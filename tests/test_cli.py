@@ -122,6 +122,17 @@ def test_check_reports_each_part(tmp_path: Path) -> None:
     assert "WARN" in done.stdout and "does not exist" in done.stdout
 
 
+def test_check_warns_that_menu_default_first_hands_the_choice_to_the_drop_folder(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'drop_dir = "{tmp_path}/d"\ntftp_root = "{tmp_path}/t"\nmenu_default = "first"\n')
+    assert (
+        'WARN  menu_default = "first": whoever can write the drop folder'
+        in isodrop("check", "--config", str(config)).stdout
+    )
+    config.write_text(f'drop_dir = "{tmp_path}/d"\ntftp_root = "{tmp_path}/t"\nmenu_default = "a.iso"\n')
+    assert "menu_default" not in isodrop("check", "--config", str(config)).stdout
+
+
 def test_status_when_not_running_exits_3_and_lists_records(tmp_path: Path) -> None:
     demo = tmp_path / "demo"
     (demo / "drop").mkdir(parents=True)
@@ -149,7 +160,7 @@ def test_scan_waits_for_an_iso_written_moments_ago(tmp_path: Path) -> None:
     done = isodrop("scan", "--config", str(config))
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - started >= 1.5, "scan took an ISO written just now without waiting"
-    assert "LABEL fresh\n" in (tmp_path / "tftp/pxelinux.cfg/default").read_text()
+    assert "LABEL iso-fresh\n" in (tmp_path / "tftp/pxelinux.cfg/default").read_text()
 
 
 def test_inspect_explains_a_kernel_name_with_a_newline_instead_of_a_traceback(tmp_path: Path) -> None:
@@ -185,7 +196,7 @@ def test_config_and_verbose_work_before_and_after_the_command(tmp_path: Path, be
     options = ["--config", str(config), "-v"]
     done = isodrop(*(options + ["scan"] if before else ["scan"] + options), cwd=here)
     assert done.returncode == 0, done.stderr
-    assert "LABEL a\n" in (tmp_path / "served/tftp/pxelinux.cfg/default").read_text(), "the config was not used"
+    assert "LABEL iso-a\n" in (tmp_path / "served/tftp/pxelinux.cfg/default").read_text(), "the config was not used"
     assert list(here.iterdir()) == [], "scan created a local layout in the current directory"
     assert ": debug: " in done.stderr, f"-v shows no debugging details:\n{done.stderr}"
 
@@ -199,7 +210,7 @@ def test_root_works_before_and_after_the_command(tmp_path: Path, before: bool) -
     here.mkdir()
     done = isodrop(*(["--root", str(demo), "scan"] if before else ["scan", "--root", str(demo)]), cwd=here)
     assert done.returncode == 0, done.stderr
-    assert "LABEL a\n" in (demo / "tftp/pxelinux.cfg/default").read_text()
+    assert "LABEL iso-a\n" in (demo / "tftp/pxelinux.cfg/default").read_text()
     assert list(here.iterdir()) == []
     assert ": debug: " not in done.stderr, "debugging details shown without -v"
 

@@ -143,11 +143,11 @@ def test_dropped_iso_is_served(world):
     tree = f"/srv/tftp/isodrop/{slug(name)}"
     started = time.monotonic()
     server.ok(f"cp /mnt/isos/{name} /srv/isodrop/{name}", timeout=120)
-    server.wait_until(f"grep -q '^LABEL {slug(name)}' /srv/tftp/pxelinux.cfg/default", 240)
+    server.wait_until(f"grep -q '^LABEL iso-{slug(name)}' /srv/tftp/pxelinux.cfg/default", 240)
     world["timings"]["iso served"] = time.monotonic() - started
     menu = server.ok("cat /srv/tftp/pxelinux.cfg/default")
     assert f"nfsroot={world['address']}:{tree}" in menu or f"{world['address']}:{tree}" in menu, menu
-    assert server.sh(f"grep -q 'LABEL {slug(name)}' /srv/tftp/efi64/pxelinux.cfg/default").status == 0
+    assert server.sh(f"grep -q 'LABEL iso-{slug(name)}' /srv/tftp/efi64/pxelinux.cfg/default").status == 0
     exports = server.wait_until(f"exportfs -v | grep -A1 '^{tree}'", 60)
     assert "ro" in exports, exports
     journal = server.wait_until(f"journalctl -u isodrop ISODROP_ISO={name} -o cat --no-pager | grep .", 30)
@@ -174,8 +174,8 @@ def test_removed_iso_goes_away(world):
     server.ok(f"rm /srv/isodrop/{other}")
     server.wait_until(f"! test -e {tree}", 120)
     server.wait_until(f"! exportfs -v | grep -q '^{tree}'", 60)
-    assert server.sh(f"grep -q 'LABEL {slug(other)}' /srv/tftp/pxelinux.cfg/default").status != 0
-    assert server.sh(f"grep -q 'LABEL {slug(iso.path.name)}' /srv/tftp/pxelinux.cfg/default").status == 0
+    assert server.sh(f"grep -q 'LABEL iso-{slug(other)}' /srv/tftp/pxelinux.cfg/default").status != 0
+    assert server.sh(f"grep -q 'LABEL iso-{slug(iso.path.name)}' /srv/tftp/pxelinux.cfg/default").status == 0
     warnings = server.ok("journalctl -u isodrop -p warning -o cat --no-pager")
     assert "will retry" not in warnings and "ermission denied" not in warnings, warnings
 
@@ -214,7 +214,7 @@ def test_restart_keeps_serving(world):
     assert server.ok("systemctl show -p WatchdogUSec --value isodrop").strip() not in ("0", "infinity", "")
     server.ok("systemctl restart isodrop", timeout=180)
     server.wait_active("isodrop", 60)
-    assert server.sh(f"grep -q 'LABEL {slug(iso.path.name)}' /srv/tftp/pxelinux.cfg/default").status == 0
+    assert server.sh(f"grep -q 'LABEL iso-{slug(iso.path.name)}' /srv/tftp/pxelinux.cfg/default").status == 0
     assert server.sh(f"exportfs -v | grep -q '^{tree}'").status == 0
     assert server.sh(f"test -f {tree}/live/vmlinuz").status == 0
 
@@ -317,7 +317,7 @@ def test_reinstall_on_a_running_system_serves_the_isos_left_in_the_drop_folder(w
         f"DEBIAN_FRONTEND=noninteractive apt-get install -y /mnt/isos/{world['deb'].name}", 240, PACKAGE_DIAGNOSIS
     )
     server.wait_active("isodrop", 120)
-    server.wait_until(f"grep -q '^LABEL {slug(iso.path.name)}' /srv/tftp/pxelinux.cfg/default", 240)
+    server.wait_until(f"grep -q '^LABEL iso-{slug(iso.path.name)}' /srv/tftp/pxelinux.cfg/default", 240)
     server.wait_until(f"exportfs -v | grep -q '^/srv/tftp/isodrop/{slug(iso.path.name)}'", 60)
     server.wait_active("dnsmasq", 30)
     assert server.ok("systemctl show -p MainPID --value dnsmasq").strip() != dnsmasq_pid, "dnsmasq not restarted"

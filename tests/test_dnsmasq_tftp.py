@@ -123,7 +123,7 @@ def test_dnsmasq_serves_menu_and_kernel_and_gets_sighup(
         service.start()
         reads_before = dnsmasq["log"].read_text().count("read " + str(dnsmasq["hosts"]))
         build_debian_live(service.drop / "debian-live-12.iso")
-        service.wait_for(lambda: "LABEL debian-live-12" in service.menu(), 20, "the menu entry")
+        service.wait_for(lambda: "LABEL iso-debian-live-12" in service.menu(), 20, "the menu entry")
         service.wait_for(
             lambda: dnsmasq["log"].read_text().count("read " + str(dnsmasq["hosts"])) > reads_before,
             10,
@@ -155,12 +155,12 @@ def test_stale_dnsmasq_pid_file_is_a_warning_not_a_crash(tmp_path: Path) -> None
     try:
         service.start()
         build_debian_live(service.drop / "a.iso")
-        service.wait_for(lambda: "LABEL a\n" in service.menu(), 20, "the entry")
+        service.wait_for(lambda: "LABEL iso-a\n" in service.menu(), 20, "the entry")
         service.wait_for(lambda: "stale pid file" in service.log_text(), 5, "the warning in the log")
         service.wait_for(lambda: "stale pid file" in service.status()["system"].get("dnsmasq", ""), 5, "status")
         pid_file.unlink()
         (service.drop / "a.iso").unlink()
-        service.wait_for(lambda: "LABEL a\n" not in service.menu(), 10, "the entry to go")
+        service.wait_for(lambda: "LABEL iso-a\n" not in service.menu(), 10, "the entry to go")
         service.wait_for(lambda: "does not exist" in service.status()["system"].get("dnsmasq", ""), 5, "status")
     finally:
         assert service.stop() == 0

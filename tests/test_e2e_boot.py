@@ -93,7 +93,7 @@ def test_bios_boots_dropped_iso_through_pxelinux_menu(dhcp_stack: Stack, live_is
     one, _ = live_isos
     slug = dhcp_stack.drop(one.path)
     menu = dhcp_stack.service.menu()
-    assert f"DEFAULT {slug}" in menu and "SERIAL 0 115200" in menu
+    assert f"DEFAULT iso-{slug}" in menu and "SERIAL 0 115200" in menu
     boot_to_marker(dhcp_stack, "bios", one, "BIOS pxelinux")
 
 
@@ -103,7 +103,7 @@ def test_uefi_boots_through_the_default_uefi_loader(dhcp_stack: Stack, live_isos
     slug = dhcp_stack.drop(one.path)  # already served by the BIOS test when run together; idempotent
     efi_menu = (dhcp_stack.service.tftp / "efi64/pxelinux.cfg/default").read_text()
     assert f"::isodrop/{slug}/live/vmlinuz" in efi_menu  # syslinux.efi's menu stays written
-    assert f"--id '{slug}'" in (dhcp_stack.service.tftp / "grub/grub.cfg").read_text()
+    assert f"--id 'iso-{slug}'" in (dhcp_stack.service.tftp / "grub/grub.cfg").read_text()
     boot_to_marker(dhcp_stack, "uefi", one, "UEFI shim + GRUB (default uefi_loader)")
 
 
@@ -126,10 +126,10 @@ def test_two_isos_non_default_chosen_by_keys_on_serial_console(
     dhcp_stack.drop(one.path)
     slug_two = dhcp_stack.drop(two.path)
     menu = dhcp_stack.service.menu()
-    assert f"DEFAULT {slug_for(one.path.name)}" in menu, "the default must stay the first ISO"
+    assert f"DEFAULT iso-{slug_for(one.path.name)}" in menu, "the default must stay the first ISO"
     vm = dhcp_stack.vm("bios", name="choose-two")
     try:
-        since = choose_at_boot_prompt(vm, slug_two)
+        since = choose_at_boot_prompt(vm, f"iso-{slug_two}")
         failures = tuple(f for f in BOOT_FAILURES if f != "\nboot:") + (one.marker,)
         seconds = vm.wait_for(two.marker, MAX_BOOT_SECONDS + 10, failures, since=since)
         report("BIOS, second ISO chosen on the serial console", seconds)
@@ -145,16 +145,16 @@ def test_removed_iso_entry_export_and_boot_are_gone(dhcp_stack: Stack, live_isos
     slug = dhcp_stack.drop(two.path)
     tree = dhcp_stack.service.trees / slug
     (dhcp_stack.service.drop / two.path.name).unlink()
-    dhcp_stack.service.wait_for(lambda: f"LABEL {slug}\n" not in dhcp_stack.service.menu(), 60, "entry removal")
+    dhcp_stack.service.wait_for(lambda: f"LABEL iso-{slug}\n" not in dhcp_stack.service.menu(), 60, "entry removal")
     dhcp_stack.service.wait_for(lambda: str(tree) not in dhcp_stack.exports(), 30, "export removal")
     dhcp_stack.service.wait_for(lambda: not tree.exists(), 30, "tree removal")
     efi_menu = (dhcp_stack.service.tftp / "efi64/pxelinux.cfg/default").read_text()
-    assert f"LABEL {slug}\n" not in efi_menu
+    assert f"LABEL iso-{slug}\n" not in efi_menu
     vm = dhcp_stack.vm("bios", name="removed")
     try:
-        since = choose_at_boot_prompt(vm, slug)
+        since = choose_at_boot_prompt(vm, f"iso-{slug}")
         # pxelinux finds no such label, tries it as a file name over TFTP and says so at once.
-        vm.wait_for(f"Loading {slug}... failed", 30, (two.marker, "Kernel command line"), since=since)
+        vm.wait_for(f"Loading iso-{slug}... failed", 30, (two.marker, "Kernel command line"), since=since)
         assert two.marker not in vm.text()
     finally:
         vm.close()
@@ -166,10 +166,10 @@ def test_memtest_iso_entry_appears_and_its_kernel_starts(dhcp_stack: Stack) -> N
         pytest.skip(f"{MEMTEST_ISO} missing: install memtest86+ (tests/apt-packages.txt)")
     slug = dhcp_stack.drop(MEMTEST_ISO, uefi=False)  # its kernel is a BIOS (16/32-bit) image only
     menu = dhcp_stack.service.menu()
-    assert f"LABEL {slug}\n" in menu
+    assert f"LABEL iso-{slug}\n" in menu
     vm = dhcp_stack.vm("bios", name="memtest")
     try:
-        since = choose_at_boot_prompt(vm, slug)
+        since = choose_at_boot_prompt(vm, f"iso-{slug}")
         seconds = vm.wait_for("Memtest86+ v", 120, ("Could not find kernel image", "Failed to load"), since=since)
         report("BIOS, memtest86+ kernel (serial output)", seconds)
     finally:

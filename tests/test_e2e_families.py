@@ -65,8 +65,8 @@ def served(iso: Path, http: bool = False, sidecar: str = "") -> Iterator[tuple[S
         # status.json is written after the menu: wait for this ISO's record before tests read it
         stack.service.wait_for(lambda: (stack.service.entry(iso.name) or {}).get("family"), 30, "status entry")
         menu = stack.service.menu()
-        assert f"DEFAULT {slug}" in menu
-        entry = menu.split(f"LABEL {slug}\n", 1)[1].split("\nLABEL ", 1)[0]
+        assert f"DEFAULT iso-{slug}" in menu
+        entry = menu.split(f"LABEL iso-{slug}\n", 1)[1].split("\nLABEL ", 1)[0]
         yield stack, entry
 
 

@@ -80,7 +80,7 @@ def test_bios_ipxe_default_entry_kernel_and_initrd_over_http(
 ) -> None:
     one, two = live_isos
     text = script(http_stack)
-    assert "choose --timeout 3000 --default entry-e2e-one" in text
+    assert "choose --timeout 3000 --default entry-iso-e2e-one" in text
     assert f"kernel {http_stack.proc('nginx').url}/e2e-one/live/vmlinuz" in text  # type: ignore[attr-defined]
     before = len(http_gets(http_stack))
     vm = http_stack.vm("bios", name="ipxe-bios-http")
@@ -103,7 +103,7 @@ def test_bios_ipxe_second_entry_chosen_by_key(
     live_isos: tuple[LiveIso, LiveIso],  # noqa: F811
 ) -> None:
     """Press the key the menu shows beside the second entry ("2") on the PC's keyboard."""
-    assert "item --key 2 entry-e2e-two [2] " in script(http_stack)
+    assert "item --key 2 entry-iso-e2e-two [2] " in script(http_stack)
     boot_second_by_key(http_stack, live_isos, "ipxe-bios-key", "BIOS iPXE, second entry chosen by key, over HTTP")
 
 
@@ -230,7 +230,7 @@ class TestIpxeProxyDhcp:
         live_isos: tuple[LiveIso, LiveIso],  # noqa: F811
     ) -> None:
         one, two = live_isos
-        assert "choose --timeout 3000 --default entry-e2e-one" in script(proxy_stack)
+        assert "choose --timeout 3000 --default entry-iso-e2e-one" in script(proxy_stack)
         menus = tftp_sent(proxy_stack, "ipxe/menu-pcbios.ipxe")
         before = len(http_gets(proxy_stack))
         vm = proxy_stack.vm("bios", name="ipxe-bios-proxy")

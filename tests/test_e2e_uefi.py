@@ -104,7 +104,7 @@ def test_secure_boot_on_boots_signed_kernel_and_leaves_out_unsigned(
     inspected = grub_stack.service.command("inspect", str(unsigned.path)).stdout
     assert "UEFI:       Secure Boot: does not boot: unsigned kernel" in inspected, inspected
     menu = (grub_stack.service.tftp / GRUB_MENU).read_text()
-    assert f"--id '{slug_unsigned}'" in menu and "(no Secure Boot)" in menu
+    assert f"--id 'iso-{slug_unsigned}'" in menu and "(no Secure Boot)" in menu
     boot_signed_with_secure_boot_on(grub_stack, signed, "uefi-secure-boot", "shim + GRUB, default entry")
 
 
@@ -120,7 +120,7 @@ def boot_signed_with_secure_boot_on(stack: Stack, signed: LiveIso, name: str, wh
         assert "(no Secure Boot)" not in shown, "the unsigned entry must be left out with Secure Boot on"
         boot(vm, signed, f"UEFI Secure Boot ON, {what} (signed kernel)")
         # Locked down, GRUB may not load http.mod: kernel and initrd came over TFTP.
-        assert f"Loading {slug_for(signed.path.name)} over TFTP" in vm.text()
+        assert f"Loading iso-{slug_for(signed.path.name)} over TFTP" in vm.text()
     finally:
         vm.close()
     kernel_log = vm.text()
@@ -174,7 +174,7 @@ def boot_unsigned_chosen_by_keys(
             f"UEFI Secure Boot off, {what}, second entry chosen by keys, kernel over HTTP",
             (*UEFI_FAILURES, signed.marker),
         )
-        assert f"Loading {slug} over HTTP" in vm.text()[since:]
+        assert f"Loading iso-{slug} over HTTP" in vm.text()[since:]
         http_log = (stack.work / "nginx-access.log").read_text()
         assert f"GET /{slug}/live/vmlinuz" in http_log, http_log[-2000:]
         assert f"GET /{slug}/live/initrd.img" in http_log
@@ -227,7 +227,7 @@ class TestUefiProxyDhcp:
         try:
             what = "UEFI Secure Boot off, proxy-DHCP beside a router, default entry"
             boot(vm, signed, what, (*UEFI_FAILURES, unsigned.marker))
-            assert f"Loading {slug_for(signed.path.name)} over HTTP" in vm.text(), "http.mod: Secure Boot is off"
+            assert f"Loading iso-{slug_for(signed.path.name)} over HTTP" in vm.text(), "http.mod: Secure Boot is off"
         finally:
             vm.close()
         self.assert_served_by_proxy(proxy_stack, since)
@@ -273,7 +273,7 @@ class TestUefiProxyDhcp:
                 failures = (*(f for f in UEFI_FAILURES if f != "error: "), unsigned.marker)
                 boot(vm, signed, what, failures)
                 shown = vm.text()
-                assert f"Loading {slug} over HTTP" in shown, "http.mod was loaded: HTTP was tried first"
+                assert f"Loading iso-{slug} over HTTP" in shown, "http.mod was loaded: HTTP was tried first"
                 assert "HTTP failed: loading the kernel over TFTP" in shown
                 assert "HTTP failed: loading the initrd over TFTP" in shown
                 assert shown.count("error: connection refused.") == 2, shown[-2000:]

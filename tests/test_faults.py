@@ -77,7 +77,7 @@ def wait_enospc_failure(run: NamespacedRun) -> dict:
     run.wait_for(lambda: outcome(run, "big.iso") == "failed", 30, "big.iso to fail on the full disk")
     entry = run.entry("big.iso")
     assert "No space left on device" in entry["error"], entry
-    assert "LABEL big" not in run.ns_menu()
+    assert "LABEL iso-big" not in run.ns_menu()
     leftovers = run.ns(f"ls -a {run.trees}").stdout.split()
     assert not [name for name in leftovers if name.startswith(".tmp-")], leftovers
     return entry
@@ -93,12 +93,12 @@ def test_enospc_fails_cleanly_and_is_retried_when_space_comes_back(tmp_path: Pat
         entry = wait_enospc_failure(run)
         assert entry.get("attempts", 0) >= 1 and "retry_in" in entry, entry
         run.wait_for(lambda: run.log_text().count("big.iso: extracting") >= 2, 20, "a retry with backoff")
-        assert "LABEL small" in run.ns_menu(), "a failed ISO emptied the menu"
+        assert "LABEL iso-small" in run.ns_menu(), "a failed ISO emptied the menu"
         run.ns(f"mount -o remount,size=64m {run.tftp}")
         begun = time.monotonic()
         run.wait_for(lambda: outcome(run, "big.iso") == "served", 30, "big.iso served once space came back")
         print(f"served {time.monotonic() - begun:.1f} s after space came back")
-        assert "LABEL big" in run.ns_menu() and "LABEL small" in run.ns_menu()
+        assert "LABEL iso-big" in run.ns_menu() and "LABEL iso-small" in run.ns_menu()
         assert "Traceback" not in run.log_text()
     finally:
         run.stop()
@@ -137,12 +137,12 @@ def test_a_failed_build_is_that_isos_failure_and_never_empties_the_menu(service:
     assert bad["outcome"] == "failed" and "fails its md5sum.txt" in bad["error"], bad
     time.sleep(6)  # the old code re-extracted it every 5 s
     assert service.log_text().count("bad.iso: extracting") == 1, "a recorded failure was retried before its time"
-    assert "LABEL good" in service.menu()
+    assert "LABEL iso-good" in service.menu()
     assert "reconcile pass failed" not in service.log_text()
     assert service.stop() == 0
     scan = service.command("scan")
     assert "Traceback" not in scan.stdout + scan.stderr, scan.stderr
-    assert "LABEL good" in service.menu(), "scan wrote a menu without the good ISO"
+    assert "LABEL iso-good" in service.menu(), "scan wrote a menu without the good ISO"
 
 
 # --- same-size replacement with a restored mtime ------------------------------------------------------
@@ -205,7 +205,7 @@ def test_same_size_replacement_with_restored_mtime_is_noticed(service: ServiceRu
     replace(one, "in place")
     service.start()
     service.wait_for(lambda: kernel_marker(service) == b"kernel-one", 20, "the replacement served after restart")
-    service.wait_for(lambda: "LABEL x\n" in service.menu(), 10, "x in the menu")
+    service.wait_for(lambda: "LABEL iso-x\n" in service.menu(), 10, "x in the menu")
     extractions = service.log_text().count("x.iso: extracting")
     service.stop()
     service.start()  # an unchanged file is not extracted again after a restart
@@ -305,7 +305,9 @@ def test_unmounted_drop_folder_keeps_serving_and_its_return_reuses_the_trees(tmp
 
         # and it is watched again: a new ISO is served long before rescan_seconds
         run.ns(f"cp {src}/c.iso {run.drop}/ && rm {run.drop}/b.iso")
-        run.wait_for(lambda: "LABEL c\n" in run.menu() and "LABEL b\n" not in run.menu(), 20, "c added, b removed")
+        run.wait_for(
+            lambda: "LABEL iso-c\n" in run.menu() and "LABEL iso-b\n" not in run.menu(), 20, "c added, b removed"
+        )
         assert "Traceback" not in run.log_text()
     finally:
         run.stop()
@@ -319,12 +321,12 @@ def test_missing_drop_folder_keeps_serving(service: ServiceRun, tmp_path: Path) 
     away = tmp_path / "away"
     os.rename(service.drop, away)
     service.wait_for(lambda: "missing" in service.status()["system"].get("drop folder", ""), 15, "missing in status")
-    assert "LABEL a\n" in service.menu()
+    assert "LABEL iso-a\n" in service.menu()
     assert service.stop() == 0
     service.start()  # a restart without the drop folder: still nothing removed, and it is not re-created
     time.sleep(2)
     assert "missing" in service.status()["system"].get("drop folder", "")
-    assert "LABEL a\n" in service.menu() and not service.drop.exists()
+    assert "LABEL iso-a\n" in service.menu() and not service.drop.exists()
     os.rename(away, service.drop)
     service.wait_for(lambda: "drop folder" not in service.status()["system"], 40, "the drop folder back")
     assert (service.trees / "a").stat().st_ino == inode
@@ -369,7 +371,7 @@ def test_deep_folders_never_stop_serve_or_scan(service: ServiceRun, tmp_path: Pa
         assert service.stop() == 0
         scan = service.command("scan")
         assert "Traceback" not in scan.stdout + scan.stderr, scan.stderr[-2000:]
-        assert "LABEL later\n" in service.menu()
+        assert "LABEL iso-later\n" in service.menu()
     finally:
         rm_deep(service.drop / "deep1")
         rm_deep(service.drop / "deep2")
@@ -392,15 +394,17 @@ def test_bad_sidecar_is_only_that_isos_error(service: ServiceRun, tmp_path: Path
     for name in ("a.iso", "c.iso"):
         shutil.copy(build_debian_live(tmp_path / name), service.drop / name)
     service.start()
-    service.wait_for(lambda: "LABEL a\n" in service.menu() and "LABEL c\n" in service.menu(), 30, "a and c")
+    service.wait_for(lambda: "LABEL iso-a\n" in service.menu() and "LABEL iso-c\n" in service.menu(), 30, "a and c")
     (service.drop / "a.iso.toml").write_text(text)
     service.wait_for(lambda: (service.entry("a.iso") or {}).get("sidecar_error"), 15, "a's sidecar error")
     error = service.entry("a.iso")["sidecar_error"]
     assert "control characters" in error or "label must be" in error, error
     shutil.copy(build_debian_live(tmp_path / "b.iso"), service.drop / "b.iso")
     (service.drop / "c.iso").unlink()
-    service.wait_for(lambda: "LABEL b\n" in service.menu() and "LABEL c\n" not in service.menu(), 20, "b in, c out")
-    assert "LABEL a\n" in service.menu()
+    service.wait_for(
+        lambda: "LABEL iso-b\n" in service.menu() and "LABEL iso-c\n" not in service.menu(), 20, "b in, c out"
+    )
+    assert "LABEL iso-a\n" in service.menu()
     assert_menu_well_formed(service.menu())
     assert "reconcile pass failed" not in service.log_text()
 
@@ -488,7 +492,7 @@ def test_a_disk_mounted_on_the_drop_folder_is_served_at_once(tmp_path: Path) -> 
         run.wait_for(lambda: outcome(run, "a.iso") == "served", 20, "a.iso on the new disk served")
         run.ns(f"umount {run.drop}")
         run.wait_for(lambda: "not mounted" in status_json(run)["system"].get("drop folder", ""), 10, "the unmount")
-        assert "LABEL a\n" in run.menu(), "the unmount removed what was served"
+        assert "LABEL iso-a\n" in run.menu(), "the unmount removed what was served"
         assert "Traceback" not in run.log_text()
     finally:
         run.stop()

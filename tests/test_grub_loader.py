@@ -13,6 +13,7 @@ from isodrop.loaders.grub import GrubLoader, grub_path, grub_serial, grub_timeou
 from isodrop.model import BootEntry
 from isodrop.render.menu import Served, build_menu
 from isodrop.secureboot import Verdict
+from tests.loader_parsers import grub_timeout_entry, parse_grub, words
 
 MENU = PurePosixPath("grub/grub.cfg")
 HOSTILE = [
@@ -26,49 +27,6 @@ HOSTILE = [
     "}\nmenuentry evil {",
     "'; reboot; echo '",
 ]
-
-
-def words(line: str) -> list[str]:
-    """Split one GRUB script line into words as GRUB does: '...' literal, "..." with \\ escapes,
-    \\ outside quotes, # starting a comment at a word start, ; and braces as separate words."""
-    out: list[str] = []
-    word: list[str] | None = None
-    i = 0
-    while i < len(line):
-        ch = line[i]
-        if ch == "'":
-            end = line.index("'", i + 1)  # an unterminated quote raises: the test fails
-            word = (word or []) + [line[i + 1 : end]]
-            i = end + 1
-        elif ch == '"':
-            i += 1
-            part = []
-            while line[i] != '"':
-                if line[i] == "\\" and line[i + 1] in '"\\$':
-                    i += 1
-                part.append(line[i])
-                i += 1
-            word = (word or []) + ["".join(part)]
-            i += 1
-        elif ch == "\\":
-            word = (word or []) + [line[i + 1]]
-            i += 2
-        elif ch in " \t":
-            if word is not None:
-                out.append("".join(word))
-            word = None
-            i += 1
-        elif ch == "#" and word is None:
-            break
-        elif ch in ";{}" and word is None:
-            out.append(ch)
-            i += 1
-        else:
-            word = (word or []) + [ch]
-            i += 1
-    if word is not None:
-        out.append("".join(word))
-    return out
 
 
 def config(tmp_path: Path, **changes: object):  # type: ignore[no-untyped-def]
@@ -113,8 +71,8 @@ def test_hostile_labels_and_params_cannot_add_or_change_lines(tmp_path: Path) ->
     current = -1
     for line in hostile.splitlines():
         w = words(line)
-        if w[:1] == ["menuentry"] and w[3].startswith("s"):
-            current = int(w[3][1:])
+        if w[:1] == ["menuentry"] and w[3].startswith("iso-s"):
+            current = int(w[3].removeprefix("iso-s"))
             assert w[1] == BootEntry("x", HOSTILE[current], "k", (), ()).label  # the label, made printable
             assert w[2] == "--id" and w[-1] == "{" and len(w) == 6  # title --id id --hotkey=N {
             entries += 1
@@ -129,7 +87,8 @@ def test_menu_structure_serial_timeout_default(tmp_path: Path) -> None:
     lines = text.splitlines()
     assert lines[1:4] == ["serial --unit=0 --speed=115200", "terminal_input console serial", "terminal_output serial"]
     assert "set timeout=4" in lines  # 3.5 s rounded up: GRUB counts whole seconds
-    assert "set default='a'" in lines  # "first": the first by position, then label
+    assert "set default='0'" in lines  # "first": the first by position, then label
+    assert grub_timeout_entry(parse_grub(text, lockdown=False)).id == "iso-a"
     titles = [words(line)[1] for line in lines if line.startswith("menuentry")]
     assert titles == ["Aye [guessed]", "Bee", "Boot from local disk"]
     assert "linux '/isodrop/b/live/vmlinuz' 'boot=live' 'console=ttyS0,115200'" in text
@@ -141,8 +100,10 @@ def test_menu_structure_serial_timeout_default(tmp_path: Path) -> None:
 
 def test_first_default_and_local(tmp_path: Path) -> None:
     entries = [served("b", "Bee"), served("a", "Aye")]
-    assert "set default='a'" in render(config(tmp_path), entries)
-    assert "set default='local'" in render(config(tmp_path, menu_default="local"), entries)
+    first = parse_grub(render(config(tmp_path), entries), lockdown=False)
+    assert first.default == "0" and grub_timeout_entry(first).id == "iso-a"
+    local = parse_grub(render(config(tmp_path, menu_default="local"), entries), lockdown=False)
+    assert local.default == "2" and grub_timeout_entry(local).id == "local"
     assert "set timeout=-1" in render(config(tmp_path, menu_timeout=0), entries)
 
 
@@ -151,16 +112,17 @@ def test_grouped_menu_has_submenus_and_default_path(tmp_path: Path) -> None:
     entries = [served("a", "Aye", family="casper"), served("b", "Bee", family="debian-live")]
     text = render(cfg, entries)
     assert "submenu 'casper' --id 'group-1'" in text and "submenu 'debian-live' --id 'group-2'" in text
-    assert "set default='group-1>a'" in text
+    assert "set default='0>0'" in text
+    assert grub_timeout_entry(parse_grub(text, lockdown=True)).id == "iso-a"
 
 
 def test_a_submenu_with_nothing_for_uefi_is_left_out_and_the_default_path_follows(tmp_path: Path) -> None:
-    cfg = config(tmp_path, menu_group_threshold=1, menu_default="b")
+    cfg = config(tmp_path, menu_group_threshold=1, menu_default="b.iso")
     bios_only = served("a", "Aye", family="casper")
     bios_only = dataclasses.replace(bios_only, entry=dataclasses.replace(bios_only.entry, firmware=("bios",)))
     text = render(cfg, [bios_only, served("b", "Bee", family="debian-live")])
     assert "casper" not in text and "'Aye'" not in text
-    assert "submenu 'debian-live' --id 'group-1' --hotkey=1 {" in text and "set default='group-1>b'" in text
+    assert "submenu 'debian-live' --id 'group-1' --hotkey=1 {" in text and "set default='0>0'" in text
 
 
 def test_serial_off_means_no_terminal_lines(tmp_path: Path) -> None:
@@ -174,9 +136,9 @@ def test_entry_that_cannot_secure_boot_is_left_out_when_locked_down(tmp_path: Pa
     text = render(config(tmp_path), [bad, good])
     lines = text.splitlines()
     start = lines.index('if [ "$lockdown" != "y" ]; then')
-    assert lines[start + 1].startswith("menuentry 'Unsigned (no Secure Boot)' --id 'u'")
+    assert lines[start + 1].startswith("menuentry 'Unsigned (no Secure Boot)' --id 'iso-u'")
     assert lines[start + 1 :].index("fi") > 0
-    signed = next(line for line in lines if "--id 's'" in line)
+    signed = next(line for line in lines if "--id 'iso-s'" in line)
     assert "(no Secure Boot)" not in signed and lines[lines.index(signed) - 1] != 'if [ "$lockdown" != "y" ]; then'
 
 

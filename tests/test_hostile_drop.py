@@ -151,7 +151,7 @@ def test_hostile_drop_folder(hostile: tuple[ServiceRun, list[socket.socket]]) ->
     assert_menu_well_formed(menu)
     assert_menu_well_formed((run.tftp / "efi64/pxelinux.cfg/default").read_text())
     assert "MENU LABEL Shared label" in menu, "a sidecar linked inside the drop folder is used"
-    assert "LABEL good\n" in menu and "LABEL link-in\n" in menu
+    assert "LABEL iso-good\n" in menu and "LABEL iso-link-in\n" in menu
     log = run.log_text()
     assert SECRET not in menu and SECRET not in log and SECRET not in (run.state / "status.json").read_text()
     shadow = [line for line in Path("/etc/shadow").read_text().splitlines() if line.strip()]
@@ -167,13 +167,15 @@ def test_hostile_drop_folder(hostile: tuple[ServiceRun, list[socket.socket]]) ->
     shutil.copy(run.drop / "good.iso", run.drop / ".later.part")
     os.rename(run.drop / ".later.part", run.drop / "later.iso")
     (run.drop / "s-nul.iso").unlink()
-    run.wait_for(lambda: "LABEL later\n" in run.menu() and "LABEL s-nul\n" not in run.menu(), 30, "later in, s-nul out")
+    run.wait_for(
+        lambda: "LABEL iso-later\n" in run.menu() and "LABEL iso-s-nul\n" not in run.menu(), 30, "later in, s-nul out"
+    )
     assert run.stop() == 0
 
     # one `scan` over the same folder: no hang, no Traceback, the same menu entries
     scan = run.command("scan")
     assert "Traceback" not in scan.stdout + scan.stderr, scan.stderr[-3000:]
-    assert "LABEL later\n" in run.menu() and "LABEL good\n" in run.menu()
+    assert "LABEL iso-later\n" in run.menu() and "LABEL iso-good\n" in run.menu()
 
 
 def test_inspect_refuses_a_fifo_at_once(tmp_path: Path) -> None:

@@ -428,7 +428,7 @@ def test_scan_serves_the_good_image_and_fails_each_bad_one_alone(tmp_path: Path)
     assert rss_mib < PEAK_RSS_MIB
     menu = (root / "tftp/pxelinux.cfg/default").read_text()
     labels = [line.split()[1] for line in menu.splitlines() if line.startswith("LABEL ")]
-    assert sorted(labels) == ["good", "local"], menu
+    assert sorted(labels) == ["iso-good", "local"], menu
     assert all(
         line.startswith(("  ", "LABEL", "DEFAULT", "PROMPT", "TIMEOUT", "MENU", "UI", "SERIAL", "#")) or not line
         for line in menu.splitlines()

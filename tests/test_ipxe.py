@@ -46,8 +46,8 @@ def test_menu_keys_default_timeout_and_local_boot() -> None:
     config = dataclasses.replace(CONFIG, menu_default="b.iso", menu_timeout=50)
     text = scripts([served("a", "Alpha"), served("b", "Beta")], config)[PCBIOS]
     assert text.startswith("#!ipxe\n")
-    assert "item --key 1 entry-a [1] Alpha\n" in text and "item --key 2 entry-b [2] Beta\n" in text
-    assert "choose --timeout 5000 --default entry-b target || goto start\n" in text  # tenths -> ms
+    assert "item --key 1 entry-iso-a [1] Alpha\n" in text and "item --key 2 entry-iso-b [2] Beta\n" in text
+    assert "choose --timeout 5000 --default entry-iso-b target || goto start\n" in text  # tenths -> ms
     assert "item --key l local [l] Boot from local disk\n" in text
     assert "\n:local\nsanboot --no-describe --drive 0x80 || exit 1\n" in text
     assert "\n:local\nexit 1\n" in scripts([served("a", "Alpha")], config)[EFI]  # back to the firmware's next option
@@ -91,20 +91,20 @@ def test_several_initrds_each_named() -> None:
 def test_guessed_marking_and_firmware_split() -> None:
     entries = [served("a", "Alpha", guessed=True), served("m", "Memtest", firmware=("bios",))]
     out = scripts(entries)
-    assert "entry-a [1] Alpha [guessed]" in out[PCBIOS]
-    assert "entry-m" in out[PCBIOS] and "entry-m" not in out[EFI]
+    assert "entry-iso-a [1] Alpha [guessed]" in out[PCBIOS]
+    assert "entry-iso-m" in out[PCBIOS] and "entry-iso-m" not in out[EFI]
 
 
 def test_submenus_per_family_when_grouped() -> None:
     config = dataclasses.replace(CONFIG, menu_group_threshold=1, menu_default="b.iso")
     entries = [served("a", "Alpha"), served("b", "Beta", family="casper"), served("c", "Gamma", family="casper")]
     text = scripts(entries, config)[PCBIOS]
-    assert "item --key 0 entry-b [0] Beta (default)\n" in text  # the default stays one key away
+    assert "item --key 0 entry-iso-b [0] Beta (default)\n" in text  # the default stays one key away
     assert "item --key 1 group-1 [1] casper >\n" in text and "item --key 2 group-2 [2] debian-live >\n" in text
     group = text[text.index(":group-1\n") : text.index(":group-2\n")]
-    assert "item --key 1 entry-b [1] Beta\n" in group and "item --key 2 entry-c [2] Gamma\n" in group
+    assert "item --key 1 entry-iso-b [1] Beta\n" in group and "item --key 2 entry-iso-c [2] Gamma\n" in group
     assert "item --key b start [b] Back\n" in group
-    for label in ("entry-a", "entry-b", "entry-c", "group-1", "group-2", "local", "failed", "start"):
+    for label in ("entry-iso-a", "entry-iso-b", "entry-iso-c", "group-1", "group-2", "local", "failed", "start"):
         assert f"\n:{label}\n" in text
 
 
@@ -112,7 +112,7 @@ def test_sidecar_hidden_and_label_come_through_the_menu_model() -> None:
     # Sidecars are applied before build_menu (hidden entries are not in `served`); a renamed label is
     # just the entry's label, quoted like any other.
     text = scripts([served("a", "Renamed by sidecar ${x}")])[PCBIOS]
-    assert "entry-a [1] Renamed by sidecar $ {x}\n" in text
+    assert "entry-iso-a [1] Renamed by sidecar $ {x}\n" in text
 
 
 HOSTILE = [
@@ -165,7 +165,7 @@ def test_chain_to_the_configured_loader_when_not_ipxe() -> None:
     assert "item" not in out[PCBIOS]
     grub = scripts([served("a", "Alpha")], dataclasses.replace(BASE, uefi_loader="grub"))[EFI]  # the default
     # neither shim (refuses what iPXE hands it) nor GRUB (finds no config when chained): iPXE's own menu
-    assert "chain --autofree" not in grub and "item --key 1 entry-a" in grub
+    assert "chain --autofree" not in grub and "item --key 1 entry-iso-a" in grub
     assert "chain --autofree menu-${platform}.ipxe" in out[IPXE_SCRIPT]
 
 

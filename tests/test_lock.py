@@ -23,7 +23,7 @@ def test_scan_while_serve_runs_is_refused_naming_the_service(tmp_path: Path) -> 
     build_debian_live(run.drop / "a.iso")
     run.start()
     try:
-        run.wait_for(lambda: "LABEL a\n" in run.menu(), 60, "a.iso in the menu")
+        run.wait_for(lambda: "LABEL iso-a\n" in run.menu(), 60, "a.iso in the menu")
         assert run.process is not None
         lock_file = run.state / "lock"
         assert lock_file.read_text().split() == [str(run.process.pid), "isodrop", "serve"]
@@ -43,7 +43,7 @@ def test_scan_while_serve_runs_is_refused_naming_the_service(tmp_path: Path) -> 
     os.utime(run.drop / "b.iso", (time.time() - 60, time.time() - 60))
     done = run.command("scan")
     assert done.returncode == 0, done.stderr
-    assert "LABEL b\n" in run.menu()
+    assert "LABEL iso-b\n" in run.menu()
 
 
 def test_the_lock_moves_with_state_dir_on_reload_and_a_held_one_keeps_the_old_config(tmp_path: Path) -> None:
@@ -55,7 +55,7 @@ def test_the_lock_moves_with_state_dir_on_reload_and_a_held_one_keeps_the_old_co
     build_debian_live(run.drop / "a.iso")
     run.start()
     try:
-        run.wait_for(lambda: "LABEL a\n" in run.menu(), 60, "a.iso in the menu")
+        run.wait_for(lambda: "LABEL iso-a\n" in run.menu(), 60, "a.iso in the menu")
         old_state, new_state = run.state, tmp_path / "run2"
         run.settings["state_dir"] = str(new_state)
         run.write_config()

@@ -51,7 +51,7 @@ CONFIG = dataclasses.replace(local_defaults(Path("/tmp/t")), serial_console="tty
 def test_bios_menu_has_sorted_entries_local_boot_and_serial() -> None:
     menu = build_menu([served("zeta", "Zeta"), served("alpha", "Alpha")], CONFIG)
     text = render_menus(menu, None)[BIOS_MENU]
-    assert text.index("LABEL alpha") < text.index("LABEL zeta") < text.index("LABEL local")
+    assert text.index("LABEL iso-alpha") < text.index("LABEL iso-zeta") < text.index("LABEL local")
     assert "UI vesamenu.c32" in text and "SERIAL 0 115200" in text and "TIMEOUT 50" in text
     assert "  LINUX isodrop/alpha/live/vmlinuz\n" in text
     assert "  INITRD isodrop/alpha/live/initrd.img,isodrop/alpha/live/extra.img\n" in text
@@ -67,15 +67,15 @@ def test_efi_menu_uses_root_relative_paths_and_no_localboot() -> None:
     assert PurePosixPath("efi64/pxelinux.cfg/default") == EFI_MENU
     assert "  LINUX ::isodrop/alpha/live/vmlinuz\n" in text
     assert "::isodrop/alpha/live/initrd.img,::isodrop/alpha/live/extra.img" in text
-    assert "LOCALBOOT" not in text and "DEFAULT alpha" in text and "MENU DEFAULT" in text
+    assert "LOCALBOOT" not in text and "DEFAULT iso-alpha" in text and "MENU DEFAULT" in text
 
 
 def test_bios_only_entries_stay_out_of_the_uefi_menu() -> None:
     bios_only = served("mt32", "Memtest86+ (32-bit)")
     bios_only = dataclasses.replace(bios_only, entry=dataclasses.replace(bios_only.entry, firmware=("bios",)))
     menus = render_menus(build_menu([bios_only, served("alpha", "Alpha")], CONFIG), None)
-    assert "LABEL mt32" in menus[BIOS_MENU] and "LABEL alpha" in menus[BIOS_MENU]
-    assert "LABEL mt32" not in menus[EFI_MENU] and "LABEL alpha" in menus[EFI_MENU]
+    assert "LABEL iso-mt32" in menus[BIOS_MENU] and "LABEL iso-alpha" in menus[BIOS_MENU]
+    assert "LABEL iso-mt32" not in menus[EFI_MENU] and "LABEL iso-alpha" in menus[EFI_MENU]
 
 
 def test_duplicate_labels_get_file_names_and_guessed_is_marked() -> None:
@@ -87,8 +87,8 @@ def test_duplicate_labels_get_file_names_and_guessed_is_marked() -> None:
 def test_position_orders_before_label_and_default_by_file_name() -> None:
     config = dataclasses.replace(CONFIG, menu_default="zeta.iso")
     menu = build_menu([served("alpha", "Alpha"), served("zeta", "Zeta", position=-1)], config)
-    assert [i.name for i in all_items(menu)] == ["zeta", "alpha"]
-    assert menu.default == "zeta" and [i.is_default for i in all_items(menu)] == [True, False]
+    assert [i.name for i in all_items(menu)] == ["iso-zeta", "iso-alpha"]
+    assert menu.default == "iso-zeta" and [i.is_default for i in all_items(menu)] == [True, False]
 
 
 def test_many_entries_are_grouped_by_family() -> None:
@@ -170,7 +170,7 @@ def test_publication_is_computed_from_values_alone() -> None:
         Path("/nonexistent/tftp/pxelinux.cfg/default"),
     ]
     bios = menus[Path("/nonexistent/tftp/pxelinux.cfg/default")]
-    assert "MENU LABEL Renamed" in bios and "LABEL b\n" not in bios and "LABEL gone" not in bios
+    assert "MENU LABEL Renamed" in bios and "LABEL iso-b\n" not in bios and "LABEL iso-gone" not in bios
     assert result.shown == 1 and result.exported == 2 and result.exports_file == config.exports_file
     assert "/nonexistent/tftp/isodrop/b *(ro" in result.exports and "isodrop/gone" not in result.exports
 
@@ -183,7 +183,7 @@ def test_publication_is_computed_from_values_alone() -> None:
         states, {"a", "b", "bad"}, {"a.iso": Sidecar(label="Other")}, contexts, config, loaders, nfs_server(config)
     )
     bios = dict(relabelled.menus)[Path("/nonexistent/tftp/pxelinux.cfg/default")]
-    assert "MENU LABEL Other" in bios and "LABEL b\n" in bios  # b's sidecar no longer hides it
+    assert "MENU LABEL Other" in bios and "LABEL iso-b\n" in bios  # b's sidecar no longer hides it
 
 
 def test_loader_files_are_installed_and_refreshed_when_the_package_changes(tmp_path: Path) -> None:
@@ -214,7 +214,7 @@ def test_every_loader_installs_its_boot_file_and_renders_its_own_menu() -> None:
             assert loader.boot_file() in rendered  # (its menus: tests/test_ipxe.py)
             continue
         if loader.name == "grub":  # GRUB's own syntax; its escaping is tests/test_grub_loader.py
-            assert all("menuentry 'Alpha MENU HIDDEN' --id 'alpha'" in text for text in rendered.values())
+            assert all("menuentry 'Alpha MENU HIDDEN' --id 'iso-alpha'" in text for text in rendered.values())
         else:
             assert all("MENU LABEL Alpha MENU HIDDEN\n" in text for text in rendered.values())
     assert {BIOS_MENU, EFI_MENU, PurePosixPath("grub/grub.cfg")} <= paths
@@ -245,7 +245,7 @@ def test_templates_written_for_0_1_keep_their_variables(tmp_path: Path) -> None:
     )
     assert GrubLoader(tmp_path).render(menu)[PurePosixPath("grub/grub.cfg")] == (
         "'Aye'  1 \n'Bee'\\''s ${x}' (http,10.0.0.1:8080)/isodrop/b/live/vmlinuz 2 "
-        "(http,10.0.0.1:8080)/isodrop/b/live/initrd.img\ndefault=a http=True\n"
+        "(http,10.0.0.1:8080)/isodrop/b/live/initrd.img\ndefault=iso-a http=True\n"
     )
     efi = IpxeLoader(tmp_path).render(menu)[PurePosixPath("ipxe/menu-efi.ipxe")]
     assert efi == (

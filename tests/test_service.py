@@ -44,7 +44,7 @@ def test_slow_copy_is_waited_for_then_served_and_removed(service: ServiceRun, tm
             assert not (service.trees / "debian-live-12").exists(), "extracted while still being copied"
             assert service.entry("debian-live-12.iso") is None
     copied = time.monotonic()
-    service.wait_for(lambda: "LABEL debian-live-12" in service.menu(), 15, "the menu entry")
+    service.wait_for(lambda: "LABEL iso-debian-live-12" in service.menu(), 15, "the menu entry")
     print(f"served {time.monotonic() - copied:.2f} s after the copy finished")
 
     tree = service.trees / "debian-live-12"
@@ -75,13 +75,13 @@ def test_moved_in_and_renamed_isos(service: ServiceRun, tmp_path: Path) -> None:
     staging.mkdir()
     shutil.copy(source, staging / "a.iso")
     time.sleep(1.5)
-    assert "LABEL a" not in service.menu()
+    assert "LABEL iso-a" not in service.menu()
     os.rename(staging / "a.iso", service.drop / "a.iso")  # move-in
-    service.wait_for(lambda: "LABEL a\n" in service.menu(), 15, "a.iso served after move-in")
+    service.wait_for(lambda: "LABEL iso-a\n" in service.menu(), 15, "a.iso served after move-in")
     os.rename(service.drop / "a.iso", service.drop / "b.iso")  # rename
-    service.wait_for(lambda: "LABEL b\n" in service.menu() and "LABEL a\n" not in service.menu(), 15, "rename")
+    service.wait_for(lambda: "LABEL iso-b\n" in service.menu() and "LABEL iso-a\n" not in service.menu(), 15, "rename")
     os.rename(service.drop / "b.iso", tmp_path / "moved-out.iso")  # move-out
-    service.wait_for(lambda: "LABEL b\n" not in service.menu(), 10, "move-out")
+    service.wait_for(lambda: "LABEL iso-b\n" not in service.menu(), 10, "move-out")
     assert (tmp_path / "moved-out.iso").read_bytes() == source.read_bytes(), "the user's ISO was modified"
 
 
@@ -99,7 +99,7 @@ def test_sigkill_mid_extraction_converges_after_restart(service: ServiceRun, tmp
     assert not (service.trees / "big").exists(), "a half tree is in place"
 
     service.start()
-    service.wait_for(lambda: "LABEL big" in service.menu(), 60, "the entry after restart")
+    service.wait_for(lambda: "LABEL iso-big" in service.menu(), 60, "the entry after restart")
     tree = service.trees / "big"
     assert (tree / "live/filler11.bin").stat().st_size == 40_000_000
     assert leftovers(service) == [], "temporary folders left behind"
@@ -109,13 +109,13 @@ def test_sigkill_mid_extraction_converges_after_restart(service: ServiceRun, tmp
 def test_restart_keeps_serving_without_re_extracting(service: ServiceRun, tmp_path: Path) -> None:
     shutil.copy(build_debian_live(tmp_path / "a.iso"), service.drop / "a.iso")
     service.start()
-    service.wait_for(lambda: "LABEL a\n" in service.menu(), 15, "the entry")
+    service.wait_for(lambda: "LABEL iso-a\n" in service.menu(), 15, "the entry")
     inode = (service.trees / "a").stat().st_ino
     assert service.stop() == 0
     service.start()
     time.sleep(2)
     assert (service.trees / "a").stat().st_ino == inode
-    assert "LABEL a\n" in service.menu()
+    assert "LABEL iso-a\n" in service.menu()
     assert service.log_text().count("a.iso: extracting") == 1
 
 
@@ -126,7 +126,7 @@ def test_upgrade_from_records_beside_trees_keeps_serving_without_re_extracting(
     re-extracts nothing; an ISO named like such a record (issue 9) no longer reaches another ISO's record."""
     shutil.copy(build_debian_live(tmp_path / "a.iso"), service.drop / "a.iso")
     service.start()
-    service.wait_for(lambda: "LABEL a\n" in service.menu(), 15, "the entry")
+    service.wait_for(lambda: "LABEL iso-a\n" in service.menu(), 15, "the entry")
     assert service.stop() == 0
     inode = (service.trees / "a").stat().st_ino
     os.rename(service.trees / ".state/a.json", service.trees / "a.state.json")  # the old layout
@@ -135,7 +135,7 @@ def test_upgrade_from_records_beside_trees_keeps_serving_without_re_extracting(
     assert not (service.trees / "a.state.json").exists() and (service.trees / "a").stat().st_ino == inode
     shutil.copy(service.drop / "a.iso", service.drop / "a.state.json.iso")
     service.wait_for(lambda: "a.state.json.iso: served as" in service.log_text(), 20, "the look-alike served")
-    assert (service.entry("a.iso") or {}).get("outcome") == "served" and "LABEL a\n" in service.menu()
+    assert (service.entry("a.iso") or {}).get("outcome") == "served" and "LABEL iso-a\n" in service.menu()
     assert service.log_text().count("a.iso: extracting") == 1
 
 
@@ -174,9 +174,9 @@ def test_bad_input_gets_clear_outcomes_and_the_rest_is_served(service: ServiceRu
         assert path.resolve().is_relative_to(tree.resolve()), f"{path} leads outside its tree"
 
     menu = service.menu()
-    assert "LABEL good\n" in menu and "LABEL hostile\n" in menu
+    assert "LABEL iso-good\n" in menu and "LABEL iso-hostile\n" in menu
     for name in ("empty", "random", "truncated", "unknown"):
-        assert f"LABEL {name}\n" not in menu
+        assert f"LABEL iso-{name}\n" not in menu
         assert not (service.trees / name).exists()
 
     status = service.command("status")
@@ -188,13 +188,13 @@ def test_bad_input_gets_clear_outcomes_and_the_rest_is_served(service: ServiceRu
 def test_sidecar_changes_rerender_without_extracting_again(service: ServiceRun, tmp_path: Path) -> None:
     shutil.copy(build_debian_live(tmp_path / "a.iso"), service.drop / "a.iso")
     service.start()
-    service.wait_for(lambda: "LABEL a\n" in service.menu(), 15, "the entry")
+    service.wait_for(lambda: "LABEL iso-a\n" in service.menu(), 15, "the entry")
     inode = (service.trees / "a").stat().st_ino
     (service.drop / "a.iso.toml").write_text('label = "Install fest"\nadd_params = ["quiet"]\n')
     service.wait_for(lambda: "MENU LABEL Install fest" in service.menu(), 10, "the sidecar label")
     assert "ip=dhcp quiet" in service.menu()
     (service.drop / "a.iso.toml").write_text("hidden = true\n")
-    service.wait_for(lambda: "LABEL a\n" not in service.menu(), 10, "the entry to be hidden")
+    service.wait_for(lambda: "LABEL iso-a\n" not in service.menu(), 10, "the entry to be hidden")
     assert (service.trees / "a").stat().st_ino == inode
     assert service.log_text().count("a.iso: extracting") == 1
 
@@ -202,7 +202,7 @@ def test_sidecar_changes_rerender_without_extracting_again(service: ServiceRun, 
 def test_sighup_rereads_the_config(service: ServiceRun, tmp_path: Path) -> None:
     shutil.copy(build_debian_live(tmp_path / "a.iso"), service.drop / "a.iso")
     service.start()
-    service.wait_for(lambda: "LABEL a\n" in service.menu(), 15, "the entry")
+    service.wait_for(lambda: "LABEL iso-a\n" in service.menu(), 15, "the entry")
     service.settings["menu_title"] = "Repair bench"
     service.settings["server_address"] = "192.0.2.99"
     service.write_config()
@@ -223,7 +223,7 @@ def test_a_failing_pass_is_logged_and_retried_not_fatal(service: ServiceRun, tmp
         lambda: "reconcile pass failed" in service.status()["system"].get("last error", ""), 5, "the status file"
     )
     (service.tftp / "pxelinux.cfg").unlink()
-    service.wait_for(lambda: "LABEL a\n" in service.menu(), 20, "the retry to write the menu")
+    service.wait_for(lambda: "LABEL iso-a\n" in service.menu(), 20, "the retry to write the menu")
     service.wait_for(lambda: "last error" not in service.status()["system"], 10, "the error to clear")
 
 
@@ -232,9 +232,9 @@ def test_many_isos_at_once_are_queued(service: ServiceRun, tmp_path: Path) -> No
     service.start()
     for i in range(6):
         shutil.copy(source, service.drop / f"iso{i}.iso")
-    service.wait_for(lambda: all(f"LABEL iso{i}\n" in service.menu() for i in range(6)), 60, "all six entries")
+    service.wait_for(lambda: all(f"LABEL iso-iso{i}\n" in service.menu() for i in range(6)), 60, "all six entries")
     (service.drop / "iso0.iso").unlink()
-    service.wait_for(lambda: "LABEL iso0\n" not in service.menu(), 10, "iso0 removed")
+    service.wait_for(lambda: "LABEL iso-iso0\n" not in service.menu(), 10, "iso0 removed")
     service.wait_for(lambda: service.status()["summary"].startswith("serving 5 ISOs"), 5, "the status line")
 
 
@@ -250,7 +250,7 @@ def test_a_notify_socket_nobody_reads_does_not_freeze_the_service(service: Servi
     for i in range(14):  # a pass, and a notify, for each
         shutil.copy(source, service.drop / f"iso{i:02d}.iso")
         time.sleep(0.3)
-    service.wait_for(lambda: all(f"LABEL iso{i:02d}\n" in service.menu() for i in range(14)), 90, "all 14 entries")
+    service.wait_for(lambda: all(f"LABEL iso-iso{i:02d}\n" in service.menu() for i in range(14)), 90, "all 14 entries")
     assert service.log_text().count("its notify socket is not being read") == 1, service.log_text()
     reader.settimeout(1)
     queued = [reader.recv(4096).decode() for _ in range(10)]
@@ -284,7 +284,7 @@ def test_local_mode_without_config_says_what_it_skips(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "local mode" in done.stderr and "dnsmasq" in done.stderr
-    assert "LABEL a\n" in (tmp_path / "demo/tftp/pxelinux.cfg/default").read_text()
+    assert "LABEL iso-a\n" in (tmp_path / "demo/tftp/pxelinux.cfg/default").read_text()
     assert (tmp_path / "demo/exports/isodrop.exports").read_text().count("(ro,") == 1
 
 
@@ -300,13 +300,13 @@ def test_hostile_file_names_in_the_drop_folder(service: ServiceRun, tmp_path: Pa
     assert {service.entry(n)["outcome"] for n in names} == {"served"}
     menu = service.menu()
     labels = [line.split()[1] for line in menu.splitlines() if line.startswith("LABEL ")]
-    assert len(labels) == 4 and "local" in labels and "plain" in labels  # three ISOs + local, nothing injected
+    assert len(labels) == 4 and "local" in labels and "iso-plain" in labels  # three ISOs + local, nothing injected
     directives = [line.strip() for line in menu.splitlines()]
     assert not [d for d in directives if d.startswith(("LABEL evil", "LINUX shadow"))], "a name injected menu lines"
     assert all(d.split()[1].startswith("isodrop/") for d in directives if d.startswith("LINUX "))
     for label in labels:
         assert all(c.isalnum() or c in "._-" for c in label)
-        assert (service.trees / label).is_dir() or label == "local"
+        assert (service.trees / label.removeprefix("iso-")).is_dir() or label == "local"
     status = service.command("status")
     assert status.returncode == 0, status.stderr
     assert "caf\ufffd.iso" in status.stdout and "two LABEL evil" in status.stdout

@@ -55,6 +55,8 @@ def recognise(tree: Tree, ctx: ServerContext) -> Recognition:
         except NotBootable as verdict:
             return verdict
         if entry is not None:
+            if problem := entry.too_long():  # an ISO's own APPEND, label or paths past the limits
+                return NotBootable(problem, guessed=entry.guessed, family=entry.family, evidence=entry.evidence)
             return entry
     return NotBootable(
         f"no known live system found (volume ID {tree.volume_id!r}): no family's files were found, and the "

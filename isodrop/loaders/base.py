@@ -26,6 +26,8 @@ class Loader(ABC):
     name: ClassVar[str]  # config name: "pxelinux", "syslinux-efi", ...
     firmware: ClassVar[str]  # client firmware whose menu it serves: "bios" or "efi64"
     template: ClassVar[str]  # jinja2 template in isodrop/templates/, overridable from templates_dir
+    max_line: ClassVar[int]  # longest line its menus may have (isodrop.limits.LINE_MAX)
+    continuation: ClassVar[str] = ""  # a line ending in this is joined with the next by the loader
 
     def __init__(self, templates_dir: Path | None = None) -> None:
         self.templates_dir = templates_dir
@@ -57,7 +59,35 @@ class Loader(ABC):
     def render_template(self, **variables: Any) -> str:
         """Render `self.template` with `variables`, plus `quote` (this loader's escaping) and `firmware`."""
         template = environment(self.templates_dir).get_template(self.template)
-        return template.render(quote=self.quote, firmware=self.firmware, **variables)
+        return self.checked(template.render(quote=self.quote, firmware=self.firmware, **variables))
+
+    def checked(self, text: str) -> str:
+        """`text`, after making sure the loader reads it line by line as written: no line near its
+        line limit, none ending in its continuation character. The quoting and the limits on entries
+        (isodrop.limits) make both impossible; seeing one is a bug, so the menu is not written."""
+        lines = text.split("\n")
+        if max(map(len, lines)) * 4 > self.max_line:  # a UTF-8 character is at most 4 bytes: else all fit
+            for number, line in enumerate(lines, 1):
+                size = len(line.encode("utf-8", "surrogateescape"))
+                if size > self.max_line:
+                    raise MenuLineError(f"{self.name} menu line {number} is {size} bytes, over {self.max_line}")
+        if self.continuation and (self.continuation + "\n" in text or text.endswith(self.continuation)):
+            number = next(n for n, line in enumerate(lines, 1) if line.endswith(self.continuation))
+            raise MenuLineError(
+                f"{self.name} menu line {number} ends in {self.continuation!r}: {lines[number - 1][:80]!r}"
+            )
+        return text
+
+
+class MenuLineError(RuntimeError):
+    """A rendered menu line the loader would not read as written (a bug in isodrop or a template)."""
+
+
+def not_an_option(text: str) -> str:
+    """`text` for a place where the loader parses options (GRUB's `menuentry` title, iPXE's `menu`
+    title): one starting with "-" would be taken as an option (GRUB: "menuentry is missing title", the
+    entry is gone), so it gets a "_" in front."""
+    return "_" + text if text.startswith("-") else text
 
 
 @functools.cache

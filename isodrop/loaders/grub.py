@@ -25,7 +25,8 @@ from typing import ClassVar
 from urllib.parse import urlsplit
 
 from isodrop.config import Config
-from isodrop.loaders.base import Loader, Section, sections
+from isodrop.limits import LINE_MAX
+from isodrop.loaders.base import Loader, Section, not_an_option, sections
 from isodrop.render.menu import Menu, MenuItem
 
 SHIM = PurePosixPath("efi64/bootx64.efi")  # the stable UEFI boot file name the dnsmasq snippets hand out
@@ -60,6 +61,8 @@ class GrubLoader(Loader):
     name: ClassVar[str] = "grub"
     firmware: ClassVar[str] = "efi64"
     template: ClassVar[str] = "grub.cfg.j2"
+    max_line: ClassVar[int] = LINE_MAX["grub"]
+    continuation: ClassVar[str] = "\\"  # outside quotes a backslash-newline joins two lines
 
     def files(self, config: Config) -> dict[PurePosixPath, Path]:
         wanted = {SHIM: config.shim_file, GRUB: config.grub_efi_file, GRUB_BESIDE_SHIM: config.grub_efi_file}
@@ -71,7 +74,7 @@ class GrubLoader(Loader):
         return SHIM
 
     def render(self, menu: Menu) -> dict[PurePosixPath, str]:
-        shown = sections(menu, self.firmware, self.entry, self.quote)
+        shown = sections(menu, self.firmware, self.entry, lambda title: self.quote(not_an_option(title)))
         text = self.render_template(
             menu=menu,
             sections=shown,
@@ -83,6 +86,8 @@ class GrubLoader(Loader):
             grub_path=grub_path,
             hotkey=hotkey,
             default_id=default_id(menu, shown),
+            default_path=default_path(menu, shown, lockdown=False),
+            lockdown_default_path=default_path(menu, shown, lockdown=True),
         )
         return {MENU: text}
 
@@ -92,7 +97,7 @@ class GrubLoader(Loader):
         kernel_http = grub_path(item.kernel_url)
         return GrubEntry(
             name=item.name,
-            title=q(item.title + (" (no Secure Boot)" if refused else "")),
+            title=q(not_an_option(item.title + (" (no Secure Boot)" if refused else ""))),
             id=q(item.name),
             hotkey=hotkey(index),
             left_out_with_secure_boot=q(item.secure_boot.reason) if refused and item.secure_boot else "",
@@ -154,8 +159,38 @@ def hotkey(index: int) -> str:
 
 
 def default_id(menu: Menu, shown: tuple[Section[GrubEntry], ...]) -> str:
-    """GRUB's `default`: an entry id, written "group-N>id" for an entry inside the N-th submenu."""
+    """The default entry's id, "group-N>id" inside the N-th submenu: for templates written for isodrop
+    0.1 only. GRUB matches a name against titles too, and titles come from ISOs: the shipped template
+    uses `default_path`."""
     for section in shown[1:]:
         if any(entry.name == menu.default for entry in section.entries):
             return f"group-{section.number}>{menu.default}"
     return menu.default
+
+
+def default_path(menu: Menu, shown: tuple[Section[GrubEntry], ...], *, lockdown: bool) -> str:
+    """GRUB's `default` as entry numbers ("3", or "2>0" for the first entry of the third top-level
+    item, a submenu) for the menu GRUB builds with Secure Boot `lockdown` on or off: then the entries
+    whose kernel shim refuses are not defined, and when the default is one of them it is local boot.
+
+    Numbers, because a name is not safe: GRUB (grub-core/normal/menu.c, get_entry_number, the same in
+    2.02 (coreos/grub) and 2.13-dev (AOSC-Tracking/grub, 2fd91392), so in Debian's 2.06 and 2.12 too)
+    reads `default` with grub_strtoul; only when that is no number does it take the FIRST entry whose
+    title OR id equals it (menuentry_eq: up to the first single ">", ">>" standing for a ">"), and
+    titles come from ISOs (an ISO labelled "local" would win). A number stops at the ">"; when the
+    entry runs, grub_menu_execute_entry hands the rest after the ">" to the submenu as its `default`.
+    A number past the end (or an unknown name) falls back to entry 0, which sidecars' `position`
+    decides: so every number here counts the entries defined in that lockdown state exactly."""
+
+    def defined(entries: tuple[GrubEntry, ...]) -> list[GrubEntry]:
+        return [entry for entry in entries if not (lockdown and entry.left_out_with_secure_boot)]
+
+    top = defined(shown[0].entries)
+    for number, entry in enumerate(top):
+        if entry.name == menu.default:
+            return str(number)
+    for section in shown[1:]:  # each submenu is defined in both states, after the top-level entries
+        for number, entry in enumerate(defined(section.entries)):
+            if entry.name == menu.default:
+                return f"{len(top) + section.number - 1}>{number}"
+    return str(len(top) + len(shown) - 1)  # local boot: the last top-level item

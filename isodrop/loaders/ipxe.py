@@ -19,9 +19,10 @@ from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
 from isodrop.config import Config
-from isodrop.loaders.base import Loader, sections
+from isodrop.limits import LINE_MAX
+from isodrop.loaders.base import Loader, not_an_option, sections
 from isodrop.loaders.choice import IPXE_SCRIPT, UEFI_BOOT_FILE, chosen_files
-from isodrop.render.menu import Menu, MenuItem
+from isodrop.render.menu import LOCAL, Menu, MenuItem
 
 SCRIPT_DIR = IPXE_SCRIPT.parent
 PLATFORM_SCRIPTS = {"bios": SCRIPT_DIR / "menu-pcbios.ipxe", "efi64": SCRIPT_DIR / "menu-efi.ipxe"}
@@ -63,6 +64,8 @@ class IpxeLoader(Loader):
     name: ClassVar[str] = "ipxe"
     firmware: ClassVar[str] = "bios"  # it also serves efi64: see render()
     template: ClassVar[str] = "menu.ipxe.j2"
+    max_line: ClassVar[int] = LINE_MAX["ipxe"]
+    continuation: ClassVar[str] = "\\"  # process_script joins a line ending in a backslash with the next
 
     def __init__(self, templates_dir: Path | None = None, bios_chain: str = "", efi_chain: str = "") -> None:
         """`bios_chain` / `efi_chain`: the loader to chain on that platform instead of showing the iPXE
@@ -93,12 +96,15 @@ class IpxeLoader(Loader):
                 () if chain else sections(menu, firmware, lambda i, n, fw=firmware: self.entry(i, n, fw), self.quote)
             )
             visible = [i for i in (*menu.items, *(i for g in menu.groups for i in g.items)) if firmware in i.firmware]
+            default_entry = next((e for s in shown for e in s.entries if e.is_default), None)
             out[path] = self.render_template(
                 menu=menu,
+                # the default's label on this platform: local boot when the default ISO is not shown here
+                default_label=f"entry-{default_entry.name}" if default_entry else LOCAL,
                 platform=firmware,
                 chain=chain,
                 sections=shown,
-                default_entry=next((e for s in shown for e in s.entries if e.is_default), None),
+                default_entry=default_entry,
                 group_key=lambda section: _key(section.number - 1),
                 # what templates written for isodrop 0.1 use:
                 visible=visible,
@@ -121,7 +127,7 @@ class IpxeLoader(Loader):
         http = item.initrd_urls
         return IpxeEntry(
             name=item.name,
-            title=self.quote(item.title),
+            title=_inert(item.title),
             key=_key(index),
             is_default=item.is_default,
             kernel=_url("/" + item.kernel),
@@ -135,22 +141,32 @@ class IpxeLoader(Loader):
 
     @staticmethod
     def quote(text: str) -> str:
-        """Make untrusted text inert on an iPXE command line, which has no quoting at all.
+        """Untrusted text made inert for any place on an iPXE line, a title where `menu` parses options
+        included: see `_inert`; one starting with "-" gets a "_" in front (iPXE's getopt would take it
+        for an option up to the first word that is none)."""
+        return _inert(not_an_option(text))
 
-        iPXE splits a line at whitespace; a token that is `||`, `&&` or `;` ends the command, one that
-        starts with `#` starts a comment, and `${...}` inside a token is replaced by a setting. So:
-        control characters (newlines!) become spaces, those tokens become look-alikes, and `${` is
-        broken up. The text keeps its words; it can never add a command or a line.
-        """
-        if text.isprintable() and not _MAY_CHANGE.search(text) and text == text.strip():
-            return text  # one space between words, nothing iPXE would act on: nearly every label
-        words = []
-        for word in _CONTROL.sub(" ", text).split():
-            word = _TERMINATORS.get(word, word)
-            if word.startswith("#"):
-                word = "No." + word[1:]
-            words.append(word.replace("${", "$ {"))
-        return " ".join(words)
+
+def _inert(text: str) -> str:
+    """Make untrusted text inert on an iPXE command line, which has no quoting at all.
+
+    iPXE splits a line at whitespace; a token that is `||`, `&&` or `;` ends the command, one that
+    starts with `#` starts a comment, and `${...}` inside a token is replaced by a setting. So:
+    control characters (newlines!) become spaces, those tokens become look-alikes, and `${` is
+    broken up. The text keeps its words; it can never add a command or a line. Text ending in a
+    backslash gets a space after it: iPXE (src/image/script.c, process_script) joins a line whose last
+    character is a backslash with the next one, and splitting at whitespace drops the space again.
+    """
+    if text.isprintable() and not _MAY_CHANGE.search(text) and text == text.strip():
+        return text + " " if text.endswith("\\") else text  # nearly every label: nothing to change
+    words = []
+    for word in _CONTROL.sub(" ", text).split():
+        word = _TERMINATORS.get(word, word)
+        if word.startswith("#"):
+            word = "No." + word[1:]
+        words.append(word.replace("${", "$ {"))
+    joined = " ".join(words)
+    return joined + " " if joined.endswith("\\") else joined
 
 
 def _url(path_or_url: str) -> str:
@@ -163,7 +179,8 @@ def _url(path_or_url: str) -> str:
 def _cmdline(item: MenuItem, firmware: str) -> str:
     """Kernel arguments; under UEFI the kernel's EFI stub finds each initrd by its `initrd --name`."""
     names = [f"initrd=initrd{n}" for n in range(len(item.initrds))] if firmware == "efi64" else []
-    return " ".join([*names, IpxeLoader.quote(item.append)]).strip()
+    cmdline = " ".join([*names, _inert(item.append)])
+    return cmdline if cmdline.endswith(" ") else cmdline.strip()  # the space after a final backslash stays
 
 
 def _key(index: int) -> str:

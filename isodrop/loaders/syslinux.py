@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from isodrop.limits import LINE_MAX
 from isodrop.loaders.base import Loader, sections
 from isodrop.model import printable
-from isodrop.render.menu import Menu, MenuItem
+from isodrop.render.menu import LOCAL, Menu, MenuItem
 
 MODULES = ("ldlinux.c32", "vesamenu.c32", "menu.c32", "libcom32.c32", "libutil.c32")
 
@@ -35,13 +36,22 @@ class SyslinuxFamily(Loader):
 
     menu_path: PurePosixPath  # the menu file it reads, relative to tftp_root
     path_prefix: str  # prepended to kernel and initrd paths
+    max_line = LINE_MAX["syslinux"]  # it reads its config through a 4096-byte line buffer
 
     def render(self, menu: Menu) -> dict[PurePosixPath, str]:
+        """The menu; its default is local boot when the default ISO is not shown for this firmware.
+        syslinux.efi cannot boot the local disk, and its menu would boot the first entry (which
+        sidecars' `position` decides) at the timeout: so with local boot as default it waits."""
+        shown = sections(menu, self.firmware, self.entry, printable)
+        default = next((entry.name for section in shown for entry in section.entries if entry.is_default), LOCAL)
+        waits = default == LOCAL and self.firmware != "bios"
         return {
             self.menu_path: self.render_template(
                 menu=menu,
                 path_prefix=self.path_prefix,
-                sections=sections(menu, self.firmware, self.entry, printable),
+                sections=shown,
+                default_label=default,
+                timeout=0 if waits else menu.timeout,
             )
         }
 

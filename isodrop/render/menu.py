@@ -10,7 +10,14 @@ from collections import Counter
 from dataclasses import dataclass
 
 from isodrop.config import Config
+from isodrop.limits import SOURCE_SHOWN_MAX, command_line_problem
 from isodrop.model import BootEntry, printable
+
+# Every ISO's entry name (pxelinux LABEL, GRUB --id, iPXE's entry-<name>) starts with this, and no
+# name a loader uses for itself does ("local", "back", "start", "failed", "group-N"): so no file in the
+# drop folder, whatever it is called, can take the name of the local-disk entry or any other.
+ISO_NAME_PREFIX = "iso-"
+LOCAL = "local"  # the local-disk entry's name in every loader
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ class SecureBootVerdict:
 
 @dataclass(frozen=True)
 class MenuItem:
-    name: str  # LABEL name: what a person can type at the boot: prompt (the slug)
+    name: str  # LABEL name, what a person can type at the boot: prompt: "iso-" + the slug
     title: str
     kernel: str  # relative to the TFTP root
     initrds: tuple[str, ...]  # relative to the TFTP root
@@ -67,30 +74,35 @@ class Menu:
     serial: str  # "0 115200" for the SERIAL directive, "" for none
     items: tuple[MenuItem, ...]  # ungrouped: every item; grouped: empty
     groups: tuple[MenuGroup, ...]
-    default: str  # LABEL name of the default item, "local" for local boot
+    default: str  # name of the default item ("iso-<slug>"), or "local" for local boot
 
 
 def build_menu(served: list[Served], config: Config) -> Menu:
-    """Sort by position then label; disambiguate equal labels by file name; group when there are many."""
-    ordered = sorted(served, key=lambda s: (s.position, s.entry.label.casefold(), s.source))
+    """Sort by position then label; disambiguate equal labels by file name; group when there are many.
+
+    An entry past the kernel's command line limit (a record made before the limits were checked, see
+    isodrop.limits) is left out: it could not boot, and its lines could break the menu for all."""
+    fitting = [s for s in served if not s.entry.too_long() and not command_line_problem(_append(s.entry, config), 0)]
+    ordered = sorted(fitting, key=lambda s: (s.position, s.entry.label.casefold(), s.source))
     counts = Counter(s.entry.label for s in ordered)
     default = _default_name(ordered, config.menu_default)
     items = []
     for s in ordered:
-        title = s.entry.label if counts[s.entry.label] == 1 else f"{s.entry.label} ({printable(s.source)})"
+        shown_source = printable(s.source)[:SOURCE_SHOWN_MAX]
+        title = s.entry.label if counts[s.entry.label] == 1 else f"{s.entry.label} ({shown_source})"
         if s.entry.guessed:
             title += " [guessed]"
         base = s.http_url.rstrip("/") + "/" if s.http_url else ""
         items.append(
             MenuItem(
-                name=s.slug,
+                name=ISO_NAME_PREFIX + s.slug,
                 title=title,
                 kernel=f"{s.tftp_path}/{s.entry.kernel}",
                 initrds=tuple(f"{s.tftp_path}/{i}" for i in s.entry.initrds),
-                append=" ".join(boot_params(s.entry, config)),
+                append=_append(s.entry, config),
                 guessed=s.entry.guessed,
                 family=s.entry.menu_group or s.entry.family,
-                is_default=s.slug == default,
+                is_default=ISO_NAME_PREFIX + s.slug == default,
                 firmware=s.entry.firmware,
                 kernel_url=f"{base}{s.entry.kernel}" if base else "",
                 initrd_urls=tuple(f"{base}{i}" for i in s.entry.initrds) if base else (),
@@ -116,12 +128,20 @@ def build_menu(served: list[Served], config: Config) -> Menu:
 
 
 def _default_name(ordered: list[Served], wanted: str) -> str:
+    """The name of the entry `menu_default` names: "local"; "first" (whoever sorts first: sidecars'
+    `position` and labels decide, which is why `isodrop check` warns about it); or the ISO whose file
+    name (path relative to the drop folder) is exactly `wanted`. Anything else, or an ISO not in the
+    menu, is local boot: never an ISO whose name merely resembles it."""
     if wanted == "first" and ordered:
-        return ordered[0].slug
+        return ISO_NAME_PREFIX + ordered[0].slug
     for s in ordered:
-        if wanted in (s.source, s.slug):
-            return s.slug
-    return "local"
+        if wanted == s.source and wanted not in ("first", LOCAL):
+            return ISO_NAME_PREFIX + s.slug
+    return LOCAL
+
+
+def _append(entry: BootEntry, config: Config) -> str:
+    return " ".join(boot_params(entry, config))
 
 
 def _serial_directive(serial_console: str) -> str:

@@ -29,15 +29,15 @@ class Stack:
 
     def drop(self, source: Path, name: str | None = None, timeout: float = 180, uefi: bool = True) -> str:
         """Copy an ISO into the drop folder as a person would; wait until the menus (the UEFI one too
-        unless `uefi` is false) and the export have it. Returns the entry's LABEL name."""
+        unless `uefi` is false) and the export have it. Returns the slug (the entry is LABEL iso-<slug>)."""
         name = name or source.name
         target = self.service.drop / name
         if not (target.exists() and target.stat().st_size == source.stat().st_size):
             shutil.copyfile(source, target)  # not again when there: a rewrite would be a new ISO to re-extract
         slug = slug_for(name)
-        self.service.wait_for(lambda: f"LABEL {slug}\n" in self.service.menu(), timeout, f"menu entry {slug}")
+        self.service.wait_for(lambda: f"LABEL iso-{slug}\n" in self.service.menu(), timeout, f"menu entry {slug}")
         if uefi:
-            assert f"LABEL {slug}\n" in self.efi_menu(), "the UEFI menu lacks the entry the BIOS menu has"
+            assert f"LABEL iso-{slug}\n" in self.efi_menu(), "the UEFI menu lacks the entry the BIOS menu has"
         tree = self.service.trees / slug
         self.service.wait_for(lambda: str(tree) in self.exports(), 30, f"ganesha export of {tree}")
         return slug
