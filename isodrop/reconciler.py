@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from isodrop import dropfolder
 from isodrop.build import Job, build_tree, context_for, entry_state, iso_extra, refreshed, stamped
 from isodrop.config import Config
-from isodrop.model import Outcome, ServerContext, printable
+from isodrop.model import Outcome, ServerContext
 from isodrop.publisher import Publisher
 from isodrop.reconcile import DropFile, plan
 from isodrop.render.publication import publication
@@ -291,7 +291,7 @@ class Reconciler:
     def _log_ignored(self, ignored: dict[str, str]) -> None:
         new = [(name, reason) for name, reason in ignored.items() if self.ignored.get(name) != reason]
         for name, reason in new[:MAX_IGNORED_LOGGED]:
-            log.warning("%s: ignored: %s", printable(name), reason, extra=iso_extra(name))
+            log.warning("%s: ignored: %s", name, reason, extra=iso_extra(name))
         if len(new) > MAX_IGNORED_LOGGED:
             log.warning(
                 "... and %d more ignored names in the drop folder (see isodrop status)", len(new) - MAX_IGNORED_LOGGED
