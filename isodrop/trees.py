@@ -77,9 +77,9 @@ class Trees:
         self._read_cache = seen
         return states
 
-    def save(self, state: EntryState) -> None:
+    def save(self, state: EntryState, durable: bool = True) -> None:
         state.updated = time.time()
-        write_atomically(self.state(state.slug), state.to_json())
+        write_atomically(self.state(state.slug), state.to_json(), durable=durable)
 
     def forget(self, slug: str) -> None:
         self.state(slug).unlink(missing_ok=True)
