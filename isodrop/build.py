@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import os
 import subprocess
 import threading
 from collections.abc import Callable
@@ -19,8 +20,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from isodrop.config import Config
-from isodrop.dropfolder import Identity, checked_iso
+from isodrop.dropfolder import Identity, checked_iso, open_regular
 from isodrop.extract import ExtractError, extract_iso
+from isodrop.extract.image import not_iso9660
 from isodrop.families import DirTree, recognise
 from isodrop.model import BootEntry, Outcome, Recognition, ServerContext
 from isodrop.reconcile import DropFile
@@ -188,6 +190,26 @@ def build_tree(config: Config, trees: Trees, job: Job, ctx: ServerContext) -> En
         state = entry_state(drop, Outcome.FAILED, error=f"internal error: {exc}")
         trees.install(slug, None, stamped(state, job))
         return state
+
+
+def junk_state(job: Job, path: Path) -> EntryState | None:
+    """The failed state of a drop-folder file that cannot be an ISO 9660 image (too small, no CD001 where
+    the first volume descriptor is), from its size and one 5-byte read at `path` (its real path, opened
+    like an extraction opens it); None when it may be an ISO or cannot be looked at (its extraction
+    then says why). Judged in the reconciler's pass: junk never takes a worker from a real ISO."""
+    try:
+        fd = open_regular(path)
+    except OSError:
+        return None
+    try:
+        junk = not_iso9660(fd, os.fstat(fd).st_size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if not junk:
+        return None
+    return stamped(entry_state(job.drop, Outcome.FAILED, error=f"{path} is not an ISO 9660 image: {junk}"), job)
 
 
 def stamped(state: EntryState, job: Job) -> EntryState:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from isodrop import __version__, lock
 from isodrop.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load, local_defaults
-from isodrop.model import BootEntry, printable
+from isodrop.model import BootEntry, printable, shown
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1  # some ISO is not bootable, or a check failed
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = resolve_config(args)
     except ConfigError as exc:
-        print(f"isodrop: configuration error: {exc}", file=sys.stderr)
+        print(f"isodrop: configuration error: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE
     handler = {"serve": cmd_serve, "scan": cmd_scan, "status": cmd_status, "inspect": cmd_inspect, "check": cmd_check}[
         args.command
@@ -186,10 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(config, args)
     except lock.Busy as exc:
-        print(f"isodrop: {exc}", file=sys.stderr)
+        print(f"isodrop: {shown(exc)}", file=sys.stderr)
         return EXIT_LOCKED
     except lock.Unusable as exc:
-        print(f"isodrop: configuration error: {exc}", file=sys.stderr)
+        print(f"isodrop: configuration error: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE
 
 
@@ -219,7 +219,7 @@ def cmd_scan(config: Config, args: argparse.Namespace) -> int:
         status.write(config, reconciler.status_document("scan", running=False))  # what `status` shows next
     finally:
         reconciler.shutdown()
-    print(reconciler.summary())
+    print(shown(reconciler.summary()))
     states = reconciler.trees.records()
     return EXIT_OK if all(s.outcome.value == "served" for s in states.values()) else EXIT_PROBLEMS
 
@@ -243,7 +243,7 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     from isodrop.state import slug_for
 
     def show(text: str) -> None:
-        print(printable(text))
+        print(shown(text))
 
     server = args.server or config.server_address or detect_server_address()[0]
     slug = slug_for(args.iso.name)
@@ -331,7 +331,7 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
     def report(level: str, message: str) -> None:
         nonlocal failures
         failures += level == "FAIL"
-        print(f"{level:<4}  {message}")
+        print(shown(f"{level:<4}  {message}"))
 
     report("ok", f"configuration: {config.source}")
     if config.menu_default == "first":

@@ -23,15 +23,17 @@ class Result:
     message: str
 
 
-def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write via a temporary file in the same folder + fsync + rename: readers never see half a file."""
+def write_atomically(path: Path, text: str, mode: int = 0o644, durable: bool = True) -> None:
+    """Write via a temporary file in the same folder + fsync + rename: readers never see half a file.
+    Not `durable`: no fsync, for what is cheaply made again when a crash loses it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

@@ -20,7 +20,10 @@ import os
 import socket
 import struct
 import sys
+import traceback
 from collections.abc import Iterable
+
+from isodrop.model import shown
 
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
 SYSLOG_IDENTIFIER = "isodrop"
@@ -72,6 +75,7 @@ class JournalHandler(logging.Handler):
         super().__init__()
         self.socket_path = socket_path
         self.identifier = identifier
+        self.setFormatter(ShownFormatter())
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
 
     def fields(self, record: logging.LogRecord) -> list[tuple[str, str]]:
@@ -88,7 +92,7 @@ class JournalHandler(logging.Handler):
         for attribute, field in RECORD_FIELDS.items():
             value = getattr(record, attribute, None)
             if value is not None and value != "":
-                fields.append((field, str(value)))
+                fields.append((field, shown(value)))
         return fields
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -124,7 +128,30 @@ class JournalHandler(logging.Handler):
         super().close()
 
 
-class PlainFormatter(logging.Formatter):
+_TRACEBACK_CHUNKS = ("Traceback (most recent call last):", "  File ", "  [Previous line repeated", "\n")
+
+
+class ShownFormatter(logging.Formatter):
+    """Every message made `shown`: a file name cannot colour the terminal, hide text with bidi controls or
+    forge a log line with a newline. A traceback keeps its lines, each of them made `shown`."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return shown(super().formatMessage(record))
+
+    def formatException(self, ei) -> str:  # type: ignore[no-untyped-def]  # noqa: N802
+        lines: list[str] = []
+        for chunk in traceback.TracebackException(*ei).format():
+            if chunk.startswith(_TRACEBACK_CHUNKS):  # ours: frames (file, line, code) and the headings
+                lines.extend(shown(line) for line in chunk.rstrip("\n").split("\n"))
+            else:  # an exception's own text may quote outside text (a file name): kept on its one line
+                lines.append(shown(chunk.rstrip("\n")))
+        return "\n".join(lines)
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+        return "\n".join(shown(line) for line in super().formatStack(stack_info).splitlines())
+
+
+class PlainFormatter(ShownFormatter):
     """Readable terminal lines: `isodrop: ubuntu.iso: served as Ubuntu 24.04`, with the level named only when
     it is not plain information."""
 
@@ -137,9 +164,9 @@ class PlainFormatter(logging.Formatter):
         if self.verbose:
             parts.append(record.name)
         message = super().format(record)
-        iso = getattr(record, "iso", None)
+        iso = shown(getattr(record, "iso", None) or "")
         if iso and not message.startswith(f"{iso}:"):  # the service's messages already name their ISO
-            parts.append(str(iso))
+            parts.append(iso)
         if record.levelno >= logging.WARNING:
             parts.append(record.levelname.lower())
         elif record.levelno < logging.INFO:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import unicodedata
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -11,12 +12,38 @@ from isodrop.limits import INITRDS_MAX, LABEL_MAX, command_line_problem, path_pr
 
 
 def printable(text: str) -> str:
-    """Text from outside (file names, ISO labels) made safe to show on one line: undecodable bytes
-    become U+FFFD and control characters (a newline in a file name) become spaces."""
+    """Text from outside (file names, ISO labels) made one line for a boot menu: undecodable bytes
+    become U+FFFD and control characters (a newline in a file name) become spaces. What is shown to a
+    person (log, status, inspect) goes through `shown` instead."""
     if text.isprintable():  # no control character, no lone surrogate: nearly always, and fast
         return text
     text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})  # controls, format (bidi, zero-width), separators
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if ch in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[ch]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def shown(text: object) -> str:
+    """The one sanitiser for text shown to a person (log and journal lines, `status`, `inspect`, `check`):
+    outside text stays on its line and cannot act on the terminal. Control characters (ESC, a newline
+    that would forge a log line), format characters (bidi overrides U+202A-U+202E, isolates U+2066-U+2069,
+    U+200E/U+200F, U+061C, zero-width ones), line/paragraph separators and undecodable bytes become
+    visible escapes: \\x1b, \\n, \\u202e, \\xff."""
+    text = str(text)
+    if text.isprintable():  # none of those: nearly always, and fast
+        return text
+    with contextlib.suppress(UnicodeEncodeError):  # other lone surrogates stay, escaped below (Cs)
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(_escape(ch) if unicodedata.category(ch) in _HIDDEN_CATEGORIES else ch for ch in text)
 
 
 class Outcome(StrEnum):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -21,9 +22,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from isodrop import dropfolder, status
-from isodrop.build import Job, adopt_old_slugs, build_tree, context_for, entry_state, iso_extra, refreshed, stamped
+from isodrop.build import (
+    Job,
+    adopt_old_slugs,
+    build_tree,
+    context_for,
+    entry_state,
+    iso_extra,
+    junk_state,
+    refreshed,
+    stamped,
+)
 from isodrop.config import Config
-from isodrop.model import Outcome, ServerContext, printable
+from isodrop.model import Outcome, ServerContext
 from isodrop.publisher import Publisher
 from isodrop.reconcile import DropFile, plan
 from isodrop.render.publication import publication
@@ -225,12 +236,20 @@ class Reconciler:
             if item.name not in self._announced_waiting:
                 log.info("%s: still being copied; waiting until it is complete", item.name, extra=iso_extra(item.name))
         self._announced_waiting = {item.name for item in steps.waiting}
-        for item in steps.extract:
-            if item.slug in self.jobs:
-                continue  # a cancelled job for this name is still winding down
-            if not self.retry.due(item.slug, (item.name, item.size, item.mtime_ns)):
-                continue  # failed and not due again, even when its record could not be saved
-            self._submit(item, snap.listing)
+        due = [
+            item
+            for item in steps.extract
+            if item.slug not in self.jobs  # a cancelled job for this name is still winding down
+            # failed and not due again, even when its record could not be saved
+            and self.retry.due(item.slug, (item.name, item.size, item.mtime_ns))
+        ]
+        jobs = {item.slug: self._job_for(item, snap.listing) for item in due}
+        junk = {slug: state for slug, job in jobs.items() if (state := self._junk(job, snap.listing))}
+        for item in due:  # the ISOs first: a folder of junk never queues ahead of them
+            if item.slug not in junk:
+                self._submit(jobs[item.slug])
+        for slug, state in junk.items():
+            states[slug] = self._record_junk(state, snap.states.get(slug))
         self.states, self.waiting = states, steps.waiting
         self.again = bool(set(steps.freed) - self.freed)  # once per freed name: no loop if it stays held
         self.freed = set(steps.freed)
@@ -254,9 +273,28 @@ class Reconciler:
                 return
 
     # --- execution steps ------------------------------------------------------------------------
-    def _submit(self, item: DropFile, listing: dropfolder.Listing) -> None:
+    @staticmethod
+    def _job_for(item: DropFile, listing: dropfolder.Listing) -> Job:
         st, real = listing.isos.get(item.name), listing.paths.get(item.name)
-        job = Job(drop=item, identity=dropfolder.identity_of(real, st) if st and real else None)
+        return Job(drop=item, identity=dropfolder.identity_of(real, st) if st and real else None)
+
+    @staticmethod
+    def _junk(job: Job, listing: dropfolder.Listing) -> EntryState | None:
+        real = listing.paths.get(job.drop.name)
+        return junk_state(job, real) if real is not None else None
+
+    def _record_junk(self, state: EntryState, old: EntryState | None) -> EntryState:
+        """Record a file that is not an ISO (build.junk_state) without a job. The same junk judged again
+        (a restart, its retry) is not written or logged again: 5,000 of them cost a few reads."""
+        self.retry.failed(state.slug, (state.source, state.size, state.mtime_ns))
+        if old is not None and dataclasses.replace(old, updated=state.updated) == state:
+            return old
+        self.trees.save(state, durable=False)  # lost in a crash, it is judged again for one read
+        _log_outcome(state)
+        return state
+
+    def _submit(self, job: Job) -> None:
+        item = job.drop
         self.jobs[item.slug] = job
         log.info("%s: copy complete, queued for extraction", item.name, extra=iso_extra(item.name))
         job.future = self.pool.submit(build_tree, self.config, self.trees, job, self.context(item.slug))
@@ -322,7 +360,7 @@ class Reconciler:
     def _log_ignored(self, ignored: dict[str, str]) -> None:
         new = [(name, reason) for name, reason in ignored.items() if self.ignored.get(name) != reason]
         for name, reason in new[:MAX_IGNORED_LOGGED]:
-            log.warning("%s: ignored: %s", printable(name), reason, extra=iso_extra(name))
+            log.warning("%s: ignored: %s", name, reason, extra=iso_extra(name))
         if len(new) > MAX_IGNORED_LOGGED:
             log.warning(
                 "... and %d more ignored names in the drop folder (see isodrop status)", len(new) - MAX_IGNORED_LOGGED

@@ -17,7 +17,7 @@ from typing import Any
 from isodrop import effects
 from isodrop.build import Job
 from isodrop.config import Config
-from isodrop.model import Outcome, printable
+from isodrop.model import Outcome, shown
 from isodrop.reconcile import DropFile
 from isodrop.render.menu import boot_params
 from isodrop.sidecar import SIDECAR_SUFFIX, Sidecar, SidecarError, apply, change
@@ -45,7 +45,7 @@ def status_line(
     parts = [f"serving {served} ISO{'s' if served != 1 else ''}"]
     running = [j for j in jobs if j.started and not (j.future and j.future.done())]
     for job in running:
-        parts.append(f"extracting {PurePosixPath(job.drop.name).name} {job.percent}%")
+        parts.append(f"extracting {shown(PurePosixPath(job.drop.name).name)} {job.percent}%")  # one line: STATUS=
     queued = len(jobs) - len(running)
     if queued:
         parts.append(f"{queued} queued")
@@ -218,4 +218,4 @@ def format_status(doc: Mapping[str, Any]) -> str:
         lines.append("")
         for part, message in sorted(doc["system"].items()):
             lines.append(f"  {part}: {message}")
-    return "\n".join(printable(line) for line in lines)
+    return "\n".join(shown(line) for line in lines)  # outside text never reaches the terminal raw

@@ -5,8 +5,11 @@
     trees_dir/.tmp/...         trees being built or torn down; never served, removed at start
 
 Slugs never start with '.', so no ISO name can reach `.state` or `.tmp`, and a record can never be
-taken for a tree or the other way round. Records of the old layout (`SLUG.state.json` beside the
-tree) are moved into `.state/` on start, so an upgrade does not re-extract anything; trees named
+taken for a tree or the other way round. The trees folder lies in the TFTP root, which anyone on the
+network may read: `.state/` and `.tmp/` are 0700 and records 0600 (drop-folder names, inodes and
+fingerprints stay on the server; dnsmasq, running as its own user, cannot read them); start-up fixes
+the modes an older version left. Records of the old layout (`SLUG.state.json` beside the tree) are
+moved into `.state/` on start, so an upgrade does not re-extract anything; trees named
 by the slug rule before it had a separator move to their new slug (`rename`, `build.adopt_old_slugs`).
 """
 
@@ -29,6 +32,8 @@ STATE_DIR = ".state"
 TMP_DIR = ".tmp"
 OLD_STATE_SUFFIX = ".state.json"  # the layout before .state/: SLUG.state.json beside the tree
 OLD_TMP_PREFIX = ".tmp-"  # the layout before .tmp/: .tmp-PURPOSE-SLUG-N beside the trees
+PRIVATE_DIR_MODE = 0o700  # .state/ and .tmp/: only isodrop's user, never the TFTP or web server
+RECORD_MODE = 0o600
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -78,9 +83,9 @@ class Trees:
         self._read_cache = seen
         return states
 
-    def save(self, state: EntryState) -> None:
+    def save(self, state: EntryState, durable: bool = True) -> None:
         state.updated = time.time()
-        write_atomically(self.state(state.slug), state.to_json())
+        write_atomically(self.state(state.slug), state.to_json(), RECORD_MODE, durable=durable)
 
     def forget(self, slug: str) -> None:
         self.state(slug).unlink(missing_ok=True)
@@ -131,11 +136,15 @@ class Trees:
         self.forget(old_slug)
 
     def prepare(self) -> None:
-        """At start: create the folders, move old-layout records into `.state/`, delete temporaries left
-        by an interrupted run. Never fails on one folder it cannot delete: that is logged."""
+        """At start: create the folders, make `.state/`, `.tmp/` and the records private (an older
+        version left them readable by anyone), move old-layout records into `.state/`, delete temporaries
+        left by an interrupted run. Never fails on one folder it cannot delete: that is logged."""
         for sub in (self.root, self.root / STATE_DIR, self.root / TMP_DIR):
             sub.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o755)
+        for private in (STATE_DIR, TMP_DIR):
+            os.chmod(self.root / private, PRIVATE_DIR_MODE)
+        self._make_records_private()
         self._migrate_old_records()
         for leftover in self.leftovers():
             log.info("removing %s left over from an interrupted run", leftover.name)
@@ -153,6 +162,13 @@ class Trees:
             found += sorted(p for p in self.root.iterdir() if p.name.startswith(OLD_TMP_PREFIX))
         return found
 
+    def _make_records_private(self) -> None:
+        with contextlib.suppress(OSError), os.scandir(self.root / STATE_DIR) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    if entry.is_file(follow_symlinks=False) and stat.S_IMODE(entry.stat().st_mode) != RECORD_MODE:
+                        os.chmod(entry.path, RECORD_MODE)
+
     def _migrate_old_records(self) -> None:
         for path in sorted(self.root.glob(f"*{OLD_STATE_SUFFIX}")):
             if path.is_symlink() or not path.is_file():
@@ -161,7 +177,7 @@ class Trees:
             if state is None or not _is_slug(state.slug) or path.name != f"{state.slug}{OLD_STATE_SUFFIX}":
                 continue
             if not self.state(state.slug).exists():
-                write_atomically(self.state(state.slug), state.to_json())
+                write_atomically(self.state(state.slug), state.to_json(), RECORD_MODE)
                 log.info("moved the state record of %s into %s/", state.slug, STATE_DIR)
             path.unlink()
 

@@ -322,3 +322,41 @@ def test_status_after_scan_equals_status_after_a_service_pass(tmp_path: Path) ->
     assert essentials(scanned) == essentials(served) == essentials(after_stop)
     assert [e["sidecar"].get("added") for e in scanned["entries"]] == [None, None, ["nomodeset"]]
     assert sum(bool(e["sidecar_error"]) for e in scanned["entries"]) == 2 and scanned["ignored_total"] == 2
+
+
+# Names a hostile drop folder can hold: a colour escape, a forged log line, a bidi override (and isolate)
+HOSTILE_NAMES = {
+    "red\x1b[31m.iso": "red\\x1b[31m.iso",
+    "a.iso\nisodrop: error: forged.iso: failed.iso": "a.iso\\nisodrop: error: forged.iso: failed.iso",
+    "evil\u202egpj\u2066.iso": "evil\\u202egpj\\u2066.iso",
+}
+
+
+def assert_escaped(output: str) -> None:
+    """Every hostile name appears as its escapes, never as the raw characters (and no forged line)."""
+    for escaped in HOSTILE_NAMES.values():
+        assert escaped in output, f"{escaped!r} not in {output!r}"
+    assert "\x1b" not in output and "\u202e" not in output and "\u2066" not in output, output
+    assert not any(line.startswith("isodrop: error: forged") for line in output.splitlines()), output
+
+
+def test_hostile_names_are_shown_as_escapes_in_scan_status_and_inspect(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    (demo / "drop").mkdir(parents=True)
+    iso = build_debian_live(tmp_path / "debian-live.iso")
+    for name in HOSTILE_NAMES:
+        (demo / "drop" / name).write_bytes(iso.read_bytes())
+        os.utime(demo / "drop" / name, (time.time() - 60, time.time() - 60))
+    scan = isodrop("scan", "--root", str(demo))
+    assert scan.returncode == 0, scan.stderr
+    assert_escaped(scan.stderr)  # the log lines naming each ISO
+    status = isodrop("status", "--root", str(demo))
+    assert status.returncode == 3 and status.stdout.count("served ") == 3, status.stdout
+    assert_escaped(status.stdout)
+    as_json = isodrop("status", "--json", "--root", str(demo))
+    assert "\\u001b[31m" in as_json.stdout and "\x1b" not in as_json.stdout, "JSON escapes them itself"
+    for raw, escaped in HOSTILE_NAMES.items():
+        done = isodrop("inspect", str(demo / "drop" / raw), "--root", str(demo))
+        assert done.returncode == 0, done.stderr
+        assert f"file:       {demo}/drop/{escaped}\n" in done.stdout
+        assert "\x1b" not in done.stdout and "\u202e" not in done.stdout and "\u2066" not in done.stdout

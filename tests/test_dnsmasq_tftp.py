@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,13 +54,13 @@ def namespace() -> Iterator[str]:
         subprocess.run(["ip", "netns", "del", name], check=False)
 
 
-@pytest.fixture
-def dnsmasq(namespace: str, tmp_path: Path) -> Iterator[dict[str, Path]]:
+def run_dnsmasq(namespace: str, base: Path, user: str) -> Iterator[dict[str, Path]]:
+    """dnsmasq serving base/srv/tftp over TFTP inside `namespace`, as `user` once started."""
     files = {
-        "tftp": tmp_path / "srv/tftp",
-        "pid": tmp_path / "dnsmasq.pid",
-        "log": tmp_path / "dnsmasq.log",
-        "hosts": tmp_path / "dhcp-hosts",
+        "tftp": base / "srv/tftp",
+        "pid": base / "dnsmasq.pid",
+        "log": base / "dnsmasq.log",
+        "hosts": base / "dhcp-hosts",
     }
     files["tftp"].mkdir(parents=True)
     files["hosts"].write_text("")
@@ -81,7 +82,7 @@ def dnsmasq(namespace: str, tmp_path: Path) -> Iterator[dict[str, Path]]:
             f"--tftp-root={files['tftp']}",
             f"--pid-file={files['pid']}",
             f"--log-facility={files['log']}",
-            "--user=root",
+            f"--user={user}",
         ]
     )
     try:
@@ -90,6 +91,26 @@ def dnsmasq(namespace: str, tmp_path: Path) -> Iterator[dict[str, Path]]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def dnsmasq(namespace: str, tmp_path: Path) -> Iterator[dict[str, Path]]:
+    yield from run_dnsmasq(namespace, tmp_path, "root")
+
+
+@pytest.fixture
+def dnsmasq_as_its_user(namespace: str) -> Iterator[dict[str, Path]]:
+    """dnsmasq as Debian runs it: privileges dropped to user dnsmasq (nobody without the package's user),
+    serving a TFTP root that user can reach (pytest's own folders are private to root)."""
+    user = (
+        "dnsmasq" if subprocess.run(["id", "dnsmasq"], capture_output=True, check=False).returncode == 0 else "nobody"
+    )
+    base = Path(tempfile.mkdtemp(prefix="isodrop-tftp-", dir="/var/tmp"))
+    try:
+        os.chmod(base, 0o755)
+        yield from run_dnsmasq(namespace, base, user)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def tftp_get(namespace: str, path: str, out: Path) -> bytes:
@@ -144,6 +165,55 @@ def test_dnsmasq_serves_menu_and_kernel_and_gets_sighup(
         efi_menu = tftp_get(namespace, "efi64/pxelinux.cfg/default", tmp_path / "e").decode()
         assert "LINUX ::isodrop/debian-live-12/live/vmlinuz" in efi_menu
         assert "sent /" in dnsmasq["log"].read_text()
+    finally:
+        service.stop()
+
+
+def tftp_fetches(namespace: str, path: str, out: Path) -> bool:
+    done = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            namespace,
+            "curl",
+            "-sS",
+            "--max-time",
+            "10",
+            "-o",
+            str(out),
+            f"tftp://{ADDRESS}/{path}",
+        ],
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def test_state_records_are_not_served_over_tftp(namespace: str, dnsmasq_as_its_user: dict[str, Path]) -> None:
+    """The trees folder is in the TFTP root; dnsmasq (as its own user) serves the trees but not `.state/`
+    (drop-folder names, inodes, fingerprints) nor `.tmp/`: 0700 folders, 0600 records."""
+    files = dnsmasq_as_its_user
+    root = files["tftp"].parent
+    service = ServiceRun(root, tftp_root=str(files["tftp"]), server_address=ADDRESS)
+    out = root / "fetched"
+    try:
+        service.start()
+        build_debian_live(service.drop / "debian-live-12.iso")
+        service.wait_for(lambda: "LABEL debian-live-12" in service.menu(), 20, "the menu entry")
+        record = "isodrop/.state/debian-live-12.json"
+        assert (files["tftp"] / record).is_file()
+        kernel = tftp_get(namespace, "isodrop/debian-live-12/live/vmlinuz", out)
+        assert kernel == debian_live_files()["live/vmlinuz"], "a tree file is served"
+        assert not tftp_fetches(namespace, record, out), "a state record was served over TFTP"
+        (service.trees / ".tmp" / "probe").write_text("temporary")
+        os.chmod(service.trees / ".tmp" / "probe", 0o644)
+        assert not tftp_fetches(namespace, "isodrop/.tmp/probe", out), "a temporary was served over TFTP"
+        # the control: with the modes an older version left, the same fetch works (so the refusal above is
+        # the modes', not a wrong path)
+        os.chmod(service.trees / ".state", 0o755)
+        os.chmod(files["tftp"] / record, 0o644)
+        assert tftp_fetches(namespace, record, out) and b"debian-live-12.iso" in out.read_bytes()
     finally:
         service.stop()
 

@@ -161,7 +161,7 @@ def test_hostile_drop_folder(hostile: tuple[ServiceRun, list[socket.socket]]) ->
         assert not (run.trees / name).exists(), f"{name}.iso was extracted"
     text = run.command("status")
     assert "ignored" in text.stdout and "symbolic link loop" in text.stdout
-    assert "new line.iso" in text.stdout, "a newline in a name is shown as a blank, on one line"
+    assert "new\\nline.iso" in text.stdout, "a newline in a name is shown as its escape, on one line"
 
     # the service keeps working: a new ISO appears, a removed one goes, nothing above disturbs it
     shutil.copy(run.drop / "good.iso", run.drop / ".later.part")

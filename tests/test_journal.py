@@ -115,12 +115,57 @@ def test_multiline_message_and_traceback_arrive_whole(fake_journald):
     try:
         raise ValueError("bad ISO header")
     except ValueError:
-        logger.exception("extraction failed\nsecond line", extra={"iso": "broken.iso", "outcome": "failed"})
+        logger.exception("extraction failed", extra={"iso": "broken.iso", "outcome": "failed"})
     fields = receive(server)
-    assert fields["MESSAGE"].startswith("extraction failed\nsecond line\nTraceback")
+    assert fields["MESSAGE"].startswith("extraction failed\nTraceback")
     assert "ValueError: bad ISO header" in fields["MESSAGE"]
     assert fields["ISODROP_OUTCOME"] == "failed"
     handler.close()
+
+
+# ISO names as a hostile drop folder can spell them: a colour escape, a forged log line, a bidi override
+HOSTILE_NAME = "red\x1b[31m.iso\nisodrop: error: forged.iso: failed \u202egpj.iso\u2066"
+HOSTILE_SHOWN = "red\\x1b[31m.iso\\nisodrop: error: forged.iso: failed \\u202egpj.iso\\u2066"
+
+
+def assert_no_raw_controls(text: str) -> None:
+    for raw in ("\x1b", "\u202e", "\u2066", "\nisodrop: error: forged"):
+        assert raw not in text, f"{raw!r} reached the output raw: {text!r}"
+
+
+def test_outside_text_in_messages_and_fields_is_escaped(fake_journald):
+    """The message (its arguments), the ISODROP_* fields and an exception's text all arrive as visible
+    escapes; a traceback keeps its own lines."""
+    server, path = fake_journald
+    handler = journal.JournalHandler(path)
+    logger = make_logger(handler, "isodrop.test.hostile")
+    try:
+        raise OSError(f"cannot read {HOSTILE_NAME}")
+    except OSError:
+        logger.exception("%s: failed", HOSTILE_NAME, extra={"iso": HOSTILE_NAME, "system": "x\x1by"})
+    fields = receive(server)
+    first, *traceback = fields["MESSAGE"].split("\n")
+    assert first == f"{HOSTILE_SHOWN}: failed"
+    assert traceback[0] == "Traceback (most recent call last):"
+    assert traceback[-1] == f"OSError: cannot read {HOSTILE_SHOWN}"
+    assert fields["ISODROP_ISO"] == HOSTILE_SHOWN and fields["ISODROP_SYSTEM"] == "x\\x1by"
+    for value in fields.values():
+        assert_no_raw_controls(value)
+    handler.close()
+
+
+def test_outside_text_in_terminal_lines_is_escaped(capfd):
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(journal.PlainFormatter())
+    logger = make_logger(handler, "isodrop.test.hostile_plain")
+    logger.warning("queued for extraction", extra={"iso": HOSTILE_NAME})
+    logger.info("%s: served as %s", "ok.iso", "Ubuntu\u202e 24.04")
+    err = capfd.readouterr().err
+    assert err.splitlines() == [
+        f"isodrop: {HOSTILE_SHOWN}: warning: queued for extraction",
+        "isodrop: ok.iso: served as Ubuntu\\u202e 24.04",
+    ]
+    assert_no_raw_controls(err)
 
 
 def test_record_too_big_for_a_datagram_goes_as_memfd(fake_journald):

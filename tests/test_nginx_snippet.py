@@ -42,6 +42,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PrivateNe
     trees = work / "tftp" / "isodrop"
     (trees / "one" / "live").mkdir(parents=True)
     (trees / "one" / "live" / "vmlinuz").write_bytes(b"k" * 123_457)
+    (trees / "one" / "x.html").write_text("<html><script>alert(document.cookie)</script></html>")
+    (trees / "one" / "x.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')
+    (trees / "one" / "live" / "filesystem.squashfs").write_bytes(bytes(range(256)) * 64)
     (trees / ".state").mkdir()
     (trees / ".state" / "one.json").write_text("{}")
     net = PrivateNet.create()
@@ -81,6 +84,40 @@ def test_shipped_site_serves_trees_read_only(served: tuple[PrivateNet, Path, Pat
     assert curl(net, f"{base}/.state/one.json") == "403", "isodrop's records are not served"
     assert curl(net, f"{base}/one/") in ("403", "404"), "no directory listings"
     assert curl(net, f"http://{net.server_ip}/etc/passwd") == "404"
+
+
+def fetch(net: PrivateNet, *args: str) -> tuple[str, dict[str, str], bytes]:
+    """Status line, headers (lower-case names) and body of one GET from inside the namespace."""
+    argv = [*net.ns_exec(), "curl", "-s", "-D", "/dev/stderr", "--max-time", "5", *args]
+    done = subprocess.run(argv, capture_output=True, check=False)
+    status, *lines = done.stderr.decode().splitlines()
+    headers = {name.strip().lower(): value.strip() for name, _, value in (ln.partition(":") for ln in lines if ln)}
+    return status, headers, done.stdout
+
+
+@pytest.mark.network
+def test_iso_content_is_served_as_downloads_never_as_pages(served: tuple[PrivateNet, Path, Path]) -> None:
+    """An HTML or SVG file inside an ISO comes back as application/octet-stream, not sniffed, sandboxed,
+    as an attachment: it cannot run script on the server's origin. Ranges still work (live systems
+    fetching a squashfs), a folder has no listing, isodrop's .state/ is not served."""
+    net, _, trees = served
+    base = f"http://{net.server_ip}/isodrop"
+    for name in ("x.html", "x.svg", "live/vmlinuz"):
+        status, headers, body = fetch(net, f"{base}/one/{name}")
+        assert " 200" in status, status
+        assert headers["content-type"] == "application/octet-stream", (name, headers)
+        assert headers["x-content-type-options"] == "nosniff"
+        csp = headers["content-security-policy"]
+        assert "sandbox" in csp and "default-src 'none'" in csp, csp
+        assert headers["content-disposition"] == "attachment"
+        assert body == (trees / "one" / name).read_bytes()
+    status, headers, body = fetch(net, "-r", "1000-1999", f"{base}/one/live/filesystem.squashfs")
+    assert " 206" in status and headers["content-range"] == "bytes 1000-1999/16384", (status, headers)
+    assert body == (bytes(range(256)) * 64)[1000:2000]
+    status, _headers, body = fetch(net, f"{base}/one/")
+    assert " 200" not in status and b"x.html" not in body, "no directory listing"
+    status, _headers, body = fetch(net, f"{base}/.state/one.json")
+    assert " 403" in status and b"{}" not in body, "isodrop's records are not served"
 
 
 @pytest.mark.network

@@ -195,3 +195,31 @@ print(doomed is not None and doomed.is_dir() and not trees.tree("a").exists())
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["0o555 kernel 2", "True"], done.stdout
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o7777
+
+
+def test_records_and_temporaries_are_private_and_start_up_fixes_an_older_installation(tmp_path: Path) -> None:
+    """The trees folder is in the TFTP root: `.state/` and `.tmp/` are 0700, records 0600, trees stay
+    world-readable; an installation made by an older version (0755 folders, 0644 records) is fixed."""
+    root = tmp_path / "trees"
+    (root / ".state").mkdir(parents=True)
+    (root / ".tmp").mkdir()
+    (root / "a" / "live").mkdir(parents=True)
+    os.chmod(root / ".state", 0o755)
+    os.chmod(root / ".tmp", 0o755)
+    (root / ".state" / "a.json").write_text(record("a.iso").to_json())
+    os.chmod(root / ".state" / "a.json", 0o644)
+    (root / "b.state.json").write_text(record("b.iso").to_json())  # the old layout, moved on start
+    os.chmod(root / "b.state.json", 0o644)
+    trees = Trees(root)
+    trees.prepare()
+    assert (mode(root), mode(root / ".state"), mode(root / ".tmp")) == (0o755, 0o700, 0o700)
+    assert mode(root / ".state" / "a.json") == 0o600 and mode(root / ".state" / "b.json") == 0o600
+    assert mode(root / "a") == 0o755, "trees are not touched"
+    trees.save(record("c.iso"))
+    trees.save(record("d.iso"), durable=False)
+    assert mode(root / ".state" / "c.json") == 0o600 and mode(root / ".state" / "d.json") == 0o600
+    assert set(trees.records()) == {"a", "b", "c", "d"}

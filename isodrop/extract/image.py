@@ -111,6 +111,21 @@ def dir_mode(mode: int) -> int:
     return (mode & 0o777 & ~WRITE_BITS) | 0o555
 
 
+SMALLEST_IMAGE = 17 * BLOCK  # 16 system-area sectors and the first volume descriptor (34,816 bytes)
+DESCRIPTOR_MAGIC = (16 * BLOCK + 1, b"CD001")  # standard identifier of the descriptor at sector 16
+
+
+def not_iso9660(fd: int, size: int) -> str:
+    """Why the file open at `fd` cannot be an ISO 9660 image ("" when it may be one), from its size and
+    one 5-byte read: a folder of junk named *.iso costs that much per file, never a parser."""
+    if size < SMALLEST_IMAGE:
+        return "0 bytes" if size == 0 else f"{size} bytes, smaller than any ({SMALLEST_IMAGE})"
+    offset, magic = DESCRIPTOR_MAGIC
+    if os.pread(fd, len(magic), offset) != magic:
+        return f"no volume descriptor ({magic.decode()}) at byte {offset}"
+    return ""
+
+
 def open_image(iso: Path) -> tuple[BinaryIO, pycdlib.PyCdlib]:
     """Open an image once, for pycdlib and for our own reads, turning every error into ExtractError."""
     try:  # O_NONBLOCK: a FIFO named like an ISO must not block the open; refused just below.
@@ -126,8 +141,8 @@ def open_image(iso: Path) -> tuple[BinaryIO, pycdlib.PyCdlib]:
     handle = os.fdopen(fd, "rb")
     try:
         size = info.st_size
-        if size == 0:
-            raise ExtractError(f"{iso} is empty (0 bytes), not an ISO 9660 image")
+        if junk := not_iso9660(fd, size):
+            raise ExtractError(f"{iso} is not an ISO 9660 image: {junk}")
         try:
             prescan(fd, size, iso.name)
         except ExtractError:
