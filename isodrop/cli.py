@@ -12,7 +12,7 @@ from pathlib import Path
 
 from isodrop import __version__, lock
 from isodrop.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load, local_defaults
-from isodrop.model import BootEntry, printable, shown
+from isodrop.model import BootEntry, shown
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1  # some ISO is not bootable, or a check failed
