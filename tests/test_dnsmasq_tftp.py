@@ -200,7 +200,7 @@ def test_state_records_are_not_served_over_tftp(namespace: str, dnsmasq_as_its_u
     try:
         service.start()
         build_debian_live(service.drop / "debian-live-12.iso")
-        service.wait_for(lambda: "LABEL debian-live-12" in service.menu(), 20, "the menu entry")
+        service.wait_for(lambda: "LABEL iso-debian-live-12" in service.menu(), 20, "the menu entry")
         record = "isodrop/.state/debian-live-12.json"
         assert (files["tftp"] / record).is_file()
         kernel = tftp_get(namespace, "isodrop/debian-live-12/live/vmlinuz", out)

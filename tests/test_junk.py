@@ -86,7 +86,7 @@ def test_junk_is_judged_without_pycdlib_or_a_worker_and_the_real_iso_is_served(
     assert not [name for name in opened if "zz-real" not in str(name)], "pycdlib opened junk"
     states = {s.source: s for s in reconciler.trees.records().values()}
     assert states["zz-real.iso"].outcome is Outcome.SERVED
-    assert "LABEL zz-real\n" in (config.tftp_root / "pxelinux.cfg/default").read_text()
+    assert "LABEL iso-zz-real\n" in (config.tftp_root / "pxelinux.cfg/default").read_text()
     assert len(states) == JUNK + 3
     assert all(s.outcome is Outcome.FAILED for name, s in states.items() if name != "zz-real.iso")
     assert states["junk-00000.iso"].error.endswith("junk-00000.iso is not an ISO 9660 image: 0 bytes")

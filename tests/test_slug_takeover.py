@@ -48,7 +48,7 @@ def served_as(run: ServiceRun) -> dict[str, str]:
 def in_menu(run: ServiceRun, name: str) -> bool:
     """Is `name` served and on the menu?"""
     slug = served_as(run).get(name)
-    return slug is not None and f"LABEL {slug}\n" in run.menu()
+    return slug is not None and f"LABEL iso-{slug}\n" in run.menu()
 
 
 def victim_view(run: ServiceRun, slug: str) -> tuple[int, str, list[str], bytes]:
