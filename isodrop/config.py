@@ -64,6 +64,7 @@ class Config:
     retry_seconds: float = 30.0  # a failed ISO is tried again after this, doubling each time ...
     retry_max_seconds: float = 3600.0  # ... up to this (and at once on SIGHUP / systemctl reload)
     drop_dir_must_be_mountpoint: bool = False  # drop_dir not a mount point = unavailable: keep serving
+    expected_clients: int = 30  # PCs booting at once (a lab): `isodrop check` compares the servers' limits
     local_mode: bool = False  # embedded default: skip system services, say so
     source: str = "built-in defaults"
 
@@ -219,6 +220,8 @@ def _validate(config: Config, source: str) -> None:
             fail(key, "must be a positive number of seconds")
     if not 1 <= config.parallel_extractions <= 8:
         fail("parallel_extractions", "must be between 1 and 8")
+    if not 1 <= config.expected_clients <= 10000:
+        fail("expected_clients", "must be between 1 and 10000 (PCs booting at the same time)")
     if config.serial_console and not config.serial_console.startswith("ttyS"):
         fail("serial_console", f"must look like ttyS0,115200, got {config.serial_console!r}")
     if config.http_url and not config.http_url.startswith(("http://", "https://")):
