@@ -102,7 +102,6 @@ class Run:
     seconds: float = 0.0
     pcs: list[Pc] = field(default_factory=list)
     wire_bytes: int = 0
-    payload_bytes: int = 0
     samples: list[tuple[float, int]] = field(default_factory=list)
 
     def bytes_between(self, begin: float, end: float) -> int:
@@ -131,6 +130,18 @@ class Rush:
         self.args, self.work = args, work
         self.procs: list[Proc] = []
         self.net = PrivateNet.create()
+        try:
+            self.connect_pcs()
+        except BaseException:
+            self.net.close()
+            raise
+        self.tftp_root = work / "tftp"
+        self.tree = self.tftp_root / "isodrop" / SLUG
+        self.exports = work / "ganesha-exports.conf"
+
+    def connect_pcs(self) -> None:
+        """The PCs' namespace on the server's bridge, one address per PC, tbf on the server side."""
+        args = self.args
         self.pcs_ns = f"{self.net.name}-pcs"
         self.prefix = self.net.server_ip.rsplit(".", 1)[0]
         run(["ip", "netns", "add", self.pcs_ns])
@@ -144,9 +155,6 @@ class Rush:
         run(["ip", "-n", self.pcs_ns, "link", "set", "vsrv", "up"])
         run(["tc", "-n", self.net.name, "qdisc", "add", "dev", "vpcs", "root", "tbf", "rate", args.link,
              "burst", "256kb", "latency", "20ms"])  # fmt: skip
-        self.tftp_root = work / "tftp"
-        self.tree = self.tftp_root / "isodrop" / SLUG
-        self.exports = work / "ganesha-exports.conf"
 
     def build_tree(self) -> None:
         """The TFTP root as isodrop lays it out, with random bytes (nothing compresses) for the ISO's files."""
@@ -236,8 +244,6 @@ class Rush:
             for child in children:  # only those still running after the deadline: ours, by PID
                 child.kill()
         result.seconds = max((pc.done_at or self.args.deadline) for pc in result.pcs)
-        sizes = self.args.kernel_mb + self.args.initrd_mb + self.args.root_mb
-        result.payload_bytes = int(sizes * MB) * (clients - result.failed_pcs)
         return result
 
     def sample(self, result: Run, start: float, stop: threading.Event) -> None:
