@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import ctypes
 import fcntl
 import os
 import select
@@ -35,6 +34,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.e2e.netns import entered  # noqa: E402
+
 KERNEL_MB = 8
 INITRD_MB = 70
 SERVER_IP = "10.214.0.1"
@@ -43,7 +46,6 @@ DELAY_S = 0.0005  # each way: RTT 1 ms
 QUEUE_LIMIT = 1000  # packets per direction, netem's default
 MB = 1024 * 1024
 
-CLONE_NEWNET = 0x40000000
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
@@ -91,18 +93,9 @@ class Namespaces:
 
 def open_tun(namespace: str, name: str) -> int:
     """A TUN device created inside `namespace` (this thread enters it briefly); returns its fd."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    home = os.open("/proc/self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{namespace}", os.O_RDONLY)
-    try:
-        if libc.setns(target, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns {namespace}")
+    with entered(namespace):
         fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
         fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
-    finally:
-        libc.setns(home, CLONE_NEWNET)
-        os.close(home)
-        os.close(target)
     return fd
 
 

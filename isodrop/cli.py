@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
         "check the configuration and the system parts isodrop works with",
         """\
         Load the configuration and check folders (and whether trees can share the ISOs' blocks),
-        boot loader files, the NFS server and dnsmasq.
+        boot loader files, the NFS server and dnsmasq, and whether their limits (dnsmasq's tftp-max,
+        nfsd threads, kernels over TFTP or HTTP) let expected_clients PCs boot at once.
         Exits 1 when something would stop isodrop from serving.""",
     )
     return parser
@@ -319,7 +320,7 @@ def _inspect_secure_boot(config: Config, tree, entry) -> str:  # type: ignore[no
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
-    from isodrop import effects, http
+    from isodrop import effects, http, rush
     from isodrop.address import detect_server_address
     from isodrop.loaders import active_loaders, loader_files
     from isodrop.loaders.choice import BIOS_BOOT_FILE, IPXE_SCRIPT, UEFI_BOOT_FILE
@@ -378,4 +379,6 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
         report(level, message)
     result = effects.signal_pidfile(config.dnsmasq_pid_file, "dnsmasq", sig=0)
     report("ok" if result.ok else "WARN", "dnsmasq is running" if result.ok else result.message)
+    for level, message in rush.report(config):
+        report(level, message)
     return EXIT_PROBLEMS if failures else EXIT_OK

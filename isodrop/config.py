@@ -70,6 +70,7 @@ class Config:
     # loads code), "any", "none", or a list of the parameter keys they may add or remove
     sidecar_params: str | tuple[str, ...] = "safe"
     sidecar_keys: tuple[str, ...] = ("label", "add_params", "remove_params", "position", "hidden")
+    expected_clients: int = 30  # PCs booting at once (a lab): `isodrop check` compares the servers' limits
     local_mode: bool = False  # embedded default: skip system services, say so
     source: str = "built-in defaults"
 
@@ -247,6 +248,8 @@ def _validate(config: Config, source: str) -> None:
             fail(key, "must be a positive number of seconds")
     if not 1 <= config.parallel_extractions <= 8:
         fail("parallel_extractions", "must be between 1 and 8")
+    if not 1 <= config.expected_clients <= 10000:
+        fail("expected_clients", "must be between 1 and 10000 (PCs booting at the same time)")
     if config.serial_console and not config.serial_console.startswith("ttyS"):
         fail("serial_console", f"must look like ttyS0,115200, got {config.serial_console!r}")
     if len(config.serial_console) > SERIAL_CONSOLE_MAX:  # kernel command lines keep room for it

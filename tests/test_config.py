@@ -38,6 +38,8 @@ def test_values_are_read_and_trees_dir_follows_tftp_root(tmp_path: Path) -> None
         ('trees_dir = "/elsewhere"', "trees_dir"),
         ('tftp_root = "/srv/tftp"\ntrees_dir = "/srv/tftp/my isos"', "trees_dir"),
         ("parallel_extractions = 0", "parallel_extractions"),
+        ("expected_clients = 0", "expected_clients"),
+        ('expected_clients = "many"', "expected_clients"),
         ("colour = 1", "colour"),
         ("verify_checksums = 1", "verify_checksums"),
         ('sidecar_params = "all"', "sidecar_params"),

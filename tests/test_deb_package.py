@@ -46,6 +46,7 @@ def test_package_contents(deb: Path):
         "/etc/isodrop/isodrop.toml",
         "/etc/dnsmasq.d/isodrop.conf",
         "/etc/nginx/sites-available/isodrop",
+        "/etc/nfs.conf.d/isodrop-nfsd.conf",
         "/usr/lib/python3/dist-packages/isodrop/templates/menu.ipxe.j2",
         "/lib/systemd/system/isodrop.service",
         "/usr/share/man/man1/isodrop.1.gz",

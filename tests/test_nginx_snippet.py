@@ -2,12 +2,12 @@
 in a network namespace, serves a tree read-only, hides isodrop's dot-folders, and `isodrop check` sees it.
 
 Only the listen address, the alias folder and the work paths are substituted; the server block is the
-shipped one, included from a minimal nginx.conf as Debian's nginx.conf includes sites-enabled/*.
+shipped one, included from an nginx.conf with Debian's settings (tests/e2e/servers.py) as Debian's
+nginx.conf includes sites-enabled/*.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import sys
@@ -18,19 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.netns import PrivateNet
-from tests.e2e.procs import Proc, wait_for
-
-REPO = Path(__file__).resolve().parent.parent
-SITE = REPO / "contrib/nginx/isodrop"
-
-
-def site_for(net: PrivateNet, trees: Path) -> str:
-    text = SITE.read_text()
-    text, n = re.subn(r"alias /srv/tftp/isodrop/;", f"alias {trees}/;", text)
-    assert n == 1
-    text, n = re.subn(r"listen 80 default_server;", f"listen {net.server_ip}:80 default_server;", text)
-    assert n == 1
-    return text.replace("listen [::]:80 default_server;", "")
+from tests.e2e.servers import REPO, start_shipped_site
 
 
 @pytest.fixture
@@ -48,21 +36,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PrivateNe
     (trees / ".state").mkdir()
     (trees / ".state" / "one.json").write_text("{}")
     net = PrivateNet.create()
-    (work / "tmp").mkdir()
-    conf = work / "nginx.conf"
-    conf.write_text(
-        f"daemon off; pid {work}/nginx.pid; error_log {work}/error.log;\nevents {{}}\n"
-        f"http {{ access_log {work}/access.log; client_body_temp_path {work}/tmp; proxy_temp_path {work}/tmp;\n"
-        f"fastcgi_temp_path {work}/tmp; uwsgi_temp_path {work}/tmp; scgi_temp_path {work}/tmp;\n"
-        f"include {work}/site; }}\n"
-    )
-    (work / "site").write_text(site_for(net, trees))
-    proc = Proc("nginx", [*net.ns_exec(), "nginx", "-c", str(conf), "-e", str(work / "error.log")], work / "nginx.log")
+    proc = None
     try:
-        wait_for(lambda: proc.check_alive() or (work / "nginx.pid").exists(), 10, "nginx pid file")
+        proc = start_shipped_site(net, trees, work)
         yield net, work, trees
     finally:
-        proc.stop()
+        if proc is not None:
+            proc.stop()
         net.close()
         shutil.rmtree(work, ignore_errors=True)
 

@@ -7,14 +7,35 @@ interface in them along; it is safe to call more than once and after a failed se
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import count
 
 from tests.e2e.procs import run
 
 _serial = count(1)
+CLONE_NEWNET = 0x40000000
+
+
+@contextlib.contextmanager
+def entered(namespace: str) -> Iterator[None]:
+    """The calling thread (and the threads, sockets and processes it makes) in network namespace
+    `namespace` for the block; back in its own afterwards. setns(2) is per thread: others stay put."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{namespace}", os.O_RDONLY)
+    try:
+        if libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {namespace}")
+        yield
+    finally:
+        libc.setns(home, CLONE_NEWNET)
+        os.close(home)
+        os.close(target)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from tests.e2e.procs import Proc, wait_for
 REPO = Path(__file__).resolve().parents[2]
 PROXY_SNIPPET = REPO / "contrib/dnsmasq/isodrop-proxy.conf"
 DHCP_SNIPPET = REPO / "contrib/dnsmasq/isodrop-dhcp.conf"
+NGINX_SITE = REPO / "contrib/nginx/isodrop"
 NFS_MOUNT_PORT = 20048
 
 
@@ -198,4 +199,49 @@ def start_nginx(
     proc.pid_file = pid_file  # type: ignore[attr-defined]
     proc.access_log = access_log or workdir / f"{name}-access.log"  # type: ignore[attr-defined]
     proc.url = f"http://{net.server_ip}" + (f":{port}" if port != 80 else "")  # type: ignore[attr-defined]
+    return proc
+
+
+# What Debian's /etc/nginx/nginx.conf sets that matters for many clients, around the shipped site.
+DEBIAN_NGINX_CONF = """\
+daemon off;
+worker_processes auto;
+pid {work}/nginx.pid;
+error_log {work}/error.log;
+events {{
+    worker_connections 768;
+}}
+http {{
+    sendfile on;
+    tcp_nopush on;
+    access_log {work}/access.log;
+    client_body_temp_path {work}/tmp;
+    proxy_temp_path {work}/tmp;
+    fastcgi_temp_path {work}/tmp;
+    uwsgi_temp_path {work}/tmp;
+    scgi_temp_path {work}/tmp;
+    include {work}/site;
+}}
+"""
+
+
+def site_for(net: PrivateNet, trees: Path) -> str:
+    """The shipped site with only its listen address and alias folder replaced."""
+    text = NGINX_SITE.read_text()
+    text, n = re.subn(r"alias /srv/tftp/isodrop/;", f"alias {trees}/;", text)
+    assert n == 1
+    text, n = re.subn(r"listen 80 default_server;", f"listen {net.server_ip}:80 default_server;", text)
+    assert n == 1
+    return text.replace("listen [::]:80 default_server;", "")
+
+
+def start_shipped_site(net: PrivateNet, trees: Path, work: Path) -> Proc:
+    """nginx serving `trees` through the site isodrop ships, included from Debian's main settings; config,
+    pid file and logs under `work` (which must be world-readable: workers run as nobody)."""
+    (work / "tmp").mkdir(parents=True, exist_ok=True)
+    conf = work / "nginx.conf"
+    conf.write_text(DEBIAN_NGINX_CONF.format(work=work))
+    (work / "site").write_text(site_for(net, trees))
+    proc = Proc("nginx", [*net.ns_exec(), "nginx", "-c", str(conf), "-e", str(work / "error.log")], work / "nginx.log")
+    wait_for(lambda: proc.check_alive() or (work / "nginx.pid").exists(), 10, "nginx pid file")
     return proc
