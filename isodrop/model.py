@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from isodrop.limits import INITRDS_MAX, LABEL_MAX, command_line_problem, path_problem
+from isodrop.limits import CONSOLE_RESERVE, INITRDS_MAX, LABEL_MAX, command_line_problem, loader_reserve, path_problem
 
 
 def printable(text: str) -> str:
@@ -100,7 +100,7 @@ class BootEntry:
         for what, path in (("kernel", self.kernel), *(("initrd", initrd) for initrd in self.initrds)):
             if problem := path_problem(what, path):
                 return problem
-        return command_line_problem(self.cmdline)
+        return command_line_problem(self.cmdline, CONSOLE_RESERVE + loader_reserve(self.kernel, self.initrds))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

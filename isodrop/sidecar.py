@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from isodrop.limits import command_line_problem
 from isodrop.model import BootEntry
 
 if TYPE_CHECKING:
@@ -288,7 +287,7 @@ def apply(entry: BootEntry, sidecar: Sidecar) -> BootEntry:
             continue
         params.append(added)
     changed = dataclasses.replace(entry, label=sidecar.label or entry.label, params=tuple(params))
-    if sidecar.add_params and (problem := command_line_problem(changed.cmdline)):
+    if sidecar.add_params and (problem := changed.too_long()):
         raise SidecarError(f"add_params: with them the {problem}")
     return changed
 

@@ -18,11 +18,13 @@ from isodrop.families import recognise
 from isodrop.families.base import DirTree
 from isodrop.limits import (
     CONSOLE_RESERVE,
+    INITRDS_MAX,
     KERNEL_COMMAND_LINE_MAX,
     LABEL_MAX,
     LINE_MAX,
     SOURCE_SHOWN_MAX,
     TREE_PATH_MAX,
+    loader_reserve,
 )
 from isodrop.loaders.base import MenuLineError
 from isodrop.loaders.grub import GrubLoader
@@ -308,16 +310,19 @@ def test_a_sidecar_whose_add_params_overflow_the_command_line_is_its_own_error()
 
 def worst_case_entries() -> list[Served]:
     """The longest every rule allows: labels of 4-byte characters, duplicate labels beside long file
-    names, the longest paths, the most initrds, a command line at the limit of quote-heavy words."""
+    names; once the longest paths and the most initrds the command line budget leaves room for, once a
+    command line at the limit of quote-heavy words (the loaders' own BOOT_IMAGE=/initrd= counted)."""
     label = "\U0001f4bf" * (LABEL_MAX + 50)
     path = "p/" + "k" * (TREE_PATH_MAX - 2)
-    budget = KERNEL_COMMAND_LINE_MAX - CONSOLE_RESERVE
-    params = tuple(["'"] * ((budget + 1) // 2))  # each: one byte and a blank, GRUB's longest quoting
+    many = max(n for n in range(INITRDS_MAX + 1) if loader_reserve(path, (path,) * n) + CONSOLE_RESERVE < 2000)
+    shapes = [(path, (path,) * many), ("live/vmlinuz", ("live/initrd.img",))]
     out = []
-    for n in range(2):
+    for n, (kernel, initrds) in enumerate(shapes * 2):
+        budget = KERNEL_COMMAND_LINE_MAX - CONSOLE_RESERVE - loader_reserve(kernel, initrds)
+        params = tuple(["'"] * ((budget + 1) // 2))  # each: one byte and a blank, GRUB's longest quoting
         source = f"{n}" + "s" * 300 + ".iso"
         slug = slug_for(source)
-        entry = BootEntry("debian-live", label, path, (path,) * 8, params, menu_group="Debian", guessed=True)
+        entry = BootEntry("debian-live", label, kernel, initrds, params, menu_group="Debian", guessed=True)
         http = f"http://10.0.0.1:8080/isodrop/{slug}/"
         verdict = SecureBootVerdict(False, "unsigned kernel")
         out.append(Served(slug, source, f"isodrop/{slug}", entry, http_url=http, secure_boot=verdict))

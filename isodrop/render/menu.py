@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from isodrop.config import Config
-from isodrop.limits import SOURCE_SHOWN_MAX, command_line_problem
+from isodrop.limits import SOURCE_SHOWN_MAX, command_line_problem, loader_reserve
 from isodrop.model import BootEntry, printable
 
 # Every ISO's entry name (pxelinux LABEL, GRUB --id, iPXE's entry-<name>) starts with this, and no
@@ -82,7 +82,7 @@ def build_menu(served: list[Served], config: Config) -> Menu:
 
     An entry past the kernel's command line limit (a record made before the limits were checked, see
     isodrop.limits) is left out: it could not boot, and its lines could break the menu for all."""
-    fitting = [s for s in served if not s.entry.too_long() and not command_line_problem(_append(s.entry, config), 0)]
+    fitting = [s for s in served if not s.entry.too_long() and not _too_long_with_console(s.entry, config)]
     ordered = sorted(fitting, key=lambda s: (s.position, s.entry.label.casefold(), s.source))
     counts = Counter(s.entry.label for s in ordered)
     default = _default_name(ordered, config.menu_default)
@@ -125,6 +125,11 @@ def build_menu(served: list[Served], config: Config) -> Menu:
         groups=groups,
         default=default,
     )
+
+
+def _too_long_with_console(entry: BootEntry, config: Config) -> str:
+    """The entry's limit check with the configured console= itself instead of its reserve."""
+    return command_line_problem(_append(entry, config), loader_reserve(entry.kernel, entry.initrds))
 
 
 def _default_name(ordered: list[Served], wanted: str) -> str:
