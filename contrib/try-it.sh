@@ -1,5 +1,5 @@
 #!/bin/bash
-# Set up and run isodrop on a fresh Debian 12 machine (a minbase one too), without a config file:
+# Set up and run isodrop on a fresh Debian 12 or 13 machine (a minbase one too), without a config file:
 # installs Python and Debian's packages of isodrop's libraries and boot loaders, then runs
 # `isodrop serve` on a local layout under ./isodrop-demo (or $1). Drop an ISO into ./isodrop-demo/drop
 # and watch the log. Run as root (bash contrib/try-it.sh), or as a user with sudo for the apt-get step.

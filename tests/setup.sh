@@ -1,5 +1,5 @@
 #!/bin/bash
-# Install what the test suite needs on a Debian 12 machine (run as root): the Debian packages in
+# Install what the test suite needs on a Debian 12 or 13 machine (run as root): the Debian packages in
 # tests/apt-packages.txt, and a virtualenv with the newest PyPI releases of isodrop's libraries,
 # so every test runs against both Debian's versions and the newest ones.
 set -euo pipefail

@@ -27,6 +27,12 @@ def dpkg_deb(*args: str) -> str:
     return subprocess.run(["dpkg-deb", *args], capture_output=True, text=True, check=True).stdout
 
 
+def system_unit_dir() -> str:
+    """Where this release's systemd reads packaged units: /lib/systemd/system on Debian 12, /usr/lib/... on 13."""
+    result = subprocess.run(["systemd-path", "systemd-system-unit"], capture_output=True, text=True, check=True)
+    return result.stdout.strip()
+
+
 def test_lintian_reports_no_errors_or_warnings(deb: Path):
     result = subprocess.run(
         ["lintian", "--fail-on", "error,warning", "-EvIL", "+pedantic", str(deb)],
@@ -48,7 +54,7 @@ def test_package_contents(deb: Path):
         "/etc/nginx/sites-available/isodrop",
         "/etc/nfs.conf.d/isodrop-nfsd.conf",
         "/usr/lib/python3/dist-packages/isodrop/templates/menu.ipxe.j2",
-        "/lib/systemd/system/isodrop.service",
+        f"{system_unit_dir()}/isodrop.service",
         "/usr/share/man/man1/isodrop.1.gz",
         "/usr/lib/python3/dist-packages/isodrop/journal.py",
         "/usr/lib/python3/dist-packages/isodrop/templates/pxelinux.cfg.j2",
