@@ -4,4 +4,4 @@ The pipeline, one module (or package) per step:
 watch -> reconcile -> extract -> recognise (families/) -> render -> effects (notify).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -24,9 +24,11 @@ DESCRIPTION = """\
 Serve Linux live ISOs to network-booting PCs.
 
 Copy an ISO into the drop folder: isodrop waits until the copy is complete, extracts it into
-the TFTP root, recognises the live system, adds a pxelinux (BIOS) and syslinux.efi (UEFI) menu
-entry with the kernel command line that finds its root over NFS, exports the tree read-only
-and signals dnsmasq. Remove the ISO and its entry, export and tree go too.
+the TFTP root, recognises the live system, adds a menu entry for BIOS PCs (pxelinux or iPXE)
+and UEFI PCs (Debian's signed shim + GRUB, Secure Boot on or off, or iPXE) with the kernel
+command line that finds its root over NFS, exports the tree read-only and signals dnsmasq;
+with http_url set, kernels and initrds come from nginx. Remove the ISO and its entry, export
+and tree go too.
 """
 
 EPILOG = f"""\
