@@ -198,7 +198,7 @@ def test_reload_rereads_config_and_keeps_serving(world):
     server.ok("systemctl reload isodrop", timeout=120)
     server.wait_until("grep -q '^SERIAL 0 115200' /srv/tftp/pxelinux.cfg/default", 60)
     menu = server.ok("cat /srv/tftp/pxelinux.cfg/default")
-    assert re.search(rf"^DEFAULT {re.escape(slug(name))}$", menu, re.M), menu
+    assert re.search(rf"^DEFAULT iso-{re.escape(slug(name))}$", menu, re.M), menu
     assert re.search(r"^TIMEOUT 10$", menu, re.M), menu
     assert "console=ttyS0,115200" in menu, menu
     assert server.ok("systemctl show -p MainPID --value isodrop").strip() == pid_before, "reload restarted it"
