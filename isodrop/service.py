@@ -223,15 +223,14 @@ class Service:
     def write_status(self, stopped: bool = False) -> None:
         """status.json and the status page; a page that cannot be written is a warning, logged when it
         starts or changes and shown in the status document, never a failed pass."""
+        before = self.system.pop("status page", "")  # not on the page it is about
         doc = self.reconciler.status_document("service", running=not stopped, started=self.started, stopped=stopped)
         problem = statuspage.publish(self.config, doc)
-        if problem != self.system.get("status page", ""):
+        if problem != before:
             if problem:
                 log.warning("%s", problem)
             else:
                 log.info("status page written to %s", statuspage.page_path(self.config))
         if problem:
             self.system["status page"] = problem
-        else:
-            self.system.pop("status page", None)
         status.write(self.config, doc | {"system": dict(self.system)})

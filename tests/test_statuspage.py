@@ -228,9 +228,12 @@ def test_an_unwritable_folder_or_a_broken_template_is_a_reason_not_an_exception(
     assert page_path(config).read_text() == "<p>&lt;b&gt;x&lt;/b&gt; (0)</p>\n", "an override is autoescaped too"
 
 
-def test_service_pass_with_an_unwritable_page_folder_still_writes_status(tmp_path: Path) -> None:
+def test_service_pass_with_an_unwritable_page_folder_still_writes_status(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """The page is the service's last step after a pass: a folder it cannot write is a warning in the
-    status document, status.json is still written, and the page comes back when the folder does."""
+    status document and, once, in the log; status.json is still written, and the page comes back when
+    the folder does."""
     from isodrop.service import Service
 
     (tmp_path / "blocker").write_text("")
@@ -239,14 +242,18 @@ def test_service_pass_with_an_unwritable_page_folder_still_writes_status(tmp_pat
     service = Service(config)
     service.reconciler.prepare()
     service.run_pass()
+    service.run_pass()
     written = json.loads((config.state_dir / "status.json").read_text())
     assert written["system"]["status page"].startswith("no status page: cannot write")
     assert not service.retry_soon, "not a failed pass"
+    warnings = [r for r in caplog.records if "no status page" in r.getMessage()]
+    assert [r.levelname for r in warnings] == ["WARNING"], "logged once, when it starts"
     (tmp_path / "blocker").unlink()
     service.run_pass()
     written = json.loads((config.state_dir / "status.json").read_text())
     assert "status page" not in written["system"]
-    assert "No ISOs yet" in (tmp_path / "blocker" / "www" / PAGE_NAME).read_text()
+    page = (tmp_path / "blocker" / "www" / PAGE_NAME).read_text()
+    assert "No ISOs yet" in page and "no status page" not in page, "the page does not carry its own old warning"
     service.reconciler.shutdown()
 
 
