@@ -209,7 +209,7 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_scan(config: Config, args: argparse.Namespace) -> int:
-    from isodrop import status
+    from isodrop import status, statuspage
     from isodrop.reconciler import Reconciler
     from isodrop.service import server_address
 
@@ -219,7 +219,11 @@ def cmd_scan(config: Config, args: argparse.Namespace) -> int:
         reconciler.prepare()
         # No watcher here, so no close events: an ISO still being written is waited for up to quiet_seconds.
         reconciler.run_until_idle(wait_for_copies=config.quiet_seconds + 1)
-        status.write(config, reconciler.status_document("scan", running=False))  # what `status` shows next
+        doc = reconciler.status_document("scan", running=False)
+        if problem := statuspage.publish(config, doc):  # a warning, never a failed scan
+            logging.getLogger("isodrop").warning("%s", problem)
+            doc["system"]["status page"] = problem
+        status.write(config, doc)  # what `status` shows next
     finally:
         reconciler.shutdown()
     print(shown(reconciler.summary()))

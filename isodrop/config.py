@@ -33,6 +33,9 @@ class Config:
     tftp_root: Path
     trees_dir: Path  # where extracted trees live; inside tftp_root so TFTP and NFS serve the same tree
     state_dir: Path  # runtime status for `isodrop status`
+    # the status page (index.html) for a browser, served by the shipped nginx site at /isodrop-status/;
+    # state_dir/www unless set (like trees_dir follows tftp_root); None ("" in the file): no page
+    status_page_dir: Path | None = Path("/run/isodrop/www")
     server_address: str = ""  # "" = auto-detect the address clients reach us on
     client_network: str = "*"  # who may mount the exports: "*", "192.168.1.0/24", a host name
     nfs_server: str = "kernel"  # "kernel" (exports(5) + exportfs) or "ganesha" (EXPORT blocks + SIGHUP)
@@ -91,6 +94,7 @@ def local_defaults(root: Path) -> Config:
         tftp_root=root / "tftp",
         trees_dir=root / "tftp" / "isodrop",
         state_dir=root / "run",
+        status_page_dir=root / "run" / "www",
         exports_file=root / "exports" / "isodrop.exports",
         exports_reload_command=(),
         ganesha_exports_file=root / "exports" / "isodrop-ganesha.conf",
@@ -107,6 +111,7 @@ _PATHS = {
     "tftp_root",
     "trees_dir",
     "state_dir",
+    "status_page_dir",
     "exports_file",
     "ganesha_exports_file",
     "ganesha_pid_file",
@@ -121,7 +126,7 @@ _PATHS = {
     "grub_efi_file",
     "grub_modules_dir",
 }
-_OPTIONAL_PATHS = {"ganesha_pid_file", "dnsmasq_pid_file", "templates_dir"}
+_OPTIONAL_PATHS = {"ganesha_pid_file", "dnsmasq_pid_file", "templates_dir", "status_page_dir"}
 
 
 def load(path: Path | None, base: Config | None = None) -> Config:
@@ -151,6 +156,8 @@ def from_mapping(data: dict[str, Any], base: Config, source: str) -> Config:
         values[key] = _convert(key, raw, getattr(base, key), source)
     if "tftp_root" in values and "trees_dir" not in data:
         values["trees_dir"] = values["tftp_root"] / "isodrop"
+    if "state_dir" in values and "status_page_dir" not in data:
+        values["status_page_dir"] = values["state_dir"] / "www"
     config = dataclasses.replace(base, **values, source=source)
     _validate(config, source)
     return config
@@ -270,3 +277,7 @@ def _validate(config: Config, source: str) -> None:
         fail("trees_dir", "must not be inside drop_dir")
     except ValueError:
         pass
+    page_dir = config.status_page_dir
+    for key in ("trees_dir", "drop_dir"):  # ISO trees are served as downloads; the drop folder is theirs
+        if page_dir is not None and page_dir.is_relative_to(getattr(config, key)):
+            fail("status_page_dir", f"must not be inside {key} ({getattr(config, key)}), got {str(page_dir)!r}")

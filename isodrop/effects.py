@@ -41,14 +41,14 @@ def write_atomically(path: Path, text: str, mode: int = 0o644, durable: bool = T
         raise
 
 
-def write_if_changed(path: Path, text: str) -> bool:
+def write_if_changed(path: Path, text: str, durable: bool = True) -> bool:
     """Write `text` atomically unless the file already says exactly that. True when written."""
     try:
         if path.read_text(encoding="utf-8") == text:
             return False
     except (FileNotFoundError, UnicodeDecodeError):
         pass
-    write_atomically(path, text)
+    write_atomically(path, text, durable=durable)
     return True
 
 

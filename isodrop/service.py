@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 
-from isodrop import dropfolder, lock, status
+from isodrop import dropfolder, lock, status, statuspage
 from isodrop.address import detect_server_address
 from isodrop.config import Config
 from isodrop.reconciler import Reconciler
@@ -221,5 +221,16 @@ class Service:
             self.write_status()
 
     def write_status(self, stopped: bool = False) -> None:
+        """status.json and the status page; a page that cannot be written is a warning, logged when it
+        starts or changes and shown in the status document, never a failed pass."""
+        before = self.system.pop("status page", "")  # not on the page it is about
         doc = self.reconciler.status_document("service", running=not stopped, started=self.started, stopped=stopped)
-        status.write(self.config, doc)
+        problem = statuspage.publish(self.config, doc)
+        if problem != before:
+            if problem:
+                log.warning("%s", problem)
+            else:
+                log.info("status page written to %s", statuspage.page_path(self.config))
+        if problem:
+            self.system["status page"] = problem
+        status.write(self.config, doc | {"system": dict(self.system)})

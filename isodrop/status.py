@@ -17,6 +17,7 @@ from typing import Any
 from isodrop import effects
 from isodrop.build import Job
 from isodrop.config import Config
+from isodrop.families import proof
 from isodrop.model import Outcome, shown
 from isodrop.reconcile import DropFile
 from isodrop.render.menu import boot_params
@@ -113,17 +114,24 @@ def document(
 
 def _as_booted(state: EntryState, sidecar: Sidecar | None, config: Config) -> dict[str, Any]:
     """The entry as the menus boot it: "cmdline" (the effective command line: the recognised "params"
-    with the sidecar applied and the serial console added) and "sidecar" (its file and what it changed,
-    {} without one)."""
+    with the sidecar applied and the serial console added), "sidecar" (its file and what it changed,
+    {} without one), "guessed" (built by the generic fallback) and "proven" (how far its family's line
+    is proven, as `isodrop inspect` says)."""
     if state.entry is None:
-        return {"cmdline": "", "menu_label": "", "sidecar": {}}
+        return {"cmdline": "", "menu_label": "", "sidecar": {}, "guessed": False, "proven": ""}
     entry, changed = state.entry, {}
     if sidecar is not None:
         with contextlib.suppress(SidecarError, ValueError):  # refused sidecars are not passed in; a record
             entry = apply(state.entry, sidecar)  # changed since its pass keeps its recognised line
             what = change(state.entry, sidecar)
             changed = {"file": state.source + SIDECAR_SUFFIX, "changes": what.describe()} | dataclasses.asdict(what)
-    return {"cmdline": " ".join(boot_params(entry, config)), "menu_label": entry.label, "sidecar": changed}
+    return {
+        "cmdline": " ".join(boot_params(entry, config)),
+        "menu_label": entry.label,
+        "sidecar": changed,
+        "guessed": state.entry.guessed,
+        "proven": proof(state.entry.family),
+    }
 
 
 def write(config: Config, doc: dict[str, Any]) -> None:

@@ -91,8 +91,9 @@ def not_an_option(text: str) -> str:
 
 
 @functools.cache
-def environment(templates_dir: Path | None) -> jinja2.Environment:
-    """One environment per templates folder, override templates first; jinja2 still notices edits."""
+def environment(templates_dir: Path | None, html: bool = False) -> jinja2.Environment:
+    """One environment per templates folder, override templates first; jinja2 still notices edits.
+    `html`: autoescape on, for the status page (menus must not have it: they quote for their own language)."""
     loaders: list[jinja2.BaseLoader] = []
     if templates_dir is not None:
         loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
@@ -103,7 +104,7 @@ def environment(templates_dir: Path | None) -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        autoescape=False,
+        autoescape=html,
     )
 
 

@@ -225,23 +225,27 @@ http {{
 """
 
 
-def site_for(net: PrivateNet, trees: Path) -> str:
-    """The shipped site with only its listen address and alias folder replaced."""
+def site_for(net: PrivateNet, trees: Path, page_dir: Path | None = None) -> str:
+    """The shipped site with only its listen address, alias folder and status page folder replaced."""
     text = NGINX_SITE.read_text()
     text, n = re.subn(r"alias /srv/tftp/isodrop/;", f"alias {trees}/;", text)
     assert n == 1
+    if page_dir is not None:
+        text, n = re.subn(r"root /run/isodrop/www;", f"root {page_dir};", text)
+        assert n == 1
     text, n = re.subn(r"listen 80 default_server;", f"listen {net.server_ip}:80 default_server;", text)
     assert n == 1
     return text.replace("listen [::]:80 default_server;", "")
 
 
-def start_shipped_site(net: PrivateNet, trees: Path, work: Path) -> Proc:
-    """nginx serving `trees` through the site isodrop ships, included from Debian's main settings; config,
-    pid file and logs under `work` (which must be world-readable: workers run as nobody)."""
+def start_shipped_site(net: PrivateNet, trees: Path, work: Path, page_dir: Path | None = None) -> Proc:
+    """nginx serving `trees` (and the status page in `page_dir`) through the site isodrop ships, included
+    from Debian's main settings; config, pid file and logs under `work` (which must be world-readable:
+    workers run as nobody)."""
     (work / "tmp").mkdir(parents=True, exist_ok=True)
     conf = work / "nginx.conf"
     conf.write_text(DEBIAN_NGINX_CONF.format(work=work))
-    (work / "site").write_text(site_for(net, trees))
+    (work / "site").write_text(site_for(net, trees, page_dir))
     proc = Proc("nginx", [*net.ns_exec(), "nginx", "-c", str(conf), "-e", str(work / "error.log")], work / "nginx.log")
     wait_for(lambda: proc.check_alive() or (work / "nginx.pid").exists(), 10, "nginx pid file")
     return proc
