@@ -113,23 +113,14 @@ def dnsmasq_as_its_user(namespace: str) -> Iterator[dict[str, Path]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def tftp_fetches(namespace: str, path: str, out: Path) -> bool:
+    """Does dnsmasq's TFTP hand out `path` (into `out`), asked by curl from inside the namespace?"""
+    curl = ["curl", "-sS", "--max-time", "30", "-o", str(out), f"tftp://{ADDRESS}/{path}"]
+    return subprocess.run(["ip", "netns", "exec", namespace, *curl], capture_output=True, check=False).returncode == 0
+
+
 def tftp_get(namespace: str, path: str, out: Path) -> bytes:
-    subprocess.run(
-        [
-            "ip",
-            "netns",
-            "exec",
-            namespace,
-            "curl",
-            "-sS",
-            "--max-time",
-            "30",
-            "-o",
-            str(out),
-            f"tftp://{ADDRESS}/{path}",
-        ],
-        check=True,
-    )
+    assert tftp_fetches(namespace, path, out), f"TFTP fetch of {path} failed"
     return out.read_bytes()
 
 
@@ -167,27 +158,6 @@ def test_dnsmasq_serves_menu_and_kernel_and_gets_sighup(
         assert "sent /" in dnsmasq["log"].read_text()
     finally:
         service.stop()
-
-
-def tftp_fetches(namespace: str, path: str, out: Path) -> bool:
-    done = subprocess.run(
-        [
-            "ip",
-            "netns",
-            "exec",
-            namespace,
-            "curl",
-            "-sS",
-            "--max-time",
-            "10",
-            "-o",
-            str(out),
-            f"tftp://{ADDRESS}/{path}",
-        ],
-        capture_output=True,
-        check=False,
-    )
-    return done.returncode == 0
 
 
 def test_state_records_are_not_served_over_tftp(namespace: str, dnsmasq_as_its_user: dict[str, Path]) -> None:
