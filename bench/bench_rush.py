@@ -1,7 +1,7 @@
 """Rush hour: N PCs network-boot at the same moment against the servers as isodrop configures them.
 
     sudo /usr/bin/python3 bench/bench_rush.py [--clients 10,50,100,200] [--loaders pxelinux,ipxe]
-        [--link 1gbit] [--kernel-mb 8] [--initrd-mb 40] [--root-mb 40] [--dnsmasq-snippet FILE]
+        [--link 1gbit] [--kernel-mb 8] [--initrd-mb 40] [--root-mb 1.04] [--dnsmasq-snippet FILE]
 
 Servers, in a network namespace made here (tests/e2e: the harness the VM tests use):
 - dnsmasq from contrib/dnsmasq/isodrop-proxy.conf (only interface, addresses and TFTP root replaced);
@@ -19,8 +19,10 @@ Each PC, all started together, replays a BIOS boot:
   over HTTP;
 then the root: an NFSv3 mount of the tree and READs of live/filesystem.squashfs (1 MiB each, as the
 kernel's client negotiates with this server). How much a live system reads of its squashfs while booting
-is an ASSUMPTION (--root-mb, default 40 MB; it was not measured from a VM boot here): say a desktop
-reads several hundred MB, a text console system tens.
+(--root-mb) defaults to the one figure measured here (bench/root_reads.py: strace on ganesha's reads
+during a real BIOS PXE boot of tests/test_e2e_boot.py's Debian-live ISO): 1.04 MB, all of that ISO's
+1.04 MB squashfs, whose "live system" is busybox and a marker script. A desktop live system reads more of
+a far larger squashfs; that was not measured: give --root-mb for it.
 A file that fails is tried again (--attempts, like a PXE ROM's and pxelinux's retries); the run ends at
 --deadline seconds, and PCs unfinished then count as failed. Processes started here are stopped by PID.
 
@@ -61,6 +63,9 @@ MAX_CLIENTS = 230
 TFTP_BLKSIZE = 1468
 SLUG = "debian-live"
 TARGET_CLIENTS = 100
+# bench/root_reads.py, one BIOS PXE boot of tests/e2e/liveiso.py's "e2e-one" ISO: ganesha read 1,040,384
+# bytes of live/filesystem.squashfs (all of its 1,040,384: busybox + init) while the PC booted to its marker.
+ROOT_MB_MEASURED = 1.04
 TARGET_HTTP_RATIO = 1.5
 TARGET_RUSH_RATIO = 2.0
 LOADER_FILES = {  # name in the TFTP root: where Debian has it
@@ -360,7 +365,8 @@ def report(runs: list[Run], args: argparse.Namespace) -> None:
     print(f"\nlink: tc tbf {args.link} ({rate / MB:.0f} MB/s) on the server side of the PCs' veth; link limit ="
           " bytes that crossed it to the PCs (Ethernet headers included) / that rate")  # fmt: skip
     print(f"per PC: kernel {args.kernel_mb} MB + initrd {args.initrd_mb} MB + root reads {args.root_mb} MB "
-          f"= {per_pc} MB (root: ASSUMED, --root-mb)\n")  # fmt: skip
+          f"= {per_pc:g} MB (root: --root-mb; {ROOT_MB_MEASURED} MB were measured, all of the test ISO's busybox "
+          "squashfs: bench/root_reads.py; a desktop's reads were not measured)\n")  # fmt: skip
     header = (f"{'loader':8} {'PCs':>4} {'last PC s':>9} {'failed PCs':>10} {'failed xfers':>12} {'retries':>7} "
               f"{'MB moved':>8} {'limit s':>7} {'ratio':>6} {'k+i HTTP ratio':>14}")  # fmt: skip
     print(header)
@@ -409,7 +415,7 @@ def main() -> int:
     parser.add_argument("--link", default="1gbit", help="tc tbf rate of the simulated link (default 1gbit)")
     parser.add_argument("--kernel-mb", type=float, default=8)
     parser.add_argument("--initrd-mb", type=float, default=40)
-    parser.add_argument("--root-mb", type=float, default=40, help="MB of its squashfs a PC reads booting (ASSUMED)")
+    parser.add_argument("--root-mb", type=float, default=ROOT_MB_MEASURED, help="MB of its squashfs a PC reads booting")
     parser.add_argument("--attempts", type=int, default=3, help="tries per file before the PC gives up")
     parser.add_argument("--deadline", type=float, default=600, help="seconds a run may take; unfinished PCs fail")
     parser.add_argument("--show", type=int, default=5, help="failed transfers and unfinished PCs to list per run")

@@ -288,6 +288,7 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
     if sidecar:
         show(f"sidecar:    {sidecar}")
     show(f"NFS root:   {server}:{ctx.nfs_path}")
+    show(f"root:       {booted.root_line()}")
     show(f"proven:     {proof(recognition.family)}")
     show(f"UEFI:       {secure_boot}")
     return EXIT_OK

@@ -81,6 +81,9 @@ class BootEntry:
     menu_group: str = ""  # submenu title when the menu is grouped
     guessed: bool = False  # built by the generic fallback from the ISO's own boot config
     firmware: tuple[str, ...] = ("bios", "efi64")  # which menus offer it (a 32-bit EFI binary: BIOS only)
+    # Bytes its initramfs copies whole into the PC's RAM before the system starts (dracut's root=live:http
+    # downloads the image into its tmpfs); 0 when the root is read on demand over NFS (or there is none).
+    copies_to_ram_bytes: int = 0
 
     def __post_init__(self) -> None:
         # a label is shown on one menu line, so it is made showable and cut to a sane length
@@ -117,7 +120,41 @@ class BootEntry:
             menu_group=data.get("menu_group", ""),
             guessed=bool(data.get("guessed", False)),
             firmware=tuple(data.get("firmware", ("bios", "efi64"))),
+            copies_to_ram_bytes=int(data.get("copies_to_ram_bytes", 0)),
         )
+
+    @property
+    def ram_needed_bytes(self) -> int:
+        """What a PC needs at least to boot an entry that copies its root into RAM: the copy plus
+        RAM_MARGIN_BYTES; 0 when nothing is copied."""
+        return self.copies_to_ram_bytes + RAM_MARGIN_BYTES if self.copies_to_ram_bytes else 0
+
+    def root_line(self) -> str:
+        """How the root reaches the PC, for `inspect`."""
+        if self.copies_to_ram_bytes:
+            return ram_copy_line(self.copies_to_ram_bytes)
+        if not self.initrds and not self.params:
+            return "none (the kernel runs on its own)"
+        return "read on demand over the network (nothing copied into RAM)"
+
+
+MiB = 1024 * 1024
+# Beside an image copied into RAM, the kernel, the unpacked initramfs and the booted system need memory of
+# their own; 512 MiB is a floor for a live desktop's first minutes, not a measurement.
+RAM_MARGIN_BYTES = 512 * MiB
+
+
+def mib(size: int) -> int:
+    """Bytes as whole MiB, rounded up (a RAM figure must not be understated)."""
+    return -(-size // MiB)
+
+
+def ram_copy_line(copied: int) -> str:
+    """What an entry whose initramfs copies `copied` bytes into RAM asks of a PC (`inspect`, `status`)."""
+    return (
+        f"copied whole into RAM before the system starts ({mib(copied)} MiB): needs at least "
+        f"{mib(copied + RAM_MARGIN_BYTES)} MiB of RAM (the copy + {mib(RAM_MARGIN_BYTES)} MiB for kernel and system)"
+    )
 
 
 class NotBootable(Exception):

@@ -3,9 +3,9 @@
 dnsmasq serves at most `tftp-max` TFTP transfers at once (50 by default); a booting PC has one open at a
 time, so the next PC's request waits unanswered in the socket and its firmware times out or asks again
 (bench/bench_rush.py: of 100 PCs against the default, 79 had not booted after 240 s; with tftp-max=500
-all 100 had everything after 110 s, README "Many PCs at once"). The kernel NFS server starts 8 threads
-unless told otherwise and accepts (threads + 3) x 20 connections. Reading the files is pure;
-`SystemFiles` says where they are.
+all 100 had everything after 110 s, README "Many PCs at once"). The kernel NFS server starts the
+[nfsd] threads of nfs.conf (8 by default on Debian 12, 16 on Debian 13) and accepts (threads + 3) x 20
+connections. Reading the files is pure; `SystemFiles` says where they are.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from pathlib import Path
 from isodrop.config import Config
 
 DNSMASQ_DEFAULT_TFTP_MAX = 50
-NFSD_DEFAULT_THREADS = 8
+NFSD_DEFAULT_THREADS = 8  # rpc.nfsd(8) with no count and no [nfsd] threads (Debian 12)
+NFSDCTL_DEFAULT_THREADS = 16  # nfsdctl(8) autostart without [nfsd] threads (Debian 13's nfs-server.service)
 PCS_PER_NFSD_THREAD = 4  # rule of thumb (4-8 threads per core is the usual advice); not measured here
 NFSD_CONNECTIONS_PER_THREAD = 20  # the kernel's limit: (threads + 3) x 20 connections
 TFTP_KERNELS_WARN_FROM = 50  # PCs; bench_rush: a rush over TFTP took 1.5-1.8x the link's time, HTTP 1.03-1.07x
@@ -40,6 +41,7 @@ class SystemFiles:
     nfs_conf: Path = Path("/etc/nfs.conf")
     nfs_conf_dir: Path = Path("/etc/nfs.conf.d")
     nfs_default: Path = Path("/etc/default/nfs-kernel-server")
+    nfsdctl: Path = Path("/usr/sbin/nfsdctl")
 
 
 def _read(path: Path) -> str | None:
@@ -128,16 +130,16 @@ def _nfs_conf_threads(text: str) -> str | None:
 
 def nfsd_threads(files: SystemFiles) -> tuple[int, str]:
     """The kernel NFS server's thread count and its source: the running server's, else what it would
-    start with (RPCNFSDCOUNT in /etc/default/nfs-kernel-server, which Debian 12's service passes on
-    rpc.nfsd's command line over nfs.conf; else nfs.conf, then nfs.conf.d/*.conf in order; else 8)."""
+    start with: [nfsd] threads of nfs.conf, then of nfs.conf.d/*.conf in order, else the default of the
+    program Debian's nfs-server.service runs (Debian 12: `rpc.nfsd`, 8; Debian 13: `nfsdctl autostart ||
+    rpc.nfsd`, 16). Neither unit reads /etc/default/nfs-kernel-server (see `ignored_rpcnfsdcount`)."""
     running = _read(files.nfsd_threads)
     if running is not None and running.strip().isdigit() and int(running) > 0:
         return int(running), f"running nfsd ({files.nfsd_threads})"
-    default_file = _read(files.nfs_default) or ""
-    match = re.search(r"^\s*RPCNFSDCOUNT\s*=\s*[\"']?(\d+)", default_file, re.M)
-    if match:
-        return int(match.group(1)), f"RPCNFSDCOUNT in {files.nfs_default}"
-    threads, where = NFSD_DEFAULT_THREADS, "rpc.nfsd's default"
+    if files.nfsdctl.exists():
+        threads, where = NFSDCTL_DEFAULT_THREADS, "nfsdctl's default"
+    else:
+        threads, where = NFSD_DEFAULT_THREADS, "rpc.nfsd's default"
     candidates = [files.nfs_conf]
     with contextlib.suppress(OSError):
         candidates += sorted(p for p in files.nfs_conf_dir.iterdir() if p.suffix == ".conf")
@@ -146,6 +148,14 @@ def nfsd_threads(files: SystemFiles) -> tuple[int, str]:
         if value is not None and value.isdigit():
             threads, where = int(value), f"threads in {path}"
     return threads, where
+
+
+def ignored_rpcnfsdcount(files: SystemFiles) -> int | None:
+    """RPCNFSDCOUNT set in /etc/default/nfs-kernel-server, which nothing reads under systemd: Debian 12's
+    and 13's nfs-server.service (nfs-kernel-server.service is an alias) run rpc.nfsd / nfsdctl without it;
+    only the SysV init script passed it (Debian 12), and Debian 13 dropped it there too."""
+    match = re.search(r"^\s*RPCNFSDCOUNT\s*=\s*[\"']?(\d+)", _read(files.nfs_default) or "", re.M)
+    return int(match.group(1)) if match else None
 
 
 def nfsd_threads_needed(clients: int) -> int:
@@ -188,6 +198,9 @@ def report(config: Config, files: SystemFiles | None = None) -> list[tuple[str, 
             lines.append(("ok", f"dnsmasq serves {value} TFTP transfers at once ({where}), enough for {pcs} PCs"))
     if config.nfs_server == "kernel":
         threads, where = nfsd_threads(files)
+        ignored = ignored_rpcnfsdcount(files)
+        if ignored is not None and ignored != threads:
+            where += f"; RPCNFSDCOUNT={ignored} in {files.nfs_default} is not read by nfs-server.service"
         needed = nfsd_threads_needed(pcs)
         connections = (threads + 3) * NFSD_CONNECTIONS_PER_THREAD
         if threads < needed or connections < pcs:
@@ -196,8 +209,7 @@ def report(config: Config, files: SystemFiles | None = None) -> list[tuple[str, 
                     "WARN",
                     f"kernel NFS server: {threads} threads ({where}) for expected_clients = {pcs}: {needed} or more "
                     f"serve a rush (one per {PCS_PER_NFSD_THREAD} PCs); it accepts {connections} connections. Set "
-                    f"[nfsd] threads in {SHIPPED_NFS_DROP_IN} (or RPCNFSDCOUNT in {files.nfs_default} on Debian 12),"
-                    " then systemctl restart nfs-server",
+                    f"[nfsd] threads in {SHIPPED_NFS_DROP_IN}, then systemctl restart nfs-server",
                 )
             )
         else:

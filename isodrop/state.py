@@ -117,6 +117,8 @@ class EntryState:
             "kernel": self.entry.kernel if self.entry else "",
             "params": self.entry.cmdline if self.entry else "",
             "secure_boot": secure_boot_line(self.secure_boot) if self.entry else "",
+            "copies_to_ram_bytes": self.entry.copies_to_ram_bytes if self.entry else 0,
+            "ram_needed_bytes": self.entry.ram_needed_bytes if self.entry else 0,
         }
 
     def to_json(self) -> str:

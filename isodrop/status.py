@@ -18,7 +18,7 @@ from isodrop import effects
 from isodrop.build import Job
 from isodrop.config import Config
 from isodrop.families import proof
-from isodrop.model import Outcome, shown
+from isodrop.model import Outcome, ram_copy_line, shown
 from isodrop.reconcile import DropFile
 from isodrop.render.menu import boot_params
 from isodrop.sidecar import SIDECAR_SUFFIX, Sidecar, SidecarError, apply, change
@@ -207,6 +207,8 @@ def format_status(doc: Mapping[str, Any]) -> str:
         if detail:
             lines.append(f"      {detail}")
         lines += _boot_lines(entry)
+        if entry.get("copies_to_ram_bytes"):
+            lines.append(f"      root: {ram_copy_line(entry['copies_to_ram_bytes'])}")
         if entry.get("secure_boot"):
             lines.append(f"      {entry['secure_boot']}")
         for warning in entry.get("warnings", []):

@@ -360,3 +360,36 @@ def test_hostile_names_are_shown_as_escapes_in_scan_status_and_inspect(tmp_path:
         assert done.returncode == 0, done.stderr
         assert f"file:       {demo}/drop/{escaped}\n" in done.stdout
         assert "\x1b" not in done.stdout and "\u202e" not in done.stdout and "\u2066" not in done.stdout
+
+
+def test_an_entry_that_copies_its_root_into_ram_says_how_much_ram_it_needs(tmp_path: Path) -> None:
+    """dracut without its nfs module boots over HTTP, and livenet then downloads the image whole into RAM:
+    inspect, status and status --json give the copy and the RAM a PC needs (copy + 512 MiB); a streamed
+    root has 0 in both fields."""
+    from tests.family_layouts import fedora_41_without_nfs
+
+    layout = fedora_41_without_nfs()
+    image = len(layout.files["LiveOS/squashfs.img"])
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'drop_dir = "{tmp_path}/drop"\ntftp_root = "{tmp_path}/tftp"\nstate_dir = "{tmp_path}/run"\n'
+        f'exports_file = "{tmp_path}/exports"\nexports_reload_command = ["true"]\n'
+        'dnsmasq_pid_file = ""\nserver_address = "192.0.2.1"\nquiet_seconds = 0.1\n'
+        'http_url = "http://192.0.2.1/"\n'
+    )
+    iso = build_iso(tmp_path / "drop" / "fedora.iso", layout.files, volume_id=layout.volume_id)
+    build_debian_live(tmp_path / "drop" / "debian.iso")
+    needed = -(-(image + 512 * 2**20) // 2**20)
+    copied = f"copied whole into RAM before the system starts (1 MiB): needs at least {needed} MiB"
+    done = isodrop("inspect", str(iso), "--config", str(config))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"root:       {copied}" in done.stdout
+    assert isodrop("scan", "--config", str(config)).returncode == 0
+    doc = json.loads(isodrop("status", "--json", "--config", str(config)).stdout)
+    by_iso = {entry["iso"]: entry for entry in doc["entries"]}
+    assert by_iso["fedora.iso"]["copies_to_ram_bytes"] == image
+    assert by_iso["fedora.iso"]["ram_needed_bytes"] == image + 512 * 2**20
+    assert by_iso["debian.iso"]["copies_to_ram_bytes"] == by_iso["debian.iso"]["ram_needed_bytes"] == 0
+    text = isodrop("status", "--config", str(config)).stdout
+    assert f"root: {copied}" in text
+    assert text.count("root: copied whole into RAM") == 1

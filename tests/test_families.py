@@ -10,6 +10,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -153,7 +154,7 @@ BOOTABLE = {
         "live/vmlinuz",
         ("live/initrd.img",),
         "boot=live union=overlay username=user config components quiet noswap loglevel=0 "
-        f"toram=filesystem.squashfs net.ifnames=0 splash netboot=nfs {NFS} ip=dhcp",
+        f"net.ifnames=0 splash netboot=nfs {NFS} ip=dhcp",  # its menu's toram=filesystem.squashfs dropped
         "GParted-Live-Version",
     ),
     "fedora_41": (
@@ -323,6 +324,12 @@ def test_fedora_initrd_without_nfs_module_uses_http_when_configured(make_tree) -
     entry = recognise(tree, ctx)
     assert isinstance(entry, BootEntry)
     assert entry.cmdline == "root=live:http://192.168.50.1/isodrop/f/LiveOS/squashfs.img rd.live.image ip=dhcp"
+    # livenet downloads an HTTP image whole into the initramfs's tmpfs: the entry says how much RAM that takes
+    image = tree.size("LiveOS/squashfs.img")
+    assert image and entry.copies_to_ram_bytes == image
+    assert entry.ram_needed_bytes == image + 512 * 1024 * 1024
+    assert f"needs at least {-(-entry.ram_needed_bytes // 2**20)} MiB of RAM" in entry.root_line()
+    assert BootEntry.from_dict(entry.to_dict()) == entry, "the record keeps the figure"
 
 
 def test_fedora_initrd_without_livenet_cannot_boot_from_the_network(make_tree) -> None:
@@ -498,6 +505,48 @@ def test_kernel_names_a_menu_cannot_carry_are_not_bootable(tmp_path: Path, name:
     result = recognise(DirTree(root, volume_id=layout.volume_id), context("d"))
     assert isinstance(result, NotBootable) and result.family == "debian-live" and not result.guessed
     assert repr(name) in result.reason and "blank or a control character" in result.reason
+
+
+# What makes each initramfs copy its root into RAM (or onto a disk) although it can read it over NFS.
+COPYING = ("toram", "todisk", "rd.live.ram", "copytoram=y", "fetch=", "url=")
+
+
+@pytest.mark.parametrize("name", [*BOOTABLE, *GUESSED])
+def test_every_line_streams_its_root_over_nfs(make_tree, name: str) -> None:
+    """Every family's NFS line reads the root on demand: nothing on it copies the root into RAM, archiso's
+    and miso's lines say copytoram=n (their NFS hooks copy otherwise), and the entry says 0 bytes copied."""
+    entry = recognise(make_tree(name), context(name))
+    assert isinstance(entry, BootEntry), entry
+    assert not [p for p in entry.params if p.startswith(COPYING)], entry.params
+    if any(p.startswith(("archiso_nfs_srv=", "miso_nfs_srv=")) for p in entry.params):
+        assert "copytoram=n" in entry.params
+    assert entry.copies_to_ram_bytes == 0 and entry.ram_needed_bytes == 0
+    no_root = entry.family == "memtest86+"  # memtest is the kernel alone
+    assert ("none (the kernel runs on its own)" if no_root else "nothing copied into RAM") in entry.root_line()
+
+
+@pytest.mark.parametrize(
+    ("layout_name", "menu", "own"),
+    [
+        ("gparted_1_6", "syslinux/syslinux.cfg", "toram=filesystem.squashfs todisk=/dev/sda1"),  # GParted's toram
+        ("clonezilla_3", "syslinux/syslinux.cfg", "toram=live,syslinux todisk=/dev/sda1"),  # Clonezilla's own form
+        ("custom_casper", "isolinux/isolinux.cfg", "toram todisk=/dev/sda1"),
+        ("nobara_40", "isolinux/isolinux.cfg", "rd.live.ram=1"),
+    ],
+)
+def test_an_isos_own_copy_to_ram_parameter_is_dropped(tmp_path: Path, layout_name: str, menu: str, own: str) -> None:
+    """live-boot and casper honour toram/todisk after their NFS mount and dracut rd.live.ram: an ISO's own
+    menu asking for it (GParted's does) would copy the root into every PC's RAM; the line streams instead."""
+    layout = LAYOUTS[layout_name]()
+    text = str(layout.files[menu])  # every entry asks for it, the default one too
+    layout.files[menu] = re.sub(r"(?i)\b(append\s+)", rf"\1{own} quiet ", text)
+    tree = DirTree(write_tree(tmp_path / layout_name, layout), volume_id=layout.volume_id)
+    assert set(own.split()) <= set(default_entry(tree, (menu,)).params)  # type: ignore[union-attr]
+    entry = recognise(tree, context(layout_name))
+    assert isinstance(entry, BootEntry), entry
+    assert not [p for p in entry.params if p.startswith(COPYING)], entry.params
+    assert "quiet" in entry.params, "the ISO's other parameters stay"
+    assert entry.copies_to_ram_bytes == 0
 
 
 def test_generic_archiso_own_copytoram_is_replaced_by_n(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ def system(tmp_path: Path) -> rush.SystemFiles:
         nfs_conf=tmp_path / "nfs.conf",
         nfs_conf_dir=tmp_path / "nfs.conf.d",
         nfs_default=tmp_path / "default-nfs-kernel-server",
+        nfsdctl=tmp_path / "nfsdctl",
     )
 
 
@@ -109,12 +110,35 @@ def test_nfsd_threads_sources_in_order(tmp_path: Path) -> None:
     (files.nfs_conf_dir / "a.conf").write_text("[nfsd]\nthreads=24\n")
     (files.nfs_conf_dir / "z.conf.bak").write_text("[nfsd]\nthreads=2\n")
     assert rush.nfsd_threads(files) == (48, f"threads in {files.nfs_conf_dir / 'b.conf'}")
-    files.nfs_default.write_text('# Number of servers to start up\nRPCNFSDCOUNT="12"\n')
-    assert rush.nfsd_threads(files) == (12, f"RPCNFSDCOUNT in {files.nfs_default}")
     files.nfsd_threads.write_text("0\n")  # nfsd module loaded, server stopped: not what will run
-    assert rush.nfsd_threads(files)[0] == 12
+    assert rush.nfsd_threads(files)[0] == 48
     files.nfsd_threads.write_text("64\n")
     assert rush.nfsd_threads(files) == (64, f"running nfsd ({files.nfsd_threads})")
+
+
+def test_debian_13_default_is_nfsdctls_16(tmp_path: Path) -> None:
+    """Debian 13's nfs-server.service runs `nfsdctl autostart || rpc.nfsd`: 16 threads when nfs.conf
+    sets none; nfs.conf still wins."""
+    files = system(tmp_path)
+    files.nfsdctl.write_text("")
+    assert rush.nfsd_threads(files) == (16, "nfsdctl's default")
+    files.nfs_conf.write_text("[nfsd]\nthreads=40\n")
+    assert rush.nfsd_threads(files) == (40, f"threads in {files.nfs_conf}")
+
+
+def test_rpcnfsdcount_is_not_the_count_and_check_says_so(tmp_path: Path) -> None:
+    """Debian 12's and 13's nfs-server.service run rpc.nfsd / nfsdctl without /etc/default/nfs-kernel-server:
+    RPCNFSDCOUNT there (Debian 12's file sets 8) changes nothing, and check names it when it differs."""
+    files = system(tmp_path)
+    files.nfs_default.write_text('# Number of servers to start up\nRPCNFSDCOUNT="32"\n')
+    assert rush.nfsd_threads(files) == (8, "rpc.nfsd's default")
+    assert rush.ignored_rpcnfsdcount(files) == 32
+    ((level, message),) = levels(rush.report(config(expected_clients=100), files), "kernel NFS server")
+    assert level == "WARN" and "8 threads (rpc.nfsd's default; RPCNFSDCOUNT=32 in" in message
+    assert "is not read by nfs-server.service" in message and "RPCNFSDCOUNT in" not in message
+    files.nfs_default.write_text("RPCNFSDCOUNT=8\n")  # Debian 12's shipped value, equal to what runs
+    ((_, message),) = levels(rush.report(config(expected_clients=8), files), "kernel NFS server")
+    assert "RPCNFSDCOUNT" not in message
 
 
 def test_few_nfsd_threads_warn_with_the_drop_in(tmp_path: Path) -> None:

@@ -60,6 +60,10 @@ class IsoTree(Tree):
             return None
         return read_extents(self._handle.fileno(), node.extents, min(limit, node.size))
 
+    def size(self, rel: str) -> int | None:
+        node = self._manifest.by_rel.get(rel.strip("/"))
+        return node.size if node is not None and node.kind == "f" else None
+
     def read_bytes(self, rel: str, limit: int = 256 * 1024) -> bytes | None:
         chunks = self.read_chunks(rel, limit)
         return None if chunks is None else b"".join(chunks)

@@ -44,6 +44,10 @@ class Tree(ABC):
     def read_bytes(self, rel: str, limit: int = 256 * 1024) -> bytes | None:
         """Up to `limit` bytes of a regular file, None when it is not one."""
 
+    @abstractmethod
+    def size(self, rel: str) -> int | None:
+        """The size in bytes of a regular file, None when it is not one."""
+
     def read_chunks(self, rel: str, limit: int) -> Iterator[bytes] | None:
         """Up to `limit` bytes of a regular file in pieces (so a big initrd is never held whole), None
         when it is not one."""
@@ -137,6 +141,14 @@ class DirTree(Tree):
             return None
         return self._chunks(self.root / rel, limit)
 
+    def size(self, rel: str) -> int | None:
+        if not self.is_file(rel):
+            return None
+        try:
+            return (self.root / rel).stat().st_size
+        except OSError:
+            return None
+
     @staticmethod
     def _chunks(path: Path, limit: int) -> Iterator[bytes]:
         with open(path, "rb") as handle:
@@ -176,6 +188,7 @@ class Recogniser(Protocol):
 
 Params = Callable[[Tree, ServerContext], list[str]]  # parameters, or raises NotBootable
 Check = Callable[[Tree, ServerContext], None]  # raises NotBootable when the tree cannot boot
+RamCopy = Callable[[Tree, ServerContext, list[str]], int]  # bytes a command line makes the initramfs copy into RAM
 
 
 def checked_paths(*paths: str) -> None:
@@ -214,6 +227,7 @@ class Family:
     label: Callable[[Tree], str] | None = None
     optional_initrds: tuple[str, ...] = ()  # e.g. microcode: every match is loaded first
     firmware: Callable[[Tree], tuple[str, ...]] | None = None  # menus that can boot it; default: all
+    ram_copy: RamCopy | None = None  # for an initramfs that may copy its root into RAM; default: it streams
     # How far its command line is proven: "booted in a VM with <initramfs> <version>" when a test boots a
     # tree of this layout with the family's own initramfs code (tests/test_e2e_*.py), else NOT_BOOTED.
     proven: str = NOT_BOOTED
@@ -280,6 +294,7 @@ class Family:
             evidence=evidence,
             menu_group=self.menu_group,
             firmware=self.firmware(tree) if self.firmware else ("bios", "efi64"),
+            copies_to_ram_bytes=self.ram_copy(tree, ctx, params) if self.ram_copy else 0,
         )
 
 

@@ -11,7 +11,7 @@ Tails also has `live/filesystem.squashfs`; its family (in `unsupported.py`) come
 Proof: Debian's live-boot 1:20230131+deb12u1 boots each of these command lines in a QEMU PXE client,
 from a genuine live-boot image laid out as each ISO (tests/test_e2e_boot.py for Debian live,
 tests/test_e2e_families.py for Kali, Clonezilla and GParted: their directories, version files and
-isolinux menus, whose parameters the Clonezilla/GParted rules copy, `ip=` dropped). The same live-boot
+isolinux menus, whose parameters the Clonezilla/GParted rules copy, `ip=` and `toram` dropped). The same live-boot
 takes `fetch=http://.../live/filesystem.squashfs` before `netboot=nfs` (the squashfs is then copied into
 RAM): a sidecar's `add_params` can add it; isodrop's default stays NFS (streamed, no RAM taken).
 """
@@ -23,10 +23,14 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from isodrop.families.base import Family, Params, Tree, default_label
-from isodrop.families.bootcfg import SYSLINUX_CONFIGS, default_entry, medium_free
+from isodrop.families.bootcfg import SYSLINUX_CONFIGS, default_entry, medium_free, param_key
 from isodrop.model import ServerContext
 
 NFS_PARAMS = "netboot=nfs nfsroot={server}:{nfs_path} ip=dhcp"
+# live-boot 1:20230131 (9990-main.sh) copies the live media after mounting it, NFS included: `toram` all of
+# it, `toram=FILE` that squashfs, into a tmpfs; `todisk=DEV` onto a local disk. isodrop streams the root, so
+# an ISO's own `toram` (GParted's menu has toram=filesystem.squashfs) is not copied onto its line.
+COPY_TO_RAM_PARAMS = frozenset({"toram", "todisk"})
 LIVE_BOOT_PROOF = "booted in a VM with live-boot 1:20230131+deb12u1 (Debian 12)"
 
 DEBIAN_LIVE = Family(
@@ -58,6 +62,7 @@ def _own_params(fallback: str) -> Params:
     def params(tree: Tree, ctx: ServerContext) -> list[str]:
         entry = default_entry(tree, SYSLINUX_CONFIGS)
         own = medium_free(entry.params) if entry is not None else fallback.split()
+        own = [param for param in own if param_key(param) not in COPY_TO_RAM_PARAMS]
         return own + NFS_PARAMS.format(**ctx.to_dict()).split()
 
     return params

@@ -60,6 +60,24 @@ def live_root(tree: Tree, ctx: ServerContext, initrd: str, image: str) -> list[s
     )
 
 
+# dmsquash-live copies the image into RAM with rd.live.ram (a getargbool: bare, =1, =yes, =y); isodrop's lines
+# never set it, and the generic fallback drops it from an ISO's own line: over NFS the image streams.
+COPY_TO_RAM_PARAMS = frozenset({"rd.live.ram"})
+
+
+def ram_copy(tree: Tree, ctx: ServerContext, params: list[str]) -> int:
+    """Bytes dracut copies into RAM for this line: the live image when livenet downloads it over HTTP
+    (url-lib's curl handler writes it to the initramfs's /tmp, dracut 059) or rd.live.ram is on; 0 when
+    root=live:nfs:// (url-lib's nfs handler hands livenet the file on the NFS mount: read on demand)."""
+    root = next((p.removeprefix("root=live:") for p in params if p.startswith("root=live:")), "")
+    over_http = root.startswith(("http://", "https://"))
+    ram = any(p == "rd.live.ram" or p.startswith(("rd.live.ram=1", "rd.live.ram=y")) for p in params)
+    base = f"{ctx.http_url.rstrip('/')}/" if over_http else f"nfs://{ctx.server}{ctx.nfs_path}/"
+    if not (over_http or ram) or not root.startswith(base):
+        return 0
+    return tree.size(root.removeprefix(base)) or 0
+
+
 def _root_params(tree: Tree, ctx: ServerContext) -> list[str]:
     initrd = tree.first(INITRDS)
     root = live_root(tree, ctx, initrd, _live_image(tree)) if initrd else []
@@ -89,5 +107,6 @@ FEDORA = Family(
     initrds=(INITRDS,),
     extra_params=_root_params,
     label=fedora_label,
+    ram_copy=ram_copy,
     proven="booted in a VM with dracut 059-4 (Debian's build of Fedora's dmsquash-live, livenet, nfs)",
 )

@@ -22,7 +22,9 @@ from isodrop.families.bootcfg import (
     param_key,
     param_value,
 )
-from isodrop.families.dracut import live_root
+from isodrop.families.debian_live import COPY_TO_RAM_PARAMS as LIVE_BOOT_COPY_PARAMS
+from isodrop.families.dracut import COPY_TO_RAM_PARAMS as DRACUT_COPY_PARAMS
+from isodrop.families.dracut import live_root, ram_copy
 from isodrop.families.initramfs import MARKERS, read_initrd
 from isodrop.model import BootEntry, NotBootable, ServerContext
 
@@ -80,6 +82,15 @@ def _miso(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) ->
     base = [] if param_value(own, "misobasedir") else [f"misobasedir={_base_dir(tree, 'rootfs.sfs')}"]
     return base + [f"miso_nfs_srv={ctx.server}:{ctx.nfs_path}", "copytoram=n", "ip=dhcp"]
 
+
+# An ISO's own parameters that make each initramfs copy its root into RAM (or onto a disk) although it
+# can read it over NFS: casper's `toram`/`todisk=` (scripts/casper, after its NFS mount), live-boot's and
+# dracut's (debian_live.py, dracut.py). archiso's and miso's copytoram is replaced by copytoram=n below.
+COPY_TO_RAM_PARAMS: dict[str, frozenset[str]] = {
+    "casper": frozenset({"toram", "todisk"}),
+    "live-boot": LIVE_BOOT_COPY_PARAMS,
+    "dracut": DRACUT_COPY_PARAMS,
+}
 
 # Each returns the parameters to add, or raises NotBootable when this initramfs cannot boot from the network.
 NFS_RECIPES: dict[str, Callable[[Tree, ServerContext, list[str], list[str]], list[str]]] = {
@@ -148,7 +159,7 @@ class GenericFallback:
                 f"initramfs would mount a root over NFS: {why}"
             )
         evidence = (*evidence, f"initramfs: {kind} (from {how})")
-        own = medium_free(entry.params)
+        own = [param for param in medium_free(entry.params) if param_key(param) not in COPY_TO_RAM_PARAMS.get(kind, ())]
         try:
             added = NFS_RECIPES[kind](tree, ctx, own, entry.initrds)
         except NotBootable as verdict:
@@ -166,6 +177,7 @@ class GenericFallback:
             evidence=evidence,
             menu_group=self.menu_group,
             guessed=True,
+            copies_to_ram_bytes=ram_copy(tree, ctx, params) if kind == "dracut" else 0,
         )
 
 
