@@ -8,9 +8,11 @@ folder is shared, and each isodrop sees it as a read-only bind mount (as a NAS s
 write there would fail. PCs are BIOS machines with QEMU's iPXE ROM and `bios_loader = "ipxe"`: the whole
 chain (menu over TFTP, kernel and initrd over HTTP, root over NFS) shows in one server's logs.
 
-Boots are few (35-75 s each under TCG): one with both up (whichever proxy answered first serves it; the
-test says which), one with A's dnsmasq stopped (B serves it). In a real deployment both servers would use
-the same paths; here they share one host, so the paths of their trees differ and are compared as <trees>.
+Boots are few (35-75 s each under TCG): one with both up (the server whose offer the PC took serves it;
+the test says which), one with that server's dnsmasq stopped (the other serves it), so both serve a boot.
+Which offer iPXE takes: README "A second server" (bench/bench_two_servers.py). In a real deployment both
+servers would use the same paths; here they share one host, so their trees' paths differ (compared as
+<trees>).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class TwoServers:
     a: Stack
     b: Stack
     drop: Path
-    first_choice: Stack | None = None  # the server that answered first in the boot with both up
+    first_choice: Stack | None = None  # the server whose offer the PC took in the boot with both up
 
     def both(self) -> tuple[Stack, Stack]:
         return self.a, self.b
@@ -193,7 +195,7 @@ def counters(pair: TwoServers) -> tuple[dict[str, int], dict[str, int]]:
 
 
 @vm_test
-def test_pc_boots_from_whichever_server_answers_first(
+def test_pc_boots_from_the_server_whose_offer_it_took(
     two_servers: TwoServers,
     live_isos: tuple[LiveIso, LiveIso],  # noqa: F811
 ) -> None:
