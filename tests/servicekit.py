@@ -46,12 +46,20 @@ def context_switches(pid: int) -> dict[str, tuple[str, int]]:
     return threads
 
 
+def read_only_view(folder: Path, argv: list[str]) -> list[str]:
+    """`argv` in a private mount namespace where `folder` is a read-only bind mount of itself: every
+    write, create, chmod or removal there fails with EROFS, while others still change it from outside
+    (the same inodes, so inotify still sees them). Needs root; the pid stays the command's (exec)."""
+    script = 'mount --bind -o ro "$0" "$0" && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(folder), *argv]
+
+
 class ServiceRun:
     """One `isodrop serve` process with its own drop folder, TFTP root, exports and state."""
 
     def __init__(self, root: Path, **settings: object) -> None:
         self.root = root
-        self.drop = root / "drop"
+        self.drop = Path(str(settings.get("drop_dir", root / "drop")))  # another folder: one shared with others
         self.tftp = root / "tftp"
         self.trees = self.tftp / "isodrop"
         self.exports = root / "exports" / "isodrop.exports"
@@ -73,6 +81,7 @@ class ServiceRun:
         self.drop.mkdir(parents=True, exist_ok=True)
         self.process: subprocess.Popen[bytes] | None = None
         self.extra_env: dict[str, str] = {}  # e.g. a NOTIFY_SOCKET the test reads
+        self.read_only_drop = False  # serve sees the drop folder as a read-only mount (a NAS share mounted ro)
 
     def write_config(self) -> None:
         lines = []
@@ -99,9 +108,10 @@ class ServiceRun:
 
     def start(self) -> None:
         self.write_config()
+        argv = [sys.executable, "-m", "isodrop", "serve", "--config", str(self.config)]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "isodrop", "serve", "--config", str(self.config)],
+                read_only_view(self.drop, argv) if self.read_only_drop else argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self.env(),

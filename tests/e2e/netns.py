@@ -45,10 +45,11 @@ class PrivateNet:
     bridge: str = "br0"
     tap: str = "tap0"
     namespaces: list[str] = field(default_factory=list)
+    host: int = 1  # last octet of the server address; another server on the same bridge has its own
 
     @property
     def server_ip(self) -> str:
-        return f"10.213.{self.subnet}.1"
+        return f"10.213.{self.subnet}.{self.host}"
 
     @property
     def router_ip(self) -> str:
@@ -105,6 +106,23 @@ class PrivateNet:
         self.ip("addr", "add", f"{self.router_ip}/24", "dev", "vrt", namespace=self.router_ns)
         self.ip("link", "set", "vrt", "up", namespace=self.router_ns)
         return "vrt"
+
+    def add_server(self, host: int) -> PrivateNet:
+        """Another server's namespace on the bridge (veth), address 10.213.<subnet>.<host>, and what its
+        servers need: the same network seen from there (`bridge` is its veth end, `server_ip` its address).
+        The namespace is deleted with this network's; the returned view owns nothing."""
+        namespace = f"{self.name}-s{host}"
+        run(["ip", "netns", "add", namespace])
+        self.namespaces.append(namespace)
+        self.ip("link", "set", "lo", "up", namespace=namespace)
+        self.ip("link", "add", f"vbr{host}", "type", "veth", "peer", "name", "vsrv", "netns", namespace)
+        self.ip("link", "set", f"vbr{host}", "master", self.bridge)
+        self.ip("link", "set", f"vbr{host}", "up")
+        view = PrivateNet(name=namespace, subnet=self.subnet, bridge="vsrv", tap="", host=host)
+        view.ip("addr", "add", f"{view.server_ip}/24", "dev", view.bridge)
+        view.ip("addr", "add", f"fd00:213::{host}/64", "dev", view.bridge, "nodad")  # for its RAs, as above
+        view.ip("link", "set", view.bridge, "up")
+        return view
 
     def close(self) -> None:
         for namespace in reversed(self.namespaces):

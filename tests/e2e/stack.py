@@ -68,12 +68,17 @@ def running_stack(
     menu_timeout: int = 30,
     http: bool = False,
     router_args: tuple[str, ...] = (),  # more router options; "{server}" becomes isodrop's address
+    net: PrivateNet | None = None,
+    shared_drop: Path | None = None,
     **settings: object,
 ) -> Iterator[Stack]:
     """Start everything; on exit (also after a failure) stop it by PID and delete the namespaces.
 
     `http`: nginx serves trees_dir read-only on the server address (port 80) and isodrop gets that as
     `http_url`; its access log is work/nginx-access.log. `settings` are more isodrop config keys.
+    `net`: serve on this network (e.g. another server's namespace, PrivateNet.add_server) instead of a
+    new one; the caller deletes it. `shared_drop`: a drop folder other servers read too, which this
+    isodrop sees read-only (servicekit.read_only_view), as a NAS share mounted ro.
 
     The work folder is not under pytest's 0700 tmp dirs: dnsmasq serves TFTP as user nobody (Debian's as
     user dnsmasq), so the TFTP root must be reachable by others, exactly as on a user's machine. Trees and
@@ -81,7 +86,8 @@ def running_stack(
     """
     work = Path(tempfile.mkdtemp(prefix="isodrop-e2e-"))
     work.chmod(0o755)
-    net = PrivateNet.create()
+    own_net = net is None
+    net = net or PrivateNet.create()
     procs: list[Proc] = []
     service: ServiceRun | None = None
     try:
@@ -101,10 +107,12 @@ def running_stack(
             menu_default=menu_default,
             menu_timeout=menu_timeout,
             settle_seconds=1.0,
+            **({"drop_dir": str(shared_drop)} if shared_drop else {}),
             **({"http_url": f"http://{net.server_ip}/"} if http else {}),
             # "{server}" in a string setting becomes the test network's server address (http_url).
             **{k: v.format(server=net.server_ip) if isinstance(v, str) else v for k, v in settings.items()},
         )
+        service.read_only_drop = shared_drop is not None
         service.tftp.mkdir(parents=True, exist_ok=True)
         if http:
             service.trees.mkdir(parents=True, exist_ok=True)
@@ -120,5 +128,6 @@ def running_stack(
         finally:
             for proc in reversed(procs):
                 proc.stop()
-            net.close()
+            if own_net:
+                net.close()
             shutil.rmtree(work / "srv", ignore_errors=True)
