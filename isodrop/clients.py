@@ -452,9 +452,11 @@ class ClientBook:
         return client
 
 
-def read_nfs_mounts(
-    rmtab: Path = Path("/var/lib/nfs/rmtab"), nfsd: Path = Path("/proc/fs/nfsd/clients")
-) -> tuple[list[tuple[str, str]], str]:
+RMTAB = Path("/var/lib/nfs/rmtab")
+NFSD_CLIENTS = Path("/proc/fs/nfsd/clients")
+
+
+def read_nfs_mounts(rmtab: Path = RMTAB, nfsd: Path = NFSD_CLIENTS) -> tuple[list[tuple[str, str]], str]:
     """The kernel NFS server's mounts: rmtab (NFSv3, by rpc.mountd) with paths, and NFSv4 clients (no path)."""
     mounts: list[tuple[str, str]] = []
     seen_any = False
@@ -495,6 +497,7 @@ class ClientWatch:
             dict(saved.get("nfs_seen", {})) if isinstance(saved.get("nfs_seen"), dict) else {}
         )
         self.nfs_problem = ""
+        self.rmtab, self.nfsd_clients = RMTAB, NFSD_CLIENTS
         self.parser = DnsmasqParser()
 
     def refresh(self, entries: EntryFiles | None = None, now: float | None = None) -> None:
@@ -519,7 +522,7 @@ class ClientWatch:
                 else "NFS mounts not read in local mode"
             )
             return
-        mounts, self.nfs_problem = read_nfs_mounts()
+        mounts, self.nfs_problem = read_nfs_mounts(self.rmtab, self.nfsd_clients)
         current = {f"{ip} {path}" for ip, path in mounts}
         for key in current - self.nfs_seen.keys():  # a mount is dated when first seen
             ip, _, path = key.partition(" ")
@@ -546,7 +549,7 @@ class ClientWatch:
         return lines
 
     def document(self, labels: Mapping[str, str] | None = None, now: float | None = None) -> dict[str, Any]:
-        return document(self.book.clients.values(), self.problems(), labels or {}, now)
+        return document(self.book.clients.values(), self.problems(), labels or {}, now, not self.nfs_problem)
 
 
 def firmware_of(arch: int | None) -> str:
@@ -556,9 +559,15 @@ def firmware_of(arch: int | None) -> str:
 
 
 def document(
-    clients: Iterable[Client], problems: list[str], labels: Mapping[str, str], now: float | None = None
+    clients: Iterable[Client],
+    problems: list[str],
+    labels: Mapping[str, str],
+    now: float | None = None,
+    nfs_visible: bool = True,
 ) -> dict[str, Any]:
-    """The `clients` part of the status document: PCs newest first, counts per entry, problems."""
+    """The `clients` part of the status document: PCs newest first, counts per entry, problems.
+    Without a view of the NFS mounts (`nfs_visible` false: nfs-ganesha) a PC whose initrd came last may
+    well run from its NFS root: it is not called stopped, and "root_unknown" says why."""
     now = time.time() if now is None else now
     midnight = time.mktime(time.localtime(now)[:3] + (0, 0, 0, 0, 0, -1))
     rows = []
@@ -566,7 +575,8 @@ def document(
     for client in sorted(clients, key=lambda c: c.last_seen, reverse=True):
         furthest = client.furthest()
         at = client.stages[furthest]["time"] if furthest else client.last_seen
-        stopped = bool(furthest) and furthest != "root" and now - at >= STOPPED_AFTER_SECONDS
+        root_unknown = furthest == "initrd" and not nfs_visible
+        stopped = bool(furthest) and furthest != "root" and not root_unknown and now - at >= STOPPED_AFTER_SECONDS
         rows.append(
             {
                 "mac": client.mac,
@@ -586,6 +596,7 @@ def document(
                 "stopped": stopped,
                 "stopped_after": furthest if stopped else "",
                 "hint": STOPPED_HINTS.get(furthest, "") if stopped else "",
+                "root_unknown": root_unknown,
                 "stages": client.stages,
                 "first_seen": client.first_seen,
                 "last_seen": client.last_seen,
@@ -656,6 +667,8 @@ def format_clients(doc: Mapping[str, Any], now: float | None = None) -> str:
         )
         if row["stopped"]:
             lines.append(f"{'':<17}  stopped after this: {row['hint']}")
+        elif row.get("root_unknown"):
+            lines.append(f"{'':<17}  whether it mounted its NFS root cannot be seen here (see below)")
         if row["hostname"]:
             lines.append(f"{'':<17}  host name (as the PC sent it): {row['hostname']}")
     if doc.get("entries"):

@@ -138,8 +138,10 @@ def captured() -> Iterator[Captured]:
 
 
 def _config(captured: Captured, root: Path):  # type: ignore[no-untyped-def]
+    """A kernel NFS server's view (not local mode); ClientWatch.rmtab points at the test's own rmtab."""
     return dataclasses.replace(
         local_defaults(root),
+        local_mode=False,
         tftp_root=captured.tftp_root,
         trees_dir=captured.tftp_root / "isodrop",
         dnsmasq_log=captured.dnsmasq_log,
@@ -178,6 +180,8 @@ def test_nginx_lines_parse_with_duration(captured: Captured) -> None:
 def test_each_pc_shows_its_firmware_entry_and_furthest_stage(captured: Captured, tmp_path: Path) -> None:
     config = _config(captured, tmp_path)
     watch = clients.ClientWatch(config)
+    watch.rmtab, watch.nfsd_clients = tmp_path / "rmtab", tmp_path / "no-nfsd"
+    watch.rmtab.write_text("")  # a kernel NFS server nobody mounted from
     entries = {SLUG: (KERNEL, (INITRD,), "Debian Live 12")}
     watch.refresh(entries)
     doc = watch.document({SLUG: "Debian Live 12"}, now=time.time() + 600)
@@ -203,6 +207,7 @@ def test_each_pc_shows_its_firmware_entry_and_furthest_stage(captured: Captured,
     assert f"{BIOS_MAC}  {captured.bios_ip}" in text and "stopped after this" in text
     watch.save()
     again = clients.ClientWatch(config)  # persisted: the same PCs, and nothing read twice
+    again.rmtab, again.nfsd_clients = watch.rmtab, watch.nfsd_clients
     again.refresh(entries)
     assert {c.key: c.stages for c in again.book.clients.values()} == {
         c.key: c.stages for c in watch.book.clients.values()
@@ -332,3 +337,23 @@ def test_client_strings_are_shown_escaped_and_kept_real_in_json() -> None:
     assert "\x1b" not in text and "\u202e" not in text and "forged line" in text
     assert "pc\\x1b[2J\\u202egnp.exe\\nforged line" in text
     assert all(not line.startswith("forged") for line in text.splitlines())
+
+
+def test_an_nfs_mount_is_the_root_stage_and_without_a_view_of_mounts_nobody_is_called_stopped(tmp_path: Path) -> None:
+    config = dataclasses.replace(local_defaults(tmp_path), local_mode=False, dnsmasq_log=None, http_access_log=None)
+    trees = config.trees_dir
+    watch = clients.ClientWatch(config)
+    watch.rmtab, watch.nfsd_clients = tmp_path / "rmtab", tmp_path / "no-nfsd"
+    watch.rmtab.write_text("")
+    layout = clients.Layout.of(config)
+    for when, path in ((100.0, f"{config.tftp_root}/bios.0"), (101.0, f"{trees}/deb/live/initrd.img")):
+        watch.book.apply(clients.Event(when, "tftp", ip="10.0.0.5", path=path), layout)
+    watch.refresh(now=150.0)
+    assert watch.document(now=1000.0)["clients"][0]["stopped_after"] == "initrd"
+    watch.rmtab.write_text(f"10.0.0.5:{trees}/deb:0x00000001\n")
+    watch.refresh(now=160.0)
+    row = watch.document(now=1000.0)["clients"][0]
+    assert (row["furthest"], row["stages"]["root"]["via"], row["stopped"]) == ("root", "nfs", False)
+    watch.book.clients["ip 10.0.0.5"].stages.pop("root")
+    blind = clients.document(watch.book.clients.values(), [], {}, now=1000.0, nfs_visible=False)
+    assert (blind["clients"][0]["stopped"], blind["clients"][0]["root_unknown"]) == (False, True)
