@@ -318,7 +318,7 @@ class Layout:
 
     tftp_root: str  # dnsmasq logs the file system path: /srv/tftp/...
     trees: str  # trees_dir relative to tftp_root: "isodrop"
-    http_prefix: str  # the path of http_url: "/isodrop"
+    http_prefix: str  # the URL path trees_dir is served under: http_url's ("/isodrop"), "" for a site's root
     nfs_trees: str  # the exported trees on disk: /srv/tftp/isodrop
     entries: EntryFiles = field(default_factory=dict)  # slug -> kernel, initrds, label
 
@@ -327,7 +327,7 @@ class Layout:
         return cls(
             tftp_root=str(config.tftp_root),
             trees=config.trees_dir.relative_to(config.tftp_root).as_posix(),
-            http_prefix=urlsplit(config.http_url).path.rstrip("/") if config.http_url else "",
+            http_prefix=urlsplit(config.http_url).path.rstrip("/") if config.http_url else "/isodrop",
             nfs_trees=str(config.trees_dir),
             entries=dict(entries or {}),
         )
@@ -340,9 +340,7 @@ class Layout:
             return path[len(root) :] if path.startswith(root) else None
         if event.kind == "http":
             prefix = self.http_prefix + "/"
-            if self.http_prefix and path.startswith(prefix):
-                return f"{self.trees}/{path[len(prefix) :]}"
-            return path.lstrip("/")
+            return f"{self.trees}/{path[len(prefix) :]}" if path.startswith(prefix) else path.lstrip("/")
         if event.kind == "nfs":
             root = self.nfs_trees.rstrip("/") + "/"
             return f"{self.trees}/{path[len(root) :]}" if path.startswith(root) else None

@@ -357,3 +357,20 @@ def test_an_nfs_mount_is_the_root_stage_and_without_a_view_of_mounts_nobody_is_c
     watch.book.clients["ip 10.0.0.5"].stages.pop("root")
     blind = clients.document(watch.book.clients.values(), [], {}, now=1000.0, nfs_visible=False)
     assert (blind["clients"][0]["stopped"], blind["clients"][0]["root_unknown"]) == (False, True)
+
+
+@pytest.mark.parametrize(
+    ("http_url", "fetched"),
+    [
+        ("http://10.0.0.1/isodrop", "/isodrop/deb/live/vmlinuz"),
+        ("http://10.0.0.1/", "/deb/live/vmlinuz"),
+        ("", "/isodrop/deb/live/vmlinuz"),
+    ],
+)
+def test_http_fetches_are_placed_under_the_url_the_trees_are_served_at(
+    tmp_path: Path, http_url: str, fetched: str
+) -> None:
+    layout = clients.Layout.of(dataclasses.replace(local_defaults(tmp_path), http_url=http_url))
+    event = clients.Event(1.0, "http", ip="10.0.0.5", path=fetched, status=200, seconds=0.5)
+    assert layout.stage_of(event) == ("kernel", "deb")
+    assert layout.stage_of(dataclasses.replace(event, path="/other/thing")) is None
