@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
+
+import pytest
 
 from isodrop import clients
 from isodrop.config import load
 from tests.e2e.liveiso import build_iso
-from tests.e2e.servers import DHCP_SNIPPET
+from tests.e2e.servers import DHCP_SNIPPET, PROXY_SNIPPET
 from tests.e2e.stack import running_stack
 from tests.servicekit import ServiceRun
 from tests.test_e2e_boot import _missing, vm_test
@@ -29,14 +32,20 @@ def _row(service: ServiceRun) -> dict:
 
 
 @vm_test
-def test_clients_shows_a_pc_waiting_at_the_menu_then_stopped_after_its_initrd() -> None:
+@pytest.mark.parametrize("snippet", [DHCP_SNIPPET, PROXY_SNIPPET], ids=["dhcp", "proxy"])
+def test_clients_shows_a_pc_waiting_at_the_menu_then_stopped_after_its_initrd(snippet: Path) -> None:
+    """Proxy mode: the router leases the address; dnsmasq ties it to the MAC from the PXE ROM's port 4011
+    request ("PXE(br0) <address> <MAC> bios.0" in its log)."""
     if _missing():
-        import pytest
-
         pytest.skip(_missing())
     iso = build_iso("e2e-one")
     with running_stack(
-        DHCP_SNIPPET, with_router=False, menu_default="local", menu_timeout=0, dnsmasq_log=True, sidecar_params="any"
+        snippet,
+        with_router=snippet == PROXY_SNIPPET,
+        menu_default="local",
+        menu_timeout=0,
+        dnsmasq_log=True,
+        sidecar_params="any",
     ) as stack:
         service = stack.service
         (service.drop / f"{iso.path.name}.toml").write_text(
