@@ -28,6 +28,7 @@ from isodrop.config import local_defaults
 from tests.e2e.netns import PrivateNet
 from tests.e2e.procs import wait_for
 from tests.e2e.servers import DHCP_SNIPPET, start_dnsmasq, start_shipped_site
+from tests.servicekit import ServiceRun
 
 UEFI_MAC = "52:54:00:c1:00:07"
 BIOS_MAC = "52:54:00:c1:00:00"
@@ -374,3 +375,26 @@ def test_http_fetches_are_placed_under_the_url_the_trees_are_served_at(
     event = clients.Event(1.0, "http", ip="10.0.0.5", path=fetched, status=200, seconds=0.5)
     assert layout.stage_of(event) == ("kernel", "deb")
     assert layout.stage_of(dataclasses.replace(event, path="/other/thing")) is None
+
+
+@pytest.mark.network
+def test_the_service_reads_the_logs_between_passes_into_its_status_document(captured: Captured, tmp_path: Path) -> None:
+    log = tmp_path / "dnsmasq.log"
+    run = ServiceRun(tmp_path / "srv", dnsmasq_log=str(log), http_access_log="", rescan_seconds=600.0)
+    run.start()
+    try:
+        first = run.status()
+        assert first["clients"]["clients"] == []
+        assert any("dnsmasq log: no client data" in p for p in first["clients"]["problems"])
+        log.write_text(captured.dnsmasq_log.read_text())  # no drop-folder event, no pass due for 10 minutes
+
+        def seen() -> set[str]:
+            return {row["mac"] for row in run.status()["clients"]["clients"]}
+
+        assert run.wait_for(lambda: seen() == {UEFI_MAC, BIOS_MAC}, 45, "the PCs in status.json")
+        status = run.command("status")
+        assert "PCs seen: 2" in status.stdout
+        saved = json.loads((run.state / "clients.json").read_text())
+        assert saved["logs"]["dnsmasq"]["offset"] == log.stat().st_size
+    finally:
+        run.stop()
