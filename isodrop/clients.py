@@ -146,12 +146,15 @@ class DnsmasqParser:
 
     def __init__(self) -> None:
         self.pending: dict[str, dict[str, str]] = {}
+        self.stamp: tuple[str, float | None] = ("", None)
 
     def parse(self, line: str, now: float) -> Event | None:
         match = _DNSMASQ.match(line)
         if not match:
             return None
-        when = syslog_time(match["when"], now)
+        if match["when"] != self.stamp[0]:  # lines come in bursts within one second: parse each stamp once
+            self.stamp = (match["when"], syslog_time(match["when"], now))
+        when = self.stamp[1]
         if when is None:
             return None
         rest = match["rest"]
@@ -378,7 +381,8 @@ class ClientBook:
 
     def __init__(self, limit: int, clients: Iterable[Client] = ()) -> None:
         self.limit = limit
-        self.clients: dict[str, Client] = {client.key: client for client in clients}
+        ordered = sorted(clients, key=lambda client: client.last_seen)
+        self.clients: dict[str, Client] = {client.key: client for client in ordered}
         self.macs_by_ip: dict[str, str] = {c.ip: c.key for c in self.clients.values() if c.ip and c.mac}
 
     def apply(self, event: Event, layout: Layout) -> None:
@@ -411,12 +415,15 @@ class ClientBook:
         # A PXE request after the menu was fetched is a new boot (the initramfs's own DHCP is no PXEClient).
         if pxe_firmware and client.furthest() and STAGES.index(client.furthest()) >= STAGES.index("menu"):
             client.new_attempt()
-        if event.ip:
+        if event.ip and event.ip != client.ip:
+            if self.macs_by_ip.get(client.ip) == client.key:  # one address per PC: the map stays bounded
+                del self.macs_by_ip[client.ip]
             client.ip = event.ip
             stale = self.macs_by_ip.get(event.ip)
             if stale and stale != client.key and stale in self.clients:
                 self.clients[stale].ip = ""
             self.macs_by_ip[event.ip] = client.key
+        if event.ip:
             self._adopt(f"ip {event.ip}", client)
         if vendor:
             client.vendor_class = vendor
@@ -439,14 +446,16 @@ class ClientBook:
             client.first_seen = min(client.first_seen, orphan.first_seen)
 
     def _client(self, key: str, when: float) -> Client:
-        client = self.clients.get(key)
+        """The PC by key, moved to the end of the dict: its order is the order last seen, so the first
+        one is the one to forget (logs are read in time order)."""
+        client = self.clients.pop(key, None)
         if client is None:
             if len(self.clients) >= self.limit:
-                oldest = min(self.clients.values(), key=lambda c: c.last_seen)
-                del self.clients[oldest.key]
+                oldest = self.clients.pop(next(iter(self.clients)))
                 if self.macs_by_ip.get(oldest.ip) == oldest.key:
                     del self.macs_by_ip[oldest.ip]
-            client = self.clients[key] = Client(key=key, first_seen=when, last_seen=when)
+            client = Client(key=key, first_seen=when, last_seen=when)
+        self.clients[key] = client
         return client
 
 

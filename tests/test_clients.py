@@ -276,6 +276,11 @@ def test_clients_are_bounded_and_the_longest_unseen_goes_first() -> None:
         book.apply(clients.Event(1000.0 + n, "dhcp", ip=f"10.0.0.{n}", mac=mac, message="DHCPACK"), layout)
     assert sorted(book.clients) == ["52:54:00:00:00:02", "52:54:00:00:00:03", "52:54:00:00:00:04"]
     assert set(book.macs_by_ip) == {"10.0.0.2", "10.0.0.3", "10.0.0.4"}
+    for n in range(100):  # one PC claiming address after address (a PXE request's client-chosen ciaddr)
+        book.apply(clients.Event(2000.0 + n, "dhcp", ip=f"10.1.0.{n}", mac="52:54:00:00:00:03", message="PXE"), layout)
+    assert len(book.macs_by_ip) == 3 and book.macs_by_ip["10.1.0.99"] == "52:54:00:00:00:03"
+    book.apply(clients.Event(3000.0, "dhcp", ip="10.0.0.9", mac="52:54:00:00:00:09", message="DHCPACK"), layout)
+    assert sorted(book.clients) == ["52:54:00:00:00:03", "52:54:00:00:00:04", "52:54:00:00:00:09"]
 
 
 def test_a_new_pxe_request_after_the_menu_starts_a_new_attempt_and_keeps_a_bounded_history() -> None:
