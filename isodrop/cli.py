@@ -351,7 +351,7 @@ def _inspect_secure_boot(config: Config, tree, entry) -> str:  # type: ignore[no
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
-    from isodrop import effects, http, rush
+    from isodrop import clients, effects, http, rush
     from isodrop.address import detect_server_address
     from isodrop.loaders import active_loaders, loader_files
     from isodrop.loaders.choice import BIOS_BOOT_FILE, IPXE_SCRIPT, UEFI_BOOT_FILE
@@ -411,5 +411,7 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
     result = effects.signal_pidfile(config.dnsmasq_pid_file, "dnsmasq", sig=0)
     report("ok" if result.ok else "WARN", "dnsmasq is running" if result.ok else result.message)
     for level, message in rush.report(config):
+        report(level, message)
+    for level, message in clients.check(config):
         report(level, message)
     return EXIT_PROBLEMS if failures else EXIT_OK

@@ -715,3 +715,19 @@ def status_part(watch: ClientWatch, states: Mapping[str, Any], save: bool) -> di
         return watch.document(labels)
     except Exception as exc:  # the pass and `isodrop status` go on without client data
         return {"clients": [], "entries": [], "problems": [f"no client data: {exc}"], "updated": time.time()}
+
+
+def check(config: Config) -> list[tuple[str, str]]:
+    """`isodrop check`: whether the logs `isodrop clients` reads are there (a missing one is a warning)."""
+    logs = [("dnsmasq_log", config.dnsmasq_log, "log-dhcp and log-facility=PATH in dnsmasq's snippet")]
+    if config.http_url:
+        logs.append(("http_access_log", config.http_access_log, "the shipped nginx site's access_log"))
+    report = []
+    for key, path, fix in logs:
+        if path is None:
+            report.append(("ok", f"{key} is off: isodrop clients does not read it"))
+        elif os.access(path, os.R_OK) and path.is_file():
+            report.append(("ok", f"isodrop clients reads {path}"))
+        else:
+            report.append(("WARN", f"{path} ({key}) cannot be read: isodrop clients has no data from it ({fix})"))
+    return report

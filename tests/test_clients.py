@@ -403,3 +403,18 @@ def test_the_service_reads_the_logs_between_passes_into_its_status_document(capt
         assert saved["logs"]["dnsmasq"]["offset"] == log.stat().st_size
     finally:
         run.stop()
+
+
+def test_check_warns_when_a_log_cannot_be_read(tmp_path: Path) -> None:
+    (tmp_path / "dnsmasq.log").write_text("")
+    config = dataclasses.replace(
+        local_defaults(tmp_path), dnsmasq_log=tmp_path / "dnsmasq.log", http_url="http://10.0.0.1/isodrop"
+    )
+    assert clients.check(config) == [
+        ("ok", f"isodrop clients reads {tmp_path / 'dnsmasq.log'}"),
+        (
+            "WARN",
+            f"{config.http_access_log} (http_access_log) cannot be read: isodrop clients has no data from it"
+            " (the shipped nginx site's access_log)",
+        ),
+    ]
