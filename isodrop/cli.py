@@ -1,4 +1,4 @@
-"""The `isodrop` command: serve, scan, status, inspect, check."""
+"""The `isodrop` command: serve, scan, status, clients, inspect, check."""
 
 from __future__ import annotations
 
@@ -52,9 +52,10 @@ files:
 
 exit status:
   {EXIT_OK}  success
-  {EXIT_PROBLEMS}  an ISO could not be served (scan, status, inspect) or a check failed
+  {EXIT_PROBLEMS}  an ISO could not be served (scan, status, inspect), a check failed, or
+     (clients) a server's log could not be read
   {EXIT_USAGE}  bad command line or configuration (the message names the key)
-  {EXIT_NOT_RUNNING}  status: the service is not running
+  {EXIT_NOT_RUNNING}  status, clients: the service is not running
   {EXIT_LOCKED}  serve, scan: another isodrop process (named in the message) holds the state
      folder (state_dir/lock); the second one changes nothing
 
@@ -137,6 +138,20 @@ def build_parser() -> argparse.ArgumentParser:
         not running.""",
     )
     status.add_argument("--json", action="store_true", help="print the status document as JSON")
+    clients = add(
+        "clients",
+        "which PCs booted what, and where each one stopped",
+        """\
+        List the PCs seen recently in dnsmasq's log (dnsmasq_log: DHCP/PXE answers and TFTP fetches), the
+        nginx site's access log (http_access_log) and the kernel NFS server's mounts: MAC, address,
+        firmware (BIOS or UEFI, from the PXE client architecture), the entry whose kernel it fetched and
+        the furthest stage reached (DHCP answer, boot loader, menu, kernel, initrd, root file system) with
+        its time; a PC that made no progress for 3 minutes short of its root is shown as stopped there,
+        with the usual cause. Then how many PCs fetched each entry. Reads the logs from where the service
+        last stopped and writes nothing. Exits 0, 1 when a log cannot be read (no client data from it),
+        3 when the service is not running (the list is still printed).""",
+    )
+    clients.add_argument("--json", action="store_true", help="print the clients part of the status document as JSON")
     inspect = add(
         "inspect",
         "what isodrop would do with an ISO, without writing anything",
@@ -183,9 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"isodrop: configuration error: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    handler = {"serve": cmd_serve, "scan": cmd_scan, "status": cmd_status, "inspect": cmd_inspect, "check": cmd_check}[
-        args.command
-    ]
+    handler = {
+        "serve": cmd_serve,
+        "scan": cmd_scan,
+        "status": cmd_status,
+        "clients": cmd_clients,
+        "inspect": cmd_inspect,
+        "check": cmd_check,
+    }[args.command]
     try:
         return handler(config, args)
     except lock.Busy as exc:
@@ -239,6 +259,17 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
     if not doc["running"]:
         return EXIT_NOT_RUNNING
     return EXIT_PROBLEMS if status.has_problems(doc) else EXIT_OK
+
+
+def cmd_clients(config: Config, args: argparse.Namespace) -> int:
+    from isodrop import clients, status
+    from isodrop.trees import Trees
+
+    part = clients.status_part(clients.ClientWatch(config), Trees(config.trees_dir).records(), save=False)
+    print(json.dumps(part, indent=2) if args.json else clients.format_clients(part))
+    if not status.read(config)["running"]:
+        return EXIT_NOT_RUNNING
+    return EXIT_PROBLEMS if any("no client data" in problem for problem in part["problems"]) else EXIT_OK
 
 
 def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
@@ -327,7 +358,7 @@ def _inspect_secure_boot(config: Config, tree, entry) -> str:  # type: ignore[no
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
-    from isodrop import effects, http, rush
+    from isodrop import clients, effects, http, rush
     from isodrop.address import detect_server_address
     from isodrop.loaders import active_loaders, loader_files
     from isodrop.loaders.choice import BIOS_BOOT_FILE, IPXE_SCRIPT, UEFI_BOOT_FILE
@@ -387,5 +418,7 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
     result = effects.signal_pidfile(config.dnsmasq_pid_file, "dnsmasq", sig=0)
     report("ok" if result.ok else "WARN", "dnsmasq is running" if result.ok else result.message)
     for level, message in rush.report(config):
+        report(level, message)
+    for level, message in clients.check(config):
         report(level, message)
     return EXIT_PROBLEMS if failures else EXIT_OK

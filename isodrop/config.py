@@ -73,6 +73,10 @@ class Config:
     # loads code), "any", "none", or a list of the parameter keys they may add or remove
     sidecar_params: str | tuple[str, ...] = "safe"
     sidecar_keys: tuple[str, ...] = ("label", "add_params", "remove_params", "position", "hidden")
+    # what `isodrop clients` reads (README "Who booted what"); "" = not read
+    dnsmasq_log: Path | None = Path("/var/log/isodrop/dnsmasq.log")  # dnsmasq's log-facility file (log-dhcp)
+    http_access_log: Path | None = Path("/var/log/nginx/isodrop-access.log")  # the shipped nginx site's log
+    clients_max: int = 2000  # PCs remembered (the longest unseen is forgotten first)
     expected_clients: int = 30  # PCs booting at once (a lab): `isodrop check` compares the servers' limits
     local_mode: bool = False  # embedded default: skip system services, say so
     source: str = "built-in defaults"
@@ -100,6 +104,8 @@ def local_defaults(root: Path) -> Config:
         ganesha_exports_file=root / "exports" / "isodrop-ganesha.conf",
         ganesha_pid_file=None,
         dnsmasq_pid_file=None,
+        dnsmasq_log=root / "log" / "dnsmasq.log",
+        http_access_log=root / "log" / "http-access.log",
         server_address="",
         local_mode=True,
         source=f"built-in local defaults under {root}",
@@ -125,8 +131,17 @@ _PATHS = {
     "shim_file",
     "grub_efi_file",
     "grub_modules_dir",
+    "dnsmasq_log",
+    "http_access_log",
 }
-_OPTIONAL_PATHS = {"ganesha_pid_file", "dnsmasq_pid_file", "templates_dir", "status_page_dir"}
+_OPTIONAL_PATHS = {
+    "ganesha_pid_file",
+    "dnsmasq_pid_file",
+    "templates_dir",
+    "status_page_dir",
+    "dnsmasq_log",
+    "http_access_log",
+}
 
 
 def load(path: Path | None, base: Config | None = None) -> Config:
@@ -257,6 +272,8 @@ def _validate(config: Config, source: str) -> None:
         fail("parallel_extractions", "must be between 1 and 8")
     if not 1 <= config.expected_clients <= 10000:
         fail("expected_clients", "must be between 1 and 10000 (PCs booting at the same time)")
+    if not 1 <= config.clients_max <= 100000:
+        fail("clients_max", "must be between 1 and 100000 (PCs remembered by `isodrop clients`)")
     if config.serial_console and not config.serial_console.startswith("ttyS"):
         fail("serial_console", f"must look like ttyS0,115200, got {config.serial_console!r}")
     if len(config.serial_console) > SERIAL_CONSOLE_MAX:  # kernel command lines keep room for it

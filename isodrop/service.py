@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 
-from isodrop import dropfolder, lock, status, statuspage
+from isodrop import clients, dropfolder, lock, status, statuspage
 from isodrop.address import detect_server_address
 from isodrop.config import Config
 from isodrop.reconciler import Reconciler
@@ -23,6 +23,7 @@ from isodrop.watch import DropWatcher
 
 log = logging.getLogger("isodrop")
 RETRY_SECONDS = 5.0
+CLIENTS_SECONDS = 20.0  # the logs of booting PCs are read this often, between passes too (isodrop clients)
 NOTIFY_TIMEOUT = 0.25  # seconds a notify message may wait for room in the socket's queue
 
 
@@ -85,6 +86,8 @@ class Service:
         self.config = config
         self.reconciler = Reconciler(config, server_address(config), self.wake, self.system)
         self.watcher: DropWatcher | None = None
+        self.clients = clients.ClientWatch(config)
+        self.pass_due = 0.0  # monotonic time the next pass is due when nothing wakes the loop
 
     # --- wake-ups -----------------------------------------------------------------------------
     def wake(self, reason: str = "") -> None:
@@ -109,10 +112,16 @@ class Service:
         log.info("ready: watching %s", self.config.drop_dir)
         try:
             while not self.stop_requested:
-                self.wake_event.wait(self._next_timeout())
+                timeout = self._next_timeout()
+                self.pass_due = time.monotonic() + timeout
+                woken = self.wake_event.wait(min(timeout, CLIENTS_SECONDS))
                 self.wake_event.clear()
                 if self.stop_requested:
                     break
+                if not woken and time.monotonic() < self.pass_due:  # only the clients' logs are due
+                    with contextlib.suppress(OSError):
+                        self.write_status()
+                    continue
                 if self.reload_requested:
                     self._reload()
                     continue
@@ -201,6 +210,7 @@ class Service:
         if new.state_dir != self.config.state_dir:
             lock.release(self.config.state_dir)
         self.config = new
+        self.clients = clients.ClientWatch(new)
         self.reconciler = Reconciler(new, server_address(new), self.wake, self.system)
         self._start()
 
@@ -225,6 +235,7 @@ class Service:
         starts or changes and shown in the status document, never a failed pass."""
         before = self.system.pop("status page", "")  # not on the page it is about
         doc = self.reconciler.status_document("service", running=not stopped, started=self.started, stopped=stopped)
+        doc["clients"] = clients.status_part(self.clients, self.reconciler.states, save=True)
         problem = statuspage.publish(self.config, doc)
         if problem != before:
             if problem:

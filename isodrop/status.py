@@ -224,6 +224,12 @@ def format_status(doc: Mapping[str, Any]) -> str:
         lines.append(f"  {'extracting' if job['running'] else 'queued':<13} {job['iso']}  {job['percent']}%")
     for item in doc["waiting"]:
         lines.append(f"  {'being copied':<13} {item['iso']}  ({item['size'] // 2**20} MiB so far)")
+    if isinstance(doc.get("clients"), dict):
+        seen = doc["clients"].get("clients", [])
+        stopped = sum(1 for pc in seen if pc.get("stopped"))
+        lines.append("")
+        lines.append(f"  PCs seen: {len(seen)}, {stopped} stopped before their root file system (see isodrop clients)")
+        lines += [f"  {problem}" for problem in doc["clients"].get("problems", [])]
     if doc.get("system"):
         lines.append("")
         for part, message in sorted(doc["system"].items()):

@@ -218,7 +218,7 @@ def test_dnsmasq_snippet_fits_beside_debians_default_config(snippet: Path, tmp_p
     net = PrivateNet(name="unused", subnet=7)
     rendered = render_snippet(snippet, net, tmp_path)
     changed = {a.split("=", 1)[0] for a, b in zip(shipped.splitlines(), rendered.splitlines(), strict=True) if a != b}
-    assert changed <= {"interface", "dhcp-range", "tftp-root", "dhcp-option"}, changed
+    assert changed <= {"interface", "dhcp-range", "tftp-root", "dhcp-option", "log-facility"}, changed
     for text in (shipped, rendered):
         conf = tmp_path / "snippet.conf"
         conf.write_text(text)

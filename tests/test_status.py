@@ -105,3 +105,15 @@ def test_status_without_a_service_is_the_last_document_written_else_the_records_
     assert "as of the service's last pass at " in format_status(doc)
     write(config, dead | {"pid": os.getpid()})
     assert read(config)["running"], "a live service's document is shown as it is"
+
+
+def test_the_clients_part_is_one_line_in_status_with_its_problems(tmp_path: Path) -> None:
+    doc = document(local_defaults(tmp_path), states={}, summary="serving 0 ISOs", running=True)
+    doc["clients"] = {
+        "clients": [{"mac": "aa:bb:cc:dd:ee:01", "stopped": True}, {"mac": "aa:bb:cc:dd:ee:02", "stopped": False}],
+        "entries": [],
+        "problems": ["HTTP access log: no client data (cannot read /x\x1b[2J)"],
+    }
+    text = format_status(doc)
+    assert "PCs seen: 2, 1 stopped before their root file system (see isodrop clients)" in text
+    assert "no client data (cannot read /x\\x1b[2J)" in text and "\x1b" not in text

@@ -20,12 +20,14 @@ NGINX_SITE = REPO / "contrib/nginx/isodrop"
 NFS_MOUNT_PORT = 20048
 
 
-def render_snippet(snippet: Path, net: PrivateNet, tftp_root: Path) -> str:
-    """The shipped snippet with interface, addresses and TFTP root replaced; nothing else changes."""
+def render_snippet(snippet: Path, net: PrivateNet, tftp_root: Path, log_file: str = "-") -> str:
+    """The shipped snippet with interface, addresses, TFTP root and log file ("-": stderr, which the test's
+    Proc keeps) replaced; nothing else changes."""
     text = snippet.read_text()
     replacements = {
         "interface": net.bridge,
         "tftp-root": str(tftp_root),
+        "log-facility": log_file,
         "dhcp-option=option:router": net.server_ip,
     }
     if "proxy" in re.search(r"^dhcp-range=.*$", text, re.M).group(0):  # type: ignore[union-attr]
@@ -42,9 +44,11 @@ def render_snippet(snippet: Path, net: PrivateNet, tftp_root: Path) -> str:
     return text
 
 
-def start_dnsmasq(net: PrivateNet, snippet: Path, tftp_root: Path, workdir: Path, name: str = "dnsmasq") -> Proc:
+def start_dnsmasq(
+    net: PrivateNet, snippet: Path, tftp_root: Path, workdir: Path, name: str = "dnsmasq", log_file: str = "-"
+) -> Proc:
     conf = workdir / f"{name}.conf"
-    conf.write_text(render_snippet(snippet, net, tftp_root))
+    conf.write_text(render_snippet(snippet, net, tftp_root, log_file))
     pid_file = workdir / f"{name}.pid"
     argv = [
         *net.ns_exec(),
@@ -225,9 +229,12 @@ http {{
 """
 
 
-def site_for(net: PrivateNet, trees: Path, page_dir: Path | None = None) -> str:
-    """The shipped site with only its listen address, alias folder and status page folder replaced."""
+def site_for(net: PrivateNet, trees: Path, access_log: Path, page_dir: Path | None = None) -> str:
+    """The shipped site with only its listen address, alias folder, access log file and status page folder
+    replaced."""
     text = NGINX_SITE.read_text()
+    text, n = re.subn(r"access_log /var/log/nginx/isodrop-access\.log ", f"access_log {access_log} ", text)
+    assert n == 1
     text, n = re.subn(r"alias /srv/tftp/isodrop/;", f"alias {trees}/;", text)
     assert n == 1
     if page_dir is not None:
@@ -245,7 +252,7 @@ def start_shipped_site(net: PrivateNet, trees: Path, work: Path, page_dir: Path 
     (work / "tmp").mkdir(parents=True, exist_ok=True)
     conf = work / "nginx.conf"
     conf.write_text(DEBIAN_NGINX_CONF.format(work=work))
-    (work / "site").write_text(site_for(net, trees, page_dir))
+    (work / "site").write_text(site_for(net, trees, work / "isodrop-access.log", page_dir))
     proc = Proc("nginx", [*net.ns_exec(), "nginx", "-c", str(conf), "-e", str(work / "error.log")], work / "nginx.log")
     wait_for(lambda: proc.check_alive() or (work / "nginx.pid").exists(), 10, "nginx pid file")
     return proc

@@ -70,6 +70,7 @@ def running_stack(
     router_args: tuple[str, ...] = (),  # more router options; "{server}" becomes isodrop's address
     net: PrivateNet | None = None,
     shared_drop: Path | None = None,
+    dnsmasq_log: bool = False,  # dnsmasq logs to work/dnsmasq-facility.log, isodrop's dnsmasq_log
     **settings: object,
 ) -> Iterator[Stack]:
     """Start everything; on exit (also after a failure) stop it by PID and delete the namespaces.
@@ -86,6 +87,9 @@ def running_stack(
     """
     work = Path(tempfile.mkdtemp(prefix="isodrop-e2e-"))
     work.chmod(0o755)
+    log_file = str(work / "dnsmasq-facility.log") if dnsmasq_log else "-"
+    if dnsmasq_log:
+        settings["dnsmasq_log"] = log_file
     own_net = net is None
     net = net or PrivateNet.create()
     procs: list[Proc] = []
@@ -118,7 +122,7 @@ def running_stack(
             service.trees.mkdir(parents=True, exist_ok=True)
             service.trees.chmod(0o755)
             procs.append(start_nginx(net, service.trees, work))
-        procs.append(start_dnsmasq(net, snippet, service.tftp, work))
+        procs.append(start_dnsmasq(net, snippet, service.tftp, work, log_file=log_file))
         service.start()
         yield Stack(net=net, service=service, work=work, procs=procs)
     finally:
