@@ -41,7 +41,8 @@ class Config:
     ganesha_exports_file: Path = Path("/etc/ganesha/isodrop.conf")
     ganesha_pid_file: Path | None = Path("/run/ganesha/ganesha.pid")
     dnsmasq_pid_file: Path | None = Path("/run/dnsmasq/dnsmasq.pid")
-    http_url: str = ""  # base URL under which trees_dir is reachable over HTTP ("" = no HTTP)
+    http_url: str = ""  # base URL under which trees_dir is reachable over HTTP ("" = no HTTP, "auto" = nginx here)
+    dnsmasq_network_file: Path | None = Path("/etc/dnsmasq.d/isodrop-network.conf")  # isodrop setup-dnsmasq
     menu_title: str = "isodrop network boot"
     menu_timeout: int = 100  # tenths of a second before the default entry boots; 0 waits forever
     menu_default: str = "local"  # "local", "first", or the file name of an ISO in the drop folder
@@ -75,6 +76,14 @@ class Config:
     source: str = "built-in defaults"
 
 
+def served_by(config: Config, server: str) -> Config:
+    """The config with http_url = "auto" made concrete: this server's address and the path the shipped nginx
+    site serves trees_dir under. Everything that builds URLs gets this one, never "auto"."""
+    if config.http_url != HTTP_URL_AUTO:
+        return config
+    return dataclasses.replace(config, http_url=f"http://{server}{NGINX_TREES_PATH}")
+
+
 def system_defaults() -> Config:
     return Config(
         drop_dir=Path("/srv/isodrop"),
@@ -96,6 +105,7 @@ def local_defaults(root: Path) -> Config:
         ganesha_exports_file=root / "exports" / "isodrop-ganesha.conf",
         ganesha_pid_file=None,
         dnsmasq_pid_file=None,
+        dnsmasq_network_file=root / "dnsmasq" / "isodrop-network.conf",
         server_address="",
         local_mode=True,
         source=f"built-in local defaults under {root}",
@@ -111,6 +121,7 @@ _PATHS = {
     "ganesha_exports_file",
     "ganesha_pid_file",
     "dnsmasq_pid_file",
+    "dnsmasq_network_file",
     "templates_dir",
     "pxelinux_file",
     "ipxe_dir",
@@ -121,7 +132,9 @@ _PATHS = {
     "grub_efi_file",
     "grub_modules_dir",
 }
-_OPTIONAL_PATHS = {"ganesha_pid_file", "dnsmasq_pid_file", "templates_dir"}
+_OPTIONAL_PATHS = {"ganesha_pid_file", "dnsmasq_pid_file", "dnsmasq_network_file", "templates_dir"}
+HTTP_URL_AUTO = "auto"
+NGINX_TREES_PATH = "/isodrop/"  # where contrib/nginx/isodrop serves trees_dir (location /isodrop/)
 
 
 def load(path: Path | None, base: Config | None = None) -> Config:
@@ -254,8 +267,8 @@ def _validate(config: Config, source: str) -> None:
         fail("serial_console", f"must look like ttyS0,115200, got {config.serial_console!r}")
     if len(config.serial_console) > SERIAL_CONSOLE_MAX:  # kernel command lines keep room for it
         fail("serial_console", f"at most {SERIAL_CONSOLE_MAX} characters, got {config.serial_console!r}")
-    if config.http_url and not config.http_url.startswith(("http://", "https://")):
-        fail("http_url", f"must start with http:// or https://, got {config.http_url!r}")
+    if config.http_url not in ("", HTTP_URL_AUTO) and not config.http_url.startswith(("http://", "https://")):
+        fail("http_url", f'must be "auto" or start with http:// or https://, got {config.http_url!r}')
     try:
         config.trees_dir.relative_to(config.tftp_root)
     except ValueError:
