@@ -220,7 +220,15 @@ def findings(
                     "there",
                 )
             )
-    if names and not any(_interfaces_named(pattern, [net.interface]) for pattern, _ in names):
+    if not names:
+        lines.append(
+            (
+                "WARN",
+                f"dnsmasq names no interface=: it answers TFTP (and DNS) on every interface; {fix} to keep it to "
+                f"{net.interface}",
+            )
+        )
+    elif not any(_interfaces_named(pattern, [net.interface]) for pattern, _ in names):
         listed = ", ".join(pattern for pattern, _ in names)
         lines.append(
             (

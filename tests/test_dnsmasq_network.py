@@ -145,8 +145,9 @@ def test_check_passes_the_shipped_snippet_with_the_generated_file(dummy_namespac
     uefi = [m for level, m in lines if level == "WARN" and "next-server" in m]
     assert uefi and "10.77.3.2" in uefi[0] and "Proxy-DHCP and UEFI" in uefi[0]
     assert any("Secure Boot verdict" in m for _, m in lines)
-    alone = failing(check(tmp_path / "alone", "10.77.3.2", networks, PROXY_SNIPPET.read_text()))
-    assert alone and "no IPv4 dhcp-range" in alone[0], "the snippet without the network file reaches no PC"
+    alone = check(tmp_path / "alone", "10.77.3.2", networks, PROXY_SNIPPET.read_text())
+    assert failing(alone) and "no IPv4 dhcp-range" in failing(alone)[0], "without the network file no PC boots"
+    assert any(level == "WARN" and "names no interface=" in m and "lan0" in m for level, m in alone)
 
 
 def test_check_reads_dhcp_ranges_with_and_without_proxy_or_netmask(tmp_path: Path) -> None:
@@ -380,3 +381,30 @@ def test_dnsmasq_drop_in_runs_setup_dnsmasq_with_the_system_config() -> None:
     assert command.startswith("-/usr/bin/isodrop ")
     args = build_parser().parse_args(command.split()[1:])
     assert args.command == "setup-dnsmasq" and str(args.config) == "/etc/isodrop/isodrop.toml"
+
+
+def test_service_makes_http_url_auto_concrete_and_follows_a_new_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reconciler (menus, loaders) never sees "auto"; a reload that finds another address rebuilds it."""
+    from isodrop import service
+    from isodrop.config import local_defaults
+
+    config = dataclasses.replace(local_defaults(tmp_path), http_url="auto")
+    found = ["192.0.2.10"]
+    monkeypatch.setattr(service, "detect_server_address", lambda: (found[0], "test"))
+    svc = service.Service(config, reload_config=lambda: config)
+    try:
+        svc._start()
+        first = svc.reconciler
+        assert first.config.http_url == "http://192.0.2.10/isodrop/" and first.server == "192.0.2.10"
+        svc._reload()
+        assert svc.reconciler is first, "same address: the same reconciler"
+        found[0] = "192.0.2.20"
+        svc._reload()
+        assert svc.reconciler is not first
+        assert svc.reconciler.config.http_url == "http://192.0.2.20/isodrop/" and svc.reconciler.server == "192.0.2.20"
+        assert svc.config.http_url == "auto", "the configuration as written stays what reloads compare"
+    finally:
+        svc._stop_watching()
+        svc.reconciler.shutdown()
