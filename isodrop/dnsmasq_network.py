@@ -48,6 +48,11 @@ def _body(net: ServerNetwork) -> str:
     )
 
 
+def _settings(text: str) -> list[str]:
+    """The lines dnsmasq reads (the comments say how the address was found, which may differ)."""
+    return [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
 def _digest(body: str) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
@@ -104,7 +109,7 @@ def outdated(path: Path | None, net: ServerNetwork | None) -> str | None:
         current = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-    if not is_generated(current) or _body(net) in current:
+    if not is_generated(current) or _settings(current) == _settings(_body(net)):
         return None
     return (
         f"{path} describes another network than this server's ({net.address} on {net.interface}): dnsmasq does "

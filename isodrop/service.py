@@ -84,6 +84,7 @@ class Service:
         self.system: dict[str, str] = {}  # part -> its last message, for the status report
         self.config = config
         self.reconciler = self._reconciler(config)
+        self._check_dnsmasq_network(config, self.reconciler.server)
         self.watcher: DropWatcher | None = None
 
     # --- wake-ups -----------------------------------------------------------------------------
@@ -190,6 +191,7 @@ class Service:
                 log.error("configuration not reloaded, keeping the old one: %s", exc)
                 new = self.config
         address = server_address(new)
+        self._check_dnsmasq_network(new, address)
         if new == self.config and (new.http_url != HTTP_URL_AUTO or address == self.reconciler.server):
             self.reconciler.server = address
             self.reconciler.publisher.exports_pending = True
@@ -207,7 +209,6 @@ class Service:
     def _reconciler(self, config: Config, address: str | None = None) -> Reconciler:
         """A reconciler for `config` at this server's address (http_url = "auto" made concrete for it)."""
         address = address or server_address(config)
-        self._check_dnsmasq_network(config, address)
         return Reconciler(served_by(config, address), address, self.wake, self.system)
 
     def _check_dnsmasq_network(self, config: Config, address: str) -> None:

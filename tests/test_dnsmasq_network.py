@@ -361,8 +361,8 @@ def test_shipped_snippet_and_generated_file_answer_a_pxe_client(veth_namespace: 
 def test_outdated_names_a_generated_file_for_another_address_only(tmp_path: Path) -> None:
     path = tmp_path / "isodrop-network.conf"
     assert dnsmasq_network.outdated(path, NET) is None, "no file: isodrop check says what to do"
-    write(path, NET)
-    assert dnsmasq_network.outdated(path, NET) is None
+    write(path, dataclasses.replace(NET, how="address of enp3s0, the default-route interface"))
+    assert dnsmasq_network.outdated(path, NET) is None, "the same lines, however the address was found"
     moved = ServerNetwork("enp3s0", ipaddress.IPv4Interface("10.1.2.3/24"))
     problem = dnsmasq_network.outdated(path, moved)
     assert problem is not None and "10.1.2.3/24 on enp3s0" in problem and "setup-dnsmasq" in problem
@@ -405,6 +405,18 @@ def test_service_makes_http_url_auto_concrete_and_follows_a_new_address(
         assert svc.reconciler is not first
         assert svc.reconciler.config.http_url == "http://192.0.2.20/isodrop/" and svc.reconciler.server == "192.0.2.20"
         assert svc.config.http_url == "auto", "the configuration as written stays what reloads compare"
+
+        # The network file isodrop wrote for the old address: the journal and `isodrop status` say so.
+        network_file = tmp_path / "isodrop-network.conf"
+        write(network_file, ServerNetwork("eth0", ipaddress.IPv4Interface("192.0.2.10/24")))
+        networks = {"eth0": [ipaddress.IPv4Interface("198.51.100.20/24")]}
+        monkeypatch.setattr(service, "interface_networks", lambda: networks)
+        system_config = dataclasses.replace(config, local_mode=False, dnsmasq_network_file=network_file)
+        svc._check_dnsmasq_network(system_config, "198.51.100.20")
+        assert "describes another network" in svc.system["dnsmasq network"]
+        write(network_file, ServerNetwork("eth0", networks["eth0"][0]))
+        svc._check_dnsmasq_network(system_config, "198.51.100.20")
+        assert "dnsmasq network" not in svc.system
     finally:
         svc._stop_watching()
         svc.reconciler.shutdown()
