@@ -400,6 +400,13 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
         report(level, message)
     report(*dnsmasq_network.dnsmasq_running(config))
     options = rush.dnsmasq_options(rush.SystemFiles())
+    unread = dnsmasq_network.unread_changes(config, options)
+    if unread:  # the lines below describe the files, not what the running dnsmasq answers with
+        changed = ", ".join(unread)
+        report(
+            "WARN",
+            f"dnsmasq started before {changed} changed and reads it only when it starts: systemctl restart dnsmasq",
+        )
     for level, message in dnsmasq_network.findings(config, options, address, interface_networks()):
         report(level, message)
     for level, message in rush.report(config):

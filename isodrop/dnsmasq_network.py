@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -311,3 +312,36 @@ def dnsmasq_running(config: Config, proc: Path = Path("/proc")) -> tuple[str, st
         f"dnsmasq is not running, so no PC boots ({result.message}): systemctl start dnsmasq, then "
         "journalctl -u dnsmasq",
     )
+
+
+def process_started(pid: int, proc: Path = Path("/proc")) -> float | None:
+    """When process `pid` started (seconds since the epoch), from /proc/PID/stat and the boot time."""
+    try:
+        stat = (proc / str(pid) / "stat").read_text()
+        ticks = int(stat[stat.rindex(")") + 2 :].split()[19])  # field 22, starttime, after "pid (comm)"
+        boot = next(
+            int(line.split()[1]) for line in (proc / "stat").read_text().splitlines() if line.startswith("btime ")
+        )
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def unread_changes(config: Config, options: list[tuple[str, str, Path]], proc: Path = Path("/proc")) -> list[str]:
+    """The config files changed after the running dnsmasq started: it reads them only when it starts (SIGHUP
+    re-reads hosts files, not these), so it still answers with what they said before."""
+    try:
+        pid = int((config.dnsmasq_pid_file or Path("/nonexistent")).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return []
+    started = process_started(pid, proc)
+    if started is None:
+        return []
+    changed = []
+    for path in dict.fromkeys(path for _, _, path in options):
+        try:
+            if path.stat().st_mtime > started + 1:  # + 1: a file written in the second dnsmasq started
+                changed.append(str(path))
+        except OSError:
+            continue
+    return changed

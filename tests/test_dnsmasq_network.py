@@ -334,6 +334,13 @@ def test_shipped_snippet_and_generated_file_answer_a_pxe_client(veth_namespace: 
     dnsmasq = start_dnsmasq(veth_namespace, snippet, network_file, tmp_path)
     try:
         packet = pxe_offer(f"{veth_namespace}-pc", "pc0")
+        # What `isodrop check` says after setup-dnsmasq without a restart: dnsmasq has not read the file.
+        running = dataclasses.replace(system_defaults(), dnsmasq_pid_file=tmp_path / "dnsmasq.pid")
+        read = [("conf-file", str(path), path) for path in (snippet, network_file)]
+        assert dnsmasq_network.unread_changes(running, read) == []
+        later = time.time() + 5
+        os.utime(network_file, (later, later))
+        assert dnsmasq_network.unread_changes(running, read) == [str(network_file)]
     finally:
         dnsmasq.terminate()
         dnsmasq.wait(timeout=10)
