@@ -7,6 +7,7 @@ host name. No packet is sent: the kernel's routing table and interface list are 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import subprocess
@@ -27,16 +28,26 @@ def default_route_interface(route_table: Path = Path("/proc/net/route")) -> str 
     return None
 
 
-def interface_addresses() -> dict[str, list[str]]:
-    """IPv4 addresses by interface, from `ip -j -4 addr` (iproute2)."""
+def interface_networks() -> dict[str, list[ipaddress.IPv4Interface]]:
+    """IPv4 addresses with their prefix by interface, from `ip -j -4 addr` (iproute2)."""
     try:
         out = subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True, timeout=10, check=True)
         data = json.loads(out.stdout)
     except (OSError, subprocess.SubprocessError, ValueError):
         return {}
     return {
-        link["ifname"]: [a["local"] for a in link.get("addr_info", []) if a.get("family") == "inet"] for link in data
+        link["ifname"]: [
+            ipaddress.IPv4Interface(f"{a['local']}/{a.get('prefixlen', 32)}")
+            for a in link.get("addr_info", [])
+            if a.get("family") == "inet"
+        ]
+        for link in data
     }
+
+
+def interface_addresses() -> dict[str, list[str]]:
+    """IPv4 addresses by interface."""
+    return {name: [str(net.ip) for net in nets] for name, nets in interface_networks().items()}
 
 
 def detect_server_address() -> tuple[str, str]:

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 from isodrop import __version__, lock
-from isodrop.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load, local_defaults
+from isodrop.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load, local_defaults, served_by
 from isodrop.model import BootEntry, shown
 
 EXIT_OK = 0
@@ -169,8 +169,21 @@ def build_parser() -> argparse.ArgumentParser:
         """\
         Load the configuration and check folders (and whether trees can share the ISOs' blocks),
         boot loader files, the NFS server and dnsmasq, and whether their limits (dnsmasq's tftp-max,
-        nfsd threads, kernels over TFTP or HTTP) let expected_clients PCs boot at once.
+        nfsd threads, kernels over TFTP or HTTP) let expected_clients PCs boot at once. dnsmasq's
+        configuration (the main file, /etc/dnsmasq.d and their includes) must answer on the interface
+        that has this server's address with a dhcp-range containing it, and dnsmasq must run.
         Exits 1 when something would stop isodrop from serving.""",
+    )
+    add(
+        "setup-dnsmasq",
+        "write dnsmasq's lines for this server's network (interface, proxy-DHCP range)",
+        """\
+        Find this server's address as the service does (server_address, else the default-route
+        interface's), and write dnsmasq_network_file (/etc/dnsmasq.d/isodrop-network.conf): interface=
+        and a proxy-DHCP dhcp-range for that interface's network. A file a person wrote or edited
+        (no isodrop header, or a body that no longer matches its checksum) is left alone. dnsmasq reads
+        it when it starts: then `systemctl restart dnsmasq`. Exits 1 when the address is on no interface
+        (nothing is written), or the file cannot be written.""",
     )
     return parser
 
@@ -205,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         "clients": cmd_clients,
         "inspect": cmd_inspect,
         "check": cmd_check,
+        "setup-dnsmasq": cmd_setup_dnsmasq,
     }[args.command]
     try:
         return handler(config, args)
@@ -234,7 +248,8 @@ def cmd_scan(config: Config, args: argparse.Namespace) -> int:
     from isodrop.service import server_address
 
     lock.take(config.state_dir, "scan")
-    reconciler = Reconciler(config, server_address(config))
+    address = server_address(config)
+    reconciler = Reconciler(served_by(config, address), address)
     try:
         reconciler.prepare()
         # No watcher here, so no close events: an ISO still being written is waited for up to quiet_seconds.
@@ -284,6 +299,7 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
         print(shown(text))
 
     server = args.server or config.server_address or detect_server_address()[0]
+    config = served_by(config, server)
     slug = slug_for(args.iso.name)
     ctx = context_for(config, server, slug)
     secure_boot = ""
@@ -358,8 +374,8 @@ def _inspect_secure_boot(config: Config, tree, entry) -> str:  # type: ignore[no
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
-    from isodrop import clients, effects, http, rush
-    from isodrop.address import detect_server_address
+    from isodrop import clients, dnsmasq_network, http, rush
+    from isodrop.address import detect_server_address, interface_networks
     from isodrop.loaders import active_loaders, loader_files
     from isodrop.loaders.choice import BIOS_BOOT_FILE, IPXE_SCRIPT, UEFI_BOOT_FILE
     from isodrop.nfs import nfs_server
@@ -408,6 +424,7 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
     report("ok", f"iPXE clients: dnsmasq hands out {IPXE_SCRIPT} (menu, or a chain to the chosen loader)")
     address = config.server_address or detect_server_address()[0]
     report("ok" if address != "127.0.0.1" else "WARN", f"clients will boot from {address}")
+    config = served_by(config, address)
     for level, message in [*http.delivery(config), http.probe(config)]:
         report(level, message)
     if config.local_mode:
@@ -415,10 +432,45 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS if failures else EXIT_OK
     for level, message in nfs_server(config).check(config):
         report(level, message)
-    result = effects.signal_pidfile(config.dnsmasq_pid_file, "dnsmasq", sig=0)
-    report("ok" if result.ok else "WARN", "dnsmasq is running" if result.ok else result.message)
+    report(*dnsmasq_network.dnsmasq_running(config))
+    options = rush.dnsmasq_options(rush.SystemFiles())
+    unread = dnsmasq_network.unread_changes(config, options)
+    if unread:  # the lines below describe the files, not what the running dnsmasq answers with
+        changed = ", ".join(unread)
+        report(
+            "WARN",
+            f"dnsmasq started before {changed} changed and reads it only when it starts: systemctl restart dnsmasq",
+        )
+    for level, message in dnsmasq_network.findings(config, options, address, interface_networks()):
+        report(level, message)
     for level, message in rush.report(config):
         report(level, message)
     for level, message in clients.check(config):
         report(level, message)
     return EXIT_PROBLEMS if failures else EXIT_OK
+
+
+def cmd_setup_dnsmasq(config: Config, args: argparse.Namespace) -> int:
+    from isodrop.address import detect_server_address, interface_networks
+    from isodrop.dnsmasq_network import server_network, write
+
+    if config.dnsmasq_network_file is None:
+        print('isodrop: dnsmasq_network_file = "": nothing to write', file=sys.stderr)
+        return EXIT_USAGE
+    address, how = (
+        (config.server_address, "server_address in the config") if config.server_address else detect_server_address()
+    )
+    net = server_network(address, interface_networks(), how)
+    if net is None:
+        print(
+            shown(
+                f"isodrop: this server's address {address} ({how}) is on no interface (ip -br addr): nothing written"
+            ),
+            file=sys.stderr,
+        )
+        return EXIT_PROBLEMS
+    result, changed = write(config.dnsmasq_network_file, net)
+    print(shown(result.message))
+    if changed:
+        print("dnsmasq reads it when it starts: systemctl restart dnsmasq")
+    return EXIT_OK if result.ok else EXIT_PROBLEMS

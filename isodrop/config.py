@@ -44,7 +44,8 @@ class Config:
     ganesha_exports_file: Path = Path("/etc/ganesha/isodrop.conf")
     ganesha_pid_file: Path | None = Path("/run/ganesha/ganesha.pid")
     dnsmasq_pid_file: Path | None = Path("/run/dnsmasq/dnsmasq.pid")
-    http_url: str = ""  # base URL under which trees_dir is reachable over HTTP ("" = no HTTP)
+    http_url: str = ""  # base URL under which trees_dir is reachable over HTTP ("" = no HTTP, "auto" = nginx here)
+    dnsmasq_network_file: Path | None = Path("/etc/dnsmasq.d/isodrop-network.conf")  # isodrop setup-dnsmasq
     menu_title: str = "isodrop network boot"
     menu_timeout: int = 100  # tenths of a second before the default entry boots; 0 waits forever
     menu_default: str = "local"  # "local", "first", or the file name of an ISO in the drop folder
@@ -82,6 +83,14 @@ class Config:
     source: str = "built-in defaults"
 
 
+def served_by(config: Config, server: str) -> Config:
+    """The config with http_url = "auto" made concrete: this server's address and the path the shipped nginx
+    site serves trees_dir under. Everything that builds URLs gets this one, never "auto"."""
+    if config.http_url != HTTP_URL_AUTO:
+        return config
+    return dataclasses.replace(config, http_url=f"http://{server}{NGINX_TREES_PATH}")
+
+
 def system_defaults() -> Config:
     return Config(
         drop_dir=Path("/srv/isodrop"),
@@ -106,6 +115,7 @@ def local_defaults(root: Path) -> Config:
         dnsmasq_pid_file=None,
         dnsmasq_log=root / "log" / "dnsmasq.log",
         http_access_log=root / "log" / "http-access.log",
+        dnsmasq_network_file=root / "dnsmasq" / "isodrop-network.conf",
         server_address="",
         local_mode=True,
         source=f"built-in local defaults under {root}",
@@ -122,6 +132,7 @@ _PATHS = {
     "ganesha_exports_file",
     "ganesha_pid_file",
     "dnsmasq_pid_file",
+    "dnsmasq_network_file",
     "templates_dir",
     "pxelinux_file",
     "ipxe_dir",
@@ -142,6 +153,17 @@ _OPTIONAL_PATHS = {
     "dnsmasq_log",
     "http_access_log",
 }
+_OPTIONAL_PATHS = {
+    "ganesha_pid_file",
+    "dnsmasq_pid_file",
+    "dnsmasq_network_file",
+    "templates_dir",
+    "status_page_dir",
+    "dnsmasq_log",
+    "http_access_log",
+}
+HTTP_URL_AUTO = "auto"
+NGINX_TREES_PATH = "/isodrop/"  # where contrib/nginx/isodrop serves trees_dir (location /isodrop/)
 
 
 def load(path: Path | None, base: Config | None = None) -> Config:
@@ -278,8 +300,8 @@ def _validate(config: Config, source: str) -> None:
         fail("serial_console", f"must look like ttyS0,115200, got {config.serial_console!r}")
     if len(config.serial_console) > SERIAL_CONSOLE_MAX:  # kernel command lines keep room for it
         fail("serial_console", f"at most {SERIAL_CONSOLE_MAX} characters, got {config.serial_console!r}")
-    if config.http_url and not config.http_url.startswith(("http://", "https://")):
-        fail("http_url", f"must start with http:// or https://, got {config.http_url!r}")
+    if config.http_url not in ("", HTTP_URL_AUTO) and not config.http_url.startswith(("http://", "https://")):
+        fail("http_url", f'must be "auto" or start with http:// or https://, got {config.http_url!r}')
     try:
         config.trees_dir.relative_to(config.tftp_root)
     except ValueError:

@@ -15,9 +15,9 @@ import signal
 import threading
 import time
 
-from isodrop import clients, dropfolder, lock, status, statuspage
-from isodrop.address import detect_server_address
-from isodrop.config import Config
+from isodrop import clients, dnsmasq_network, dropfolder, lock, status, statuspage
+from isodrop.address import detect_server_address, interface_networks
+from isodrop.config import HTTP_URL_AUTO, Config, served_by
 from isodrop.reconciler import Reconciler
 from isodrop.watch import DropWatcher
 
@@ -84,7 +84,8 @@ class Service:
         self.started = time.time()
         self.system: dict[str, str] = {}  # part -> its last message, for the status report
         self.config = config
-        self.reconciler = Reconciler(config, server_address(config), self.wake, self.system)
+        self.reconciler = self._reconciler(config)
+        self._check_dnsmasq_network(config, self.reconciler.server)
         self.watcher: DropWatcher | None = None
         self.clients = clients.ClientWatch(config)
         self.pass_due = 0.0  # monotonic time the next pass is due when nothing wakes the loop
@@ -198,9 +199,10 @@ class Service:
             except (lock.Busy, lock.Unusable) as exc:
                 log.error("configuration not reloaded, keeping the old one: %s", exc)
                 new = self.config
-        if new == self.config:
-            if not new.server_address:
-                self.reconciler.server = server_address(new)
+        address = server_address(new)
+        self._check_dnsmasq_network(new, address)
+        if new == self.config and (new.http_url != HTTP_URL_AUTO or address == self.reconciler.server):
+            self.reconciler.server = address
             self.reconciler.publisher.exports_pending = True
             self.run_pass()
             self.notifier.notify("READY=1", f"STATUS={self.reconciler.summary()}")
@@ -211,8 +213,25 @@ class Service:
             lock.release(self.config.state_dir)
         self.config = new
         self.clients = clients.ClientWatch(new)
-        self.reconciler = Reconciler(new, server_address(new), self.wake, self.system)
+        self.reconciler = self._reconciler(new, address)
         self._start()
+
+    def _reconciler(self, config: Config, address: str | None = None) -> Reconciler:
+        """A reconciler for `config` at this server's address (http_url = "auto" made concrete for it)."""
+        address = address or server_address(config)
+        return Reconciler(served_by(config, address), address, self.wake, self.system)
+
+    def _check_dnsmasq_network(self, config: Config, address: str) -> None:
+        """Say so (journal, status) when the dnsmasq network file isodrop wrote is for an old address."""
+        if config.local_mode:
+            return
+        net = dnsmasq_network.server_network(address, interface_networks())
+        problem = dnsmasq_network.outdated(config.dnsmasq_network_file, net)
+        if problem:
+            log.warning("%s", problem)
+            self.system["dnsmasq network"] = problem
+        else:
+            self.system.pop("dnsmasq network", None)
 
     # --- one pass, guarded ----------------------------------------------------------------------
     def run_pass(self) -> None:

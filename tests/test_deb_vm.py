@@ -80,6 +80,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         server = ServerVM(net, workdir, image, kernel, initrd, share)
         timings["server boot"] = server.login()
         server.ok("mkdir -p /mnt/isos && mount -t 9p -o trans=virtio,version=9p2000.L isos /mnt/isos")
+        # README "Install it as a Debian service", step 1: no file edited by hand.
+        server.wait_until(f"ip -4 -br addr show eth0 | grep -q '{server_address(net)}/'", 60)
+        world_setup = server.ok("isodrop setup-dnsmasq && systemctl restart dnsmasq")
         yield {
             "net": net,
             "server": server,
@@ -89,6 +92,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             "apt_output": apt_output,
             "deb": deb,
             "timings": timings,
+            "setup_dnsmasq": world_setup,
         }
     finally:
         print("timings (s):", {k: round(v, 1) for k, v in timings.items()})
@@ -135,6 +139,18 @@ def test_service_is_active_with_a_status_line(world):
     assert server.sh("systemctl is-active dnsmasq").output.strip() == "active", server.ok(
         "journalctl -u dnsmasq --no-pager | tail -20"
     )
+
+
+def test_setup_dnsmasq_wrote_the_network_and_check_finds_dnsmasq_reaching_it(world):
+    server, net = world["server"], world["net"]
+    assert "wrote /etc/dnsmasq.d/isodrop-network.conf" in world["setup_dnsmasq"], world["setup_dnsmasq"]
+    written = server.ok("grep -v '^#' /etc/dnsmasq.d/isodrop-network.conf").split()
+    assert written == ["interface=eth0", f"dhcp-range={net.network},proxy,255.255.255.0"], written
+    server.wait_active("dnsmasq", 30)
+    check = server.sh("isodrop check").output
+    dnsmasq_lines = [line for line in check.splitlines() if "dnsmasq" in line]
+    assert not [line for line in dnsmasq_lines if line.startswith("FAIL")], check
+    assert f"ok    dnsmasq answers PXE clients on {net.cidr} as proxy-DHCP" in check, check
 
 
 def test_dropped_iso_is_served(world):

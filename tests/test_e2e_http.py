@@ -206,8 +206,8 @@ def test_nginx_stopped_check_fails_and_ipxe_falls_back_to_tftp(
 @vm_test
 class TestIpxeProxyDhcp:
     """bios_loader = "ipxe" beside a stand-in home router: the router (DHCP only, its own namespace) leases
-    the address, isodrop's dnsmasq runs contrib/dnsmasq/isodrop-proxy.conf unchanged but for interface,
-    network and TFTP root, and only names the boot file: ipxe/menu.ipxe for iPXE (QEMU's NIC ROM)."""
+    the address, isodrop's dnsmasq runs contrib/dnsmasq/isodrop-proxy.conf unchanged but for the TFTP root,
+    with the network file isodrop writes, and only names the boot file: ipxe/menu.ipxe for iPXE (QEMU's NIC ROM)."""
 
     @pytest.fixture(scope="class")
     def proxy_stack(self, live_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:  # noqa: F811

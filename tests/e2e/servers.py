@@ -1,15 +1,19 @@
 """The servers a PXE client needs, started inside the test namespace: dnsmasq, rpcbind + nfs-ganesha.
 
 dnsmasq runs from the snippet isodrop ships in contrib/dnsmasq/, with only the interface, the addresses
-and the TFTP root substituted; the command line adds what the test needs and a user's installation gets
-from Debian's default config instead (no DNS: --port=0, foreground, pid file, IPv6 RAs for iPXE's sake).
+and the TFTP root substituted (the proxy snippet names no network: the file isodrop writes follows it);
+the command line adds what the test needs and a user's installation gets from Debian's default config
+instead (no DNS: --port=0, foreground, pid file, IPv6 RAs for iPXE's sake).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 
+from isodrop import dnsmasq_network
+from isodrop.dnsmasq_network import ServerNetwork
 from tests.e2e.netns import PrivateNet
 from tests.e2e.procs import Proc, wait_for
 
@@ -21,27 +25,30 @@ NFS_MOUNT_PORT = 20048
 
 
 def render_snippet(snippet: Path, net: PrivateNet, tftp_root: Path, log_file: str = "-") -> str:
-    """The shipped snippet with interface, addresses, TFTP root and log file ("-": stderr, which the test's
-    Proc keeps) replaced; nothing else changes."""
+    """The shipped snippet with the TFTP root and log file ("-": stderr, which the test's Proc keeps)
+    replaced, and its network: the DHCP snippet's CHANGE ME lines (interface, addresses, router) replaced;
+    the proxy snippet, which names no network, followed by the file `isodrop setup-dnsmasq` writes for the
+    test's bridge (interface=, dhcp-range=<network>,proxy)."""
     text = snippet.read_text()
-    replacements = {
-        "interface": net.bridge,
-        "tftp-root": str(tftp_root),
-        "log-facility": log_file,
-        "dhcp-option=option:router": net.server_ip,
-    }
-    if "proxy" in re.search(r"^dhcp-range=.*$", text, re.M).group(0):  # type: ignore[union-attr]
-        replacements["dhcp-range"] = f"{net.network},proxy,255.255.255.0"
-    else:
+    replacements = {"tftp-root": str(tftp_root), "log-facility": log_file}
+    generated = ""
+    if re.search(r"^interface=", text, re.M):
         prefix = net.server_ip.rsplit(".", 1)[0]
-        replacements["dhcp-range"] = f"{prefix}.100,{prefix}.199,255.255.255.0,1h"
+        replacements |= {
+            "interface": net.bridge,
+            "dhcp-option=option:router": net.server_ip,
+            "dhcp-range": f"{prefix}.100,{prefix}.199,255.255.255.0,1h",
+        }
+    else:
+        server = ServerNetwork(net.bridge, ipaddress.IPv4Interface(f"{net.server_ip}/24"))
+        generated = "\n" + dnsmasq_network.render(server)
     for key, value in replacements.items():
         pattern = re.compile(rf"^{re.escape(key)}[=,].*$", re.M)
         sep = "," if key.startswith("dhcp-option") else "="
         text, n = pattern.subn(lambda _m, k=key, v=value, s=sep: f"{k}{s}{v}", text)
-        if n != 1 and not (n == 0 and key.startswith("dhcp-option")):  # only the DHCP snippet has a router
+        if n != 1:
             raise AssertionError(f"{snippet}: expected exactly one {key} line, found {n}")
-    return text
+    return text + generated
 
 
 def start_dnsmasq(
