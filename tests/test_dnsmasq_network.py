@@ -304,7 +304,7 @@ def start_dnsmasq(namespace: str, snippet: Path, network_file: Path, work: Path)
             *("ip", "netns", "exec", namespace, "dnsmasq"),
             f"--conf-file={snippet}",
             f"--conf-file={network_file}",
-            *("--keep-in-foreground", "--port=0", "--log-dhcp", f"--log-facility={log}", f"--pid-file={pid}"),
+            *("--keep-in-foreground", "--port=0", f"--pid-file={pid}"),  # logs: the snippet's, to work/dnsmasq.log
             "--user=root",  # the test's TFTP folder is private to root
         ]
     )
@@ -325,7 +325,8 @@ def test_shipped_snippet_and_generated_file_answer_a_pxe_client(veth_namespace: 
     tftp = tmp_path / "tftp"
     tftp.mkdir()
     snippet = tmp_path / "isodrop.conf"
-    snippet.write_text(re.sub(r"^tftp-root=.*$", f"tftp-root={tftp}", PROXY_SNIPPET.read_text(), flags=re.M))
+    shipped = re.sub(r"^tftp-root=.*$", f"tftp-root={tftp}", PROXY_SNIPPET.read_text(), flags=re.M)
+    snippet.write_text(re.sub(r"^log-facility=.*$", f"log-facility={tmp_path / 'dnsmasq.log'}", shipped, flags=re.M))
     network_file = tmp_path / "isodrop-network.conf"
     config = tmp_path / "isodrop.toml"
     config.write_text(f'dnsmasq_network_file = "{network_file}"\nserver_address = "{SERVER}"\n')
