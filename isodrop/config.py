@@ -70,6 +70,9 @@ class Config:
     # loads code), "any", "none", or a list of the parameter keys they may add or remove
     sidecar_params: str | tuple[str, ...] = "safe"
     sidecar_keys: tuple[str, ...] = ("label", "add_params", "remove_params", "position", "hidden")
+    # per-PC entries (isodrop pin / isodrop.pins): written by the administrator, outside the drop folder
+    clients_file: Path = Path("/etc/isodrop/clients.toml")
+    pins_log_file: Path | None = None  # dnsmasq's log (log-facility=FILE): one-shot pins are used up from it
     expected_clients: int = 30  # PCs booting at once (a lab): `isodrop check` compares the servers' limits
     local_mode: bool = False  # embedded default: skip system services, say so
     source: str = "built-in defaults"
@@ -92,6 +95,7 @@ def local_defaults(root: Path) -> Config:
         trees_dir=root / "tftp" / "isodrop",
         state_dir=root / "run",
         exports_file=root / "exports" / "isodrop.exports",
+        clients_file=root / "clients.toml",
         exports_reload_command=(),
         ganesha_exports_file=root / "exports" / "isodrop-ganesha.conf",
         ganesha_pid_file=None,
@@ -120,8 +124,10 @@ _PATHS = {
     "shim_file",
     "grub_efi_file",
     "grub_modules_dir",
+    "clients_file",
+    "pins_log_file",
 }
-_OPTIONAL_PATHS = {"ganesha_pid_file", "dnsmasq_pid_file", "templates_dir"}
+_OPTIONAL_PATHS = {"ganesha_pid_file", "dnsmasq_pid_file", "templates_dir", "pins_log_file"}
 
 
 def load(path: Path | None, base: Config | None = None) -> Config:
@@ -270,3 +276,5 @@ def _validate(config: Config, source: str) -> None:
         fail("trees_dir", "must not be inside drop_dir")
     except ValueError:
         pass
+    if config.clients_file.is_relative_to(config.drop_dir):  # whoever writes the drop folder would pin PCs
+        fail("clients_file", "must not be inside drop_dir: it is the administrator's, not the drop folder's")

@@ -18,6 +18,7 @@ import time
 from isodrop import dropfolder, lock, status
 from isodrop.address import detect_server_address
 from isodrop.config import Config
+from isodrop.pins import FilePoller
 from isodrop.reconciler import Reconciler
 from isodrop.watch import DropWatcher
 
@@ -85,6 +86,7 @@ class Service:
         self.config = config
         self.reconciler = Reconciler(config, server_address(config), self.wake, self.system)
         self.watcher: DropWatcher | None = None
+        self.pin_poller: FilePoller | None = None
 
     # --- wake-ups -----------------------------------------------------------------------------
     def wake(self, reason: str = "") -> None:
@@ -131,6 +133,8 @@ class Service:
         self.reconciler.prepare()
         self.watcher = DropWatcher(self.config.drop_dir, self.wake, self.reconciler.settler)
         self.watcher.start()
+        self.pin_poller = FilePoller((self.config.clients_file, self.config.pins_log_file), self.wake)
+        self.pin_poller.start()
         self.run_pass()
         self.notifier.notify("READY=1", f"STATUS={self.reconciler.summary()}")
 
@@ -150,6 +154,9 @@ class Service:
             self.system.pop("watcher", None)
 
     def _stop_watching(self) -> None:
+        if self.pin_poller is not None:
+            self.pin_poller.stop()
+            self.pin_poller = None
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher = None
