@@ -102,8 +102,9 @@ def running_stack(
             menu_timeout=menu_timeout,
             settle_seconds=1.0,
             **({"http_url": f"http://{net.server_ip}/"} if http else {}),
-            # "{server}" in a string setting becomes the test network's server address (http_url).
-            **{k: v.format(server=net.server_ip) if isinstance(v, str) else v for k, v in settings.items()},
+            # "{server}" in a string setting becomes the test network's server address (http_url), "{work}"
+            # the work folder (dnsmasq's log is {work}/dnsmasq.log).
+            **{k: v.format(server=net.server_ip, work=work) if isinstance(v, str) else v for k, v in settings.items()},
         )
         service.tftp.mkdir(parents=True, exist_ok=True)
         if http:
