@@ -445,7 +445,7 @@ def _inspect_secure_boot(config: Config, tree, entry) -> str:  # type: ignore[no
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
-    from isodrop import effects, http, rush
+    from isodrop import effects, http, pins, rush
     from isodrop.address import detect_server_address
     from isodrop.loaders import active_loaders, loader_files
     from isodrop.loaders.choice import BIOS_BOOT_FILE, IPXE_SCRIPT, UEFI_BOOT_FILE
@@ -481,6 +481,8 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
         else:
             report("FAIL", f"{name} {folder} does not exist and {existing} is not writable")
     for level, message in zero_copy_report(config.drop_dir, config.trees_dir):
+        report(level, message)
+    for level, message in pins.check_report(config.clients_file, config.pins_log_file):
         report(level, message)
     sources = sorted(set(loader_files(config).values()))
     missing = [src for src in sources if not src.is_file()]

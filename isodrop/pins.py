@@ -179,6 +179,20 @@ def _line_of(lines: Sequence[str], word: str) -> int:
     return next((number for number, line in enumerate(lines, 1) if word in line), 0)
 
 
+def check_report(path: Path, log_file: Path | None) -> list[tuple[str, str]]:
+    """`isodrop check` lines about the clients file: (level, message)."""
+    try:
+        listed = load(path)
+    except PinsError as exc:
+        return [("FAIL", f"clients_file: {exc}")]
+    lines = [("ok", f"clients_file {path}: {len(listed)} pinned PC{'s' if len(listed) != 1 else ''}")]
+    if any(pin.once for pin in listed) and log_file is None:
+        lines.append(("WARN", "one-shot pins without pins_log_file: they stay until `isodrop unpin`"))
+    if log_file is not None and not log_file.exists():
+        lines.append(("WARN", f"pins_log_file {log_file} does not exist (dnsmasq's log-facility=)"))
+    return lines
+
+
 # --- editing ----------------------------------------------------------------------------------------
 
 

@@ -385,3 +385,15 @@ def test_the_example_clients_file_reads_when_uncommented() -> None:
         ("52:54:00:12:34:02", False),
         ("52:54:00:12:34:03", True),
     ]
+
+
+def test_check_reports_the_clients_file(tmp_path: Path) -> None:
+    clients = tmp_path / "clients.toml"
+    assert pins.check_report(clients, None) == [("ok", f"clients_file {clients}: 0 pinned PCs")]
+    clients.write_text('[pc."52:54:00:aa:bb:01"]\nentry = "a.iso"\nonce = true\n')
+    assert pins.check_report(clients, None)[1] == (
+        "WARN",
+        "one-shot pins without pins_log_file: they stay until `isodrop unpin`",
+    )
+    clients.write_text('[pc."52:54:00:aa:bb:01"]\n')
+    assert pins.check_report(clients, tmp_path / "log")[0][0] == "FAIL"
