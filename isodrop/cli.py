@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         Set the pin of the PC with MAC address MAC in clients_file (/etc/isodrop/clients.toml): its menu
         boots ENTRY (an ISO's file name in the drop folder, or "local") at the timeout. The file is
         written atomically (temporary file + rename); its other tables and comments stay, comments inside
-        the replaced table go. The running service picks the change up within a second, no reload needed.
+        the replaced table go. The running service picks the change up at once (inotify), no reload needed.
         An ISO that is not (or no longer) served leaves the PC with the normal menu and a warning in
         `isodrop status`. --once: only the next boot; the pin goes once dnsmasq's log (pins_log_file)
         shows that PC fetched its own menu. Other PCs' pins are untouched; `isodrop pins` lists them.""",

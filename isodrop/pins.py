@@ -21,7 +21,6 @@ import dataclasses
 import logging
 import os
 import re
-import threading
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -423,41 +422,3 @@ class PinBook:
                 for pin in self.pins
             ],
         }
-
-
-class FilePoller:
-    """Wakes the service when the clients file or the TFTP log changes (a stat per second each): both
-    live outside the drop folder, and an edit by hand or by `isodrop pin` needs no reload."""
-
-    def __init__(self, paths: Sequence[Path | None], wake: Callable[[str], None], interval: float = 1.0) -> None:
-        self.paths = [p for p in paths if p is not None]
-        self.wake = wake
-        self.interval = interval
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="pins-poller", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self.thread.is_alive():
-            self.thread.join(timeout=5)
-
-    def _signature(self) -> list[tuple[int, int, int] | None]:
-        out: list[tuple[int, int, int] | None] = []
-        for path in self.paths:
-            try:
-                info = path.stat()
-                out.append((info.st_ino, info.st_size, info.st_mtime_ns))
-            except OSError:
-                out.append(None)
-        return out
-
-    def _run(self) -> None:
-        last = self._signature()
-        while not self.stopping.wait(self.interval):
-            now = self._signature()
-            if now != last:
-                last = now
-                self.wake("clients file or TFTP log changed")

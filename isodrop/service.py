@@ -14,13 +14,13 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 from isodrop import dropfolder, lock, status
 from isodrop.address import detect_server_address
 from isodrop.config import Config
-from isodrop.pins import FilePoller
 from isodrop.reconciler import Reconciler
-from isodrop.watch import DropWatcher
+from isodrop.watch import DropWatcher, FileWatcher
 
 log = logging.getLogger("isodrop")
 RETRY_SECONDS = 5.0
@@ -86,7 +86,7 @@ class Service:
         self.config = config
         self.reconciler = Reconciler(config, server_address(config), self.wake, self.system)
         self.watcher: DropWatcher | None = None
-        self.pin_poller: FilePoller | None = None
+        self.pin_watcher: FileWatcher | None = None
 
     # --- wake-ups -----------------------------------------------------------------------------
     def wake(self, reason: str = "") -> None:
@@ -133,10 +133,17 @@ class Service:
         self.reconciler.prepare()
         self.watcher = DropWatcher(self.config.drop_dir, self.wake, self.reconciler.settler)
         self.watcher.start()
-        self.pin_poller = FilePoller((self.config.clients_file, self.config.pins_log_file), self.wake)
-        self.pin_poller.start()
+        watched = [self.config.clients_file] + ([self.config.pins_log_file] if self.config.pins_log_file else [])
+        self.pin_watcher = FileWatcher(watched, self._pins_changed)
+        self.pin_watcher.start()
         self.run_pass()
         self.notifier.notify("READY=1", f"STATUS={self.reconciler.summary()}")
+
+    def _pins_changed(self, path: Path) -> None:
+        """The clients file changed: a pass. dnsmasq's log grew: a pass only while a one-shot menu is
+        out (a log line can use it up); a busy log otherwise costs nothing."""
+        if path != self.config.pins_log_file or self.reconciler.pins.published_once:
+            self.wake(f"{path} changed")
 
     def _refresh_watches(self) -> None:
         """Watch the folders the last pass listed (a new one from the pass its creation woke, a dead
@@ -154,9 +161,9 @@ class Service:
             self.system.pop("watcher", None)
 
     def _stop_watching(self) -> None:
-        if self.pin_poller is not None:
-            self.pin_poller.stop()
-            self.pin_poller = None
+        if self.pin_watcher is not None:
+            self.pin_watcher.stop()
+            self.pin_watcher = None
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher = None
