@@ -1,8 +1,9 @@
-"""The `isodrop` command: serve, scan, status, clients, inspect, check."""
+"""The `isodrop` command: serve, scan, status, clients, inspect, check, setup-dnsmasq, pin, unpin, pins."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -47,6 +48,7 @@ files:
   /etc/exports.d/isodrop.exports    NFS exports written by isodrop (kernel NFS server)
   /run/isodrop/status.json          what the running service is doing (isodrop status)
   /run/isodrop/lock                 held by the one serve or scan working on these folders
+  /etc/isodrop/clients.toml         per-PC entries (isodrop pin, unpin, pins)
   DROP/NAME.iso.toml                per-ISO overrides: label, add_params, remove_params,
                                     position, hidden
 
@@ -185,6 +187,34 @@ def build_parser() -> argparse.ArgumentParser:
         it when it starts: then `systemctl restart dnsmasq`. Exits 1 when the address is on no interface
         (nothing is written), or the file cannot be written.""",
     )
+    pin = add(
+        "pin",
+        "give one PC (by MAC address) its own default entry, timeout or menu, or a one-shot next boot",
+        """\
+        Set the pin of the PC with MAC address MAC in clients_file (/etc/isodrop/clients.toml): its menu
+        boots ENTRY (an ISO's file name in the drop folder, or "local") at the timeout. The file is
+        written atomically (temporary file + rename); its other tables and comments stay, comments inside
+        the replaced table go. The running service picks the change up at once (inotify), no reload needed.
+        An ISO that is not (or no longer) served leaves the PC with the normal menu and a warning in
+        `isodrop status`. --once: only the next boot; the pin goes once dnsmasq's log (dnsmasq_log)
+        shows that PC fetched its own menu. Other PCs' pins are untouched; `isodrop pins` lists them.""",
+    )
+    pin.add_argument("mac", metavar="MAC", help="52:54:00:aa:bb:01 (or with dashes)")
+    pin.add_argument("entry", metavar="ENTRY", help='an ISO\'s file name in the drop folder, or "local"')
+    pin.add_argument("--once", action="store_true", help="only the next boot, then the normal menu")
+    pin.add_argument("--timeout", type=int, metavar="S", help="seconds before ENTRY boots (0 waits)")
+    pin.add_argument("--menu", nargs="+", metavar="ISO", default=[], help="show only these ISOs (and local boot)")
+    unpin = add("unpin", "remove a PC's pin: it gets the normal menu again", "Remove MAC's table from clients_file.")
+    unpin.add_argument("mac", metavar="MAC")
+    pins = add(
+        "pins",
+        "list the pinned PCs, and which of them get the normal menu and why",
+        """\
+        Show the pins in clients_file and, from the service's status document, which PCs get their own
+        menu (a pin whose ISO is not served gives the normal menu: the reason is shown). Exits 1 when the
+        file has an error (the message names its line).""",
+    )
+    pins.add_argument("--json", action="store_true", help="print the pins section of the status document as JSON")
     return parser
 
 
@@ -219,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         "inspect": cmd_inspect,
         "check": cmd_check,
         "setup-dnsmasq": cmd_setup_dnsmasq,
+        "pin": cmd_pin,
+        "unpin": cmd_unpin,
+        "pins": cmd_pins,
     }[args.command]
     try:
         return handler(config, args)
@@ -285,6 +318,94 @@ def cmd_clients(config: Config, args: argparse.Namespace) -> int:
     if not status.read(config)["running"]:
         return EXIT_NOT_RUNNING
     return EXIT_PROBLEMS if any("no client data" in problem for problem in part["problems"]) else EXIT_OK
+
+
+def cmd_pin(config: Config, args: argparse.Namespace) -> int:
+    from isodrop import pins
+
+    def usage(problem: str) -> pins.PinsError:
+        return pins.PinsError(f"ENTRY {problem}")
+
+    try:
+        new = pins.Pin(
+            mac=pins.mac_address(args.mac),
+            entry=pins.check_entry(args.entry, usage),
+            timeout=args.timeout,
+            menu=tuple(pins.check_entry(item, usage) for item in args.menu if item != pins.LOCAL),
+            once=args.once,
+        )
+        if new.timeout is not None and not 0 <= new.timeout <= pins.TIMEOUT_MAX:
+            raise pins.PinsError(f"--timeout must be from 0 to {pins.TIMEOUT_MAX} seconds")
+        if new.menu and new.entry != pins.LOCAL and new.entry not in new.menu:
+            new = dataclasses.replace(new, menu=(new.entry, *new.menu))
+        pins.edit(config.clients_file, lambda text: pins.with_pin(text, new, str(config.clients_file)))
+    except (ValueError, pins.PinsError, OSError) as exc:
+        print(f"isodrop: {shown(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    print(shown(f"{new.mac} pinned: {new.describe()} ({config.clients_file})"))
+    if new.entry != pins.LOCAL and not (config.drop_dir / new.entry).is_file():
+        print(shown(f"warning: {new.entry} is not in {config.drop_dir}: the PC gets the normal menu until it is"))
+    if new.once and config.dnsmasq_log is None:
+        print("warning: dnsmasq_log is not set: the one-shot stays until `isodrop unpin`", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_unpin(config: Config, args: argparse.Namespace) -> int:
+    from isodrop import pins
+
+    removed = None
+
+    def change(text: str) -> str:
+        nonlocal removed
+        text, removed = pins.without_pin(text, mac, str(config.clients_file))
+        return text
+
+    try:
+        mac = pins.mac_address(args.mac)
+        pins.edit(config.clients_file, change)
+    except (ValueError, pins.PinsError, OSError) as exc:
+        print(f"isodrop: {shown(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    if removed is None:
+        print(shown(f"{mac} is not pinned in {config.clients_file}"))
+        return EXIT_PROBLEMS
+    print(shown(f"{mac} unpinned (was: {removed.describe()}); it gets the normal menu"))
+    return EXIT_OK
+
+
+def cmd_pins(config: Config, args: argparse.Namespace) -> int:
+    """The file as it is now; warnings from the service's last pass where it knows the same pin."""
+    from isodrop import pins, status
+
+    served = (status.read(config).get("pins") or {}) if config.state_dir.exists() else {}
+    known = {(p["mac"], p["entry"]): p for p in served.get("clients", [])}
+    try:
+        listed = pins.load(config.clients_file)
+        error = ""
+    except pins.PinsError as exc:
+        listed, error = (), str(exc)
+    doc = {
+        "file": str(config.clients_file),
+        "error": error,
+        "clients": [
+            {
+                "mac": p.mac,
+                "entry": p.entry,
+                "timeout": p.timeout,
+                "menu": list(p.menu),
+                "once": p.once,
+                "line": p.line,
+                "warning": known.get((p.mac, p.entry), {}).get("warning", ""),
+            }
+            for p in listed
+        ],
+    }
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print(shown(f"pins in {config.clients_file}:"))
+        print("\n".join(shown(line) for line in status.pin_lines(doc)[1:]) or "  none")
+    return EXIT_PROBLEMS if error else EXIT_OK
 
 
 def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
@@ -374,7 +495,7 @@ def _inspect_secure_boot(config: Config, tree, entry) -> str:  # type: ignore[no
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
-    from isodrop import clients, dnsmasq_network, http, rush
+    from isodrop import clients, dnsmasq_network, http, pins, rush
     from isodrop.address import detect_server_address, interface_networks
     from isodrop.loaders import active_loaders, loader_files
     from isodrop.loaders.choice import BIOS_BOOT_FILE, IPXE_SCRIPT, UEFI_BOOT_FILE
@@ -410,6 +531,8 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
         else:
             report("FAIL", f"{name} {folder} does not exist and {existing} is not writable")
     for level, message in zero_copy_report(config.drop_dir, config.trees_dir):
+        report(level, message)
+    for level, message in pins.check_report(config.clients_file, config.dnsmasq_log):
         report(level, message)
     sources = sorted(set(loader_files(config).values()))
     missing = [src for src in sources if not src.is_file()]

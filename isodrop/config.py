@@ -78,6 +78,8 @@ class Config:
     dnsmasq_log: Path | None = Path("/var/log/isodrop/dnsmasq.log")  # dnsmasq's log-facility file (log-dhcp)
     http_access_log: Path | None = Path("/var/log/nginx/isodrop-access.log")  # the shipped nginx site's log
     clients_max: int = 2000  # PCs remembered (the longest unseen is forgotten first)
+    # per-PC entries (isodrop pin / isodrop.pins): written by the administrator, outside the drop folder
+    clients_file: Path = Path("/etc/isodrop/clients.toml")
     expected_clients: int = 30  # PCs booting at once (a lab): `isodrop check` compares the servers' limits
     local_mode: bool = False  # embedded default: skip system services, say so
     source: str = "built-in defaults"
@@ -109,6 +111,7 @@ def local_defaults(root: Path) -> Config:
         state_dir=root / "run",
         status_page_dir=root / "run" / "www",
         exports_file=root / "exports" / "isodrop.exports",
+        clients_file=root / "clients.toml",
         exports_reload_command=(),
         ganesha_exports_file=root / "exports" / "isodrop-ganesha.conf",
         ganesha_pid_file=None,
@@ -144,14 +147,7 @@ _PATHS = {
     "grub_modules_dir",
     "dnsmasq_log",
     "http_access_log",
-}
-_OPTIONAL_PATHS = {
-    "ganesha_pid_file",
-    "dnsmasq_pid_file",
-    "templates_dir",
-    "status_page_dir",
-    "dnsmasq_log",
-    "http_access_log",
+    "clients_file",
 }
 _OPTIONAL_PATHS = {
     "ganesha_pid_file",
@@ -320,3 +316,5 @@ def _validate(config: Config, source: str) -> None:
     for key in ("trees_dir", "drop_dir"):  # ISO trees are served as downloads; the drop folder is theirs
         if page_dir is not None and page_dir.is_relative_to(getattr(config, key)):
             fail("status_page_dir", f"must not be inside {key} ({getattr(config, key)}), got {str(page_dir)!r}")
+    if config.clients_file.is_relative_to(config.drop_dir):  # whoever writes the drop folder would pin PCs
+        fail("clients_file", "must not be inside drop_dir: it is the administrator's, not the drop folder's")

@@ -8,6 +8,7 @@ status report.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from isodrop import effects
 from isodrop.config import Config
@@ -53,6 +54,7 @@ class Publisher:
         changed = False
         for path, text in wanted.menus:
             changed |= effects.write_if_changed(path, text)
+        changed |= self._remove_unpinned(wanted.client_files)
         exports_changed = effects.write_if_changed(wanted.exports_file, wanted.exports)
         if exports_changed or self.exports_pending:
             result = self.nfs.reread(self.config)
@@ -61,6 +63,19 @@ class Publisher:
         if changed or exports_changed:
             log.info("menu and exports updated: %d entr%s", wanted.shown, "y" if wanted.shown == 1 else "ies")
             self._record("dnsmasq", effects.signal_pidfile(self.config.dnsmasq_pid_file, "dnsmasq"))
+
+    def _remove_unpinned(self, keep: frozenset[Path]) -> bool:
+        """Delete per-PC menus isodrop wrote for pins that are gone (only files it generated: a
+        pxelinux.cfg/01-<mac> written by hand stays). True when one went."""
+        removed = False
+        for loader in self.loaders:
+            for pattern in loader.client_globs():
+                for path in self.config.tftp_root.glob(pattern):
+                    if path not in keep and effects.generated_by_isodrop(path):
+                        path.unlink(missing_ok=True)
+                        log.info("%s removed: no pin wants it any more", path)
+                        removed = True
+        return removed
 
     def _record(self, part: str, result: effects.Result) -> None:
         previous = self.system.get(part)

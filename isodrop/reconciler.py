@@ -35,6 +35,7 @@ from isodrop.build import (
 )
 from isodrop.config import Config
 from isodrop.model import Outcome, ServerContext
+from isodrop.pins import PinBook
 from isodrop.publisher import Publisher
 from isodrop.reconcile import DropFile, plan
 from isodrop.render.publication import publication
@@ -72,6 +73,7 @@ class Reconciler:
         self.trees = Trees(config.trees_dir)
         self.settler = Settler(config.settle_seconds, config.quiet_seconds)
         self.publisher = Publisher(config, self.system)
+        self.pins = PinBook(config.clients_file, config.dnsmasq_log)
         self.jobs: dict[str, Job] = {}
         self.pool = ThreadPoolExecutor(max_workers=config.parallel_extractions, thread_name_prefix="extract")
         self.janitor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remove")
@@ -146,6 +148,7 @@ class Reconciler:
             started=started,
             stopped=stopped,
             made_by=made_by,
+            pins=self.pins.status(),
         )
 
     # --- one pass -----------------------------------------------------------------------------
@@ -225,11 +228,20 @@ class Reconciler:
         self._log_sidecar_errors(snap.sidecar_errors)
         self.sidecars = snap.sidecars
         contexts = {slug: context(slug) for slug in states}
-        self.publisher.publish(
-            publication(
-                states, snap.trees, snap.sidecars, contexts, self.config, self.publisher.loaders, self.publisher.nfs
-            )
+        self.pins.consume()  # one-shots fetched since the last pass: not written again
+        self.pins.refresh()
+        wanted = publication(
+            states,
+            snap.trees,
+            snap.sidecars,
+            contexts,
+            self.config,
+            self.publisher.loaders,
+            self.publisher.nfs,
+            self.pins.pins,
         )
+        self.publisher.publish(wanted)
+        self._note_pins(wanted.pin_warnings)
         for slug, state in leaving.items():
             self._retire(slug, state)
         for item in steps.waiting:
@@ -374,6 +386,15 @@ class Reconciler:
         log.info(
             "%s: removed (entry, export and tree)", state.source, extra=iso_extra(state.source, state.family, "removed")
         )
+
+    def _note_pins(self, warnings: dict[str, str]) -> None:
+        """Which one-shots were just written (so their fetch uses them up), and pins that fell back to
+        the normal menu: logged once each, kept for the status document."""
+        for mac, why in warnings.items():
+            if self.pins.warnings.get(mac) != why:
+                log.warning("pin %s: %s", mac, why)
+        self.pins.warnings = warnings
+        self.pins.published_once = {pin.mac for pin in self.pins.pins if pin.once and pin.mac not in warnings}
 
     def _log_sidecar_errors(self, errors: dict[str, str]) -> None:
         for source, message in errors.items():

@@ -14,12 +14,13 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 from isodrop import clients, dnsmasq_network, dropfolder, lock, status, statuspage
 from isodrop.address import detect_server_address, interface_networks
 from isodrop.config import HTTP_URL_AUTO, Config, served_by
 from isodrop.reconciler import Reconciler
-from isodrop.watch import DropWatcher
+from isodrop.watch import DropWatcher, FileWatcher
 
 log = logging.getLogger("isodrop")
 RETRY_SECONDS = 5.0
@@ -89,6 +90,7 @@ class Service:
         self.watcher: DropWatcher | None = None
         self.clients = clients.ClientWatch(config)
         self.pass_due = 0.0  # monotonic time the next pass is due when nothing wakes the loop
+        self.pin_watcher: FileWatcher | None = None
 
     # --- wake-ups -----------------------------------------------------------------------------
     def wake(self, reason: str = "") -> None:
@@ -141,8 +143,17 @@ class Service:
         self.reconciler.prepare()
         self.watcher = DropWatcher(self.config.drop_dir, self.wake, self.reconciler.settler)
         self.watcher.start()
+        watched = [self.config.clients_file] + ([self.config.dnsmasq_log] if self.config.dnsmasq_log else [])
+        self.pin_watcher = FileWatcher(watched, self._pins_changed)
+        self.pin_watcher.start()
         self.run_pass()
         self.notifier.notify("READY=1", f"STATUS={self.reconciler.summary()}")
+
+    def _pins_changed(self, path: Path) -> None:
+        """The clients file changed: a pass. dnsmasq's log grew: a pass only while a one-shot menu is
+        out (a log line can use it up); a busy log otherwise costs nothing."""
+        if path != self.config.dnsmasq_log or self.reconciler.pins.published_once:
+            self.wake(f"{path} changed")
 
     def _refresh_watches(self) -> None:
         """Watch the folders the last pass listed (a new one from the pass its creation woke, a dead
@@ -160,6 +171,9 @@ class Service:
             self.system.pop("watcher", None)
 
     def _stop_watching(self) -> None:
+        if self.pin_watcher is not None:
+            self.pin_watcher.stop()
+            self.pin_watcher = None
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher = None

@@ -79,11 +79,13 @@ def document(
     started: float = 0.0,
     stopped: bool = False,
     made_by: str = "records",
+    pins: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The status document; `isodrop status --json` prints it as it is. `sidecars`: by ISO name, the
     sidecars applied (each entry shows the command line the menus boot and what its sidecar changed);
     `retries`: by slug, the attempts and seconds to the next try of failed ISOs; `ignored`: drop-folder
-    names not used, and why; `made_by`: "service", "scan" or "records" (the state records alone)."""
+    names not used, and why; `made_by`: "service", "scan" or "records" (the state records alone);
+    `pins`: the per-PC entries (isodrop.pins.PinBook.status), {} when not known."""
     errors, retries, ignored = sidecar_errors or {}, retries or {}, ignored or {}
     sidecars = sidecars or {}
     return {
@@ -109,6 +111,7 @@ def document(
         "extracting": [{"iso": j.drop.name, "percent": j.percent, "running": j.started} for j in jobs],
         "waiting": [{"iso": d.name, "size": d.size} for d in waiting],
         "system": dict(system or {}),
+        "pins": dict(pins or {}),
     }
 
 
@@ -181,6 +184,25 @@ def _boot_lines(entry: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def pin_lines(pins: Mapping[str, Any]) -> list[str]:
+    """The per-PC entries as `isodrop status` and `isodrop pins` show them."""
+    lines = []
+    if pins.get("error"):
+        lines.append(f"  clients file not used: {pins['error']}")
+    for pin in pins.get("clients", []):
+        what = [pin["entry"]]
+        if pin.get("timeout") is not None:
+            what.append(f"timeout {pin['timeout']} s")
+        if pin.get("menu"):
+            what.append("menu: " + ", ".join(pin["menu"]))
+        if pin.get("once"):
+            what.append("once")
+        lines.append(f"  {'pinned':<13} {pin['mac']}  {'; '.join(what)}")
+        if pin.get("warning"):
+            lines.append(f"      warning: {pin['warning']}")
+    return [""] + lines if lines else []
+
+
 def format_status(doc: Mapping[str, Any]) -> str:
     """The document for a person."""
     head = f"isodrop: running (pid {doc['pid']}): {doc['summary']}" if doc["running"] else "isodrop: not running"
@@ -230,6 +252,7 @@ def format_status(doc: Mapping[str, Any]) -> str:
         lines.append("")
         lines.append(f"  PCs seen: {len(seen)}, {stopped} stopped before their root file system (see isodrop clients)")
         lines += [f"  {problem}" for problem in doc["clients"].get("problems", [])]
+    lines += pin_lines(doc.get("pins") or {})
     if doc.get("system"):
         lines.append("")
         for part, message in sorted(doc["system"].items()):

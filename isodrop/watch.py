@@ -398,16 +398,11 @@ class PathSentinel:
     def _relevant(self) -> bool:
         """Read the queued inotify events: does any concern a name on the way, or a watched folder itself?"""
         relevant = False
-        with contextlib.suppress(BlockingIOError):
-            while True:
-                data = os.read(self._inotify, 65536)
-                for offset in _event_offsets(data):
-                    wd, mask, _cookie, length = _EVENT_HEADER.unpack_from(data, offset)
-                    name = data[offset + _EVENT_HEADER.size : offset + _EVENT_HEADER.size + length].rstrip(b"\0")
-                    if mask & _IN.IN_Q_OVERFLOW or (
-                        wd in self._names and (mask & _SELF_EVENTS or (mask & _NAME_EVENTS and name == self._names[wd]))
-                    ):
-                        relevant = True
+        for wd, mask, name in _queued_events(self._inotify):
+            if mask & _IN.IN_Q_OVERFLOW or (
+                wd in self._names and (mask & _SELF_EVENTS or (mask & _NAME_EVENTS and name == self._names[wd]))
+            ):
+                relevant = True
         return relevant
 
     def _run(self) -> None:
@@ -428,6 +423,86 @@ class PathSentinel:
                 self.changed()
             except Exception:  # the sentinel must outlive any one look at the drop folder
                 log.exception("the drop folder sentinel could not look at %s", self.path)
+
+
+class FileWatcher:
+    """Calls `changed(path)` when one of `paths` (files outside the drop folder: the clients file,
+    dnsmasq's log) is written, created, replaced by a rename or removed: one inotify watch on each one's
+    folder, events for other names dropped. Its thread blocks in poll(2) without a timeout. A folder that
+    does not exist at start is not watched (logged); SIGHUP and the rescan still pick changes up."""
+
+    MASK = _IN.IN_CLOSE_WRITE | _IN.IN_MODIFY | _NAME_EVENTS
+
+    def __init__(self, paths: list[Path], changed: Callable[[Path], None]) -> None:
+        self.changed = changed
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
+        self._inotify = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._paths: dict[tuple[int, bytes], Path] = {}  # (wd, name) -> path
+        for path in paths:
+            path = Path(os.path.abspath(path))
+            wd = (
+                self._libc.inotify_add_watch(self._inotify, os.fsencode(path.parent), self.MASK)
+                if self._inotify >= 0
+                else -1
+            )
+            if wd < 0:
+                log.warning(
+                    "%s is not watched (%s): changes are seen on SIGHUP or the rescan",
+                    path,
+                    os.strerror(ctypes.get_errno()),
+                )
+                continue
+            self._paths[(wd, os.fsencode(path.name))] = path
+        self._thread = threading.Thread(target=self._run, name="file-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._stop_w, b"x")
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            for fd in (self._stop_r, self._stop_w, self._inotify):
+                if fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+
+    def _run(self) -> None:
+        poller = select.poll()
+        poller.register(self._stop_r, select.POLLIN)
+        if self._inotify >= 0 and self._paths:
+            poller.register(self._inotify, select.POLLIN)
+        while True:
+            try:
+                ready = dict(poller.poll())  # no timeout: only an event ends this
+            except InterruptedError:
+                continue
+            if self._stop_r in ready:
+                return
+            hit: set[Path] = set()
+            for wd, mask, name in _queued_events(self._inotify):
+                if mask & _IN.IN_Q_OVERFLOW:
+                    hit.update(self._paths.values())
+                elif (wd, name) in self._paths:
+                    hit.add(self._paths[(wd, name)])
+            for path in hit:
+                try:
+                    self.changed(path)
+                except Exception:  # the watcher must outlive any one callback
+                    log.exception("handling a change of %s failed", path)
+
+
+def _queued_events(fd: int) -> Iterator[tuple[int, int, bytes]]:
+    """(watch descriptor, mask, name) of every event queued on the non-blocking inotify `fd`."""
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            data = os.read(fd, 65536)
+            for offset in _event_offsets(data):
+                wd, mask, _cookie, length = _EVENT_HEADER.unpack_from(data, offset)
+                yield wd, mask, data[offset + _EVENT_HEADER.size : offset + _EVENT_HEADER.size + length].rstrip(b"\0")
 
 
 def _event_offsets(data: bytes) -> Iterator[int]:

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from isodrop.config import Config
 from isodrop.limits import LINE_MAX
-from isodrop.loaders.base import Loader, Section, not_an_option, sections
+from isodrop.loaders.base import Loader, Section, not_an_option, sections, with_dispatch
 from isodrop.render.menu import Menu, MenuItem
 
 SHIM = PurePosixPath("efi64/bootx64.efi")  # the stable UEFI boot file name the dnsmasq snippets hand out
@@ -34,6 +34,7 @@ SHIM = PurePosixPath("efi64/bootx64.efi")  # the stable UEFI boot file name the 
 GRUB = PurePosixPath("grubx64.efi")
 GRUB_BESIDE_SHIM = PurePosixPath("efi64/grubx64.efi")
 MENU = PurePosixPath("grub/grub.cfg")
+CLIENTS = PurePosixPath("grub/clients")  # per-PC menus (isodrop.pins), grub.cfg branches to them
 MODULES = PurePosixPath("grub/x86_64-efi")
 HTTP_MODULES = ("http.mod",)  # its only dependency, net, is built into the signed image
 HOTKEYS = "1234567890"
@@ -89,7 +90,21 @@ class GrubLoader(Loader):
             default_path=default_path(menu, shown, lockdown=False),
             lockdown_default_path=default_path(menu, shown, lockdown=True),
         )
-        return {MENU: text}
+        return {MENU: with_dispatch(text, [self.dispatch(mac) for mac in menu.clients])}
+
+    def dispatch(self, mac: str) -> str:
+        """The line that hands the PC with `mac` its own menu. Debian's GRUB network image (2.06) asks
+        the server only for grub/grub.cfg (no grub.cfg-01-<mac>: seen in dnsmasq's log), so the shared
+        menu branches on $net_default_mac (the MAC GRUB booted from, lower case with colons). `configfile`
+        shows that file's menu at once; if it is missing, or Escape leaves it, this menu goes on."""
+        path = "/" + str(self.client_path(MENU, mac.replace(":", "-")))
+        return f'if [ "$net_default_mac" = {self.quote(mac)} ]; then configfile {self.quote(path)}; fi'
+
+    def client_globs(self) -> tuple[str, ...]:
+        return (str(CLIENTS / "01-*.cfg"),)
+
+    def client_path(self, path: PurePosixPath, dashed_mac: str) -> PurePosixPath | None:
+        return CLIENTS / f"01-{dashed_mac}.cfg" if path == MENU else None
 
     def entry(self, item: MenuItem, index: int) -> GrubEntry:
         q = self.quote

@@ -55,6 +55,14 @@ class SyslinuxFamily(Loader):
             )
         }
 
+    def client_path(self, path: PurePosixPath, dashed_mac: str) -> PurePosixPath | None:
+        """pxelinux.cfg/01-<mac>: what pxelinux and syslinux.efi try before pxelinux.cfg/default (then
+        the client's IP address in hex, shorter and shorter, as dnsmasq's log shows)."""
+        return path.parent / f"01-{dashed_mac}" if path == self.menu_path else None
+
+    def client_globs(self) -> tuple[str, ...]:
+        return (str(self.menu_path.parent / "01-*"),)
+
     def entry(self, item: MenuItem, index: int) -> SyslinuxEntry:
         prefix = self.path_prefix
         return SyslinuxEntry(

@@ -75,6 +75,7 @@ class Menu:
     items: tuple[MenuItem, ...]  # ungrouped: every item; grouped: empty
     groups: tuple[MenuGroup, ...]
     default: str  # name of the default item ("iso-<slug>"), or "local" for local boot
+    clients: tuple[str, ...] = ()  # MACs ("52:54:00:aa:bb:01") with a menu of their own (isodrop.pins)
 
 
 def build_menu(served: list[Served], config: Config) -> Menu:

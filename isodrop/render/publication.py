@@ -6,15 +6,17 @@ every menu file of every active loader and the exports text. The publisher only 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from isodrop.config import Config
 from isodrop.loaders import Loader
 from isodrop.model import Outcome, ServerContext
 from isodrop.nfs import NfsServer
+from isodrop.pins import LOCAL, Pin
 from isodrop.render.menu import Menu, Served, build_menu
 from isodrop.secureboot import Verdict
 from isodrop.sidecar import Sidecar, apply
@@ -30,6 +32,8 @@ class Publication:
     exports: str
     shown: int  # menu entries (hidden ones left out)
     exported: int  # trees exported (hidden ones too: hiding is about the menu only)
+    client_files: frozenset[Path] = frozenset()  # the per-PC menus among `menus`: others like them go
+    pin_warnings: dict[str, str] = field(default_factory=dict)  # MAC -> why that PC gets the normal menu
 
 
 def live_slugs(states: Mapping[str, EntryState], trees: set[str] | frozenset[str]) -> list[str]:
@@ -75,6 +79,31 @@ def _rendered(menu: Menu, loaders: tuple[Loader, ...], tftp_root: Path) -> tuple
     return tuple((tftp_root / rel, text) for loader in loaders for rel, text in loader.render(menu).items())
 
 
+def client_menus(served: list[Served], config: Config, pins: Sequence[Pin]) -> tuple[dict[str, Menu], dict[str, str]]:
+    """Each pinned PC's own menu, by MAC, built like the shared one (same sorting, labels and default
+    rules) from the entries its pin lets it see, with the pinned entry as default; and, by MAC, why a
+    PC gets the shared menu instead: its entry is not served (removed, failed, hidden, too long)."""
+    menus, warnings = {}, {}
+    for pin in pins:
+        shown = [s for s in served if not pin.menu or s.source in pin.menu]
+        timeout = config.menu_timeout if pin.timeout is None else pin.timeout * 10
+        menu = build_menu(shown, dataclasses.replace(config, menu_default=pin.entry, menu_timeout=timeout))
+        if pin.entry != LOCAL and menu.default == LOCAL:
+            warnings[pin.mac] = f"{pin.entry} is not served (removed, failed or hidden): the normal menu"
+            continue
+        menus[pin.mac] = menu
+    return menus, warnings
+
+
+@functools.lru_cache(maxsize=256)
+def _rendered_client(
+    menu: Menu, loaders: tuple[Loader, ...], tftp_root: Path, dashed_mac: str
+) -> tuple[tuple[Path, str], ...]:
+    return tuple(
+        (tftp_root / rel, text) for loader in loaders for rel, text in loader.client_files(menu, dashed_mac).items()
+    )
+
+
 def publication(
     states: Mapping[str, EntryState],
     trees: set[str] | frozenset[str],
@@ -83,12 +112,23 @@ def publication(
     config: Config,
     loaders: Sequence[Loader],
     nfs: NfsServer,
+    pins: Sequence[Pin] = (),
 ) -> Publication:
+    """Per-PC menus come first: the shared menus that branch to them (GRUB, iPXE) are written after."""
     live = live_slugs(states, trees)
     served = served_entries(states, live, sidecars, contexts)
-    menus = _rendered(build_menu(served, config), tuple(loaders), config.tftp_root)
+    own, warnings = client_menus(served, config, pins)
+    shared = dataclasses.replace(build_menu(served, config), clients=tuple(sorted(own)))
+    clients = tuple(
+        item
+        for mac, menu in sorted(own.items())
+        for item in _rendered_client(menu, tuple(loaders), config.tftp_root, mac.replace(":", "-"))
+    )
+    menus = clients + _rendered(shared, tuple(loaders), config.tftp_root)
     exported = [Path(contexts[slug].nfs_path) for slug in live]
     return Publication(
+        client_files=frozenset(path for path, _ in clients),
+        pin_warnings=warnings,
         menus=menus,
         exports_file=nfs.exports_file(config),
         exports=nfs.render(exported, config.client_network),

@@ -113,8 +113,9 @@ def running_stack(
             settle_seconds=1.0,
             **({"drop_dir": str(shared_drop)} if shared_drop else {}),
             **({"http_url": f"http://{net.server_ip}/"} if http else {}),
-            # "{server}" in a string setting becomes the test network's server address (http_url).
-            **{k: v.format(server=net.server_ip) if isinstance(v, str) else v for k, v in settings.items()},
+            # "{server}" in a string setting becomes the test network's server address (http_url), "{work}"
+            # the work folder (dnsmasq's log is {work}/dnsmasq.log).
+            **{k: v.format(server=net.server_ip, work=work) if isinstance(v, str) else v for k, v in settings.items()},
         )
         service.read_only_drop = shared_drop is not None
         service.tftp.mkdir(parents=True, exist_ok=True)
