@@ -53,6 +53,7 @@ def test_package_contents(deb: Path):
         "/etc/dnsmasq.d/isodrop.conf",
         "/etc/nginx/sites-available/isodrop",
         "/etc/nfs.conf.d/isodrop-nfsd.conf",
+        f"{system_unit_dir()}/dnsmasq.service.d/isodrop.conf",
         "/usr/lib/python3/dist-packages/isodrop/templates/menu.ipxe.j2",
         f"{system_unit_dir()}/isodrop.service",
         "/usr/share/man/man1/isodrop.1.gz",
@@ -67,8 +68,11 @@ def test_control_fields(deb: Path):
     info = dpkg_deb("-f", str(deb), "Depends", "Recommends")
     for dependency in ("python3-watchdog", "python3-pycdlib", "python3-jinja2", "python3-sdnotify", "pxelinux"):
         assert dependency in info
-    for recommended in ("dnsmasq", "nfs-kernel-server", "syslinux-efi", "zstd", "ipxe", "nginx-light | nginx"):
+    for recommended in ("dnsmasq", "nfs-kernel-server", "syslinux-efi", "zstd", "nginx-light | nginx"):
         assert recommended in info
+    # iPXE's binaries serve only bios_loader/uefi_loader = "ipxe", and its package adds an entry to the
+    # server's own GRUB menu: suggested, not pulled in
+    assert "ipxe" not in info and "ipxe" in dpkg_deb("-f", str(deb), "Suggests")
     listing = dpkg_deb("--info", str(deb), "conffiles").split()
     assert "/etc/isodrop/isodrop.toml" in listing and "/etc/dnsmasq.d/isodrop.conf" in listing
     assert "/etc/nginx/sites-available/isodrop" in listing
