@@ -511,3 +511,19 @@ def test_check_warns_when_a_log_cannot_be_read(tmp_path: Path) -> None:
             " (the shipped nginx site's access_log)",
         ),
     ]
+
+
+def test_a_follower_stopped_by_the_read_limit_says_it_is_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No event comes for bytes already written: the service reads again soon while `behind` is true."""
+    log = tmp_path / "dnsmasq.log"
+    log.write_text("".join(f"line {i:03d}\n" for i in range(10)))  # 9 bytes a line
+    monkeypatch.setattr(clients, "READ_LIMIT", 40)
+    follower = clients.LogFollower(log)
+    batches = [follower.read_lines()]
+    while follower.behind and len(batches) < 10:
+        batches.append(follower.read_lines())
+    assert [len(batch) for batch in batches] == [4, 4, 2], "40 bytes a read: 4 lines, 4 lines, the last 2"
+    assert sum(batches, []) == [f"line {i:03d}" for i in range(10)]
+    assert follower.read_lines() == [] and not follower.behind
