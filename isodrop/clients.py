@@ -229,11 +229,13 @@ class LogFollower:
         self.offset = int(saved.get("offset", 0))
         self.mark = str(saved.get("mark", ""))  # the bytes before offset (hex): a truncated and refilled file differs
         self.problem = ""
+        self.behind = False  # the last read stopped at READ_LIMIT: more is there to read now
 
     def state(self) -> dict[str, Any]:
         return {"inode": self.inode, "offset": self.offset, "mark": self.mark}
 
     def read_lines(self) -> list[str]:
+        self.behind = False
         if self.path is None:
             self.problem = "not configured"
             return []
@@ -248,6 +250,7 @@ class LogFollower:
                     self.offset = 0  # truncated in place (copytruncate), maybe written again since
                 handle.seek(self.offset)
                 data = handle.read(READ_LIMIT)
+                self.behind = len(data) >= READ_LIMIT
                 end = data.rfind(b"\n")
                 if end >= 0:
                     self.mark = data[max(0, end + 1 - MARK_BYTES) : end + 1].hex()
@@ -486,8 +489,9 @@ def state_path(config: Config) -> Path:
 class ClientWatch:
     """The logs followed and the PCs known, loaded from and saved to state_dir/clients.json."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, stopped_after: float = STOPPED_AFTER_SECONDS) -> None:
         self.config = config
+        self.stopped_after = stopped_after  # seconds without progress before a PC is "stopped" (tests shorten it)
         saved: dict[str, Any] = {}
         with contextlib.suppress(OSError, ValueError):
             loaded = json.loads(state_path(config).read_text())
@@ -556,7 +560,31 @@ class ClientWatch:
         return lines
 
     def document(self, labels: Mapping[str, str] | None = None, now: float | None = None) -> dict[str, Any]:
-        return document(self.book.clients.values(), self.problems(), labels or {}, now, not self.nfs_problem)
+        return document(
+            self.book.clients.values(), self.problems(), labels or {}, now, not self.nfs_problem, self.stopped_after
+        )
+
+    def logs(self) -> list[Path]:
+        """The logs whose growth can change the clients: the HTTP access log only with http_url set
+        (otherwise no fetch in it is placed under an entry)."""
+        paths = [self.config.dnsmasq_log, self.config.http_access_log if self.config.http_url else None]
+        return [path for path in paths if path is not None]
+
+    def behind(self) -> bool:
+        """A log has more to read than the last refresh took (READ_LIMIT): read again soon, no event will say."""
+        return self.dnsmasq.behind or self.http.behind
+
+    def next_stop(self, now: float | None = None) -> float | None:
+        """The earliest time (time.time()) after `now` at which a PC in the middle of booting becomes
+        "stopped" with no further log line: the one moment the document changes by time alone. None when
+        no PC is booting."""
+        now = time.time() if now is None else now
+        moments = []
+        for client in self.book.clients.values():
+            _furthest, at, waiting = progress(client, not self.nfs_problem)
+            if waiting and at + self.stopped_after > now:
+                moments.append(at + self.stopped_after)
+        return min(moments, default=None)
 
 
 def firmware_of(arch: int | None) -> str:
@@ -565,12 +593,25 @@ def firmware_of(arch: int | None) -> str:
     return ARCHITECTURES.get(arch, f"architecture {arch}")
 
 
+def progress(client: Client, nfs_visible: bool) -> tuple[str, float, bool]:
+    """(furthest stage, when it was reached, whether the PC may still stop there): a PC that reached its
+    root file system, or whose NFS root cannot be seen, is not waited for."""
+    furthest = client.furthest()
+    at = client.stages[furthest]["time"] if furthest else client.last_seen
+    return furthest, at, bool(furthest) and furthest != "root" and not root_unknown(furthest, nfs_visible)
+
+
+def root_unknown(furthest: str, nfs_visible: bool) -> bool:
+    return furthest == "initrd" and not nfs_visible
+
+
 def document(
     clients: Iterable[Client],
     problems: list[str],
     labels: Mapping[str, str],
     now: float | None = None,
     nfs_visible: bool = True,
+    stopped_after: float = STOPPED_AFTER_SECONDS,
 ) -> dict[str, Any]:
     """The `clients` part of the status document: PCs newest first, counts per entry, problems.
     Without a view of the NFS mounts (`nfs_visible` false: nfs-ganesha) a PC whose initrd came last may
@@ -580,10 +621,8 @@ def document(
     rows = []
     entries: dict[str, dict[str, Any]] = {}
     for client in sorted(clients, key=lambda c: c.last_seen, reverse=True):
-        furthest = client.furthest()
-        at = client.stages[furthest]["time"] if furthest else client.last_seen
-        root_unknown = furthest == "initrd" and not nfs_visible
-        stopped = bool(furthest) and furthest != "root" and not root_unknown and now - at >= STOPPED_AFTER_SECONDS
+        furthest, at, waiting = progress(client, nfs_visible)
+        stopped = waiting and now - at >= stopped_after
         rows.append(
             {
                 "mac": client.mac,
@@ -603,7 +642,7 @@ def document(
                 "stopped": stopped,
                 "stopped_after": furthest if stopped else "",
                 "hint": STOPPED_HINTS.get(furthest, "") if stopped else "",
-                "root_unknown": root_unknown,
+                "root_unknown": root_unknown(furthest, nfs_visible),
                 "stages": client.stages,
                 "first_seen": client.first_seen,
                 "last_seen": client.last_seen,

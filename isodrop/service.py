@@ -1,4 +1,6 @@
-"""The daemon: wake on events, signals and a slow timer; each wake-up runs one reconcile pass.
+"""The daemon: wake on events, signals and a slow timer; each wake-up runs one reconcile pass, except
+one caused only by the logs of booting PCs (or a booting PC's moment to be called stopped), which
+rewrites the status report alone, at most every STATUS_MIN_SECONDS.
 
 It owns what a long-running process needs and a pass does not: signal handlers, the drop folder
 watcher, systemd notifications (READY, STATUS, WATCHDOG, RELOADING, STOPPING), configuration reload,
@@ -14,17 +16,19 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from isodrop import clients, dnsmasq_network, dropfolder, lock, status, statuspage
 from isodrop.address import detect_server_address, interface_networks
 from isodrop.config import HTTP_URL_AUTO, Config, served_by
 from isodrop.reconciler import Reconciler
-from isodrop.watch import DropWatcher, FileWatcher
+from isodrop.watch import DropWatcher
 
 log = logging.getLogger("isodrop")
 RETRY_SECONDS = 5.0
-CLIENTS_SECONDS = 20.0  # the logs of booting PCs are read this often, between passes too (isodrop clients)
+STATUS_MIN_SECONDS = 2.0  # a log written many times a second (a busy fest) rewrites the status this often at most
+STOP_MARGIN = 0.1  # seconds after a PC's "stopped" moment the status is rewritten: past it, by either clock
 NOTIFY_TIMEOUT = 0.25  # seconds a notify message may wait for room in the socket's queue
 
 
@@ -75,7 +79,13 @@ def server_address(config: Config) -> str:
 
 
 class Service:
-    def __init__(self, config: Config, reload_config=None, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        reload_config=None,
+        notifier: Notifier | None = None,
+        stopped_after: float = clients.STOPPED_AFTER_SECONDS,
+    ) -> None:
         self.reload_config = reload_config
         self.notifier = notifier or Notifier()
         self.wake_event = threading.Event()
@@ -88,14 +98,28 @@ class Service:
         self.reconciler = self._reconciler(config)
         self._check_dnsmasq_network(config, self.reconciler.server)
         self.watcher: DropWatcher | None = None
-        self.clients = clients.ClientWatch(config)
+        self.stopped_after = stopped_after  # no progress for this long: a PC is "stopped" (clients.py)
+        self.clients = clients.ClientWatch(config, stopped_after)
         self.pass_due = 0.0  # monotonic time the next pass is due when nothing wakes the loop
-        self.pin_watcher: FileWatcher | None = None
+        self.pass_wanted = False  # something woke the loop for a pass (not only the clients' logs)
+        self.passes = 0
+        self.logs_written = False  # a log the clients are read from changed since the status was written
+        self.status_written = float("-inf")  # monotonic time of the last status report
+        self.status_writes = 0
+        self.stop_due: float | None = None  # monotonic time a booting PC becomes "stopped", if one boots
 
     # --- wake-ups -----------------------------------------------------------------------------
     def wake(self, reason: str = "") -> None:
+        """A pass is wanted (the drop folder changed, a job ended, a watch stopped)."""
         if reason:
             log.debug("woken: %s", reason)
+        self.pass_wanted = True  # before the event: the loop clears the event, then reads the flags
+        self.wake_event.set()
+
+    def logs_changed(self, reason: str) -> None:
+        """A log the clients are read from changed: the status report, not a pass, is due."""
+        log.debug("clients' log: %s", reason)
+        self.logs_written = True
         self.wake_event.set()
 
     def request_stop(self, *_: object) -> None:
@@ -115,21 +139,20 @@ class Service:
         log.info("ready: watching %s", self.config.drop_dir)
         try:
             while not self.stop_requested:
-                timeout = self._next_timeout()
-                self.pass_due = time.monotonic() + timeout
-                woken = self.wake_event.wait(min(timeout, CLIENTS_SECONDS))
+                due = min(self.pass_due, self._status_due())
+                self.wake_event.wait(max(0.0, due - time.monotonic()))
                 self.wake_event.clear()
                 if self.stop_requested:
                     break
-                if not woken and time.monotonic() < self.pass_due:  # only the clients' logs are due
-                    with contextlib.suppress(OSError):
-                        self.write_status()
-                    continue
                 if self.reload_requested:
                     self._reload()
                     continue
-                self.run_pass()
-                self.notifier.notify(f"STATUS={self.reconciler.summary()}", "WATCHDOG=1")
+                if self.pass_wanted or time.monotonic() >= self.pass_due:
+                    self.run_pass()
+                    self.notifier.notify(f"STATUS={self.reconciler.summary()}", "WATCHDOG=1")
+                elif time.monotonic() >= self._status_due():  # only the clients changed
+                    with contextlib.suppress(OSError):
+                        self.write_status()
         finally:
             self.notifier.notify("STOPPING=1", "STATUS=stopping")
             log.info("stopping")
@@ -143,17 +166,24 @@ class Service:
         self.reconciler.prepare()
         self.watcher = DropWatcher(self.config.drop_dir, self.wake, self.reconciler.settler)
         self.watcher.start()
-        watched = [self.config.clients_file] + ([self.config.dnsmasq_log] if self.config.dnsmasq_log else [])
-        self.pin_watcher = FileWatcher(watched, self._pins_changed)
-        self.pin_watcher.start()
         self.run_pass()
         self.notifier.notify("READY=1", f"STATUS={self.reconciler.summary()}")
 
-    def _pins_changed(self, path: Path) -> None:
-        """The clients file changed: a pass. dnsmasq's log grew: a pass only while a one-shot menu is
-        out (a log line can use it up); a busy log otherwise costs nothing."""
-        if path != self.config.dnsmasq_log or self.reconciler.pins.published_once:
-            self.wake(f"{path} changed")
+    def _followed_files(self) -> dict[Path, Callable[[str], None]]:
+        """Files outside the drop folder whose changes wake the service: the clients' logs (a status
+        report), the clients file (a pass), and dnsmasq's log, which also means a pass while a one-shot
+        menu is out (a TFTP line can use it up). Bound methods: the watches stay as long as they are equal."""
+        followed: dict[Path, Callable[[str], None]] = dict.fromkeys(self.clients.logs(), self.logs_changed)
+        followed[self.config.clients_file] = self.wake
+        if self.config.dnsmasq_log is not None:
+            followed[self.config.dnsmasq_log] = self._dnsmasq_log_changed
+        return followed
+
+    def _dnsmasq_log_changed(self, reason: str) -> None:
+        if self.config.dnsmasq_log in self.clients.logs():
+            self.logs_changed(reason)
+        if self.reconciler.pins.published_once:
+            self.wake(reason)
 
     def _refresh_watches(self) -> None:
         """Watch the folders the last pass listed (a new one from the pass its creation woke, a dead
@@ -161,6 +191,7 @@ class Service:
         if self.watcher is None:
             return
         self.watcher.refresh(self.reconciler.folders)
+        self.watcher.follow(self._followed_files())
         if self.watcher.unwatched:
             self.system["watcher"] = (
                 f"{self.watcher.unwatched} folders in the drop folder are not watched (at most"
@@ -171,12 +202,18 @@ class Service:
             self.system.pop("watcher", None)
 
     def _stop_watching(self) -> None:
-        if self.pin_watcher is not None:
-            self.pin_watcher.stop()
-            self.pin_watcher = None
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher = None
+
+    def _status_due(self) -> float:
+        """When the status report alone is due: a changed log (or one with more to read) no sooner than
+        STATUS_MIN_SECONDS after the last report, and the moment a booting PC becomes "stopped". A
+        deadline, not a period: with no log written and no PC booting there is none."""
+        moments = [self.stop_due] if self.stop_due is not None else []
+        if self.logs_written or self.clients.behind():
+            moments.append(self.status_written + STATUS_MIN_SECONDS)
+        return min(moments, default=float("inf"))
 
     def _next_timeout(self) -> float:
         timeouts = [self.config.rescan_seconds]
@@ -226,7 +263,7 @@ class Service:
         if new.state_dir != self.config.state_dir:
             lock.release(self.config.state_dir)
         self.config = new
-        self.clients = clients.ClientWatch(new)
+        self.clients = clients.ClientWatch(new, self.stopped_after)
         self.reconciler = self._reconciler(new, address)
         self._start()
 
@@ -249,7 +286,10 @@ class Service:
 
     # --- one pass, guarded ----------------------------------------------------------------------
     def run_pass(self) -> None:
-        """A pass that fails (a full disk, a folder made read-only) is logged and retried, not fatal."""
+        """A pass that fails (a full disk, a folder made read-only) is logged and retried, not fatal.
+        The next one is due (without a wake-up) after what this one left: a retry, a copy settling."""
+        self.pass_wanted = False  # a wake-up during the pass asks for another
+        self.passes += 1
         try:
             self.reconciler.run_pass()
         except Exception as exc:
@@ -262,13 +302,20 @@ class Service:
         self._refresh_watches()
         with contextlib.suppress(OSError):
             self.write_status()
+        self.pass_due = time.monotonic() + self._next_timeout()
 
     def write_status(self, stopped: bool = False) -> None:
         """status.json and the status page; a page that cannot be written is a warning, logged when it
-        starts or changes and shown in the status document, never a failed pass."""
+        starts or changes and shown in the status document, never a failed pass. Reads what the clients'
+        logs gained, and schedules the next moment a booting PC would become "stopped"."""
+        self.logs_written = False  # before reading: a line written while they are read wakes us again
+        self.status_written = time.monotonic()
+        self.status_writes += 1
         before = self.system.pop("status page", "")  # not on the page it is about
         doc = self.reconciler.status_document("service", running=not stopped, started=self.started, stopped=stopped)
         doc["clients"] = clients.status_part(self.clients, self.reconciler.states, save=True)
+        stop = self.clients.next_stop()
+        self.stop_due = None if stop is None else time.monotonic() + max(0.0, stop - time.time()) + STOP_MARGIN
         problem = statuspage.publish(self.config, doc)
         if problem != before:
             if problem:

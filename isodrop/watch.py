@@ -16,8 +16,9 @@ import select
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -288,6 +289,27 @@ class _WakeHandler(FileSystemEventHandler):
             self.wake("event not handled")
 
 
+class _NamedFilesHandler(FileSystemEventHandler):
+    """The events of a few files in one watched folder, each name to its own callback: written to, closed
+    after writing, created, removed, renamed from or to (logrotate renames a log and creates a new one).
+    Other names in the folder, the folder itself and our own reads (opens, read-only closes) wake no one."""
+
+    def __init__(self, callbacks: Mapping[str, Callable[[str], None]]) -> None:
+        self.callbacks = dict(callbacks)
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in _IGNORED_EVENTS or event.is_directory:
+            return
+        try:
+            for raw in (event.src_path, getattr(event, "dest_path", "")):
+                path = os.fsdecode(raw)
+                changed = self.callbacks.get(os.path.basename(path)) if path else None
+                if changed is not None:
+                    changed(f"{event.event_type} {path}")
+        except Exception:  # an exception here would end watchdog's dispatch thread
+            log.exception("file event not handled")
+
+
 def _reporting_exit(base: type, ended: Callable[[threading.Thread], None]) -> type:
     """A subclass of the watchdog thread class `base` whose thread calls `ended(thread)` when it ends, for
     whatever reason (an exception, a stop, its folder deleted): a watch that stops working wakes the
@@ -425,76 +447,6 @@ class PathSentinel:
                 log.exception("the drop folder sentinel could not look at %s", self.path)
 
 
-class FileWatcher:
-    """Calls `changed(path)` when one of `paths` (files outside the drop folder: the clients file,
-    dnsmasq's log) is written, created, replaced by a rename or removed: one inotify watch on each one's
-    folder, events for other names dropped. Its thread blocks in poll(2) without a timeout. A folder that
-    does not exist at start is not watched (logged); SIGHUP and the rescan still pick changes up."""
-
-    MASK = _IN.IN_CLOSE_WRITE | _IN.IN_MODIFY | _NAME_EVENTS
-
-    def __init__(self, paths: list[Path], changed: Callable[[Path], None]) -> None:
-        self.changed = changed
-        self._libc = ctypes.CDLL(None, use_errno=True)
-        self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
-        self._inotify = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._paths: dict[tuple[int, bytes], Path] = {}  # (wd, name) -> path
-        for path in paths:
-            path = Path(os.path.abspath(path))
-            wd = (
-                self._libc.inotify_add_watch(self._inotify, os.fsencode(path.parent), self.MASK)
-                if self._inotify >= 0
-                else -1
-            )
-            if wd < 0:
-                log.warning(
-                    "%s is not watched (%s): changes are seen on SIGHUP or the rescan",
-                    path,
-                    os.strerror(ctypes.get_errno()),
-                )
-                continue
-            self._paths[(wd, os.fsencode(path.name))] = path
-        self._thread = threading.Thread(target=self._run, name="file-watcher", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError):
-            os.write(self._stop_w, b"x")
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-        if not self._thread.is_alive():
-            for fd in (self._stop_r, self._stop_w, self._inotify):
-                if fd >= 0:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-
-    def _run(self) -> None:
-        poller = select.poll()
-        poller.register(self._stop_r, select.POLLIN)
-        if self._inotify >= 0 and self._paths:
-            poller.register(self._inotify, select.POLLIN)
-        while True:
-            try:
-                ready = dict(poller.poll())  # no timeout: only an event ends this
-            except InterruptedError:
-                continue
-            if self._stop_r in ready:
-                return
-            hit: set[Path] = set()
-            for wd, mask, name in _queued_events(self._inotify):
-                if mask & _IN.IN_Q_OVERFLOW:
-                    hit.update(self._paths.values())
-                elif (wd, name) in self._paths:
-                    hit.add(self._paths[(wd, name)])
-            for path in hit:
-                try:
-                    self.changed(path)
-                except Exception:  # the watcher must outlive any one callback
-                    log.exception("handling a change of %s failed", path)
-
-
 def _queued_events(fd: int) -> Iterator[tuple[int, int, bytes]]:
     """(watch descriptor, mask, name) of every event queued on the non-blocking inotify `fd`."""
     with contextlib.suppress(BlockingIOError):
@@ -522,13 +474,17 @@ class DropWatcher:
     ends (an exception, its folder deleted) calls `wake` as it ends, and a `PathSentinel` wakes it when a
     watched folder is no longer what the path names (unmounted, mounted over, replaced, renamed away,
     removed) or the drop folder comes back. Nothing here polls: idle, no thread wakes up.
+
+    `follow` is the same machinery for single files elsewhere (the logs isodrop clients reads): a file
+    changing calls its own callback, not `wake`, so the service can tell it from a drop-folder change.
     """
 
     def __init__(self, drop_dir: Path, wake: Callable[[str], None], settler: Settler) -> None:
         self.drop_dir = drop_dir
         self.wake = wake
         self._handler = _WakeHandler(drop_dir, wake, settler)
-        self._watches: dict[str, tuple[object, tuple[int, int]]] = {}  # rel folder -> (watch, (dev, ino))
+        self._watches: dict[str, tuple[object, object]] = {}  # rel folder -> (watch, (dev, ino))
+        self._followed: dict[Path, tuple[object, object]] = {}  # folder of followed files -> (watch, identity)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._observer = self._new_observer()
@@ -593,41 +549,86 @@ class DropWatcher:
         with self._lock:
             if self._stopping.is_set():
                 return
-            if not _running(self._observer):
-                log.warning("the drop folder watcher stopped; starting a new one")
-                self.restarts += 1
-                old, self._observer = self._observer, self._new_observer()
-                self._retire(old)
-                with contextlib.suppress(Exception):
-                    old.unschedule_all()  # ends the emitters a dead observer left behind
-                self._observer.start()
-                self._watches.clear()
+            self._keep_observer_running()
             wanted = sorted(folders, key=lambda rel: (rel.count("/") + bool(rel), rel))
             self.unwatched = max(0, len(wanted) - dropfolder.MAX_WATCHED_FOLDERS)
-            wanted = wanted[: dropfolder.MAX_WATCHED_FOLDERS]
-            for rel in list(self._watches):
-                watch, identity = self._watches[rel]
-                alive = self._emitter_alive(watch)
-                if rel in wanted and identity == folders[rel] and alive:
-                    continue
-                if rel in wanted and identity == folders[rel] and not alive:
-                    log.warning("the watch on %s stopped; watching it again", self.drop_dir / rel)
-                    self.restarts += 1
-                self._retire(self._observer, watch)
-                with contextlib.suppress(Exception):
-                    self._observer.unschedule(watch)
-                del self._watches[rel]
-            for rel in wanted:
-                if rel in self._watches:
-                    continue
-                path = self.drop_dir / rel if rel else self.drop_dir
+            self.unwatched += self._sync(
+                self._watches,
+                {
+                    rel: (self.drop_dir / rel if rel else self.drop_dir, folders[rel], self._handler)
+                    for rel in wanted[: dropfolder.MAX_WATCHED_FOLDERS]
+                },
+            )
+
+    def follow(self, files: Mapping[Path, Callable[[str], None]]) -> None:
+        """Also watch exactly these files (outside the drop folder: the logs `isodrop clients` reads), each
+        change to one calling its callback with a reason: one non-recursive watch on each file's folder,
+        filtered by name, so a file created, replaced or rotated is followed too. A folder that is not there
+        is no error and not watched; call this again after each pass (as the service does) to watch it once
+        it exists, and to re-create a watch whose folder was replaced or whose thread ended."""
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self._keep_observer_running()
+            by_folder: dict[Path, dict[str, Callable[[str], None]]] = {}
+            for path, changed in files.items():
+                by_folder.setdefault(Path(os.path.abspath(path)).parent, {})[path.name] = changed
+            wanted: dict[Path, tuple[Path, object, FileSystemEventHandler]] = {}
+            for folder, callbacks in by_folder.items():
                 try:
-                    watch = self._observer.schedule(self._handler, str(path), recursive=False)
-                except Exception as exc:  # gone again, not a folder, inotify limits: the rescan covers it
-                    log.debug("cannot watch %s: %s", path, exc)
-                    self.unwatched += 1
+                    st = os.stat(folder)
+                except OSError:
                     continue
-                self._watches[rel] = (watch, folders[rel])
+                identity = (st.st_dev, st.st_ino, frozenset(callbacks.items()))
+                wanted[folder] = (folder, identity, _NamedFilesHandler(callbacks))
+            self._sync(self._followed, wanted)
+
+    def _keep_observer_running(self) -> None:
+        """A dead observer (its thread ended) is replaced by a new one, with none of the old watches."""
+        if _running(self._observer):
+            return
+        log.warning("the drop folder watcher stopped; starting a new one")
+        self.restarts += 1
+        old, self._observer = self._observer, self._new_observer()
+        self._retire(old)
+        with contextlib.suppress(Exception):
+            old.unschedule_all()  # ends the emitters a dead observer left behind
+        self._observer.start()
+        self._watches.clear()
+        self._followed.clear()
+
+    def _sync(
+        self,
+        watches: dict[Any, tuple[object, object]],
+        wanted: Mapping[Any, tuple[Path, object, FileSystemEventHandler]],
+    ) -> int:
+        """Make `watches` (key -> (watch, identity)) the `wanted` ones (key -> (folder, identity, handler)):
+        a watch whose identity changed or whose emitter died is re-created. How many could not be made."""
+        for key in list(watches):
+            watch, identity = watches[key]
+            alive = self._emitter_alive(watch)
+            same = key in wanted and wanted[key][1] == identity
+            if same and alive:
+                continue
+            if same:
+                log.warning("the watch on %s stopped; watching it again", wanted[key][0])
+                self.restarts += 1
+            self._retire(self._observer, watch)
+            with contextlib.suppress(Exception):
+                self._observer.unschedule(watch)
+            del watches[key]
+        failed = 0
+        for key, (path, identity, handler) in wanted.items():
+            if key in watches:
+                continue
+            try:
+                watch = self._observer.schedule(handler, str(path), recursive=False)
+            except Exception as exc:  # gone again, not a folder, inotify limits: the rescan covers it
+                log.debug("cannot watch %s: %s", path, exc)
+                failed += 1
+                continue
+            watches[key] = (watch, identity)
+        return failed
 
     def _look_at_folders(self) -> None:
         """The sentinel saw a mount change or a name above the drop folder change: wake the service when

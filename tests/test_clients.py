@@ -396,13 +396,106 @@ def test_the_service_reads_the_logs_between_passes_into_its_status_document(capt
         def seen() -> set[str]:
             return {row["mac"] for row in run.status()["clients"]["clients"]}
 
-        assert run.wait_for(lambda: seen() == {UEFI_MAC, BIOS_MAC}, 45, "the PCs in status.json")
+        assert run.wait_for(lambda: seen() == {UEFI_MAC, BIOS_MAC}, 10, "the PCs in status.json (woken by the log)")
         status = run.command("status")
         assert "PCs seen: 2" in status.stdout
         saved = json.loads((run.state / "clients.json").read_text())
         assert saved["logs"]["dnsmasq"]["offset"] == log.stat().st_size
     finally:
         run.stop()
+
+
+def _restamped(lines: list[str], when: float) -> list[str]:
+    """Captured dnsmasq lines as if logged at `when`: only the syslog time stamp (15 characters) changes."""
+    stamp = time.strftime("%b %e %H:%M:%S", time.localtime(when))
+    return [stamp + line[15:] for line in lines]
+
+
+@pytest.mark.network
+def test_a_log_line_wakes_the_service_for_the_status_alone_and_a_booting_pc_stops_on_time(
+    captured: Captured, tmp_path: Path
+) -> None:
+    """Event-driven clients: appending captured dnsmasq lines wakes an idle service (rescan 10 minutes
+    away) through the watch on the log's folder; status.json shows the PCs within a few seconds without
+    a reconcile pass, a burst of lines rewrites it at most every STATUS_MIN_SECONDS, and a PC with no
+    further progress becomes "stopped" at the one wake-up scheduled for that moment (the threshold
+    lowered to 8 s through the Service's constructor). Then no PC is booting and no timer is left."""
+    import signal
+    import threading
+
+    from isodrop import service as service_module
+    from isodrop.service import STATUS_MIN_SECONDS
+
+    log = tmp_path / "log" / "dnsmasq.log"
+    log.parent.mkdir()
+    config = dataclasses.replace(
+        local_defaults(tmp_path), dnsmasq_log=log, server_address="192.0.2.10", rescan_seconds=600.0
+    )
+    config.drop_dir.mkdir(parents=True)
+    service = service_module.Service(config, stopped_after=8.0)
+    lines = captured.dnsmasq_log.read_text().splitlines()
+    seen: dict[str, object] = {}
+
+    def status() -> dict:  # type: ignore[type-arg]
+        return json.loads((config.state_dir / "status.json").read_text())["clients"]
+
+    def append(stamped: list[str], pause: float = 0.0) -> None:
+        with log.open("a") as handle:
+            for line in stamped:
+                handle.write(line + "\n")
+                handle.flush()
+                time.sleep(pause)
+
+    def drive() -> None:
+        try:
+            wait_for(lambda: service.passes == 1 and (config.state_dir / "status.json").exists(), 30, "first pass")
+            time.sleep(1)
+            seen["timer before"] = service.stop_due
+            started = time.monotonic()
+            append(_restamped(lines, time.time()))
+            wait_for(lambda: {UEFI_MAC, BIOS_MAC} <= {r["mac"] for r in status()["clients"]}, 10, "PCs shown")
+            seen["shown after"] = time.monotonic() - started
+            seen["booting"] = [r["mac"] for r in status()["clients"] if not r["stopped"] and r["furthest"] != "root"]
+            writes = service.status_writes
+            append(_restamped(lines, time.time()), pause=3.0 / len(lines))  # a burst: the same PCs again, for 3 s
+            seen["writes in burst"] = service.status_writes - writes
+            time.sleep(STATUS_MIN_SECONDS + 0.5)  # the burst's last lines are in
+            seen["timer while booting"] = service.stop_due
+            writes = service.status_writes
+            rows = [r for r in status()["clients"] if not r["root_unknown"] and r["furthest"] != "root"]
+            waiting = seen["waiting"] = [r["mac"] for r in rows]
+            due = max(r["furthest_time"] for r in rows) + 8.0  # the last of them stops then
+            wait_for(lambda: all(r["stopped"] for r in status()["clients"] if r["mac"] in waiting), 15, "stopped")
+            seen["stopped late by"] = time.time() - due
+            time.sleep(1)
+            seen["writes to stop"] = service.status_writes - writes
+            seen["timer after"] = service.stop_due
+            seen["passes"] = service.passes
+        except Exception as exc:  # told to the test's thread below
+            seen["error"] = exc
+        finally:
+            service.request_stop()
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    driver = threading.Thread(target=drive)
+    driver.start()
+    try:
+        service.run()  # signal handlers need the main thread
+    finally:
+        driver.join()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert "error" not in seen, seen
+    assert seen["timer before"] is None, "no PC booting: no timer"
+    assert seen["shown after"] < STATUS_MIN_SECONDS + 2.0, seen
+    assert seen["booting"], "the PCs are shown booting before they are called stopped"
+    assert 1 <= seen["writes in burst"] <= 2, f"3 s of lines rewrite the status at most every 2 s: {seen}"
+    assert seen["timer while booting"] is not None
+    assert seen["waiting"], seen
+    assert 0.0 <= seen["stopped late by"] < 1.0, f"stopped 8 s after their last stage, not later: {seen}"
+    assert seen["writes to stop"] == 1, f"one wake-up, at the moment the PCs stopped: {seen}"
+    assert seen["timer after"] is None, "every PC stopped or booted: no timer is left"
+    assert seen["passes"] == 1, "the logs and the stopped moment rewrote the status without a reconcile pass"
 
 
 def test_check_warns_when_a_log_cannot_be_read(tmp_path: Path) -> None:
@@ -418,3 +511,19 @@ def test_check_warns_when_a_log_cannot_be_read(tmp_path: Path) -> None:
             " (the shipped nginx site's access_log)",
         ),
     ]
+
+
+def test_a_follower_stopped_by_the_read_limit_says_it_is_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No event comes for bytes already written: the service reads again soon while `behind` is true."""
+    log = tmp_path / "dnsmasq.log"
+    log.write_text("".join(f"line {i:03d}\n" for i in range(10)))  # 9 bytes a line
+    monkeypatch.setattr(clients, "READ_LIMIT", 40)
+    follower = clients.LogFollower(log)
+    batches = [follower.read_lines()]
+    while follower.behind and len(batches) < 10:
+        batches.append(follower.read_lines())
+    assert [len(batch) for batch in batches] == [4, 4, 2], "40 bytes a read: 4 lines, 4 lines, the last 2"
+    assert sum(batches, []) == [f"line {i:03d}" for i in range(10)]
+    assert follower.read_lines() == [] and not follower.behind

@@ -397,33 +397,3 @@ def test_check_reports_the_clients_file(tmp_path: Path) -> None:
     )
     clients.write_text('[pc."52:54:00:aa:bb:01"]\n')
     assert pins.check_report(clients, tmp_path / "log")[0][0] == "FAIL"
-
-
-def test_the_file_watcher_reports_writes_renames_and_appends_to_its_files_only(tmp_path: Path) -> None:
-    import threading
-
-    from isodrop.watch import FileWatcher
-
-    clients, log_file = tmp_path / "clients.toml", tmp_path / "dnsmasq.log"
-    seen: list[Path] = []
-    event = threading.Event()
-    watcher = FileWatcher([clients, log_file], lambda path: (seen.append(path), event.set()))
-    watcher.start()
-
-    def next_change() -> list[Path]:
-        assert event.wait(5), "no change reported"
-        event.clear()
-        got = list(seen)
-        seen.clear()
-        return got
-
-    try:
-        (tmp_path / "other.toml").write_text("x")
-        pins.edit(clients, lambda _text: '[pc."52:54:00:aa:bb:01"]\nentry = "a.iso"\n')  # temp file + rename
-        assert set(next_change()) == {clients}
-        log_file.write_text("line\n")
-        with log_file.open("a") as handle:
-            handle.write("more\n")
-        assert set(next_change()) == {log_file}
-    finally:
-        watcher.stop()

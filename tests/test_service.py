@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from isodrop.service import STATUS_MIN_SECONDS
 from tests.isofactory import Symlink, build_iso
 from tests.servicekit import ServiceRun, build_debian_live, debian_live_files
 
@@ -321,18 +322,22 @@ def test_hostile_file_names_in_the_drop_folder(service: ServiceRun, tmp_path: Pa
 def test_an_idle_serve_never_wakes_up(tmp_path: Path) -> None:
     """No thread of an idle `isodrop serve` with ISOs served wakes up: every thread blocks without a
     timeout (the watch threads on inotify, the drop folder sentinel in poll(2) on the mount table and
-    inotify, the pools on their queues). The timers left are the rescan (rescan_seconds, 600 s here,
-    far longer than the 10 s looked at) and the sd_notify watchdog ping, only with WATCHDOG_USEC
-    (never set here: ServiceRun removes it). As root it runs in a mount namespace of its own, so that
-    mounts elsewhere on the machine (which wake the sentinel, as they should) do not count."""
+    inotify, the pools on their queues), and the clients' logs are watched, not polled: with a dnsmasq
+    log configured in a folder that is there (watched) and no PC booting, no timer is set for them. The
+    timers left are the rescan (rescan_seconds, 600 s here, far longer than the 25 s looked at) and the
+    sd_notify watchdog ping, only with WATCHDOG_USEC (never set here: ServiceRun removes it). As root it
+    runs in a mount namespace of its own, so that mounts elsewhere on the machine (which wake the
+    sentinel, as they should) do not count."""
     from tests.faultkit import NamespacedRun, need_root_namespaces
     from tests.servicekit import context_switches
 
+    dnsmasq_log = tmp_path / "log" / "dnsmasq.log"
+    dnsmasq_log.parent.mkdir()
     try:
         need_root_namespaces()
-        run: ServiceRun = NamespacedRun(tmp_path / "srv", {}, rescan_seconds=600.0)
+        run: ServiceRun = NamespacedRun(tmp_path / "srv", {}, rescan_seconds=600.0, dnsmasq_log=str(dnsmasq_log))
     except pytest.skip.Exception:
-        run = ServiceRun(tmp_path / "srv", rescan_seconds=600.0)
+        run = ServiceRun(tmp_path / "srv", rescan_seconds=600.0, dnsmasq_log=str(dnsmasq_log))
     source = build_debian_live(tmp_path / "src.iso")
     old = time.time() - 60  # long finished copies: no settle or quiet timer is pending after the first pass
     for i in range(3):
@@ -343,16 +348,18 @@ def test_an_idle_serve_never_wakes_up(tmp_path: Path) -> None:
         run.start()
         run.wait_for(lambda: run.status()["summary"] == "serving 3 ISOs", 60, "three ISOs served")
         assert run.process is not None
-        time.sleep(2)  # the last pass's aftermath: the status file written, the pools' threads parked
+        # the last pass's aftermath: the status file written (a deferred status report comes at most
+        # service.STATUS_MIN_SECONDS later), the pools' threads parked
+        time.sleep(2 + STATUS_MIN_SECONDS)
         before = context_switches(run.process.pid)
-        time.sleep(10)
+        time.sleep(25)  # longer than any period a timer could have (the clients' logs were read every 20 s)
         after = context_switches(run.process.pid)
         woken = {
             f"{name} ({tid})": count - before.get(tid, (name, 0))[1]
             for tid, (name, count) in after.items()
             if count != before.get(tid, (name, 0))[1]
         }
-        assert not woken, f"context switches in 10 s idle, per thread: {woken}; log:\n{run.log_text()[-2000:]}"
+        assert not woken, f"context switches in 25 s idle, per thread: {woken}; log:\n{run.log_text()[-2000:]}"
         assert len(after) >= 4, after  # main, observer, emitters, sentinel: really looked at all of them
     finally:
         run.stop()

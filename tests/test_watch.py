@@ -379,3 +379,59 @@ def test_the_path_sentinel_sees_a_mount_on_the_drop_folder(tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["mount", "True", "umount", "True"], done.stdout + done.stderr
+
+
+def test_followed_files_call_back_on_writes_and_rotation_only(tmp_path: Path) -> None:
+    """DropWatcher.follow: a file outside the drop folder (a log) is followed through its folder's watch:
+    an append, logrotate's rename and a new file call back, another name in the folder and reading the
+    file do not; a folder that is not there is no error, and is watched once it exists and follow() is
+    called again (the service does after every pass)."""
+    import threading
+
+    from isodrop.watch import DropWatcher
+
+    drop, logs, later = tmp_path / "drop", tmp_path / "logs", tmp_path / "later"
+    drop.mkdir()
+    logs.mkdir()
+    log_file, other = logs / "dnsmasq.log", logs / "other.log"
+    log_file.write_text("one\n")
+    reasons: list[str] = []
+    called = threading.Event()
+
+    def changed(reason: str) -> None:
+        reasons.append(reason)
+        called.set()
+
+    def settled() -> list[str]:
+        """The reasons since the last look, once the events stopped coming."""
+        while called.wait(0.5):
+            called.clear()
+        seen, reasons[:] = list(reasons), []
+        return seen
+
+    watcher = DropWatcher(drop, lambda _reason: None, Settler(1.0, 10.0))
+    watcher.start()
+    try:
+        watcher.follow({log_file: changed, later / "late.log": changed})
+        with other.open("a") as handle:
+            handle.write("not ours\n")
+        assert log_file.read_text() == "one\n"
+        assert settled() == [], "another name in the folder and our own read wake no one"
+        with log_file.open("a") as handle:
+            handle.write("two\n")
+        assert any(r.startswith("modified") and r.endswith("dnsmasq.log") for r in settled())
+        log_file.rename(logs / "dnsmasq.log.1")  # logrotate: rename, then create
+        assert any(r.startswith("moved") for r in settled()), "renamed away"
+        log_file.write_text("new\n")
+        assert any(r.startswith("created") for r in settled())
+        later.mkdir()
+        (later / "late.log").write_text("x\n")
+        assert settled() == [], "its folder did not exist when followed"
+        watcher.follow({log_file: changed, later / "late.log": changed})
+        (later / "late.log").write_text("y\n")
+        assert any(r.endswith("late.log") for r in settled())
+        watcher.follow({})
+        log_file.write_text("z\n")
+        assert settled() == [], "no longer followed"
+    finally:
+        watcher.stop()
