@@ -38,7 +38,7 @@ def pins_stack(live_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:  # noqa: 
         with_router=False,
         menu_default=one.path.name,
         clients_file="{work}/clients.toml",
-        dnsmasq_log="{work}/dnsmasq.log",
+        dnsmasq_log=True,  # dnsmasq logs to work/dnsmasq-facility.log, which isodrop reads (one-shots)
     ) as stack:
         note(f"[e2e] logs of the pins setup: {stack.work}")
         for iso in live_isos:
@@ -52,7 +52,7 @@ def pin(stack: Stack, *args: str) -> None:
 
 
 def dnsmasq_log(stack: Stack) -> str:
-    return (stack.work / "dnsmasq.log").read_text(errors="replace")
+    return (stack.work / "dnsmasq-facility.log").read_text(errors="replace")
 
 
 def boot(stack: Stack, firmware: str, mac: str, iso: LiveIso, other: LiveIso, what: str) -> str:
