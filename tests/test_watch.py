@@ -8,6 +8,8 @@ by tests/test_service.py (a slow copy with the file kept open).
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -277,8 +279,6 @@ def isolated_from_other_mounts(body: str, tmp_path: Path) -> None:
     """Run `body(tmp_path)` of this module in a private mount namespace where root can make one: a mount
     anywhere on the machine changes the mount table, which wakes the sentinel (as it should), so other
     work on the machine would count as a call; elsewhere run it here."""
-    import subprocess
-    import sys
 
     from tests.faultkit import need_root_namespaces
 
@@ -288,15 +288,20 @@ def isolated_from_other_mounts(body: str, tmp_path: Path) -> None:
         globals()[body](tmp_path)
         return
     code = f"import sys; from pathlib import Path; from tests import test_watch; test_watch.{body}(Path(sys.argv[1]))"
-    done = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", sys.executable, "-c", code, str(tmp_path)],
+    done = in_private_mount_namespace(code, tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def in_private_mount_namespace(code: str, path: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`python -c code path` in a mount namespace of its own (root only), with this checkout importable."""
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", sys.executable, "-c", code, str(path)],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
 
 
 def test_the_path_sentinel_follows_the_names_on_the_way_to_the_drop_folder_only(tmp_path: Path) -> None:
@@ -353,8 +358,6 @@ def symlink_on_the_way(tmp_path: Path) -> None:
 
 def test_the_path_sentinel_sees_a_mount_on_the_drop_folder(tmp_path: Path) -> None:
     """In a private mount namespace (root only): mounting on the drop folder and unmounting it each call."""
-    import subprocess
-    import sys
 
     from tests.faultkit import need_root_namespaces
 
@@ -369,14 +372,7 @@ def test_the_path_sentinel_sees_a_mount_on_the_drop_folder(tmp_path: Path) -> No
         "    print(step.split()[0], seen.acquire(timeout=5), flush=True)\n"
         "s.stop()\n"
     )
-    done = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", sys.executable, "-c", code, str(drop)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
-        timeout=60,
-        check=False,
-    )
+    done = in_private_mount_namespace(code, drop, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["mount", "True", "umount", "True"], done.stdout + done.stderr
 
