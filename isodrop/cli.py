@@ -48,6 +48,9 @@ files:
   /etc/exports.d/isodrop.exports    NFS exports written by isodrop (kernel NFS server)
   /run/isodrop/status.json          what the running service is doing (isodrop status)
   /run/isodrop/lock                 held by the one serve or scan working on these folders
+  /run/isodrop/www/index.html       the status page (nginx: http://SERVER/isodrop-status/)
+  /etc/dnsmasq.d/isodrop-network.conf  dnsmasq's network lines, by isodrop setup-dnsmasq
+  /var/log/isodrop/dnsmasq.log      dnsmasq's log, read by isodrop clients and one-shot pins
   /etc/isodrop/clients.toml         per-PC entries (isodrop pin, unpin, pins)
   DROP/NAME.iso.toml                per-ISO overrides: label, add_params, remove_params,
                                     position, hidden
