@@ -16,8 +16,8 @@
 #        Debian 12: tests/test_deb_package.py only (ISODROP_TESTS): the package built and lintian-checked
 #                   with Debian 12's tools in a fresh tree; the whole suite runs on Debian 12 anyway,
 #                   on the host, right after this script (.ci/run, VM tests included);
-#   3. on a second fresh tree, the README's "Install it as a Debian service" commands, read from the
-#      README itself, then `isodrop --version`, the unit where that release's systemd reads units, and
+#   3. on a second fresh tree, the install commands of the README's "Quick start: boot a PC" (its first
+#      sh block), read from the README itself, then `isodrop --version`, the unit where that release's systemd reads units, and
 #      `isodrop check` (with no FAIL but "dnsmasq is not running": no service runs in a chroot).
 # Exits non-zero when any step fails; prints each step's time. apt's downloaded .debs are kept in the
 # cache (a bind-mounted archive folder per release) and test fixtures the host already built are shared
@@ -114,7 +114,7 @@ if [ "$two_commands" != "$expected" ]; then
     printf 'tests/fresh-chroot.sh: the README'"'"'s two commands changed; update this script:\n%s\n' "$two_commands" >&2
     exit 2
 fi
-install_steps=$(readme_block "Install it as a Debian service")
+install_steps=$(readme_block "Quick start: boot a PC")
 [ -n "$install_steps" ] || { echo "tests/fresh-chroot.sh: no install commands in the README" >&2; exit 2; }
 
 # --- fresh copies -------------------------------------------------------------------------------------
