@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from isodrop.extract import IsoTree
-from isodrop.families import FAMILIES, DirTree, Tree, initramfs, recognise
+from isodrop.families import FAMILIES, DirTree, Tree, recognise
 from isodrop.families.bootcfg import default_entry, split_params
-from isodrop.families.initramfs import read_initrd
+from isodrop.families.initramfs import detect, found_in
+from isodrop.families.initramfs.detect import read_initrd
 from isodrop.model import BootEntry, NotBootable, ServerContext
 from tests.e2e.cache import cached_dir, recipe_hash
 from tests.family_layouts import LAYOUTS, Layout, cpio
@@ -366,8 +367,8 @@ def test_grub_default_by_index_and_by_id(tmp_path: Path) -> None:
 def test_initrd_reader_sees_every_concatenated_archive(tmp_path: Path, monkeypatch, chunk: int) -> None:
     """An early-microcode cpio, a gzip'd, an xz'd and a bzip2'd cpio, as initrds concatenate them;
     small chunks make headers and file data straddle the pieces fed to the decompressors."""
-    monkeypatch.setattr(initramfs, "CHUNK", chunk)
-    monkeypatch.setattr(initramfs, "PIECE", chunk)  # decompressed pieces straddle headers too
+    monkeypatch.setattr(detect, "CHUNK", chunk)
+    monkeypatch.setattr(detect, "PIECE", chunk)  # decompressed pieces straddle headers too
     many = {f"usr/lib/modules/6.1/kernel/m{i}.ko": bytes([i % 251]) * (i * 37 % 5000) for i in range(300)}
     data = (
         cpio({"kernel/x86/microcode/AuthenticAMD.bin": b"x" * 3})
@@ -380,7 +381,7 @@ def test_initrd_reader_sees_every_concatenated_archive(tmp_path: Path, monkeypat
     assert contents.problem == ""
     expected = {"kernel/x86/microcode/AuthenticAMD.bin", "scripts/casper", "usr/lib/dracut/modules.txt"}
     assert contents.names == expected | {"hooks/archiso"} | set(many)
-    assert contents.kinds() == ["casper", "dracut", "archiso"]
+    assert [kind.name for kind in found_in(contents)] == ["casper", "dracut", "archiso"]
 
 
 def test_initrd_reader_reports_a_truncated_stream(tmp_path: Path) -> None:

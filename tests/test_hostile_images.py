@@ -26,8 +26,8 @@ import pytest
 
 from isodrop.extract import ExtractError, IsoTree, checksums, extract_iso
 from isodrop.extract import image as extract_image
-from isodrop.families import initramfs
 from isodrop.families.base import DirTree
+from isodrop.families.initramfs import detect
 from isodrop.trees import remove_tree
 from tests.hostile_corpus import BLOCK, Kind, copy_kind, kinds
 from tests.isofactory import File, Symlink, build_iso
@@ -154,7 +154,7 @@ def test_initrd_bombs_stop_at_the_bound_with_little_memory(tmp_path: Path) -> No
     code = (
         "import json, sys, time\n"
         "from isodrop.families.base import DirTree\n"
-        "from isodrop.families.initramfs import read_initrd\n"
+        "from isodrop.families.initramfs.detect import read_initrd\n"
         "out = {}\n"
         "for name in sys.argv[1:]:\n"
         "    t = time.monotonic(); c = read_initrd(DirTree(name), 'initrd')\n"
@@ -183,9 +183,9 @@ def test_initrd_bombs_stop_at_the_bound_with_little_memory(tmp_path: Path) -> No
         # which bound comes first depends on the machine's speed (2 shared cores here: often the time)
         assert problem in (
             "initrd: stopped after 1024 MiB unpacked (a decompression bomb?)",
-            f"initrd: stopped after {initramfs.MAX_SECONDS:.0f} s of unpacking",
+            f"initrd: stopped after {detect.MAX_SECONDS:.0f} s of unpacking",
         ), (name, problem)
-        assert seconds < initramfs.MAX_SECONDS + 5
+        assert seconds < detect.MAX_SECONDS + 5
     assert report["rss_kib"] < 150 * 1024  # measured about 21 MiB (VmHWM of the child); 2 GB before the bounds
 
 
@@ -203,24 +203,24 @@ def test_initrd_bombs_stop_at_the_bound_with_little_memory(tmp_path: Path) -> No
 )
 def test_malformed_initrds_are_reported_not_raised(tmp_path: Path, data: bytes, reason: str) -> None:
     (tmp_path / "initrd").write_bytes(data)
-    contents = initramfs.read_initrd(DirTree(tmp_path), "initrd")
+    contents = detect.read_initrd(DirTree(tmp_path), "initrd")
     assert reason in contents.problem, contents
 
 
 def test_initrd_time_budget(tmp_path: Path, monkeypatch) -> None:
     """A slow initrd is cut off after MAX_SECONDS (lowered here, so the test need not wait 30 s)."""
-    monkeypatch.setattr(initramfs, "MAX_SECONDS", 0.0)
+    monkeypatch.setattr(detect, "MAX_SECONDS", 0.0)
     (tmp_path / "initrd").write_bytes(NAMES + gzip.compress(cpio({"usr/lib/dracut/x": b"x" * 3_000_000})))
-    contents = initramfs.read_initrd(DirTree(tmp_path), "initrd")
+    contents = detect.read_initrd(DirTree(tmp_path), "initrd")
     assert contents.problem == "initrd: stopped after 0 s of unpacking"
 
 
 def test_plain_cpio_is_under_the_time_budget_too(tmp_path: Path, monkeypatch) -> None:
     """Uncompressed cpio (up to MAX_INITRD_BYTES of it) spends no unpacked bytes, so the time is checked
     between its pieces as well."""
-    monkeypatch.setattr(initramfs, "MAX_SECONDS", 0.0)
+    monkeypatch.setattr(detect, "MAX_SECONDS", 0.0)
     (tmp_path / "initrd").write_bytes(cpio({f"f{i}": b"x" for i in range(20_000)}))
-    contents = initramfs.read_initrd(DirTree(tmp_path), "initrd")
+    contents = detect.read_initrd(DirTree(tmp_path), "initrd")
     assert contents.problem == "initrd: stopped after 0 s of unpacking"
 
 
@@ -229,16 +229,16 @@ def test_nul_padding_between_tiny_archives(tmp_path: Path) -> None:
     is found by a search that stops at the first non-NUL byte, not by copying the buffer per member)."""
     archives = [cpio({f"dir/{i}": b"1"}) for i in range(30_000)]
     (tmp_path / "initrd").write_bytes(b"".join(b"\0" * 4 * (i % 3) + a for i, a in enumerate(archives)) + bytes(4096))
-    contents = initramfs.read_initrd(DirTree(tmp_path), "initrd")
+    contents = detect.read_initrd(DirTree(tmp_path), "initrd")
     assert contents.problem == "" and len(contents.names) == 30_000 and contents.has("dir/29999")
 
 
 def test_zstd_command_is_killed_at_the_time_budget(tmp_path: Path, monkeypatch) -> None:
-    if initramfs._HAS_ZSTD_MODULE:
+    if detect._HAS_ZSTD_MODULE:
         pytest.skip("this Python reads zstd itself; the zstd command path is not used")
-    monkeypatch.setattr(initramfs, "MAX_SECONDS", 0.0)
+    monkeypatch.setattr(detect, "MAX_SECONDS", 0.0)
     (tmp_path / "initrd").write_bytes(concatenated(zstd, 2))
-    contents = initramfs.read_initrd(DirTree(tmp_path), "initrd")
+    contents = detect.read_initrd(DirTree(tmp_path), "initrd")
     assert "stopped after 0 s" in contents.problem
 
 

@@ -1,20 +1,10 @@
-"""archiso (Arch Linux, SystemRescue) and Manjaro's miso fork.
+"""Arch Linux and SystemRescue (archiso's hooks) and Manjaro (miso's fork of them).
 
-archiso's `archiso_pxe_nfs` hook mounts `archiso_nfs_srv=IP:/path` (an IPv4 address: its hook
-cannot resolve names) and finds `<archisobasedir>/x86_64/airootfs.sfs` there; `ip=dhcp` is what
-makes `archiso_pxe_common` configure the network. Microcode images (`*ucode.img`) are separate
-early initrds and go first. Arch ISOs since 2024 put microcode inside the main initramfs.
-
-Manjaro's miso has the same hooks under `miso_pxe_*`, but manjaro-tools removes them unless the
-ISO profile enables PXE, so isodrop looks for `hooks/miso_pxe_nfs` inside the initramfs.
-
-`copytoram=n` keeps the root image on the NFS share. Without it the whole image (about 1 GiB for Arch)
-is copied into the client's RAM before boot: the NFS mount handler of both hooks sets copytoram to
-"y" unless the command line says exactly "n" (mkinitcpio-archiso `hooks/archiso_pxe_nfs`, checked at
-b206f34, 2025-11; manjaro-tools `initcpio/hooks/miso_pxe_nfs`, same code, checked on its master,
-devel and stable-0.15.x branches, 2018), so archiso's own "auto" (copy when the image is under 4 GiB
-and the RAM is large enough, README.bootparams) never applies over NFS. SystemRescue builds its
-initramfs with archiso's hooks, so the same parameter applies there.
+How those hooks mount the root over NFS is in `initramfs/archiso.py` and `initramfs/miso.py`; these are
+the distributions' layouts. Microcode images (`*ucode.img`) are separate early initrds and go first.
+Arch ISOs since 2024 put microcode inside the main initramfs. SystemRescue builds its initramfs with
+archiso's hooks, so the same parameters apply there. A profile may leave the PXE hooks out: Arch and
+SystemRescue ship them in every release, manjaro-tools only when the ISO profile enables PXE.
 """
 
 from __future__ import annotations
@@ -23,7 +13,8 @@ import re
 from collections.abc import Callable
 
 from isodrop.families.base import Check, Family, Tree, default_label
-from isodrop.families.initramfs import read_initrd
+from isodrop.families.initramfs import archiso, miso
+from isodrop.families.initramfs.detect import read_initrd
 from isodrop.model import NotBootable, ServerContext
 
 
@@ -47,37 +38,41 @@ def _pxe_nfs_hook(initrd: str) -> Check:
 
     def check(tree: Tree, ctx: ServerContext) -> None:
         contents = read_initrd(tree, initrd)
-        if contents.problem or not contents.names or contents.has("hooks/archiso_pxe_nfs"):
+        if contents.problem or not contents.names or contents.has(archiso.NFS_HOOK):
             return
         raise NotBootable(f"{initrd} has no archiso_pxe_nfs hook, so archiso_nfs_srv= would be ignored")
 
     return check
 
 
-ARCH = Family(
-    name="arch",
-    menu_group="Arch Linux",
-    requires=("arch/boot/x86_64/vmlinuz-linux",),
-    any_of=("arch/x86_64/airootfs.sfs", "arch/x86_64/airootfs.erofs"),
-    kernel=("arch/boot/x86_64/vmlinuz-linux",),
-    optional_initrds=("arch/boot/*ucode.img",),
-    initrds=(("arch/boot/x86_64/initramfs-linux.img",),),
-    check=_pxe_nfs_hook("arch/boot/x86_64/initramfs-linux.img"),
-    params="archisobasedir=arch archiso_nfs_srv={server}:{nfs_path} copytoram=n ip=dhcp",
-    label=_version_label("Arch Linux", "arch/version", r"ARCH_(\d{4})(\d{2})"),
+def _archiso_tree(
+    name: str, menu_group: str, base: str, kernel: str, initrd: str, label: Callable[[Tree], str]
+) -> Family:
+    """A tree as mkarchiso lays it out under its base folder: kernel, initramfs and microcode in
+    `<base>/boot/`, the root image in `<base>/x86_64/`."""
+    boot = f"{base}/boot/x86_64"
+    return Family(
+        name=name,
+        menu_group=menu_group,
+        requires=(f"{boot}/{kernel}",),
+        any_of=(f"{base}/x86_64/airootfs.sfs", f"{base}/x86_64/airootfs.erofs"),
+        kernel=(f"{boot}/{kernel}",),
+        optional_initrds=(f"{base}/boot/*ucode.img",),
+        initrds=((f"{boot}/{initrd}",),),
+        check=_pxe_nfs_hook(f"{boot}/{initrd}"),
+        params=archiso.line(base),
+        label=label,
+    )
+
+
+_ARCH_LABEL = _version_label("Arch Linux", "arch/version", r"ARCH_(\d{4})(\d{2})")
+ARCH = _archiso_tree(
+    "arch", "Arch Linux", "arch", kernel="vmlinuz-linux", initrd="initramfs-linux.img", label=_ARCH_LABEL
 )
 
-SYSTEMRESCUE = Family(
-    name="systemrescue",
-    menu_group="Tools",
-    requires=("sysresccd/boot/x86_64/vmlinuz",),
-    any_of=("sysresccd/x86_64/airootfs.sfs", "sysresccd/x86_64/airootfs.erofs"),
-    kernel=("sysresccd/boot/x86_64/vmlinuz",),
-    optional_initrds=("sysresccd/boot/*ucode.img",),
-    initrds=(("sysresccd/boot/x86_64/sysresccd.img",),),
-    check=_pxe_nfs_hook("sysresccd/boot/x86_64/sysresccd.img"),
-    params="archisobasedir=sysresccd archiso_nfs_srv={server}:{nfs_path} copytoram=n ip=dhcp",
-    label=_version_label("SystemRescue", "sysresccd/VERSION", r"RESCUE(\d+?)(\d{2})"),
+_RESCUE_LABEL = _version_label("SystemRescue", "sysresccd/VERSION", r"RESCUE(\d+?)(\d{2})")
+SYSTEMRESCUE = _archiso_tree(
+    "systemrescue", "Tools", "sysresccd", kernel="vmlinuz", initrd="sysresccd.img", label=_RESCUE_LABEL
 )
 
 MANJARO_INITRD = "boot/initramfs-x86_64.img"
@@ -86,7 +81,7 @@ MANJARO_INITRD = "boot/initramfs-x86_64.img"
 def manjaro_pxe_check(tree: Tree, ctx: ServerContext) -> None:
     """A Manjaro ISO boots over NFS only when its initramfs has miso's NFS hook."""
     contents = read_initrd(tree, MANJARO_INITRD)
-    if contents.has("hooks/miso_pxe_nfs"):
+    if contents.has(miso.NFS_HOOK):
         return
     if contents.problem:
         raise NotBootable(
@@ -107,7 +102,7 @@ MANJARO = Family(
     optional_initrds=("boot/*ucode.img",),
     initrds=((MANJARO_INITRD,),),
     check=manjaro_pxe_check,
-    params="misobasedir=manjaro miso_nfs_srv={server}:{nfs_path} copytoram=n ip=dhcp",
+    params=miso.line("manjaro"),
     label=lambda tree: (
         f"Manjaro {tree.volume_id.split('_', 1)[1].replace('_', ' ')}"
         if tree.volume_id.upper().startswith("MANJARO_")

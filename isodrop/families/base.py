@@ -34,7 +34,7 @@ class Tree(ABC):
         self.volume_id = volume_id.strip()
         self.iso_name = iso_name
         self._listing: dict[str, str] | None = None
-        self.initrd_facts: dict[str, object] = {}  # what families.initramfs read from an initrd, by path
+        self.initrd_facts: dict[str, object] = {}  # what families.initramfs.detect read from an initrd, by path
 
     @abstractmethod
     def _scan(self) -> dict[str, str]:

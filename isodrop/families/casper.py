@@ -1,8 +1,7 @@
-"""Ubuntu's casper initramfs and the systems built on it (Linux Mint, elementary OS, Pop!_OS).
+"""Ubuntu and the systems built on its casper initramfs (Linux Mint, elementary OS, Pop!_OS).
 
-casper with `netboot=nfs` mounts `nfsroot=` with klibc nfsmount on /cdrom and then looks for its
-squashfs in `/cdrom/<live-media-path>` (default "casper"); `ip=dhcp` is required for it to bring the
-network up. casper compares `.disk/casper-uuid-*` with the initrd's conf/uuid.conf, so the extracted
+How casper mounts its root over NFS is in `initramfs/casper.py`; these are the distributions' layouts.
+casper compares `.disk/casper-uuid-*` with the initrd's conf/uuid.conf, so the extracted
 tree keeps `.disk` (isodrop extracts everything).
 
 Ubuntu 23.10+ ships the root as layers (`minimal.squashfs` < `minimal.standard.squashfs` <
@@ -24,9 +23,8 @@ from dataclasses import replace
 
 from isodrop.families.base import Family, Tree, default_label
 from isodrop.families.bootcfg import GRUB_CONFIGS, default_entry, param_value
+from isodrop.families.initramfs import casper
 from isodrop.model import NotBootable, ServerContext
-
-CASPER_PARAMS = "boot=casper netboot=nfs nfsroot={server}:{nfs_path} ip=dhcp"
 
 
 def missing_layers(tree: Tree, ctx: ServerContext) -> None:
@@ -65,7 +63,7 @@ UBUNTU = Family(
     requires=("casper/filesystem.squashfs",),
     kernel=("casper/vmlinuz", "casper/vmlinuz.efi"),
     initrds=(("casper/initrd", "casper/initrd.lz", "casper/initrd.gz"),),
-    params=CASPER_PARAMS,
+    params=casper.LINE,
 )
 
 UBUNTU_LAYERED = replace(
@@ -82,7 +80,7 @@ LINUX_MINT = replace(
     menu_group="Linux Mint",
     requires=("casper/filesystem.squashfs", "preseed/linuxmint.seed"),
     info_contains=("Linux Mint",),
-    params=CASPER_PARAMS + " file=/cdrom/preseed/linuxmint.seed",
+    params=casper.LINE + " file=/cdrom/preseed/linuxmint.seed",
 )
 
 ELEMENTARY = replace(UBUNTU, name="elementary", menu_group="elementary OS", info_contains=("elementary OS",))

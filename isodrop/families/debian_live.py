@@ -1,7 +1,7 @@
 """Debian live-boot: Debian live images and the systems built with live-build (Kali, Clonezilla, GParted).
 
-live-boot with `netboot=nfs` mounts `nfsroot=` with klibc nfsmount and looks for `live/*.squashfs`
-there; `ip=dhcp` makes the initramfs configure the network first. `components` runs live-config,
+How live-boot mounts its root over NFS (and which of an ISO's own words it must not get) is in
+`initramfs/live_boot.py`; these are the distributions' layouts and words. `components` runs live-config,
 as every Debian live menu entry does. Debian 12 (live-build) ships `live/vmlinuz` plus a versioned
 hard link; Debian 11 live images only `live/vmlinuz-KVER` and `live/initrd.img-KVER`, so the initrd
 is the one with the kernel's version.
@@ -23,14 +23,11 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from isodrop.families.base import Family, Params, Tree, default_label
-from isodrop.families.bootcfg import SYSLINUX_CONFIGS, default_entry, medium_free, param_key
+from isodrop.families.bootcfg import SYSLINUX_CONFIGS, default_entry, medium_free
+from isodrop.families.initramfs import live_boot
+from isodrop.families.initramfs.kind import words
 from isodrop.model import ServerContext
 
-NFS_PARAMS = "netboot=nfs nfsroot={server}:{nfs_path} ip=dhcp"
-# live-boot 1:20230131 (9990-main.sh) copies the live media after mounting it, NFS included: `toram` all of
-# it, `toram=FILE` that squashfs, into a tmpfs; `todisk=DEV` onto a local disk. isodrop streams the root, so
-# an ISO's own `toram` (GParted's menu has toram=filesystem.squashfs) is not copied onto its line.
-COPY_TO_RAM_PARAMS = frozenset({"toram", "todisk"})
 LIVE_BOOT_PROOF = "booted in a VM with live-boot 1:20230131+deb12u1 (Debian 12)"
 
 DEBIAN_LIVE = Family(
@@ -39,7 +36,7 @@ DEBIAN_LIVE = Family(
     requires=("live/filesystem.squashfs",),
     kernel=("live/vmlinuz", "live/vmlinuz-*"),
     initrds=(("live/initrd.img{kernel_suffix}", "live/initrd.img", "live/initrd.img-*"),),
-    params="boot=live components " + NFS_PARAMS,
+    params=f"{live_boot.SELECT} components {live_boot.NFS}",
     proven=LIVE_BOOT_PROOF,
 )
 
@@ -62,8 +59,7 @@ def _own_params(fallback: str) -> Params:
     def params(tree: Tree, ctx: ServerContext) -> list[str]:
         entry = default_entry(tree, SYSLINUX_CONFIGS)
         own = medium_free(entry.params) if entry is not None else fallback.split()
-        own = [param for param in own if param_key(param) not in COPY_TO_RAM_PARAMS]
-        return own + NFS_PARAMS.format(**ctx.to_dict()).split()
+        return live_boot.LIVE_BOOT.without_copying(own) + words(live_boot.NFS, ctx)
 
     return params
 

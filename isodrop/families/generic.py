@@ -9,7 +9,6 @@ parameters. The result is marked `guessed`: nobody checked this system's recipe.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable
 
 from isodrop.families.base import Tree, checked_paths, default_label
 from isodrop.families.bootcfg import (
@@ -20,86 +19,10 @@ from isodrop.families.bootcfg import (
     default_entry,
     medium_free,
     param_key,
-    param_value,
 )
-from isodrop.families.debian_live import COPY_TO_RAM_PARAMS as LIVE_BOOT_COPY_PARAMS
-from isodrop.families.dracut import COPY_TO_RAM_PARAMS as DRACUT_COPY_PARAMS
-from isodrop.families.dracut import live_root, ram_copy
-from isodrop.families.initramfs import MARKERS, read_initrd
+from isodrop.families.initramfs import KINDS, Initramfs, found_in, named_on
+from isodrop.families.initramfs.detect import read_initrd
 from isodrop.model import BootEntry, NotBootable, ServerContext
-
-
-def _kind_from_params(params: list[str]) -> str:
-    boot = param_value(params, "boot")
-    keys = {param_key(param) for param in params}
-    if boot == "casper":
-        return "casper"
-    if boot == "live":
-        return "live-boot"
-    if "archisobasedir" in keys or "archisolabel" in keys:
-        return "archiso"
-    if "misobasedir" in keys or "misolabel" in keys:
-        return "miso"
-    if "rd.live.image" in params or (param_value(params, "root") or "").startswith("live:"):
-        return "dracut"
-    return ""
-
-
-def _casper(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str]:
-    boot = [] if "boot=casper" in own else ["boot=casper"]
-    return boot + [f"netboot=nfs nfsroot={ctx.server}:{ctx.nfs_path}", "ip=dhcp"]
-
-
-def _live_boot(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str]:
-    boot = [] if "boot=live" in own else ["boot=live"]
-    return boot + ["netboot=nfs", f"nfsroot={ctx.server}:{ctx.nfs_path}", "ip=dhcp"]
-
-
-def _dracut(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str]:
-    folder = (param_value(own, "rd.live.dir") or "LiveOS").strip("/")
-    image = f"{folder}/{param_value(own, 'rd.live.squashimg') or 'squashfs.img'}"
-    if not tree.is_file(image):
-        image = tree.first((f"{folder}/*.img",)) or image
-    root = (
-        live_root(tree, ctx, initrds[-1], image) if initrds else [f"root=live:nfs://{ctx.server}{ctx.nfs_path}/{image}"]
-    )
-    live = [] if "rd.live.image" in own else ["rd.live.image"]
-    return [*root, *live, "ip=dhcp"]
-
-
-def _base_dir(tree: Tree, image: str) -> str:
-    """The archisobasedir/misobasedir a command line left out: the folder holding `*/x86_64/<image>`."""
-    hits = tree.glob(f"*/x86_64/{image}")
-    return hits[0].split("/", 1)[0] if hits else ""
-
-
-def _archiso(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str]:
-    base = [] if param_value(own, "archisobasedir") else [f"archisobasedir={_base_dir(tree, 'airootfs.*')}"]
-    return base + [f"archiso_nfs_srv={ctx.server}:{ctx.nfs_path}", "copytoram=n", "ip=dhcp"]  # see archiso.py
-
-
-def _miso(tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str]:
-    base = [] if param_value(own, "misobasedir") else [f"misobasedir={_base_dir(tree, 'rootfs.sfs')}"]
-    return base + [f"miso_nfs_srv={ctx.server}:{ctx.nfs_path}", "copytoram=n", "ip=dhcp"]
-
-
-# An ISO's own parameters that make each initramfs copy its root into RAM (or onto a disk) although it
-# can read it over NFS: casper's `toram`/`todisk=` (scripts/casper, after its NFS mount), live-boot's and
-# dracut's (debian_live.py, dracut.py). archiso's and miso's copytoram is replaced by copytoram=n below.
-COPY_TO_RAM_PARAMS: dict[str, frozenset[str]] = {
-    "casper": frozenset({"toram", "todisk"}),
-    "live-boot": LIVE_BOOT_COPY_PARAMS,
-    "dracut": DRACUT_COPY_PARAMS,
-}
-
-# Each returns the parameters to add, or raises NotBootable when this initramfs cannot boot from the network.
-NFS_RECIPES: dict[str, Callable[[Tree, ServerContext, list[str], list[str]], list[str]]] = {
-    "casper": _casper,
-    "live-boot": _live_boot,
-    "dracut": _dracut,
-    "archiso": _archiso,
-    "miso": _miso,
-}
 
 
 def _find_entry(tree: Tree) -> MenuEntry | None:
@@ -110,6 +33,17 @@ def _find_entry(tree: Tree) -> MenuEntry | None:
     patterns = ("isolinux/*.cfg", "syslinux/*.cfg", "boot/*/*.cfg")
     others = tuple(rel for pattern in patterns for rel in tree.glob(pattern))
     return default_entry(tree, others)
+
+
+def _on_nfs(kind: Initramfs, tree: Tree, ctx: ServerContext, own: list[str], initrds: list[str]) -> list[str]:
+    """An ISO's own (medium-free) parameters with the initramfs's NFS words: its own words that would copy
+    the root away, and those the NFS words set again, are dropped; the NFS words come last."""
+    own = kind.without_copying(own)
+    added = kind.nfs_params(tree, ctx, own, initrds)
+    added_keys = {param_key(param) for item in added for param in item.split()}
+    return [param for param in own if param_key(param) not in added_keys] + [
+        param for item in added for param in item.split()
+    ]
 
 
 class GenericFallback:
@@ -140,34 +74,29 @@ class GenericFallback:
         if missing:
             raise NotBootable(f"its boot menu {entry.source} boots {', '.join(missing)}, not found in the ISO")
         checked_paths(entry.kernel, *entry.initrds)
-        kind = _kind_from_params(entry.params)
+        kind = named_on(entry.params)
         how = "its command line"
         problems = []
-        for initrd in entry.initrds if not kind else ():
+        for initrd in entry.initrds if kind is None else ():
             contents = read_initrd(tree, initrd)
-            kinds = contents.kinds()
-            if kinds:
-                kind, how = kinds[0], f"files inside {initrd}"
+            inside = found_in(contents)
+            if inside:
+                kind, how = inside[0], f"files inside {initrd}"
                 break
             if contents.problem:
                 problems.append(contents.problem)
-        if not kind:
-            known = ", ".join(MARKERS)
+        if kind is None:
+            known = ", ".join(each.name for each in KINDS)
             why = "; ".join(problems) if problems else f"none of its initrds is one of: {known}"
             raise NotBootable(
                 f"its default entry ({entry.source}) boots a Linux kernel, but isodrop cannot tell how its "
                 f"initramfs would mount a root over NFS: {why}"
             )
-        evidence = (*evidence, f"initramfs: {kind} (from {how})")
-        own = [param for param in medium_free(entry.params) if param_key(param) not in COPY_TO_RAM_PARAMS.get(kind, ())]
+        evidence = (*evidence, f"initramfs: {kind.name} (from {how})")
         try:
-            added = NFS_RECIPES[kind](tree, ctx, own, entry.initrds)
+            params = _on_nfs(kind, tree, ctx, medium_free(entry.params), entry.initrds)
         except NotBootable as verdict:
             raise verdict.claimed(self.name, evidence) from None
-        added_keys = {param_key(param) for item in added for param in item.split()}
-        params = [param for param in own if param_key(param) not in added_keys] + [
-            param for item in added for param in item.split()
-        ]
         return BootEntry(
             family=self.name,
             label=default_label(tree) or posixpath.basename(entry.kernel),
@@ -177,7 +106,7 @@ class GenericFallback:
             evidence=evidence,
             menu_group=self.menu_group,
             guessed=True,
-            copies_to_ram_bytes=ram_copy(tree, ctx, params) if kind == "dracut" else 0,
+            copies_to_ram_bytes=kind.ram_copy(tree, ctx, params) if kind.ram_copy else 0,
         )
 
 

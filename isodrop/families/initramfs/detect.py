@@ -1,4 +1,4 @@
-"""Look inside an initrd to tell which live initramfs it implements (casper, live-boot, dracut, archiso, miso).
+"""Look inside an initrd: the names of its files, from which the initramfs kinds tell what it is and can do.
 
 An initrd is one or more cpio "newc" archives, each either plain (early microcode) or compressed.
 gzip, xz, lzma and bzip2 are read with the standard library; zstd (Debian's default since
@@ -37,15 +37,6 @@ MAX_MEMBER_NAME = 4096  # bytes in one cpio member name (PATH_MAX)
 PIECE = 1024 * 1024  # decompressed bytes asked for at a time: memory stays small whatever the ratio
 CHUNK = 1024 * 1024  # initrd bytes handed on at a time
 
-# Files that only the named initramfs ships (checked as path prefixes of cpio member names).
-MARKERS: dict[str, tuple[str, ...]] = {
-    "casper": ("scripts/casper", "usr/share/initramfs-tools/scripts/casper"),
-    "live-boot": ("lib/live/boot", "usr/lib/live/boot", "scripts/live"),
-    "dracut": ("usr/lib/dracut/", "lib/dracut/", "usr/lib/dracut-lib.sh", "lib/dracut-lib.sh"),
-    "archiso": ("hooks/archiso",),
-    "miso": ("hooks/miso",),
-}
-
 
 @dataclass(frozen=True)
 class InitrdContents:
@@ -54,10 +45,6 @@ class InitrdContents:
 
     def has(self, prefix: str) -> bool:
         return any(name == prefix or name.startswith(prefix) for name in self.names)
-
-    def kinds(self) -> list[str]:
-        """The initramfs families whose marker files are present."""
-        return [kind for kind, prefixes in MARKERS.items() if any(self.has(prefix) for prefix in prefixes)]
 
 
 class _Limit(Exception):
