@@ -2,7 +2,7 @@
 volume ID and boot menus in their real syntax. Big files (kernels, squashfs images) are tiny
 stand-ins; initrds that a family looks inside are real cpio archives.
 
-`LAYOUTS[name]()` returns a `Layout`; `tests/isofactory.build_iso` turns it into an ISO.
+`LAYOUTS[name]()` returns a `Layout`; `tests/harness/isofactory.build_iso` turns it into an ISO.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import gzip
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from tests.harness.isofactory import Entry, Symlink
 
@@ -825,3 +826,15 @@ LAYOUTS: dict[str, Callable[[], Layout]] = {
     and not name.startswith("_")
     and getattr(function, "__annotations__", {}).get("return") == "Layout"
 }
+
+
+def write_tree(root: Path, layout: Layout) -> Path:
+    """The layout as an extracted folder (what `isodrop.extract` leaves on disk)."""
+    for rel, value in layout.files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(value, Symlink):
+            path.symlink_to(value.target)
+        else:
+            path.write_bytes(value.encode() if isinstance(value, str) else value)
+    return root

@@ -12,7 +12,6 @@ fresh VM. Time from VM start to marker is printed for each run; over 3 minutes f
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -22,47 +21,14 @@ import pytest
 
 from isodrop.state import slug_for
 from tests.harness.e2e.boottimes import boot_times, note, report  # noqa: F401 (boot_times: autouse)
-from tests.harness.e2e.liveiso import LiveIso, build_iso
+from tests.harness.e2e.liveiso import LiveIso
 from tests.harness.e2e.netns import PrivateNet
 from tests.harness.e2e.servers import DHCP_SNIPPET, PROXY_SNIPPET, render_snippet
 from tests.harness.e2e.stack import Stack, running_stack
 from tests.harness.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS, VM
-
-
-def vm_test(func):  # type: ignore[no-untyped-def]
-    """Boots a VM on a private network: needs root, namespaces, QEMU, dnsmasq, ganesha."""
-    return pytest.mark.network(pytest.mark.vm(func))
-
+from tests.harness.e2e.vmtests import vm_test
 
 MEMTEST_ISO = Path("/usr/lib/memtest86+/memtest86+x64.iso")
-NEEDED = {
-    "qemu-system-x86_64": "qemu-system-x86",
-    "dnsmasq": "dnsmasq-base",
-    "ganesha.nfsd": "nfs-ganesha",
-    "rpcbind": "rpcbind",
-    "mkinitramfs": "initramfs-tools-core",
-    "mksquashfs": "squashfs-tools",
-    "xorriso": "xorriso",
-}
-
-
-def _missing() -> str:
-    if os.geteuid() != 0:
-        return "needs root (network namespaces, tap devices, private mounts)"
-    absent = [pkg for tool, pkg in NEEDED.items() if shutil.which(tool) is None]
-    if not Path("/usr/share/OVMF/OVMF_CODE.fd").exists():
-        absent.append("ovmf")
-    if absent:
-        return "missing Debian packages (tests/apt-packages.txt, tests/setup.sh): " + " ".join(absent)
-    return ""
-
-
-@pytest.fixture(scope="module")
-def live_isos() -> tuple[LiveIso, LiveIso]:
-    """Two cached Debian-live ISOs with different markers (built once, ~1 min, then cached)."""
-    if _missing():
-        pytest.skip(f"e2e boot tests skipped: {_missing()}")
-    return build_iso("e2e-one"), build_iso("e2e-two")
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from isodrop.config import load
 from tests.harness.e2e.liveiso import build_iso
 from tests.harness.e2e.servers import DHCP_SNIPPET, PROXY_SNIPPET
 from tests.harness.e2e.stack import running_stack
+from tests.harness.e2e.vmtests import missing, vm_test
 from tests.harness.servicekit import ServiceRun
-from tests.system.test_e2e_boot import _missing, vm_test
 
 VM_MAC = "52:54:00:12:34:56"  # tests/harness/e2e/vm.py's default
 
@@ -36,8 +36,8 @@ def _row(service: ServiceRun) -> dict:
 def test_clients_shows_a_pc_waiting_at_the_menu_then_stopped_after_its_initrd(snippet: Path) -> None:
     """Proxy mode: the router leases the address; dnsmasq ties it to the MAC from the PXE ROM's port 4011
     request ("PXE(br0) <address> <MAC> bios.0" in its log)."""
-    if _missing():
-        pytest.skip(_missing())
+    if missing():
+        pytest.skip(missing())
     iso = build_iso("e2e-one")
     with running_stack(
         snippet,

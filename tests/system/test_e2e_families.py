@@ -30,7 +30,7 @@ from tests.harness.e2e.boottimes import boot_times, note, report  # noqa: F401 (
 from tests.harness.e2e.servers import DHCP_SNIPPET
 from tests.harness.e2e.stack import Stack, running_stack
 from tests.harness.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS
-from tests.system.test_e2e_boot import NEEDED as BOOT_NEEDED
+from tests.harness.e2e.vmtests import NEEDED as BOOT_NEEDED
 
 NEEDED = {  # what the boot tests need, plus nginx and the dracut ISO's chroot
     **BOOT_NEEDED,

@@ -14,7 +14,6 @@ proxy only names ipxe/menu.ipxe; the default entry and one chosen by key boot, k
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import time
@@ -28,17 +27,11 @@ from tests.harness.e2e.keyboard import KeyboardVM
 from tests.harness.e2e.liveiso import LiveIso
 from tests.harness.e2e.servers import DHCP_SNIPPET, PROXY_SNIPPET, start_nginx
 from tests.harness.e2e.stack import Stack, running_stack
-from tests.harness.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS, SerialVM
-from tests.system.test_e2e_boot import (  # noqa: F401  (fixtures shared with the boot tests)
-    live_isos,
-    vm_test,
-)
-
-IPXE_FAILURES = (*BOOT_FAILURES, "This entry did not boot", "No such file", "Connection reset")
+from tests.harness.e2e.vmtests import IPXE_FAILURES, boot, http_gets, tftp_sent, vm_test
 
 
 @pytest.fixture(scope="module")
-def http_stack(live_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:  # noqa: F811
+def http_stack(live_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:
     """isodrop as DHCP server, BIOS and UEFI through iPXE, nginx serving the trees folder."""
     with running_stack(
         DHCP_SNIPPET,
@@ -57,26 +50,10 @@ def script(stack: Stack, platform: str = "pcbios") -> str:
     return (stack.service.tftp / f"ipxe/menu-{platform}.ipxe").read_text()
 
 
-def http_gets(stack: Stack) -> list[tuple[str, int]]:
-    """(path, status) of every GET nginx logged so far."""
-    log = stack.proc("nginx").access_log.read_text()  # type: ignore[attr-defined]
-    return [(m[1], int(m[2])) for m in re.finditer(r'"GET (\S+) HTTP/[\d.]+" (\d+)', log)]
-
-
-def boot(stack: Stack, vm: SerialVM, iso: LiveIso, what: str, since: int = 0, failures=IPXE_FAILURES) -> float:
-    try:
-        seconds = vm.wait_for(iso.marker, MAX_BOOT_SECONDS + 10, failures, since=since)
-        report(what, seconds)
-        assert seconds <= MAX_BOOT_SECONDS, f"{what}: marker after {seconds:.0f} s, more than 3 minutes"
-        return seconds
-    finally:
-        vm.close()
-
-
 @vm_test
 def test_bios_ipxe_default_entry_kernel_and_initrd_over_http(
     http_stack: Stack,
-    live_isos: tuple[LiveIso, LiveIso],  # noqa: F811
+    live_isos: tuple[LiveIso, LiveIso],
 ) -> None:
     one, two = live_isos
     text = script(http_stack)
@@ -91,16 +68,10 @@ def test_bios_ipxe_default_entry_kernel_and_initrd_over_http(
     assert two.marker not in vm.text()
 
 
-def tftp_sent(stack: Stack, name: str) -> int:
-    """How often dnsmasq logged sending a file whose path ends in `name` over TFTP."""
-    log = (stack.work / "dnsmasq.log").read_text(errors="replace")
-    return sum(1 for line in log.splitlines() if "dnsmasq-tftp" in line and line.split(" to ")[0].endswith(name))
-
-
 @vm_test
 def test_bios_ipxe_second_entry_chosen_by_key(
     http_stack: Stack,
-    live_isos: tuple[LiveIso, LiveIso],  # noqa: F811
+    live_isos: tuple[LiveIso, LiveIso],
 ) -> None:
     """Press the key the menu shows beside the second entry ("2") on the PC's keyboard."""
     assert "item --key 2 entry-iso-e2e-two [2] " in script(http_stack)
@@ -137,7 +108,7 @@ def boot_second_by_key(stack: Stack, isos: tuple[LiveIso, LiveIso], name: str, w
 @vm_test
 def test_uefi_snponly_from_ovmf_own_stack_entry_typed_on_serial(
     http_stack: Stack,
-    live_isos: tuple[LiveIso, LiveIso],  # noqa: F811
+    live_isos: tuple[LiveIso, LiveIso],
 ) -> None:
     """OVMF's own PXE client (no iPXE ROM) loads efi64/bootx64.efi = snponly.efi; that iPXE asks again
     with user class iPXE and gets the script, not itself (no reload loop). Its menu is on the serial
@@ -179,7 +150,7 @@ def isodrop_check(stack: Stack) -> subprocess.CompletedProcess[str]:
 @vm_test
 def test_nginx_stopped_check_fails_and_ipxe_falls_back_to_tftp(
     http_stack: Stack,
-    live_isos: tuple[LiveIso, LiveIso],  # noqa: F811
+    live_isos: tuple[LiveIso, LiveIso],
 ) -> None:
     """The documented behaviour: `isodrop check` reports FAIL for http_url, and PCs still boot because
     iPXE's script fetches each file over TFTP when HTTP fails (this boot's time is the TFTP figure)."""
@@ -210,7 +181,7 @@ class TestIpxeProxyDhcp:
     with the network file isodrop writes, and only names the boot file: ipxe/menu.ipxe for iPXE (QEMU's NIC ROM)."""
 
     @pytest.fixture(scope="class")
-    def proxy_stack(self, live_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:  # noqa: F811
+    def proxy_stack(self, live_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:
         with running_stack(
             PROXY_SNIPPET, with_router=True, menu_default="e2e-one.iso", http=True, bios_loader="ipxe"
         ) as stack:
@@ -227,7 +198,7 @@ class TestIpxeProxyDhcp:
     def test_default_entry_kernel_and_initrd_over_http(
         self,
         proxy_stack: Stack,
-        live_isos: tuple[LiveIso, LiveIso],  # noqa: F811
+        live_isos: tuple[LiveIso, LiveIso],
     ) -> None:
         one, two = live_isos
         assert "choose --timeout 3000 --default entry-iso-e2e-one" in script(proxy_stack)
@@ -245,7 +216,7 @@ class TestIpxeProxyDhcp:
     def test_second_entry_chosen_by_key(
         self,
         proxy_stack: Stack,
-        live_isos: tuple[LiveIso, LiveIso],  # noqa: F811
+        live_isos: tuple[LiveIso, LiveIso],
     ) -> None:
         what = "BIOS iPXE, proxy-DHCP beside a router, second entry chosen by key, over HTTP"
         boot_second_by_key(proxy_stack, live_isos, "ipxe-bios-proxy-key", what)

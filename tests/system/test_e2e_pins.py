@@ -24,14 +24,14 @@ from tests.harness.e2e.liveiso import LiveIso
 from tests.harness.e2e.servers import DHCP_SNIPPET
 from tests.harness.e2e.stack import Stack, running_stack
 from tests.harness.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS
-from tests.system.test_e2e_boot import live_isos, vm_test  # noqa: F401 (live_isos: fixture)
+from tests.harness.e2e.vmtests import vm_test
 
 PC_A, PC_B, PC_C = "52:54:00:00:0a:01", "52:54:00:00:0b:02", "52:54:00:00:0c:03"
 UEFI_FAILURES = (*BOOT_FAILURES, "error: ", "grub>")
 
 
 @pytest.fixture(scope="module")
-def pins_stack(live_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:  # noqa: F811
+def pins_stack(live_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:
     one, two = live_isos
     with running_stack(
         DHCP_SNIPPET,
@@ -72,7 +72,7 @@ def boot(stack: Stack, firmware: str, mac: str, iso: LiveIso, other: LiveIso, wh
 
 
 @vm_test
-def test_bios_pcs_boot_their_own_default_by_mac(pins_stack: Stack, live_isos: tuple[LiveIso, LiveIso]) -> None:  # noqa: F811
+def test_bios_pcs_boot_their_own_default_by_mac(pins_stack: Stack, live_isos: tuple[LiveIso, LiveIso]) -> None:
     one, two = live_isos
     pin(pins_stack, PC_A, two.path.name, "--timeout", "2")
     own = pins_stack.service.tftp / "pxelinux.cfg/01-52-54-00-00-0a-01"
@@ -86,7 +86,7 @@ def test_bios_pcs_boot_their_own_default_by_mac(pins_stack: Stack, live_isos: tu
 @vm_test
 def test_uefi_grub_one_shot_boots_once_then_the_normal_default(
     pins_stack: Stack,
-    live_isos: tuple[LiveIso, LiveIso],  # noqa: F811
+    live_isos: tuple[LiveIso, LiveIso],
 ) -> None:
     one, two = live_isos
     clients = pins_stack.work / "clients.toml"

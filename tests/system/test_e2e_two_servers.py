@@ -35,11 +35,7 @@ from tests.harness.e2e.netns import PrivateNet
 from tests.harness.e2e.servers import PROXY_SNIPPET, start_dnsmasq
 from tests.harness.e2e.stack import Stack, running_stack
 from tests.harness.e2e.vm import VM
-from tests.system.test_e2e_boot import (  # noqa: F401  (fixtures shared with the boot tests)
-    live_isos,
-    vm_test,
-)
-from tests.system.test_e2e_http import boot, http_gets, tftp_sent
+from tests.harness.e2e.vmtests import boot, http_gets, tftp_sent, vm_test
 
 IPV4 = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])")
 MENU = "ipxe/menu-pcbios.ipxe"  # what the PC's iPXE fetches from the proxy that answered it
@@ -114,7 +110,7 @@ def mount_options(pid: int, folder: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def two_servers(live_isos: tuple[LiveIso, LiveIso]) -> Iterator[TwoServers]:  # noqa: F811
+def two_servers(live_isos: tuple[LiveIso, LiveIso]) -> Iterator[TwoServers]:
     one, _ = live_isos
     drop = Path(tempfile.mkdtemp(prefix="isodrop-e2e-shared-drop-"))
     drop.chmod(0o755)
@@ -143,7 +139,7 @@ def two_servers(live_isos: tuple[LiveIso, LiveIso]) -> Iterator[TwoServers]:  # 
 @vm_test
 def test_both_serve_the_same_entries_each_naming_only_itself(
     two_servers: TwoServers,
-    live_isos: tuple[LiveIso, LiveIso],  # noqa: F811
+    live_isos: tuple[LiveIso, LiveIso],
 ) -> None:
     """Same slugs, same menus and exports but for each server's own address (and folders); no generated
     file of either names the other server or any address but its own; the shared drop folder is read-only
@@ -197,7 +193,7 @@ def counters(pair: TwoServers) -> tuple[dict[str, int], dict[str, int]]:
 @vm_test
 def test_pc_boots_from_the_server_whose_offer_it_took(
     two_servers: TwoServers,
-    live_isos: tuple[LiveIso, LiveIso],  # noqa: F811
+    live_isos: tuple[LiveIso, LiveIso],
 ) -> None:
     one, _ = live_isos
     menus, gets = counters(two_servers)
@@ -212,7 +208,7 @@ def test_pc_boots_from_the_server_whose_offer_it_took(
 @vm_test
 def test_with_one_server_stopped_pcs_boot_from_the_other(
     two_servers: TwoServers,
-    live_isos: tuple[LiveIso, LiveIso],  # noqa: F811
+    live_isos: tuple[LiveIso, LiveIso],
 ) -> None:
     """The dnsmasq of the server that answered first in the boot before (A when run alone) stopped by
     its PID, its isodrop, ganesha and nginx still running: the other answers alone and serves the whole
@@ -236,7 +232,7 @@ def test_with_one_server_stopped_pcs_boot_from_the_other(
 @vm_test
 def test_removing_the_iso_removes_it_on_both(
     two_servers: TwoServers,
-    live_isos: tuple[LiveIso, LiveIso],  # noqa: F811
+    live_isos: tuple[LiveIso, LiveIso],
 ) -> None:
     slug = slug_for(live_isos[0].path.name)
     os.unlink(two_servers.drop / live_isos[0].path.name)

@@ -28,7 +28,7 @@ from tests.harness.e2e.liveiso import LiveIso, build_iso
 from tests.harness.e2e.servers import DHCP_SNIPPET, PROXY_SNIPPET, start_nginx
 from tests.harness.e2e.stack import Stack, running_stack
 from tests.harness.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS, OVMF_CODE_SECBOOT, OVMF_VARS_MS, VM
-from tests.system.test_e2e_boot import _missing, vm_test
+from tests.harness.e2e.vmtests import missing, vm_test
 
 GRUB_MENU = "grub/grub.cfg"
 
@@ -53,7 +53,7 @@ def _uefi_missing() -> str:
     absent = [str(p) for p in SECURE_BOOT_FILES if not p.exists()]
     if absent:
         return "missing (ovmf, shim-signed, grub-efi-amd64-signed in tests/apt-packages.txt): " + " ".join(absent)
-    return _missing()
+    return missing()
 
 
 @pytest.fixture(scope="module")

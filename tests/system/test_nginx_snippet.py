@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.e2e.netns import PrivateNet
-from tests.harness.e2e.servers import REPO, start_shipped_site
+from tests.harness.e2e.servers import REPO, fetch, start_shipped_site
 
 
 @pytest.fixture
@@ -64,15 +64,6 @@ def test_shipped_site_serves_trees_read_only(served: tuple[PrivateNet, Path, Pat
     assert curl(net, f"{base}/.state/one.json") == "403", "isodrop's records are not served"
     assert curl(net, f"{base}/one/") in ("403", "404"), "no directory listings"
     assert curl(net, f"http://{net.server_ip}/etc/passwd") == "404"
-
-
-def fetch(net: PrivateNet, *args: str) -> tuple[str, dict[str, str], bytes]:
-    """Status line, headers (lower-case names) and body of one GET from inside the namespace."""
-    argv = [*net.ns_exec(), "curl", "-s", "-D", "/dev/stderr", "--max-time", "5", *args]
-    done = subprocess.run(argv, capture_output=True, check=False)
-    status, *lines = done.stderr.decode().splitlines()
-    headers = {name.strip().lower(): value.strip() for name, _, value in (ln.partition(":") for ln in lines if ln)}
-    return status, headers, done.stdout
 
 
 @pytest.mark.network

@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 
 from tests.harness.e2e.netns import PrivateNet
-from tests.harness.e2e.servers import start_shipped_site
+from tests.harness.e2e.servers import fetch, start_shipped_site
+from tests.harness.pageparse import Page, assert_inert
 from tests.harness.servicekit import REPO, build_debian_live
-from tests.system.test_nginx_snippet import fetch
-from tests.unit.test_statuspage import Page, assert_inert
 
 BROKEN = '"><img src=x onerror=alert(1)><script>alert(2)<!--.iso'
 FIFO = "fifo\u202egpj.iso"

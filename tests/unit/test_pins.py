@@ -37,8 +37,8 @@ from tests.harness.loader_parsers import (
     syslinux_timeout_entry,
     words,
 )
+from tests.harness.menu_cases import BASE, drop_folders, entry_boot, expected_boot, same, served
 from tests.harness.servicekit import ServiceRun, build_debian_live
-from tests.service.test_menu_defaults import BASE, drop_folders, entry_boot, expected_boot, same, served
 
 MAC1, MAC2 = "52:54:00:aa:bb:01", "52:54:00:aa:bb:02"
 GOOD = """\

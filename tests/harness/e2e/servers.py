@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import subprocess
 from pathlib import Path
 
 from isodrop import dnsmasq_network
@@ -263,3 +264,12 @@ def start_shipped_site(net: PrivateNet, trees: Path, work: Path, page_dir: Path 
     proc = Proc("nginx", [*net.ns_exec(), "nginx", "-c", str(conf), "-e", str(work / "error.log")], work / "nginx.log")
     wait_for(lambda: proc.check_alive() or (work / "nginx.pid").exists(), 10, "nginx pid file")
     return proc
+
+
+def fetch(net: PrivateNet, *args: str) -> tuple[str, dict[str, str], bytes]:
+    """Status line, headers (lower-case names) and body of one GET from inside the namespace."""
+    argv = [*net.ns_exec(), "curl", "-s", "-D", "/dev/stderr", "--max-time", "5", *args]
+    done = subprocess.run(argv, capture_output=True, check=False)
+    status, *lines = done.stderr.decode().splitlines()
+    headers = {name.strip().lower(): value.strip() for name, _, value in (ln.partition(":") for ln in lines if ln)}
+    return status, headers, done.stdout

@@ -23,26 +23,14 @@ from isodrop.families.bootcfg import default_entry, split_params
 from isodrop.families.initramfs import read_initrd
 from isodrop.model import BootEntry, NotBootable, ServerContext
 from tests.harness.e2e.cache import cached_dir, recipe_hash
-from tests.harness.family_layouts import LAYOUTS, Layout, cpio
-from tests.harness.isofactory import Symlink, build_iso
+from tests.harness.family_layouts import LAYOUTS, Layout, cpio, write_tree
+from tests.harness.isofactory import build_iso
 
 SERVER = "192.168.50.1"
 
 
 def context(name: str) -> ServerContext:
     return ServerContext(server=SERVER, nfs_path=f"/srv/tftp/isodrop/{name}", tftp_path=f"isodrop/{name}")
-
-
-def write_tree(root: Path, layout: Layout) -> Path:
-    """The layout as an extracted folder (what `isodrop.extract` leaves on disk)."""
-    for rel, value in layout.files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(value, Symlink):
-            path.symlink_to(value.target)
-        else:
-            path.write_bytes(value.encode() if isinstance(value, str) else value)
-    return root
 
 
 @pytest.fixture(params=["iso", "dir"])
