@@ -4,13 +4,23 @@ works for any depth and path length without following symlinks."""
 from __future__ import annotations
 
 import os
+import shutil
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from isodrop.extract import extract_iso
 from isodrop.model import BootEntry, Outcome, ServerContext
 from isodrop.state import EntryState, slug_for
 from isodrop.trees import Trees, remove_tree
+from tests.harness.extract_cases import (
+    snapshot,
+    ubuntu_files,
+)
+from tests.harness.isofactory import build_iso
 
 
 def record(name: str) -> EntryState:
@@ -156,9 +166,6 @@ def test_read_only_trees_move_in_and_out_without_cap_dac_override(tmp_path: Path
     leaves it) between `.tmp/` and its place must still work. Run with that capability really dropped
     (setpriv), as the Debian server VM test found: rename(2) to another folder needs write permission on
     the moved folder itself."""
-    import shutil
-    import subprocess
-    import sys
 
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("needs root and util-linux's setpriv to drop CAP_DAC_OVERRIDE")
@@ -223,3 +230,23 @@ def test_records_and_temporaries_are_private_and_start_up_fixes_an_older_install
     trees.save(record("d.iso"), durable=False)
     assert mode(root / ".state" / "c.json") == 0o600 and mode(root / ".state" / "d.json") == 0o600
     assert set(trees.records()) == {"a", "b", "c", "d"}
+
+
+def test_remove_tree_handles_read_only_folders_and_never_follows_links(tmp_path: Path, outside: Path) -> None:
+    iso = build_iso(tmp_path / "live.iso", ubuntu_files())
+    extract_iso(iso, tmp_path / "tree")
+    tree = tmp_path / "tree"
+    tree.chmod(0o755)
+    (tree / "to-outside").symlink_to(outside)  # as if something planted a link after extraction
+    (tree / "abs").symlink_to(outside / "x")
+    tree.chmod(0o555)
+    assert stat.S_IMODE((tree / "casper").stat().st_mode) == 0o555
+    before = snapshot(outside)
+    remove_tree(tree)
+    assert not tree.exists()
+    assert snapshot(outside) == before and (outside / "x").read_text() == "precious"
+    remove_tree(tree)  # already gone: nothing to do
+    link = tmp_path / "link-to-outside"
+    link.symlink_to(outside)
+    remove_tree(link)
+    assert not link.exists() and (outside / "x").exists()
