@@ -203,7 +203,7 @@ DERIVATIVE_LAYOUTS = ("kali_2024", "clonezilla_3", "gparted_1_6")
 def build_derivative(layout: str) -> LiveIso:
     """The fixture layout `layout` of tests/harness/family_layouts.py with its stand-in kernel, initrd and squashfs
     replaced by the real live-boot ones of this module, so live-boot itself runs the family's command line."""
-    from tests import family_layouts
+    from tests.harness import family_layouts
     from tests.harness.isofactory import File
     from tests.harness.isofactory import build_iso as write_iso
 
