@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from isodrop.model import ServerContext
 from tests.harness.isofactory import Entry, Symlink
 
 
@@ -838,3 +839,10 @@ def write_tree(root: Path, layout: Layout) -> Path:
         else:
             path.write_bytes(value.encode() if isinstance(value, str) else value)
     return root
+
+
+SERVER = "192.168.50.1"
+
+
+def context(name: str) -> ServerContext:
+    return ServerContext(server=SERVER, nfs_path=f"/srv/tftp/isodrop/{name}", tftp_path=f"isodrop/{name}")

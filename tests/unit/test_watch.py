@@ -287,7 +287,9 @@ def isolated_from_other_mounts(body: str, tmp_path: Path) -> None:
     except pytest.skip.Exception:
         globals()[body](tmp_path)
         return
-    code = f"import sys; from pathlib import Path; from tests.unit import test_watch; test_watch.{body}(Path(sys.argv[1]))"
+    code = (
+        f"import sys; from pathlib import Path; from tests.unit import test_watch; test_watch.{body}(Path(sys.argv[1]))"
+    )
     done = in_private_mount_namespace(code, tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
 

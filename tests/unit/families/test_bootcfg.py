@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from isodrop.families import DirTree, bootcfg, recognise
-from isodrop.families.bootcfg import BootConfigTooLarge, default_entry, grub_entries, syslinux_entries
+from isodrop.families.bootcfg import BootConfigTooLarge, default_entry, grub_entries, split_params, syslinux_entries
 from isodrop.families.generic import GENERIC
 from isodrop.model import BootEntry, NotBootable, ServerContext
-from tests.harness.family_layouts import initramfs
+from tests.harness.family_layouts import Layout, initramfs, write_tree
 from tests.harness.isofactory import build_iso
 from tests.harness.servicekit import REPO, build_debian_live
 
@@ -248,3 +248,26 @@ def test_a_budget_exceeding_iso_fails_alone_in_a_scan(tmp_path: Path) -> None:
     deep = entries["deep-menus.iso"]
     assert deep["outcome"] != "served" and "boot configuration too large" in json.dumps(deep), deep
     assert "link33.cfg is included 33 levels deep" in json.dumps(deep), deep
+
+
+def test_split_params_keeps_quoted_values() -> None:
+    assert split_params('a=1  ocs_live_run="ocs-live-general x" b ""') == [
+        "a=1",
+        'ocs_live_run="ocs-live-general x"',
+        "b",
+        '""',
+    ]
+
+
+def test_grub_default_by_index_and_by_id(tmp_path: Path) -> None:
+    cfg = (
+        'set default="1"\nmenuentry "one" {\n linux /a root=x\n}\n'
+        "menuentry 'two' --id second {\n linux /b one=1\n initrd /b.img\n}\n"
+    )
+    tree = DirTree(write_tree(tmp_path / "a", Layout({"boot/grub/grub.cfg": cfg}, "")))
+    entry = default_entry(tree)
+    assert entry is not None and (entry.kernel, entry.initrds, entry.params) == ("b", ["b.img"], ["one=1"])
+    cfg2 = cfg.replace('set default="1"', "set default=second")
+    tree2 = DirTree(write_tree(tmp_path / "b", Layout({"boot/grub/grub.cfg": cfg2}, "")))
+    entry2 = default_entry(tree2)
+    assert entry2 is not None and entry2.title == "two"

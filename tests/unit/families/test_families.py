@@ -1,15 +1,14 @@
-"""Families: every fixture layout is built into a real ISO, then recognised both straight from the
-image (`IsoTree`) and from an extracted folder (`DirTree`); the full boot entry is checked.
+"""The families package as a whole (isodrop.families.recognise over FAMILIES): every fixture layout is built
+into a real ISO, then recognised both straight from the image (`IsoTree`) and from an extracted folder
+(`DirTree`); the full boot entry is checked. Rules of one family have their own file beside this one
+(test_casper, test_dracut, test_generic, test_initramfs, test_memtest, test_unsupported, test_base, ...).
 
 Real ISOs nobody here wrote (Debian's memtest86+ and grub-rescue-pc) are fetched with
-`apt-get download` once and cached.
+`apt-get download` once and cached (conftest.py).
 """
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import lzma
 import re
 import shutil
 import subprocess
@@ -18,34 +17,10 @@ from pathlib import Path
 import pytest
 
 from isodrop.extract import IsoTree
-from isodrop.families import FAMILIES, DirTree, Tree, initramfs, recognise
-from isodrop.families.bootcfg import default_entry, split_params
-from isodrop.families.initramfs import read_initrd
+from isodrop.families import FAMILIES, DirTree, recognise
+from isodrop.families.bootcfg import default_entry
 from isodrop.model import BootEntry, NotBootable, ServerContext
-from tests.harness.e2e.cache import cached_dir, recipe_hash
-from tests.harness.family_layouts import LAYOUTS, Layout, cpio, write_tree
-from tests.harness.isofactory import build_iso
-
-SERVER = "192.168.50.1"
-
-
-def context(name: str) -> ServerContext:
-    return ServerContext(server=SERVER, nfs_path=f"/srv/tftp/isodrop/{name}", tftp_path=f"isodrop/{name}")
-
-
-@pytest.fixture(params=["iso", "dir"])
-def make_tree(request: pytest.FixtureRequest, tmp_path: Path):
-    """Turn a layout name into a Tree: read from a built ISO, or from the same files extracted."""
-
-    def make(name: str) -> Tree:
-        layout = LAYOUTS[name]()
-        if request.param == "iso":
-            iso = build_iso(tmp_path / f"{name}.iso", layout.files, volume_id=layout.volume_id)
-            return IsoTree(iso)
-        return DirTree(write_tree(tmp_path / name, layout), volume_id=layout.volume_id, iso_name=f"{name}.iso")
-
-    return make
-
+from tests.harness.family_layouts import LAYOUTS, SERVER, context, write_tree
 
 NFS = "nfsroot={S}:/srv/tftp/isodrop/{N}"
 CASPER = f"boot=casper netboot=nfs {NFS} ip=dhcp"
@@ -269,26 +244,6 @@ def test_not_bootable_layout(make_tree, name: str) -> None:
     assert result.evidence
 
 
-def test_manjaro_with_zstd_initramfs_is_read(make_tree) -> None:
-    """Manjaro's default zstd initramfs is read (Python 3.14's zstd module, else Debian's zstd command)."""
-    result = recognise(make_tree("manjaro_24_zstd"), context("m"))
-    assert isinstance(result, BootEntry), result
-    assert "misobasedir=manjaro" in result.params and any(p.startswith("miso_nfs_srv=") for p in result.params)
-
-
-def test_manjaro_with_broken_zstd_initramfs_is_explained(make_tree) -> None:
-    """A zstd stream that cannot be unpacked: the outcome says so instead of guessing."""
-    result = recognise(make_tree("manjaro_24_zstd_corrupt"), context("m"))
-    assert isinstance(result, NotBootable)
-    assert "could not check" in result.reason and "corrupt" in result.reason
-
-
-def test_data_disc_is_left_unrecognised(make_tree) -> None:
-    result = recognise(make_tree("data_disc"), context("photos"))
-    assert isinstance(result, NotBootable) and result.guessed and not result.family
-    assert "no known live system" in result.reason
-
-
 def test_every_family_has_a_fixture() -> None:
     """Adding a family without a fixture layout that exercises it fails here."""
     covered = {spec[0] for spec in (BOOTABLE | GUESSED).values()} | {spec[0] for spec in NOT_BOOTABLE.values()}
@@ -303,130 +258,7 @@ def test_http_url_does_not_change_nfs_recipes(make_tree) -> None:
     assert entry.params[0] == "root=live:nfs://192.168.50.1/srv/tftp/isodrop/f/LiveOS/squashfs.img"
 
 
-def test_fedora_initrd_without_nfs_module_uses_http_when_configured(make_tree) -> None:
-    tree = make_tree("fedora_41_without_nfs")
-    result = recognise(tree, context("f"))
-    assert isinstance(result, NotBootable)
-    assert "has dracut's livenet module but not its nfs module" in result.reason
-    ctx = ServerContext(SERVER, "/srv/tftp/isodrop/f", "isodrop/f", http_url="http://192.168.50.1/isodrop/f/")
-    entry = recognise(tree, ctx)
-    assert isinstance(entry, BootEntry)
-    assert entry.cmdline == "root=live:http://192.168.50.1/isodrop/f/LiveOS/squashfs.img rd.live.image ip=dhcp"
-    # livenet downloads an HTTP image whole into the initramfs's tmpfs: the entry says how much RAM that takes
-    image = tree.size("LiveOS/squashfs.img")
-    assert image and entry.copies_to_ram_bytes == image
-    assert entry.ram_needed_bytes == image + 512 * 1024 * 1024
-    assert f"needs at least {-(-entry.ram_needed_bytes // 2**20)} MiB of RAM" in entry.root_line()
-    assert BootEntry.from_dict(entry.to_dict()) == entry, "the record keeps the figure"
-
-
-def test_fedora_initrd_without_livenet_cannot_boot_from_the_network(make_tree) -> None:
-    ctx = ServerContext(SERVER, "/srv/tftp/isodrop/f", "isodrop/f", http_url="http://192.168.50.1/isodrop/f")
-    result = recognise(make_tree("fedora_41_without_livenet"), ctx)
-    assert isinstance(result, NotBootable)
-    assert result.family == "fedora" and "no dracut livenet module" in result.reason
-
-
-def test_split_params_keeps_quoted_values() -> None:
-    assert split_params('a=1  ocs_live_run="ocs-live-general x" b ""') == [
-        "a=1",
-        'ocs_live_run="ocs-live-general x"',
-        "b",
-        '""',
-    ]
-
-
-def test_grub_default_by_index_and_by_id(tmp_path: Path) -> None:
-    cfg = (
-        'set default="1"\nmenuentry "one" {\n linux /a root=x\n}\n'
-        "menuentry 'two' --id second {\n linux /b one=1\n initrd /b.img\n}\n"
-    )
-    tree = DirTree(write_tree(tmp_path / "a", Layout({"boot/grub/grub.cfg": cfg}, "")))
-    entry = default_entry(tree)
-    assert entry is not None and (entry.kernel, entry.initrds, entry.params) == ("b", ["b.img"], ["one=1"])
-    cfg2 = cfg.replace('set default="1"', "set default=second")
-    tree2 = DirTree(write_tree(tmp_path / "b", Layout({"boot/grub/grub.cfg": cfg2}, "")))
-    entry2 = default_entry(tree2)
-    assert entry2 is not None and entry2.title == "two"
-
-
-@pytest.mark.parametrize("chunk", [777, 4 * 1024 * 1024])
-def test_initrd_reader_sees_every_concatenated_archive(tmp_path: Path, monkeypatch, chunk: int) -> None:
-    """An early-microcode cpio, a gzip'd, an xz'd and a bzip2'd cpio, as initrds concatenate them;
-    small chunks make headers and file data straddle the pieces fed to the decompressors."""
-    monkeypatch.setattr(initramfs, "CHUNK", chunk)
-    monkeypatch.setattr(initramfs, "PIECE", chunk)  # decompressed pieces straddle headers too
-    many = {f"usr/lib/modules/6.1/kernel/m{i}.ko": bytes([i % 251]) * (i * 37 % 5000) for i in range(300)}
-    data = (
-        cpio({"kernel/x86/microcode/AuthenticAMD.bin": b"x" * 3})
-        + gzip.compress(cpio({"scripts/casper": b"#", **many}))
-        + lzma.compress(cpio({"usr/lib/dracut/modules.txt": b"x" * 70_000}))
-        + bz2.compress(cpio({"hooks/archiso": b"run_hook"}))
-    )
-    tree = DirTree(write_tree(tmp_path / "t", Layout({"initrd": data}, "")))
-    contents = read_initrd(tree, "initrd")
-    assert contents.problem == ""
-    expected = {"kernel/x86/microcode/AuthenticAMD.bin", "scripts/casper", "usr/lib/dracut/modules.txt"}
-    assert contents.names == expected | {"hooks/archiso"} | set(many)
-    assert contents.kinds() == ["casper", "dracut", "archiso"]
-
-
-def test_initrd_reader_reports_a_truncated_stream(tmp_path: Path) -> None:
-    data = gzip.compress(cpio({"scripts/casper": b"#" * 100_000}))
-    tree = DirTree(write_tree(tmp_path / "t", Layout({"initrd": data[: len(data) // 2]}, "")))
-    contents = read_initrd(tree, "initrd")
-    assert "part of it is corrupt" in contents.problem
-
-
 # --- real ISOs from Debian's archive -------------------------------------------------------------
-
-REAL_PACKAGES = ("memtest86+", "grub-rescue-pc")
-
-
-def _candidate_versions() -> list[str]:
-    out = subprocess.run(["apt-cache", "policy", *REAL_PACKAGES], capture_output=True, text=True, check=False)
-    return [line.split()[-1] for line in out.stdout.splitlines() if "Candidate:" in line]
-
-
-@pytest.fixture(scope="module")
-def debian_isos() -> Path:
-    """memtest86+x64.iso and grub-rescue-cdrom.iso, unpacked from their .debs (cached between runs)."""
-    if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
-        pytest.skip("needs apt-get and dpkg to fetch Debian's memtest86+ and grub-rescue-pc packages")
-    versions = _candidate_versions()
-    if len(versions) != len(REAL_PACKAGES) or "(none)" in versions:
-        pytest.skip(f"apt does not know {REAL_PACKAGES} here (candidates: {versions})")
-
-    def build(work: Path) -> None:
-        debs = work / "debs"
-        debs.mkdir()
-        subprocess.run(["apt-get", "download", *REAL_PACKAGES], cwd=debs, check=True, capture_output=True)
-        for deb in debs.glob("*.deb"):
-            subprocess.run(["dpkg", "-x", str(deb), str(work / "root")], check=True)
-        for iso in (work / "root").rglob("*.iso"):
-            shutil.copy(iso, work / iso.name)
-        shutil.rmtree(debs)
-        shutil.rmtree(work / "root")
-
-    try:
-        return cached_dir("debian-isos", recipe_hash([*REAL_PACKAGES, *versions]), build)
-    except subprocess.CalledProcessError as error:
-        pytest.skip(f"apt-get download failed (no network or archive?): {error.stderr!r}")
-
-
-@pytest.mark.parametrize(("iso", "label"), [("memtest86+x64.iso", "64-bit"), ("memtest86+ia32.iso", "32-bit")])
-def test_real_memtest86plus_iso_boots_its_floppy_image_as_a_kernel(debian_isos: Path, iso: str, label: str) -> None:
-    entry = recognise(IsoTree(debian_isos / iso), context("memtest"))
-    assert isinstance(entry, BootEntry), entry
-    assert (entry.family, entry.kernel, entry.initrds, entry.params) == ("memtest86+", "boot/floppy.img", (), ())
-    assert entry.label == f"Memtest86+ ({label})"
-    assert entry.firmware == (("bios",) if label == "32-bit" else ("bios", "efi64"))
-
-
-def test_real_grub_rescue_iso_is_grub_only(debian_isos: Path) -> None:
-    result = recognise(IsoTree(debian_isos / "grub-rescue-cdrom.iso"), context("grub"))
-    assert isinstance(result, NotBootable), result
-    assert result.family == "grub-rescue" and "no Linux kernel" in result.reason
 
 
 def test_real_isos_recognised_the_same_extracted(debian_isos: Path, tmp_path: Path) -> None:
@@ -442,57 +274,6 @@ def test_real_isos_recognised_the_same_extracted(debian_isos: Path, tmp_path: Pa
         )
         result = recognise(DirTree(out, volume_id=IsoTree(debian_isos / iso).volume_id), context("x"))
         assert result is not None and result.family == expected
-
-
-def test_casper_live_layer_named_by_the_isos_own_grub_menu_wins(tmp_path: Path) -> None:
-    """A remix whose GRUB menu names another layer boots that one, and only one layerfs-path= is passed."""
-    layout = LAYOUTS["ubuntu_2404"]()
-    files = dict(layout.files)
-    files["boot/grub/grub.cfg"] = (
-        'menuentry "Try Ubuntu (English)" {\n\tlinux\t/casper/vmlinuz layerfs-path=minimal.standard.en.squashfs'
-        " --- quiet splash\n\tinitrd\t/casper/initrd\n}\n"
-    )
-    tree = DirTree(write_tree(tmp_path / "remix", Layout(files, layout.volume_id)), volume_id=layout.volume_id)
-    entry = recognise(tree, context("remix"))
-    assert isinstance(entry, BootEntry)
-    assert [p for p in entry.params if p.startswith("layerfs-path=")] == ["layerfs-path=minimal.standard.en.squashfs"]
-
-
-def test_layered_casper_without_a_live_layer_leaves_the_initrds_default(make_tree) -> None:
-    """The live server ISO has no `*.live.squashfs`: its initrd's own default layer must apply."""
-    entry = recognise(make_tree("ubuntu_server_2404"), context("ubuntu_server_2404"))
-    assert isinstance(entry, BootEntry)
-    assert not any(p.startswith("layerfs-path=") for p in entry.params)
-
-
-PROVEN_BY_A_BOOT = {"debian-live", "kali", "clonezilla", "gparted", "fedora", "memtest86+"}
-NOT_PROVEN = {"ubuntu", "ubuntu-layered", "linuxmint", "elementary", "pop-os", "arch", "systemrescue", "manjaro"}
-
-
-def test_every_family_says_how_far_it_is_proven() -> None:
-    """Only families a VM test boots with their own initramfs code claim a boot (tests/test_e2e_*.py);
-    casper, archiso and miso (not in Debian) say they are checked against the layout only."""
-    from isodrop.families import proof
-
-    names = {family.name for family in FAMILIES}
-    assert names >= PROVEN_BY_A_BOOT | NOT_PROVEN
-    for name in PROVEN_BY_A_BOOT:
-        assert proof(name).startswith("booted in a VM"), name
-    for name in NOT_PROVEN:
-        assert proof(name) == "checked against the layout, not booted", name
-    assert "not booted" in proof("generic")
-
-
-@pytest.mark.parametrize("name", ["live/vmlinuz-99 evil", "live/vmlinuz-99\nAPPEND init=sh"])
-def test_kernel_names_a_menu_cannot_carry_are_not_bootable(tmp_path: Path, name: str) -> None:
-    """A blank would split a LINUX line, a newline would add menu lines: both become a clear verdict."""
-    layout = LAYOUTS["debian_12_live"]()
-    root = write_tree(tmp_path / "tree", layout)
-    (root / "live/vmlinuz").unlink()
-    (root / name).write_bytes(b"kernel")
-    result = recognise(DirTree(root, volume_id=layout.volume_id), context("d"))
-    assert isinstance(result, NotBootable) and result.family == "debian-live" and not result.guessed
-    assert repr(name) in result.reason and "blank or a control character" in result.reason
 
 
 # What makes each initramfs copy its root into RAM (or onto a disk) although it can read it over NFS.
@@ -535,36 +316,3 @@ def test_an_isos_own_copy_to_ram_parameter_is_dropped(tmp_path: Path, layout_nam
     assert not [p for p in entry.params if p.startswith(COPYING)], entry.params
     assert "quiet" in entry.params, "the ISO's other parameters stay"
     assert entry.copies_to_ram_bytes == 0
-
-
-def test_generic_archiso_own_copytoram_is_replaced_by_n(tmp_path: Path) -> None:
-    """Over NFS archiso copies the root image into RAM unless the command line says copytoram=n: an
-    archiso derivative's own `copytoram=y` must not survive next to isodrop's `copytoram=n`."""
-    layout = LAYOUTS["blackarch_2023"]()
-    menu = "boot/syslinux/archiso_sys.cfg"
-    layout.files[menu] = layout.files[menu].replace("APPEND ", "APPEND copytoram=y ")
-    tree = DirTree(write_tree(tmp_path / "blackarch", layout), volume_id=layout.volume_id)
-    result = recognise(tree, context("b"))
-    assert isinstance(result, BootEntry), result
-    assert [p for p in result.params if p.startswith("copytoram")] == ["copytoram=n"], result.params
-
-
-@pytest.mark.parametrize(
-    ("layout_name", "rel", "content", "kept"),
-    [
-        ("clonezilla_3", "Clonezilla-Live-Version", "live-" * 60_000 + " x\n", 256),  # hours for its pattern
-        ("debian_12_live", ".disk/info", "a" + " " * 200_000 + "b\n", 1),  # half a minute for the .disk/info pattern
-        ("arch_2024", "arch/version", "2024." * 50_000 + "\n", 256),
-    ],
-    ids=["clonezilla-version", "disk-info", "arch-version"],
-)
-def test_one_line_files_are_read_bounded(tmp_path: Path, layout_name: str, rel: str, content: str, kept: int) -> None:
-    """Version files and `.disk/info` are ISO content: only the first 256 characters of their first line
-    are looked at, so a huge one neither stalls a pattern nor makes a huge label."""
-    layout = LAYOUTS[layout_name]()
-    layout.files[rel] = content
-    tree = DirTree(write_tree(tmp_path / layout_name, layout), volume_id=layout.volume_id)
-    assert tree.first_line(rel) == content[:4096].strip()[:kept]
-    result = recognise(tree, context("x"))
-    assert isinstance(result, BootEntry), result
-    assert len(result.label) <= 300, result.label
