@@ -13,9 +13,9 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from isodrop.config import ConfigError, from_mapping, local_defaults
-from isodrop.loaders import active_loaders, loader_files
-from isodrop.loaders.choice import BIOS_BOOT_FILE, IPXE_SCRIPT, UEFI_BOOT_FILE
+from isodrop.config import local_defaults
+from isodrop.loaders import loader_files
+from isodrop.loaders.choice import IPXE_SCRIPT
 from isodrop.loaders.ipxe import IpxeLoader
 from isodrop.model import BootEntry
 from isodrop.render.menu import Served, build_menu
@@ -169,30 +169,11 @@ def test_chain_to_the_configured_loader_when_not_ipxe() -> None:
     assert "chain --autofree menu-${platform}.ipxe" in out[IPXE_SCRIPT]
 
 
-def test_fixed_boot_file_names_follow_the_config() -> None:
-    assert loader_files(BASE)[BIOS_BOOT_FILE] == BASE.pxelinux_file
-    assert loader_files(BASE)[UEFI_BOOT_FILE] == BASE.syslinux_efi_file
-    assert PurePosixPath("undionly.kpxe") not in loader_files(BASE), "no ipxe package needed unless chosen"
-    files = loader_files(CONFIG)
-    assert files[BIOS_BOOT_FILE] == Path("/usr/lib/ipxe/undionly.kpxe")
-    assert files[UEFI_BOOT_FILE] == Path("/usr/lib/ipxe/snponly.efi")
-    assert files[PurePosixPath("ipxe/ipxe.efi")] == Path("/usr/lib/ipxe/ipxe.efi")
-    assert [loader.name for loader in active_loaders(CONFIG)][0] == "ipxe"
-
-
 def test_debian_ipxe_files_exist_where_the_config_says() -> None:
     for source in loader_files(CONFIG).values():
         if source.parent == CONFIG.ipxe_dir and not source.exists():
             pytest.skip(f"{source} missing: install ipxe (tests/apt-packages.txt)")
     assert Path("/usr/lib/ipxe/undionly.kpxe").stat().st_size > 10_000
-
-
-def test_loader_keys_are_validated() -> None:
-    assert from_mapping({"bios_loader": "ipxe", "uefi_loader": "grub"}, BASE, "t").uefi_loader == "grub"
-    with pytest.raises(ConfigError, match="bios_loader.*'pxelinux', 'ipxe'"):
-        from_mapping({"bios_loader": "grub"}, BASE, "t")
-    with pytest.raises(ConfigError, match="uefi_loader"):
-        from_mapping({"uefi_loader": "pxelinux"}, BASE, "t")
 
 
 def test_template_override_from_templates_dir(tmp_path: Path) -> None:
