@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.netns import entered  # noqa: E402
+from tests.harness.e2e.netns import entered  # noqa: E402
 
 KERNEL_MB = 8
 INITRD_MB = 70

@@ -29,7 +29,7 @@ def build_default_iso(path: Path) -> Path:
     if path.exists():
         return path
     sys.path.insert(0, str(REPO))
-    from tests.isofactory import build_iso
+    from tests.harness.isofactory import build_iso
 
     rng = __import__("random").Random(42)
     files: dict[str, bytes | str] = {

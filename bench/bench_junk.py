@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--fds", type=int, default=20000, help="descriptors held open meanwhile by a helper")
     parser.add_argument("--code", type=Path, default=REPO, help="the isodrop checkout to run")
     args = parser.parse_args()
-    from tests.servicekit import build_debian_live
+    from tests.harness.servicekit import build_debian_live
 
     work = Path(tempfile.mkdtemp(prefix="isodrop-junk-", dir="/var/tmp"))
     busy = subprocess.Popen([sys.executable, "-c", BUSY, str(args.fds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)

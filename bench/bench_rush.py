@@ -3,7 +3,7 @@
     sudo /usr/bin/python3 bench/bench_rush.py [--clients 10,50,100,200] [--loaders pxelinux,ipxe]
         [--servers 1,2] [--link 1gbit] [--kernel-mb 8] [--initrd-mb 40] [--root-mb 1.04] [--dnsmasq-snippet FILE]
 
-A server set, in a network namespace of its own made here (tests/e2e: the harness the VM tests use):
+A server set, in a network namespace of its own made here (tests/harness/e2e: the harness the VM tests use):
 - dnsmasq from contrib/dnsmasq/isodrop-proxy.conf (only interface, addresses and TFTP root replaced);
 - nginx with the site in contrib/nginx/isodrop, inside Debian's nginx.conf settings;
 - NFS: nfs-ganesha with the EXPORT block isodrop writes. The kernel here has no nfsd, so the kernel NFS
@@ -27,7 +27,7 @@ Each PC, all started together, replays a BIOS boot:
 then the root: an NFSv3 mount of the tree and READs of live/filesystem.squashfs (1 MiB each, as the
 kernel's client negotiates with this server). How much a live system reads of its squashfs while booting
 (--root-mb) defaults to the one figure measured here (bench/root_reads.py: strace on ganesha's reads
-during a real BIOS PXE boot of tests/test_e2e_boot.py's Debian-live ISO): 1.04 MB, all of that ISO's
+during a real BIOS PXE boot of tests/system/test_e2e_boot.py's Debian-live ISO): 1.04 MB, all of that ISO's
 1.04 MB squashfs, whose "live system" is busybox and a marker script. A desktop live system reads more of
 a far larger squashfs; that was not measured: give --root-mb for it.
 A file that fails is tried again (--attempts, like a PXE ROM's and pxelinux's retries); the run ends at
@@ -59,9 +59,9 @@ sys.path.insert(0, str(REPO))
 
 from bench import nfs3read  # noqa: E402
 from isodrop.nfs.ganesha import Ganesha  # noqa: E402
-from tests.e2e.netns import PrivateNet, entered  # noqa: E402
-from tests.e2e.procs import Proc, run  # noqa: E402
-from tests.e2e.servers import NFS_MOUNT_PORT, PROXY_SNIPPET, start_dnsmasq, start_ganesha, start_shipped_site  # noqa: E402
+from tests.harness.e2e.netns import PrivateNet, entered  # noqa: E402
+from tests.harness.e2e.procs import Proc, run  # noqa: E402
+from tests.harness.e2e.servers import NFS_MOUNT_PORT, PROXY_SNIPPET, start_dnsmasq, start_ganesha, start_shipped_site  # noqa: E402
 
 MB = 1_000_000
 MiB = 1024 * 1024
@@ -70,7 +70,7 @@ MAX_CLIENTS = 230
 TFTP_BLKSIZE = 1468
 SLUG = "debian-live"
 TARGET_CLIENTS = 100
-# bench/root_reads.py, one BIOS PXE boot of tests/e2e/liveiso.py's "e2e-one" ISO: ganesha read 1,040,384
+# bench/root_reads.py, one BIOS PXE boot of tests/harness/e2e/liveiso.py's "e2e-one" ISO: ganesha read 1,040,384
 # bytes of live/filesystem.squashfs (all of its 1,040,384: busybox + init) while the PC booted to its marker.
 ROOT_MB_MEASURED = 1.04
 TARGET_HTTP_RATIO = 1.5

@@ -363,7 +363,7 @@ def _mount_changes(seconds: float) -> int:
 
 
 def _switches(pid: int) -> int:
-    from tests.servicekit import context_switches
+    from tests.harness.servicekit import context_switches
 
     return sum(count for _name, count in context_switches(pid).values())
 
@@ -372,7 +372,7 @@ def bench_service(work: Path, runs: int, served_count: int, idle_seconds: float)
     from isodrop.config import load as load_config
     from isodrop.reconciler import Reconciler
     from isodrop.state import slug_for
-    from tests.servicekit import ServiceRun, build_debian_live
+    from tests.harness.servicekit import ServiceRun, build_debian_live
 
     rows = []
     root = Path(tempfile.mkdtemp(prefix="service-", dir=work))

@@ -2,7 +2,7 @@
 
     sudo /usr/bin/python3 bench/bench_two_servers.py [--pcs 200] [--rounds 3]
 
-One bridge (tests/e2e, the harness the VM tests use) joins a stand-in home router (dnsmasq, DHCP only, its
+One bridge (tests/harness/e2e, the harness the VM tests use) joins a stand-in home router (dnsmasq, DHCP only, its
 own namespace), server A (the bridge's namespace) and server B (its own), A and B each running dnsmasq
 with contrib/dnsmasq/isodrop-proxy.conf (only interface, addresses and TFTP root replaced). Another
 namespace plays the PCs: each sends the
@@ -36,9 +36,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.e2e.netns import PrivateNet, entered  # noqa: E402
-from tests.e2e.procs import Proc  # noqa: E402
-from tests.e2e.servers import PROXY_SNIPPET, start_dnsmasq, start_router  # noqa: E402
+from tests.harness.e2e.netns import PrivateNet, entered  # noqa: E402
+from tests.harness.e2e.procs import Proc  # noqa: E402
+from tests.harness.e2e.servers import PROXY_SNIPPET, start_dnsmasq, start_router  # noqa: E402
 
 COOKIE = b"\x63\x82\x53\x63"
 PC_HOST = 9  # the PCs' namespace address on the bridge (they use it only to reach the broadcast)

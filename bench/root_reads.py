@@ -2,8 +2,8 @@
 
     sudo /usr/bin/python3 bench/root_reads.py [--iso-name e2e-one]
 
-The setup of tests/test_e2e_boot.py (tests/e2e: namespace, dnsmasq, rpcbind + nfs-ganesha, `isodrop
-serve`) serves the test's Debian-live ISO (tests/e2e/liveiso.py: Debian's kernel and live-boot initramfs,
+The setup of tests/system/test_e2e_boot.py (tests/harness/e2e: namespace, dnsmasq, rpcbind + nfs-ganesha, `isodrop
+serve`) serves the test's Debian-live ISO (tests/harness/e2e/liveiso.py: Debian's kernel and live-boot initramfs,
 a busybox "live system" that prints a marker and powers off); a BIOS QEMU PC boots it through pxelinux.
 While it boots, strace follows every ganesha thread's read calls (`-y` names each descriptor's file), so
 the figure is what the NFS server read from the extracted live/filesystem.squashfs to answer the PC: the
@@ -25,10 +25,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.e2e.liveiso import build_iso  # noqa: E402
-from tests.e2e.servers import DHCP_SNIPPET  # noqa: E402
-from tests.e2e.stack import running_stack  # noqa: E402
-from tests.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS  # noqa: E402
+from tests.harness.e2e.liveiso import build_iso  # noqa: E402
+from tests.harness.e2e.servers import DHCP_SNIPPET  # noqa: E402
+from tests.harness.e2e.stack import running_stack  # noqa: E402
+from tests.harness.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS  # noqa: E402
 
 READ_CALL = re.compile(r"^(?:\d+\s+|\[pid\s+\d+\]\s+)?(pread64|preadv2?|read)\((\d+)<([^>]*)>.*=\s+(\d+)\s*$")
 MB = 1_000_000
@@ -51,7 +51,7 @@ def bridge_tx_bytes(namespace_exec: list[str], bridge: str) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--iso-name", default="e2e-one", help="the tests/e2e/liveiso.py ISO to boot")
+    parser.add_argument("--iso-name", default="e2e-one", help="the tests/harness/e2e/liveiso.py ISO to boot")
     args = parser.parse_args()
     iso = build_iso(args.iso_name)
     with running_stack(DHCP_SNIPPET, with_router=False, menu_default="first") as stack:

@@ -33,4 +33,4 @@ if [ -n "$missing" ]; then
 fi
 
 cd "$repo"
-exec env PYTHONPATH="$repo" /usr/bin/python3 -m tests.e2e.demo "$@"
+exec env PYTHONPATH="$repo" /usr/bin/python3 -m tests.harness.e2e.demo "$@"

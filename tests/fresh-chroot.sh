@@ -13,7 +13,7 @@
 #      (tests/conftest.py) and run on the host. What pytest collects differs by release:
 #        Debian 13: the whole suite (`-m "not vm"`): Python 3.13, watchdog 6, pycdlib 1.12, lintian and
 #                   debhelper of Debian 13 are new there;
-#        Debian 12: tests/test_deb_package.py only (ISODROP_TESTS): the package built and lintian-checked
+#        Debian 12: tests/system/test_deb_package.py only (ISODROP_TESTS): the package built and lintian-checked
 #                   with Debian 12's tools in a fresh tree; the whole suite runs on Debian 12 anyway,
 #                   on the host, right after this script (.ci/run, VM tests included);
 #   3. on a second fresh tree, the install commands of the README's "Quick start: boot a PC" (its first
@@ -197,7 +197,7 @@ prove() {  # prove RELEASE: the README's commands in fresh minbase trees of RELE
     base_tarball "$release"
     case "$release" in
         trixie) test_step='bash tests/run-all.sh -m "not vm"' ;;
-        bookworm) test_step='ISODROP_TESTS=tests/test_deb_package.py bash tests/run-all.sh -m "not vm"' ;;
+        bookworm) test_step='ISODROP_TESTS=tests/system/test_deb_package.py bash tests/run-all.sh -m "not vm"' ;;
     esac
 
     # 1 + 2: the README's two commands, in the order a new user runs them.

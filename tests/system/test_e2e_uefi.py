@@ -1,0 +1,286 @@
+"""x86-64 UEFI PCs boot through Debian's signed shim + GRUB (uefi_loader = "grub"), Secure Boot on and off.
+
+All real: `isodrop serve`, dnsmasq from contrib/dnsmasq/, rpcbind + ganesha, QEMU with OVMF (TCG here).
+- Secure Boot ON (OVMF_CODE_4M.secboot.fd, a copy of OVMF_VARS_4M.ms.fd: Microsoft's keys, SB enabled):
+  Debian's signed kernel boots to its marker through shim + GRUB; an ISO whose kernel had its signature
+  removed (`sbattach --remove`) is left out of that menu, and `isodrop status` says why.
+- Secure Boot off: the non-default entry chosen by keys on the serial console (Ctrl-N, Enter) boots, here
+  with OVMF's own PXE stack (a virtio NIC without option ROM) instead of QEMU's iPXE ROM.
+- Proxy-DHCP beside a stand-in router that names isodrop's server as next-server (README "Proxy-DHCP and
+  UEFI"), one stack with both ISOs: Secure Boot off, the default entry boots (kernel over HTTP) and so does
+  the unsigned one chosen by keys; Secure Boot on, the signed default boots (kernel over TFTP) and the
+  unsigned one is left out; with nginx stopped GRUB loads kernel and initrd over TFTP instead. isodrop's
+  dnsmasq leases nothing.
+Each boot time (VM start to marker) is printed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from isodrop.state import slug_for
+from tests.harness.e2e.boottimes import boot_times, note, report  # noqa: F401 (boot_times: autouse)
+from tests.harness.e2e.liveiso import LiveIso, build_iso
+from tests.harness.e2e.servers import DHCP_SNIPPET, PROXY_SNIPPET, start_nginx
+from tests.harness.e2e.stack import Stack, running_stack
+from tests.harness.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS, OVMF_CODE_SECBOOT, OVMF_VARS_MS, VM
+from tests.harness.e2e.vmtests import missing, vm_test
+
+GRUB_MENU = "grub/grub.cfg"
+
+
+def next_server_args() -> tuple[str, ...]:
+    """What README "Proxy-DHCP and UEFI" tells a user to add on a dnsmasq/OpenWrt router: only the
+    next-server (siaddr), no boot file; the boot file still comes from isodrop's proxy offer."""
+    return ("--dhcp-match=set:efi64,option:client-arch,7", "--dhcp-boot=tag:efi64,,,{server}")
+
+
+# GRUB and shim failures on the console: stop waiting at once.
+UEFI_FAILURES = (*BOOT_FAILURES, "error: ", "grub>", "Verification failed", "bad shim signature")
+SECURE_BOOT_FILES = (
+    OVMF_CODE_SECBOOT,
+    OVMF_VARS_MS,
+    Path("/usr/lib/shim/shimx64.efi.signed"),
+    Path("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"),
+)
+
+
+def _uefi_missing() -> str:
+    absent = [str(p) for p in SECURE_BOOT_FILES if not p.exists()]
+    if absent:
+        return "missing (ovmf, shim-signed, grub-efi-amd64-signed in tests/apt-packages.txt): " + " ".join(absent)
+    return missing()
+
+
+@pytest.fixture(scope="module")
+def uefi_isos() -> tuple[LiveIso, LiveIso]:
+    """Debian-live ISOs: one with Debian's signed kernel, one with the same kernel unsigned (cached)."""
+    if _uefi_missing():
+        pytest.skip(f"UEFI e2e tests skipped: {_uefi_missing()}")
+    return build_iso("e2e-one"), build_iso("e2e-unsigned", unsigned_kernel=True)
+
+
+@pytest.fixture(scope="module")
+def grub_stack(uefi_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:
+    """isodrop's dnsmasq as the DHCP server, uefi_loader = "grub", both ISOs served, and trees_dir over
+    HTTP too (nginx, as installed from the package's snippet): GRUB loads http.mod only with Secure Boot
+    off, so the two boots show both paths."""
+    with running_stack(DHCP_SNIPPET, with_router=False, menu_default="first", uefi_loader="grub", http=True) as stack:
+        print(f"[e2e] logs of the UEFI DHCP-mode setup: {stack.work}")
+        for iso in uefi_isos:
+            stack.drop(iso.path)
+        stack.service.wait_for(lambda: (stack.service.tftp / GRUB_MENU).exists(), 30, "the GRUB menu")
+        yield stack
+
+
+def status(stack: Stack) -> dict[str, dict[str, object]]:
+    """`isodrop status --json` per slug, as a user would ask it."""
+    out = stack.service.command("status", "--json").stdout
+    return {e["slug"]: e for e in json.loads(out)["entries"]}
+
+
+def boot(vm: VM, iso: LiveIso, what: str, failures: tuple[str, ...] = UEFI_FAILURES, since: int = 0) -> float:
+    seconds = vm.wait_for(iso.marker, MAX_BOOT_SECONDS + 10, failures, since=since)
+    report(what, seconds)
+    assert seconds <= MAX_BOOT_SECONDS, f"{what}: marker after {seconds:.0f} s, more than 3 minutes"
+    return seconds
+
+
+@vm_test
+def test_secure_boot_on_boots_signed_kernel_and_leaves_out_unsigned(
+    grub_stack: Stack, uefi_isos: tuple[LiveIso, LiveIso]
+) -> None:
+    signed, unsigned = uefi_isos
+    slug_signed, slug_unsigned = slug_for(signed.path.name), slug_for(unsigned.path.name)
+    entries = status(grub_stack)
+    assert "Secure Boot: boots (signed by Debian Secure Boot Signer" in entries[slug_signed]["secure_boot"]
+    assert entries[slug_unsigned]["secure_boot"] == "Secure Boot: does not boot: unsigned kernel"
+    text = grub_stack.service.command("status").stdout
+    assert "Secure Boot: does not boot: unsigned kernel" in text, text
+    inspected = grub_stack.service.command("inspect", str(unsigned.path)).stdout
+    assert "UEFI:       Secure Boot: does not boot: unsigned kernel" in inspected, inspected
+    menu = (grub_stack.service.tftp / GRUB_MENU).read_text()
+    assert f"--id 'iso-{slug_unsigned}'" in menu and "(no Secure Boot)" in menu
+    boot_signed_with_secure_boot_on(grub_stack, signed, "uefi-secure-boot", "shim + GRUB, default entry")
+
+
+def boot_signed_with_secure_boot_on(stack: Stack, signed: LiveIso, name: str, what: str) -> None:
+    """A Secure Boot PC (OVMF's own PXE stack) sees GRUB's menu without the unsigned entry and boots the
+    signed default to its marker, kernel and initrd over TFTP, the kernel seeing Secure Boot on."""
+    # OVMF's own PXE stack: QEMU's iPXE NIC ROM (2019) leaves shim's TFTP buffer size at 4 MiB, and
+    # shim then refuses GRUB ("Malformed binary after Attribute Certificate Table"), see the README.
+    vm = stack.vm("uefi", name=name, secure_boot=True, firmware_pxe=True)
+    try:
+        vm.wait_for("Boot from local disk", 150, UEFI_FAILURES)  # GRUB's menu, drawn on the serial console
+        shown = vm.text()
+        assert "(no Secure Boot)" not in shown, "the unsigned entry must be left out with Secure Boot on"
+        boot(vm, signed, f"UEFI Secure Boot ON, {what} (signed kernel)")
+        # Locked down, GRUB may not load http.mod: kernel and initrd came over TFTP.
+        assert f"Loading iso-{slug_for(signed.path.name)} over TFTP" in vm.text()
+    finally:
+        vm.close()
+    kernel_log = vm.text()
+    assert "secureboot: Secure boot enabled" in kernel_log, "the kernel must see Secure Boot on"
+
+
+CTRL_N = "\x0e"  # GRUB: next entry. Arrow keys arrive as escape sequences that get split over serial.
+
+
+def grub_title(iso: LiveIso) -> str:
+    """The start of the entry's title as GRUB draws it (the label from the ISO's .disk/info)."""
+    return f"Debian GNU/Linux 12 isodrop e2e {iso.name} Live amd64"
+
+
+@vm_test
+def test_secure_boot_off_non_default_entry_chosen_by_keys_with_firmware_pxe(
+    grub_stack: Stack, uefi_isos: tuple[LiveIso, LiveIso]
+) -> None:
+    """OVMF's own PXE stack (no NIC option ROM), Secure Boot off: the unsigned entry is offered (marked)
+    and, chosen with Ctrl-N + Enter on the serial console, boots instead of the default."""
+    boot_unsigned_chosen_by_keys(grub_stack, uefi_isos, "uefi-keys-firmware-pxe", "OVMF PXE")
+
+
+def boot_unsigned_chosen_by_keys(
+    stack: Stack, isos: tuple[LiveIso, LiveIso], name: str, what: str, **vm_options: str
+) -> None:
+    """Secure Boot off, OVMF's own PXE stack: the unsigned (second) entry is offered, marked, and chosen
+    with Ctrl-N + Enter on the serial console boots instead of the default, kernel and initrd over HTTP."""
+    signed, unsigned = isos
+    slug = slug_for(unsigned.path.name)
+    vm = stack.vm("uefi", name=name, firmware_pxe=True, **vm_options)
+    try:
+        vm.wait_for("Boot from local disk", 150, UEFI_FAILURES)
+        assert "(no Secure Boot)" in vm.text(), "with Secure Boot off the unsigned entry is offered, marked"
+        # GRUB marks the highlighted entry with "*" on a serial terminal: press Ctrl-N until the second
+        # entry has it (under load a key can arrive while GRUB is still drawing), then Enter.
+        highlighted = "*" + grub_title(unsigned)
+        for _ in range(4):
+            since = len(vm.text())
+            vm.type(CTRL_N, delay=0.3)  # the first key also stops the countdown
+            try:
+                vm.wait_for(highlighted, 8, UEFI_FAILURES, since=since)
+                break
+            except TimeoutError:
+                continue
+        since = len(vm.text())
+        vm.type("\r", delay=0.3)
+        boot(
+            vm,
+            unsigned,
+            f"UEFI Secure Boot off, {what}, second entry chosen by keys, kernel over HTTP",
+            (*UEFI_FAILURES, signed.marker),
+        )
+        assert f"Loading iso-{slug} over HTTP" in vm.text()[since:]
+        http_log = (stack.work / "nginx-access.log").read_text()
+        assert f"GET /{slug}/live/vmlinuz" in http_log, http_log[-2000:]
+        assert f"GET /{slug}/live/initrd.img" in http_log
+        assert signed.marker not in vm.text()[since:]
+    finally:
+        vm.close()
+
+
+@vm_test
+class TestUefiProxyDhcp:
+    """Beside a stand-in home router (DHCP only, its own namespace), isodrop's dnsmasq in proxy mode.
+
+    Debian's GRUB 2.06 ignores proxy offers and takes its TFTP server from the router's answer: the
+    documented recipe is that the router names isodrop's server as next-server (README "Proxy-DHCP and
+    UEFI"), which is what this router does; shim itself follows the proxy offer. One stack serves both
+    ISOs (signed and unsigned kernel) and trees_dir over HTTP to every boot of the class."""
+
+    @pytest.fixture(scope="class")
+    def proxy_stack(self, uefi_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:
+        with running_stack(
+            PROXY_SNIPPET, with_router=True, menu_default="first", router_args=next_server_args(), http=True
+        ) as stack:
+            note(f"[e2e] logs of the UEFI proxy-DHCP setup: {stack.work}")
+            for iso in uefi_isos:
+                stack.drop(iso.path)
+            stack.service.wait_for(lambda: (stack.service.tftp / GRUB_MENU).exists(), 30, "the GRUB menu")
+            yield stack
+
+    @staticmethod
+    def dnsmasq_log(stack: Stack) -> str:
+        return (stack.work / "dnsmasq.log").read_text(errors="replace")
+
+    def assert_served_by_proxy(self, stack: Stack, since: int) -> None:
+        """The router leased and named no boot file; isodrop's dnsmasq leased nothing and, for the boot
+        after log position `since`, sent shim and GRUB's menu over TFTP."""
+        dnsmasq = self.dnsmasq_log(stack)
+        assert "DHCPACK" not in dnsmasq, "proxy mode must not lease"
+        router = (stack.work / "router.log").read_text(errors="replace")
+        assert "DHCPACK" in router and "option: 67 bootfile-name" not in router, "the router names no boot file"
+        sent = [line for line in dnsmasq[since:].splitlines() if "dnsmasq-tftp" in line and " sent " in line]
+        for name in ("efi64/bootx64.efi", "efi64/grubx64.efi", GRUB_MENU):
+            assert any(f"/{name} to " in line for line in sent), f"{name} not sent by isodrop's dnsmasq: {sent}"
+
+    def test_default_entry_boots_in_proxy_mode_when_the_router_names_the_boot_server(
+        self, proxy_stack: Stack, uefi_isos: tuple[LiveIso, LiveIso]
+    ) -> None:
+        signed, unsigned = uefi_isos
+        since = len(self.dnsmasq_log(proxy_stack))
+        vm = proxy_stack.vm("uefi", name="uefi-proxy", firmware_pxe=True)
+        try:
+            what = "UEFI Secure Boot off, proxy-DHCP beside a router, default entry"
+            boot(vm, signed, what, (*UEFI_FAILURES, unsigned.marker))
+            assert f"Loading iso-{slug_for(signed.path.name)} over HTTP" in vm.text(), "http.mod: Secure Boot is off"
+        finally:
+            vm.close()
+        self.assert_served_by_proxy(proxy_stack, since)
+
+    def test_secure_boot_on_signed_default_boots_in_proxy_mode(
+        self, proxy_stack: Stack, uefi_isos: tuple[LiveIso, LiveIso]
+    ) -> None:
+        """OVMF's Secure Boot build with Microsoft's keys, in proxy mode: shim (Microsoft-signed) from the
+        proxy offer, GRUB's menu from the router's next-server, the Debian-signed kernel to its marker."""
+        since = len(self.dnsmasq_log(proxy_stack))
+        what = "proxy-DHCP beside a router, default entry"
+        boot_signed_with_secure_boot_on(proxy_stack, uefi_isos[0], "uefi-proxy-secure-boot", what)
+        self.assert_served_by_proxy(proxy_stack, since)
+
+    def test_secure_boot_off_non_default_entry_chosen_by_keys_in_proxy_mode(
+        self, proxy_stack: Stack, uefi_isos: tuple[LiveIso, LiveIso]
+    ) -> None:
+        since = len(self.dnsmasq_log(proxy_stack))
+        # Another PC (MAC, so address) than the default entry's boot: seen once with the same address a
+        # minute after that boot, GRUB's initrd fetch over HTTP failed ("error: connection timeout"):
+        # GRUB 2.06 opens its connections from fixed ports (21550, 21551, ...), so a PC booting again soon
+        # reuses the last boot's ports, whose connections the server may still hold (README).
+        what = "proxy-DHCP beside a router"
+        boot_unsigned_chosen_by_keys(proxy_stack, uefi_isos, "uefi-proxy-keys", what, mac="52:54:00:12:34:60")
+        self.assert_served_by_proxy(proxy_stack, since)
+
+    def test_nginx_stopped_grub_loads_kernel_and_initrd_over_tftp(
+        self, proxy_stack: Stack, uefi_isos: tuple[LiveIso, LiveIso]
+    ) -> None:
+        """Secure Boot off, http.mod loaded, nginx down: each file falls back to TFTP and the entry boots."""
+        signed, unsigned = uefi_isos
+        slug = slug_for(signed.path.name)
+        nginx = proxy_stack.proc("nginx")
+        nginx.stop()
+        proxy_stack.procs.remove(nginx)
+        since = len(self.dnsmasq_log(proxy_stack))
+        try:
+            vm = proxy_stack.vm("uefi", name="uefi-proxy-http-down", firmware_pxe=True, mac="52:54:00:12:34:61")
+            try:
+                what = "UEFI Secure Boot off, proxy-DHCP, nginx stopped: GRUB falls back to TFTP"
+                # GRUB prints "error: connection refused." for each file, and, because it printed errors,
+                # "Press any key to continue..." after the entry's commands: it boots after 10 s (or a key).
+                failures = (*(f for f in UEFI_FAILURES if f != "error: "), unsigned.marker)
+                boot(vm, signed, what, failures)
+                shown = vm.text()
+                assert f"Loading iso-{slug} over HTTP" in shown, "http.mod was loaded: HTTP was tried first"
+                assert "HTTP failed: loading the kernel over TFTP" in shown
+                assert "HTTP failed: loading the initrd over TFTP" in shown
+                assert shown.count("error: connection refused.") == 2, shown[-2000:]
+            finally:
+                vm.close()
+        finally:
+            proxy_stack.procs.append(start_nginx(proxy_stack.net, proxy_stack.service.trees, proxy_stack.work))
+        self.assert_served_by_proxy(proxy_stack, since)
+        sent = self.dnsmasq_log(proxy_stack)[since:]
+        assert f"/{slug}/live/vmlinuz to " in sent and f"/{slug}/live/initrd.img to " in sent, "over TFTP"

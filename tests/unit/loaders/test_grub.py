@@ -1,0 +1,198 @@
+"""The GRUB menu (isodrop/loaders/grub.py + templates/grub.cfg.j2): structure, config mapping, and hostile
+labels and parameters that must not add or change a line (the output is parsed back with GRUB's rules)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from isodrop.config import local_defaults
+from isodrop.loaders.grub import GrubLoader, grub_path, grub_serial, grub_timeout
+from isodrop.model import BootEntry
+from isodrop.render.menu import Served, build_menu
+from isodrop.secureboot import Verdict
+from tests.harness.loader_parsers import grub_timeout_entry, parse_grub, words
+
+MENU = PurePosixPath("grub/grub.cfg")
+HOSTILE = [
+    "a'b",
+    "it's $x ${y} $(z)",
+    "semi; echo pwned",
+    "hash # not a comment",
+    'dq "quoted" \\ back',
+    "new\nline menuentry 'x' { reboot }",
+    "cr\rlf\r\n}",
+    "}\nmenuentry evil {",
+    "'; reboot; echo '",
+]
+
+
+def config(tmp_path: Path, **changes: object):  # type: ignore[no-untyped-def]
+    settings: dict[str, object] = {"serial_console": "ttyS0,115200", "menu_default": "first"} | changes
+    return dataclasses.replace(local_defaults(tmp_path), **settings)
+
+
+def served(slug: str, label: str, params: tuple[str, ...] = ("boot=live",), **kw: object) -> Served:
+    entry = BootEntry(
+        family=str(kw.pop("family", "debian-live")),
+        label=label,
+        kernel="live/vmlinuz",
+        initrds=("live/initrd.img",),
+        params=params,
+        guessed=bool(kw.pop("guessed", False)),
+    )
+    return Served(slug=slug, source=f"{slug}.iso", tftp_path=f"isodrop/{slug}", entry=entry, **kw)  # type: ignore[arg-type]
+
+
+def render(cfg, entries: list[Served]) -> str:  # type: ignore[no-untyped-def]
+    return GrubLoader(cfg.templates_dir).render(build_menu(entries, cfg))[MENU]
+
+
+@pytest.mark.parametrize("text", HOSTILE + ["plain", "", "$", "''", "\\"])
+def test_quote_is_one_word_with_the_same_text(text: str) -> None:
+    quoted = GrubLoader.quote(text)
+    assert "\n" not in quoted and "\r" not in quoted
+    expected = "".join(" " if ord(c) < 32 else c for c in text)
+    assert words(quoted) == [expected]
+
+
+def test_hostile_labels_and_params_cannot_add_or_change_lines(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    plain = render(cfg, [served(f"s{i}", f"label {i}", ("boot=live", f"p{i}")) for i in range(len(HOSTILE))])
+    # Parameters never hold line breaks (BootEntry refuses them); labels may, and are made printable.
+    params = [h.replace("\n", " ").replace("\r", " ") for h in HOSTILE]
+    hostile = render(cfg, [served(f"s{i}", label, ("boot=live", params[i])) for i, label in enumerate(HOSTILE)])
+    assert len(plain.splitlines()) == len(hostile.splitlines())
+    # Same commands in the same amounts (entries may sort differently: their labels differ).
+    assert sorted(words(x)[:1] for x in plain.splitlines()) == sorted(words(x)[:1] for x in hostile.splitlines())
+    entries = 0
+    current = -1
+    for line in hostile.splitlines():
+        w = words(line)
+        if w[:1] == ["menuentry"] and w[3].startswith("iso-s"):
+            current = int(w[3].removeprefix("iso-s"))
+            assert w[1] == BootEntry("x", HOSTILE[current], "k", (), ()).label  # the label, made printable
+            assert w[2] == "--id" and w[-1] == "{" and len(w) == 6  # title --id id --hotkey=N {
+            entries += 1
+        if w[:1] == ["linux"]:
+            assert w[1] == f"/isodrop/s{current}/live/vmlinuz"
+            assert w[2:] == ["boot=live", *params[current].split(), "console=ttyS0,115200"], "the exact command line"
+    assert entries == len(HOSTILE)
+
+
+def test_menu_structure_serial_timeout_default(tmp_path: Path) -> None:
+    text = render(config(tmp_path, menu_timeout=35), [served("b", "Bee"), served("a", "Aye", guessed=True)])
+    lines = text.splitlines()
+    assert lines[1:4] == ["serial --unit=0 --speed=115200", "terminal_input console serial", "terminal_output serial"]
+    assert "set timeout=4" in lines  # 3.5 s rounded up: GRUB counts whole seconds
+    assert "set default='0'" in lines  # "first": the first by position, then label
+    assert grub_timeout_entry(parse_grub(text, lockdown=False)).id == "iso-a"
+    titles = [words(line)[1] for line in lines if line.startswith("menuentry")]
+    assert titles == ["Aye [guessed]", "Bee", "Boot from local disk"]
+    assert "linux '/isodrop/b/live/vmlinuz' 'boot=live' 'console=ttyS0,115200'" in text
+    assert "initrd '/isodrop/b/live/initrd.img'" in text
+    assert "--hotkey=1" in text and "--hotkey=2" in text
+    local = text[text.index("'Boot from local disk'") :]
+    assert "exit" in local
+
+
+def test_first_default_and_local(tmp_path: Path) -> None:
+    entries = [served("b", "Bee"), served("a", "Aye")]
+    first = parse_grub(render(config(tmp_path), entries), lockdown=False)
+    assert first.default == "0" and grub_timeout_entry(first).id == "iso-a"
+    local = parse_grub(render(config(tmp_path, menu_default="local"), entries), lockdown=False)
+    assert local.default == "2" and grub_timeout_entry(local).id == "local"
+    assert "set timeout=-1" in render(config(tmp_path, menu_timeout=0), entries)
+
+
+def test_grouped_menu_has_submenus_and_default_path(tmp_path: Path) -> None:
+    cfg = config(tmp_path, menu_group_threshold=1)
+    entries = [served("a", "Aye", family="casper"), served("b", "Bee", family="debian-live")]
+    text = render(cfg, entries)
+    assert "submenu 'casper' --id 'group-1'" in text and "submenu 'debian-live' --id 'group-2'" in text
+    assert "set default='0>0'" in text
+    assert grub_timeout_entry(parse_grub(text, lockdown=True)).id == "iso-a"
+
+
+def test_a_submenu_with_nothing_for_uefi_is_left_out_and_the_default_path_follows(tmp_path: Path) -> None:
+    cfg = config(tmp_path, menu_group_threshold=1, menu_default="b.iso")
+    bios_only = served("a", "Aye", family="casper")
+    bios_only = dataclasses.replace(bios_only, entry=dataclasses.replace(bios_only.entry, firmware=("bios",)))
+    text = render(cfg, [bios_only, served("b", "Bee", family="debian-live")])
+    assert "casper" not in text and "'Aye'" not in text
+    assert "submenu 'debian-live' --id 'group-1' --hotkey=1 {" in text and "set default='0>0'" in text
+
+
+def test_serial_off_means_no_terminal_lines(tmp_path: Path) -> None:
+    text = render(config(tmp_path, serial_console=""), [served("a", "Aye")])
+    assert "terminal_" not in text and "serial" not in text
+
+
+def test_entry_that_cannot_secure_boot_is_left_out_when_locked_down(tmp_path: Path) -> None:
+    bad = served("u", "Unsigned", secure_boot=Verdict(False, "", "unsigned kernel"))
+    good = served("s", "Signed", secure_boot=Verdict(True, "Debian", "boots"))
+    text = render(config(tmp_path), [bad, good])
+    lines = text.splitlines()
+    start = lines.index('if [ "$lockdown" != "y" ]; then')
+    assert lines[start + 1].startswith("menuentry 'Unsigned (no Secure Boot)' --id 'iso-u'")
+    assert lines[start + 1 :].index("fi") > 0
+    signed = next(line for line in lines if "--id 'iso-s'" in line)
+    assert "(no Secure Boot)" not in signed and lines[lines.index(signed) - 1] != 'if [ "$lockdown" != "y" ]; then'
+
+
+def test_http_entries_fall_back_to_tftp(tmp_path: Path) -> None:
+    cfg = config(tmp_path, http_url="http://10.0.0.1:8080/isodrop/")
+    entry = served("a", "Aye", http_url="http://10.0.0.1:8080/isodrop/a/")
+    text = render(cfg, [entry])
+    assert "if insmod http; then set isodrop_http=y; fi" in text
+    assert "linux '(http,10.0.0.1:8080)/isodrop/a/live/vmlinuz'" in text
+    assert "initrd '(http,10.0.0.1:8080)/isodrop/a/live/initrd.img'" in text
+    assert "linux '/isodrop/a/live/vmlinuz'" in text  # the TFTP branch
+    # Per file, a failed HTTP fetch falls back to TFTP (as iPXE's script does).
+    lines = [line.strip() for line in text.splitlines()]
+    kernel = lines.index(
+        "if linux '(http,10.0.0.1:8080)/isodrop/a/live/vmlinuz' 'boot=live' 'console=ttyS0,115200'; "
+        "then set isodrop_kernel=http; else"
+    )
+    assert lines[kernel + 1 : kernel + 4] == [
+        "echo 'HTTP failed: loading the kernel over TFTP ...'",
+        "linux '/isodrop/a/live/vmlinuz' 'boot=live' 'console=ttyS0,115200'",
+        "fi",
+    ]
+    initrd = lines.index(
+        "if initrd '(http,10.0.0.1:8080)/isodrop/a/live/initrd.img'; then set isodrop_initrd=http; else"
+    )
+    assert lines[initrd + 1 : initrd + 4] == [
+        "echo 'HTTP failed: loading the initrd over TFTP ...'",
+        "initrd '/isodrop/a/live/initrd.img'",
+        "fi",
+    ]
+    files = GrubLoader().files(cfg)
+    assert files[PurePosixPath("grub/x86_64-efi/http.mod")] == Path("/usr/lib/grub/x86_64-efi/http.mod")
+    assert PurePosixPath("grub/x86_64-efi/http.mod") not in GrubLoader().files(config(tmp_path))
+
+
+def test_helpers() -> None:
+    assert grub_timeout(100) == 10 and grub_timeout(1) == 1 and grub_timeout(0) == -1
+    assert grub_serial("1 9600") == "--unit=1 --speed=9600" and grub_serial("") == ""
+    assert grub_path("http://h/x") == "(http,h)/x" and grub_path("https://h/x") == "" and grub_path("") == ""
+
+
+def test_loader_files_and_boot_file(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    loader = GrubLoader()
+    assert loader.boot_file() == PurePosixPath("efi64/bootx64.efi")
+    files = loader.files(cfg)
+    assert files[PurePosixPath("efi64/bootx64.efi")] == Path("/usr/lib/shim/shimx64.efi.signed")
+    assert files[PurePosixPath("efi64/grubx64.efi")] == Path("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed")
+
+
+def test_hostile_signer_name_in_the_verdict_stays_in_its_comment(tmp_path: Path) -> None:
+    """The reason names the signer, read from a certificate in the ISO's kernel: untrusted too."""
+    evil = Verdict(False, "x", "signed by x\nmenuentry 'evil' { reboot }\n, which this shim does not trust")
+    text = render(config(tmp_path), [served("u", "Unsigned", secure_boot=evil)])
+    plain = render(config(tmp_path), [served("u", "Unsigned", secure_boot=Verdict(False, "", "unsigned kernel"))])
+    assert len(text.splitlines()) == len(plain.splitlines())
+    assert sum(line.startswith("menuentry") for line in text.splitlines()) == 2  # the entry and local disk

@@ -1,0 +1,100 @@
+"""The pure parts of isodrop.dropfolder (retry policy, slug conflicts) and its listing on real files.
+The service-level behaviour is in tests/service/test_faults.py and tests/service/test_hostile_drop.py."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from isodrop.dropfolder import (
+    NotServable,
+    RetryBook,
+    RetryPolicy,
+    collisions,
+    fingerprint,
+    list_drop,
+    open_regular,
+    resolve_inside,
+)
+from isodrop.state import legacy_slug_for, slug_for
+
+
+def test_retry_backoff_doubles_up_to_the_cap() -> None:
+    policy = RetryPolicy(30, 3600)
+    assert [policy.delay(n) for n in range(1, 10)] == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
+    assert policy.delay(10_000) == 3600
+
+
+def test_retry_book_is_due_per_version_and_all_at_once_on_reload() -> None:
+    now = [100.0]
+    book = RetryBook(RetryPolicy(30, 3600), clock=lambda: now[0])
+    version = ("a.iso", 10, 1)
+    assert book.failed("a", version) == 30
+    assert not book.due("a", version)
+    assert book.due("a", ("a.iso", 11, 2)), "a changed ISO is tried at once"
+    now[0] += 30
+    assert book.due("a", version)
+    assert book.failed("a", version) == 60
+    assert book.info("a") == {"attempts": 2, "retry_in": 60.0}
+    book.retry_all_now()
+    assert book.due("a", version)
+    assert book.seconds_to_next() == 0.2
+
+
+def test_collisions_keep_each_slug_with_its_holder_whatever_the_order() -> None:
+    """Under a rule where slugs collide (the old 24-bit one), the name holding a slug keeps it."""
+    victim = "my~iso.iso"
+    newcomer = f"{legacy_slug_for(victim)}.iso"  # a safe name equal to the victim's slug; sorts first
+    assert legacy_slug_for(newcomer) == legacy_slug_for(victim) and newcomer < victim
+    assert collisions([newcomer, victim, "c.iso"], legacy_slug_for, {}) == {victim: newcomer}, "nobody holds it"
+    held = {legacy_slug_for(victim): victim}
+    assert collisions([newcomer, victim, "c.iso"], legacy_slug_for, held) == {newcomer: victim}
+    assert collisions([newcomer], legacy_slug_for, held) == {newcomer: victim}, "the holder's ISO went: next pass"
+    assert collisions([newcomer, victim], slug_for, {slug_for(victim): victim}) == {}, "the rule now: never met"
+    assert collisions([newcomer, victim], slug_for, held) == {newcomer: victim}, "an old record holds its slug"
+
+
+def test_listing_depth_links_and_types(tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    deep = drop.joinpath(*"abcdefghi")
+    deep.mkdir(parents=True)
+    (deep.parent / "ok.iso").write_bytes(b"x")  # 8 folders down
+    (deep / "lost.iso").write_bytes(b"x")  # 9 folders down
+    (tmp_path / "out.iso").write_bytes(b"secret")
+    os.symlink(tmp_path / "out.iso", drop / "out.iso")
+    os.symlink("a/b/c/d/e/f/g/h/ok.iso", drop / "in.iso")
+    os.mkfifo(drop / "pipe.iso")
+    listing = list_drop(drop)
+    assert sorted(listing.isos) == ["a/b/c/d/e/f/g/h/ok.iso", "in.iso"]
+    assert listing.paths["in.iso"] == (deep.parent / "ok.iso").resolve()
+    assert "more than 8 levels" in listing.ignored["a/b/c/d/e/f/g/h/i/"]
+    assert "outside the drop folder" in listing.ignored["out.iso"]
+    assert "a FIFO" in listing.ignored["pipe.iso"]
+    assert len(listing.folders) == 9  # the drop folder and a..h
+    with pytest.raises(NotServable):
+        resolve_inside(drop, "out.iso")
+
+
+def test_open_regular_never_blocks_and_never_follows(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(OSError, match="FIFO"):
+        open_regular(tmp_path / "pipe")
+    (tmp_path / "file").write_bytes(b"data")
+    os.symlink("file", tmp_path / "link")
+    with pytest.raises(OSError, match="symbolic link"):
+        open_regular(tmp_path / "link")
+    os.close(open_regular(tmp_path / "file"))
+
+
+def test_fingerprint_tells_same_size_images_apart(tmp_path: Path) -> None:
+    from tests.harness.servicekit import build_debian_live
+
+    one = build_debian_live(tmp_path / "one.iso", "one")
+    two = build_debian_live(tmp_path / "two.iso", "two")
+    assert one.stat().st_size == two.stat().st_size
+    assert fingerprint(one, one.stat().st_size) != fingerprint(two, two.stat().st_size)
+    copy = tmp_path / "copy.iso"
+    copy.write_bytes(one.read_bytes())
+    assert fingerprint(copy, copy.stat().st_size) == fingerprint(one, one.stat().st_size)

@@ -1,0 +1,383 @@
+"""Per-PC entries (isodrop.pins): the clients file, its errors by line, the editing commands, the per-PC
+menus every loader reads (read back with the loaders' own rules, tests/harness/loader_parsers.py), one-shots used
+up from dnsmasq's TFTP log, and a running service picking it all up without a reload."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path, PurePosixPath
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from isodrop import pins
+from isodrop.cli import main
+from isodrop.loaders.grub import GrubLoader
+from isodrop.loaders.ipxe import IpxeLoader
+from isodrop.loaders.pxelinux import Pxelinux
+from isodrop.loaders.syslinux_efi import SyslinuxEfi
+from isodrop.pins import Pin, PinBook, PinsError, fetched_macs, parse, with_pin, without_pin
+from isodrop.render.menu import Menu, build_menu
+from isodrop.render.publication import client_menus
+from tests.harness.loader_parsers import (
+    Boot,
+    grub_boot,
+    grub_timeout_entry,
+    ipxe_boot,
+    ipxe_lines,
+    ipxe_timeout_target,
+    parse_grub,
+    parse_ipxe,
+    parse_syslinux,
+    syslinux_timeout_entry,
+    words,
+)
+from tests.harness.menu_cases import BASE, drop_folders, entry_boot, expected_boot, same, served
+from tests.harness.servicekit import ServiceRun, build_debian_live
+
+MAC1, MAC2 = "52:54:00:aa:bb:01", "52:54:00:aa:bb:02"
+GOOD = """\
+# the lab
+
+[pc."52:54:00:AA:BB:01"]   # teacher's PC
+entry = "debian.iso"
+timeout = 3
+menu = ["debian.iso", "ubuntu.iso", "local"]
+
+[pc."52-54-00-aa-bb-02"]
+entry = "local"
+once = true
+"""
+
+
+# --- the file ---------------------------------------------------------------------------------------
+
+
+def test_a_clients_file_reads_as_pins_with_macs_in_one_spelling() -> None:
+    first, second = parse(GOOD, "clients.toml")
+    assert first == Pin(MAC1, "debian.iso", 3, ("debian.iso", "ubuntu.iso"), False, line=3)
+    assert second == Pin(MAC2, "local", None, (), True, line=8)
+    assert parse("", "clients.toml") == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[pc."52:54:00:aa:bb:01"]\nentry = "a.iso"\nentry = "b.iso"\n', "line 3"),  # tomllib's own line
+        (
+            '\n\n[pc."52:54:00:aa:bb"]\nentry = "a.iso"\n',
+            "line 3: [pc.'52:54:00:aa:bb']: '52:54:00:aa:bb' is not a MAC",
+        ),
+        (
+            '[pc."52:54:00:aa:bb:01"]\nentry = "a.iso"\ncolour = 1\n',
+            "line 3: pc.'52:54:00:aa:bb:01': unknown key 'colour'",
+        ),
+        (
+            '[pc."52:54:00:aa:bb:01"]\nentry = "a.iso"\n\ntimeout = -1\n',
+            "line 4: pc.'52:54:00:aa:bb:01': 'timeout' must be",
+        ),
+        (
+            '[pc."52:54:00:aa:bb:01"]\n# x\nentry = "first"\n',
+            "line 3: pc.'52:54:00:aa:bb:01': 'entry' \"first\" is for",
+        ),
+        (
+            '[pc."52:54:00:aa:bb:01"]\nentry = "../etc/x.iso"\n',
+            "line 2: pc.'52:54:00:aa:bb:01': 'entry' must be a file name",
+        ),
+        ('[pc."52:54:00:aa:bb:01"]\ntimeout = 3\n', "line 1: pc.'52:54:00:aa:bb:01': 'entry' is missing"),
+        (
+            '[pc."52:54:00:aa:bb:01"]\nentry = "a.iso"\nmenu = ["b.iso"]\n',
+            "line 3: pc.'52:54:00:aa:bb:01': 'menu' must include",
+        ),
+        (
+            '[pc."52:54:00:aa:bb:01"]\nentry = "a.iso"\nonce = "yes"\n',
+            "line 3: pc.'52:54:00:aa:bb:01': 'once' must be true",
+        ),
+        (
+            '[pc."52:54:00:aa:bb:01"]\nentry = "a"\n[pc."52-54-00-AA-BB-01"]\nentry = "b"\n',
+            "line 3: 52:54:00:aa:bb:01 is pinned twice (also on line 1)",
+        ),
+        ('entry = "a.iso"\n', "line 1: unknown key 'entry'"),
+    ],
+)
+def test_every_error_names_the_line(text: str, message: str) -> None:
+    with pytest.raises(PinsError) as caught:
+        parse(text, "clients.toml")
+    assert str(caught.value).startswith("clients.toml: "), caught.value
+    assert message in str(caught.value), caught.value
+
+
+def test_setting_a_pin_keeps_the_other_tables_and_comments() -> None:
+    changed = with_pin(GOOD, Pin(MAC1, "ubuntu.iso", once=True), "c")
+    assert changed.startswith("# the lab\n\n")
+    assert '[pc."52:54:00:aa:bb:01"]\nentry = "ubuntu.iso"\nonce = true\n\n[pc."52-54-00-aa-bb-02"]' in changed
+    assert dataclasses.replace(parse(changed, "c")[1], line=8) == parse(GOOD, "c")[1]
+    added = with_pin(GOOD, Pin("52:54:00:aa:bb:03", 'odd "name".iso', 0), "c")
+    assert added.startswith(GOOD) and parse(added, "c")[2] == Pin("52:54:00:aa:bb:03", 'odd "name".iso', 0, line=12)
+
+
+def test_removing_a_pin_removes_only_its_table() -> None:
+    text, removed = without_pin(GOOD, MAC1, "c")
+    assert removed is not None and removed.entry == "debian.iso"
+    assert text == '# the lab\n\n[pc."52-54-00-aa-bb-02"]\nentry = "local"\nonce = true\n'
+    assert without_pin(text, MAC1, "c") == (text, None)
+    assert without_pin(text, MAC2, "c")[0] == "# the lab\n\n"
+
+
+def test_a_layout_the_editor_cannot_follow_is_refused_not_mangled() -> None:
+    inline = 'pc = { "52:54:00:aa:bb:01" = { entry = "a.iso" }, "52:54:00:aa:bb:02" = { entry = "b.iso" } }\n'
+    assert [p.entry for p in parse(inline, "c")] == ["a.iso", "b.iso"]
+    with pytest.raises(PinsError, match="cannot edit this file safely"):
+        with_pin(inline, Pin(MAC1, "c.iso"), "c")
+    with pytest.raises(PinsError, match="cannot edit this file safely"):
+        without_pin(inline, MAC2, "c")
+
+
+# --- the commands -----------------------------------------------------------------------------------
+
+
+def test_pin_unpin_and_pins_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clients = tmp_path / "clients.toml"
+    clients.write_text("# mine\n")
+    clients.chmod(0o640)
+    root = ["--root", str(tmp_path)]
+    assert main(["pin", "52-54-00-AA-BB-01", "debian.iso", "--once", "--timeout", "5", *root]) == 0
+    assert "warning: debian.iso is not in" in capsys.readouterr().out
+    assert main(["pin", MAC2, "local", "--menu", "a.iso", *root]) == 0
+    assert clients.read_text().startswith("# mine\n") and clients.stat().st_mode & 0o777 == 0o640
+    assert parse(clients.read_text(), "c") == (
+        Pin(MAC1, "debian.iso", 5, (), True, line=3),
+        Pin(MAC2, "local", None, ("a.iso",), False, line=8),
+    )
+    capsys.readouterr()
+    assert main(["pins", "--json", *root]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(p["mac"], p["entry"], p["once"], p["line"]) for p in listed["clients"]] == [
+        (MAC1, "debian.iso", True, 3),
+        (MAC2, "local", False, 8),
+    ]
+    assert main(["unpin", MAC1, *root]) == 0
+    assert main(["unpin", MAC1, *root]) == 1
+    assert [p.mac for p in pins.load(clients)] == [MAC2]
+    assert main(["pin", "not-a-mac", "x.iso", *root]) == 2
+    assert main(["pin", MAC1, "../x.iso", *root]) == 2
+    assert "must be a file name relative to the drop folder" in capsys.readouterr().err
+    clients.write_text('[pc."52:54:00:aa:bb:01"]\nentry = 3\n')
+    assert main(["pins", *root]) == 1
+    assert "line 2: pc.'52:54:00:aa:bb:01': 'entry' must be" in capsys.readouterr().out
+
+
+# --- the per-PC menus, read back with each loader's rules -------------------------------------------
+
+VIEWS = ("pxelinux", "syslinux-efi", "grub", "grub-lockdown", "ipxe-bios", "ipxe-efi")
+SHARED = {
+    "pxelinux": "pxelinux.cfg/default",
+    "syslinux-efi": "efi64/pxelinux.cfg/default",
+    "grub": "grub/grub.cfg",
+    "ipxe-bios": "ipxe/menu-pcbios.ipxe",
+    "ipxe-efi": "ipxe/menu-efi.ipxe",
+}
+
+
+def rendered(menu: Menu, own: dict[str, Menu]) -> dict[str, str]:
+    """Every file the loaders write for the shared menu (branching to `own`) and each PC's menu."""
+    loaders = (Pxelinux(), SyslinuxEfi(), GrubLoader(), IpxeLoader())
+    shared = dataclasses.replace(menu, clients=tuple(sorted(own)))
+    files = {str(path): text for loader in loaders for path, text in loader.render(shared).items()}
+    for mac, pc_menu in own.items():
+        for loader in loaders:
+            files |= {str(path): text for path, text in loader.client_files(pc_menu, mac.replace(":", "-")).items()}
+    return files
+
+
+def grub_branch(text: str, mac: str) -> str | None:
+    """The file GRUB's shared menu hands the PC with `mac` to (its `configfile` line), else None."""
+    for line in text.splitlines():
+        w = words(line)
+        if w[:5] == ["if", "[", "$net_default_mac", "=", mac] and w[5:] and w[w.index("then") + 1] == "configfile":
+            return w[w.index("then") + 2].lstrip("/")
+    return None
+
+
+def ipxe_branch(text: str, mac: str, script: str) -> str | None:
+    """The script iPXE's platform script chains on a PC whose ${mac} is `mac`, else None."""
+    for line in ipxe_lines(text):
+        tokens = line.split()
+        if tokens[:3] == ["iseq", "${mac}", mac] and tokens[3:6] == ["&&", "chain", "--autofree"]:
+            return str(PurePosixPath(script).parent / tokens[6])
+    return None
+
+
+def boots_for(files: dict[str, str], mac: str) -> dict[str, Boot | None]:
+    """What each loader boots at the timeout on the PC with `mac`, following its own per-PC lookup:
+    pxelinux.cfg/01-<mac> before default; GRUB's and iPXE's branches in the shared menu."""
+    dashed = mac.replace(":", "-")
+    out: dict[str, Boot | None] = {}
+    for view, folder in (("pxelinux", "pxelinux.cfg"), ("syslinux-efi", "efi64/pxelinux.cfg")):
+        text = files.get(f"{folder}/01-{dashed}", files[SHARED[view]])
+        out[view] = syslinux_timeout_entry(parse_syslinux(text))
+    grub = files[SHARED["grub"]]
+    branch = grub_branch(grub, mac)
+    for view, lockdown in (("grub", False), ("grub-lockdown", True)):
+        out[view] = grub_boot(grub_timeout_entry(parse_grub(files[branch] if branch else grub, lockdown=lockdown)))
+    for view in ("ipxe-bios", "ipxe-efi"):
+        branch = ipxe_branch(files[SHARED[view]], mac, SHARED[view])
+        script = parse_ipxe(files[branch] if branch else files[SHARED[view]])
+        target = ipxe_timeout_target(script)
+        out[view] = None if target is None else ipxe_boot(script, target)
+    return out
+
+
+@given(drop_folders(), st.data())
+def test_a_pinned_pc_boots_its_entry_in_every_loader_and_others_the_normal_default(case, data) -> None:  # type: ignore[no-untyped-def]
+    config, entries = case
+    target = data.draw(st.sampled_from([*entries, None]))
+    pin = Pin(MAC1, target.source if target else "local", timeout=data.draw(st.sampled_from([None, 2])))
+    own, warnings = client_menus(entries, config, [pin])
+    files = rendered(build_menu(entries, config), own)
+    normal = next((s for s in entries if s.source == config.menu_default), None)
+    if config.menu_default == "first":
+        normal = build_menu(entries, config).default
+        normal = next((s for s in entries if f"iso-{s.slug}" == normal), None)
+    pinned_boots, other_boots = boots_for(files, MAC1), boots_for(files, MAC2)
+    for view in VIEWS:
+        assert same(pinned_boots[view], expected_boot(target, view, config)), (view, pinned_boots[view], target)
+        assert same(other_boots[view], expected_boot(normal, view, config)), (view, other_boots[view], normal)
+    assert not warnings
+
+
+def test_a_pcs_own_menu_has_its_timeout_and_only_its_entries() -> None:
+    entries = [served("a.iso", "Alpha"), served("b.iso", "Beta"), served("c.iso", "Gamma")]
+    own, _ = client_menus(entries, BASE, [Pin(MAC1, "b.iso", timeout=2, menu=("b.iso", "c.iso"))])
+    files = rendered(build_menu(entries, BASE), own)
+    pxe = parse_syslinux(files["pxelinux.cfg/01-52-54-00-aa-bb-01"])
+    assert pxe.order == ["iso-b", "iso-c", "local"] and "TIMEOUT 20" in files["pxelinux.cfg/01-52-54-00-aa-bb-01"]
+    assert same(syslinux_timeout_entry(pxe), entry_boot(entries[1], "pxelinux", BASE))
+    assert "set timeout=2\n" in files["grub/clients/01-52-54-00-aa-bb-01.cfg"]
+    assert "choose --timeout 2000 --default entry-iso-b" in files["ipxe/clients/01-52-54-00-aa-bb-01-pcbios.ipxe"]
+    assert grub_branch(files["grub/grub.cfg"], MAC1) == "grub/clients/01-52-54-00-aa-bb-01.cfg"
+    assert files["ipxe/menu-efi.ipxe"].startswith("#!ipxe\n")
+    assert (
+        "iseq ${mac} 52:54:00:aa:bb:01 && chain --autofree clients/01-52-54-00-aa-bb-01-efi.ipxe ||"
+        in files["ipxe/menu-efi.ipxe"]
+    )
+
+
+def test_a_pin_whose_iso_is_gone_gets_the_normal_menu_and_a_warning() -> None:
+    entries = [served("a.iso", "Alpha")]
+    own, warnings = client_menus(entries, BASE, [Pin(MAC1, "gone.iso"), Pin(MAC2, "local")])
+    assert list(own) == [MAC2] and "gone.iso is not served" in warnings[MAC1]
+    files = rendered(build_menu(entries, BASE), own)
+    assert grub_branch(files["grub/grub.cfg"], MAC1) is None and "pxelinux.cfg/01-52-54-00-aa-bb-01" not in files
+
+
+def test_a_chaining_ipxe_script_leaves_per_pc_menus_to_the_loader_it_chains() -> None:
+    chaining = IpxeLoader(bios_chain="/pxelinux.0")
+    menu = dataclasses.replace(build_menu([served("a.iso", "A")], BASE), clients=(MAC1,))
+    assert "iseq" not in chaining.render(menu)[PurePosixPath("ipxe/menu-pcbios.ipxe")]
+    assert list(chaining.client_files(menu, "52-54-00-aa-bb-01")) == [
+        PurePosixPath("ipxe/clients/01-52-54-00-aa-bb-01-efi.ipxe")
+    ]
+
+
+# --- publishing and one-shots -----------------------------------------------------------------------
+
+
+def test_only_sent_per_pc_menus_count_as_fetched() -> None:
+    lines = [
+        "dnsmasq-tftp[5]: sent /srv/tftp/pxelinux.cfg/01-52-54-00-aa-bb-01 to 10.0.0.5",
+        "dnsmasq-tftp[5]: file /srv/tftp/pxelinux.cfg/01-52-54-00-aa-bb-02 not found for 10.0.0.6",
+        "dnsmasq-tftp[5]: sent /srv/tftp/grub/clients/01-52-54-00-aa-bb-03.cfg to 10.0.0.7",
+        "Dec  2 03:40:01 dnsmasq-tftp[5]: sent /srv/tftp/ipxe/clients/01-52-54-00-aa-bb-04-efi.ipxe to 10.0.0.8",
+        "dnsmasq-tftp[5]: sent /srv/tftp/pxelinux.cfg/default to 10.0.0.9",
+        "dnsmasq-tftp[5]: sent /srv/tftp/isodrop/x/pxelinux.cfg/01-52-54-00-aa-bb-05.iso to 10.0.0.9",
+    ]
+    assert fetched_macs(lines) == {MAC1, "52:54:00:aa:bb:03", "52:54:00:aa:bb:04"}
+
+
+def test_a_one_shot_is_used_up_by_the_fetch_of_its_own_menu_after_it_was_published(tmp_path: Path) -> None:
+    clients, log_file = tmp_path / "clients.toml", tmp_path / "dnsmasq.log"
+    clients.write_text('# keep me\n[pc."52:54:00:aa:bb:01"]\nentry = "a.iso"\nonce = true\n')
+    log_file.write_text("dnsmasq-tftp[5]: sent /t/pxelinux.cfg/01-52-54-00-aa-bb-01 to 10.0.0.5\n")  # before: not it
+    book = PinBook(clients, log_file)
+    book.refresh()
+    assert book.consume() == [] and [p.mac for p in book.pins] == [MAC1]
+    with log_file.open("a") as handle:  # a fetch while its menu was not published yet does not count
+        handle.write("dnsmasq-tftp[5]: sent /t/pxelinux.cfg/01-52-54-00-aa-bb-01 to 10.0.0.5\n")
+    assert book.consume() == []
+    book.published_once = {MAC1}
+    with log_file.open("a") as handle:
+        handle.write("dnsmasq-tftp[5]: sent /t/pxelinux.cfg/01-52-54-00-aa-bb-01 to 10.0.0.5\ndnsmasq-tftp[5]: se")
+    assert [p.mac for p in book.consume()] == [MAC1]
+    assert clients.read_text() == "# keep me\n" and book.pins == ()
+    book.refresh()
+    assert book.pins == () and book.status()["clients"] == []
+
+
+def test_a_broken_edit_keeps_the_pins_read_before(tmp_path: Path) -> None:
+    clients = tmp_path / "clients.toml"
+    clients.write_text('[pc."52:54:00:aa:bb:01"]\nentry = "a.iso"\n')
+    book = PinBook(clients, None)
+    book.refresh()
+    clients.write_text('[pc."52:54:00:aa:bb:01"]\nentry = "a.iso"\ntimeout = "soon"\n')
+    book.refresh()
+    assert [p.entry for p in book.pins] == ["a.iso"] and "line 3" in book.error
+    assert book.status()["error"] == book.error
+
+
+# --- the running service ----------------------------------------------------------------------------
+
+
+def test_the_service_serves_pins_without_a_reload_and_uses_up_a_one_shot(tmp_path: Path) -> None:
+    log_file = tmp_path / "dnsmasq.log"
+    log_file.write_text("")
+    run = ServiceRun(tmp_path / "srv", clients_file=str(tmp_path / "clients.toml"), dnsmasq_log=str(log_file))
+    build_debian_live(run.drop / "one.iso")
+    run.start()
+    try:
+        run.wait_for(lambda: "LABEL iso-one\n" in run.menu(), 60, "the ISO in the menu")
+        own = run.tftp / "pxelinux.cfg/01-52-54-00-aa-bb-01"
+        assert run.command("pin", MAC1, "one.iso", "--once").returncode == 0
+        run.wait_for(own.exists, 10, "the PC's own menu, no reload")
+        assert "DEFAULT iso-one\n" in own.read_text() and "DEFAULT local\n" in run.menu()
+        grub = run.tftp / "grub/grub.cfg"
+        run.wait_for(lambda: "$net_default_mac" in grub.read_text(), 10, "GRUB's branch")
+        assert run.command("pin", MAC2, "gone.iso").returncode == 0
+        run.wait_for(lambda: len((run.status()["pins"] or {}).get("clients", [])) == 2, 10, "both pins in status")
+        warned = {p["mac"]: p["warning"] for p in run.status()["pins"]["clients"]}
+        assert "gone.iso is not served" in warned[MAC2] and warned[MAC1] == ""
+        assert "warning: gone.iso is not served" in run.command("status").stdout
+        with log_file.open("a") as handle:
+            handle.write(f"dnsmasq-tftp[9]: sent {own} to 10.0.0.5\n")
+        run.wait_for(lambda: not own.exists(), 10, "the one-shot used up")
+        assert [p.mac for p in pins.load(tmp_path / "clients.toml")] == [MAC2]
+        assert "fetched its one-shot menu" in run.log_text()
+        assert "$net_default_mac" not in grub.read_text()
+    finally:
+        run.stop()
+
+
+def test_the_example_clients_file_reads_when_uncommented() -> None:
+    example = (Path(__file__).resolve().parents[2] / "contrib" / "clients.toml").read_text()
+    assert parse(example, "example") == ()  # shipped all commented out: pins nothing
+    uncommented = re.sub(r"^# (\[|entry|timeout|menu|once)", r"\1", example, flags=re.M)
+    assert [(p.mac, p.once) for p in parse(uncommented, "example")] == [
+        ("52:54:00:12:34:01", False),
+        ("52:54:00:12:34:02", False),
+        ("52:54:00:12:34:03", True),
+    ]
+
+
+def test_check_reports_the_clients_file(tmp_path: Path) -> None:
+    clients = tmp_path / "clients.toml"
+    assert pins.check_report(clients, None) == [("ok", f"clients_file {clients}: 0 pinned PCs")]
+    clients.write_text('[pc."52:54:00:aa:bb:01"]\nentry = "a.iso"\nonce = true\n')
+    assert pins.check_report(clients, None)[1] == (
+        "WARN",
+        "one-shot pins without dnsmasq_log: they stay until `isodrop unpin`",
+    )
+    clients.write_text('[pc."52:54:00:aa:bb:01"]\n')
+    assert pins.check_report(clients, tmp_path / "log")[0][0] == "FAIL"
