@@ -222,7 +222,8 @@ def report(config: Config, files: SystemFiles | None = None) -> list[tuple[str, 
             (
                 "WARN",
                 f"kernels and initrds go over TFTP for {', '.join(over_tftp)}: with {pcs} PCs at once TFTP takes about "
-                '1.7 times as long as HTTP; set http_url and bios_loader = "ipxe" (docs/booting.md "Many PCs at once")',
+                '1.7 times as long as HTTP; set http_url and bios_loader = "ipxe" '
+                '(/usr/share/doc/isodrop/booting.md "Many PCs at once")',
             )
         )
     else:

@@ -20,7 +20,7 @@ REFLINK_FILE_SYSTEMS = ("xfs", "btrfs", "bcachefs", "ocfs2")
 _FICLONE = 0x40049409  # _IOW(0x94, 9, int)
 _HOWTO = (
     "put the drop folder and the trees on one XFS volume made with `mkfs.xfs -b size=2048 -m reflink=1`"
-    " (docs/operations.md: zero-copy storage)"
+    " (/usr/share/doc/isodrop/operations.md: zero-copy storage)"
 )
 
 

@@ -64,6 +64,18 @@ def test_package_contents(deb: Path):
     assert not any(f.startswith("/srv") for f in files), "Debian policy: no files in /srv (postinst creates it)"
 
 
+def test_docs_named_by_messages_are_in_the_package_uncompressed(deb: Path):
+    """isodrop's messages and config comments name user docs by path: each must be there, readable as is."""
+    files = {line.split()[-1].lstrip(".") for line in dpkg_deb("-c", str(deb)).splitlines()}
+    named = set()
+    for source in [*REPO.joinpath("isodrop").rglob("*.py"), *REPO.joinpath("contrib").rglob("*.conf")]:
+        named |= set(re.findall(r"/usr/share/doc/isodrop/[a-z-]+\.md", source.read_text()))
+    named |= set(re.findall(r"/usr/share/doc/isodrop/[a-z-]+\.md", REPO.joinpath("contrib/isodrop.toml").read_text()))
+    assert len(named) >= 2, named
+    missing = sorted(named - files)
+    assert not missing, f"named in messages but not in the package: {missing}"
+
+
 def test_control_fields(deb: Path):
     info = dpkg_deb("-f", str(deb), "Depends", "Recommends")
     for dependency in ("python3-watchdog", "python3-pycdlib", "python3-jinja2", "python3-sdnotify", "pxelinux"):
