@@ -189,10 +189,10 @@ def test_debian_ipxe_files_exist_where_the_config_says() -> None:
 
 def test_loader_keys_are_validated() -> None:
     assert from_mapping({"bios_loader": "ipxe", "uefi_loader": "grub"}, BASE, "t").uefi_loader == "grub"
-    with pytest.raises(ConfigError, match="bios_loader.*'pxelinux', 'ipxe'"):
-        from_mapping({"bios_loader": "grub"}, BASE, "t")
+    with pytest.raises(ConfigError, match="^t: key 'bios_loader': must be one of 'pxelinux', 'ipxe', got 'grub'$"):
+        active_loaders(from_mapping({"bios_loader": "grub"}, BASE, "t"))
     with pytest.raises(ConfigError, match="uefi_loader"):
-        from_mapping({"uefi_loader": "pxelinux"}, BASE, "t")
+        active_loaders(from_mapping({"uefi_loader": "pxelinux"}, BASE, "t"))
 
 
 def test_template_override_from_templates_dir(tmp_path: Path) -> None:

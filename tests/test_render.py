@@ -5,6 +5,7 @@ from pathlib import Path, PurePosixPath
 
 from isodrop.config import local_defaults
 from isodrop.loaders import active_loaders
+from isodrop.loaders.choice import IPXE_SCRIPT
 from isodrop.loaders.pxelinux import Pxelinux
 from isodrop.loaders.syslinux_efi import SyslinuxEfi
 from isodrop.model import BootEntry
@@ -25,11 +26,11 @@ def all_items(menu: Menu) -> tuple[MenuItem, ...]:
 
 
 def kernel_exports(trees: list[Path], client_network: str) -> str:
-    return KernelNfs().render(trees, client_network)
+    return KernelNfs(client_network=client_network).render(trees)
 
 
 def ganesha_exports(trees: list[Path], client_network: str) -> str:
-    return Ganesha().render(trees, client_network)
+    return Ganesha(client_network=client_network).render(trees)
 
 
 def served(slug: str, label: str, family: str = "debian-live", position: int = 0, guessed: bool = False) -> Served:
@@ -211,7 +212,7 @@ def test_every_loader_installs_its_boot_file_and_renders_its_own_menu() -> None:
         rendered = loader.render(menu)
         paths |= set(rendered)
         if loader.name == "ipxe":  # a script, not a file of its own package: dnsmasq hands it to iPXE
-            assert loader.boot_file() in rendered  # (its menus: tests/test_ipxe.py)
+            assert IPXE_SCRIPT in rendered  # (its menus: tests/test_ipxe.py)
             continue
         if loader.name == "grub":  # GRUB's own syntax; its escaping is tests/test_grub_loader.py
             assert all("menuentry 'Alpha MENU HIDDEN' --id 'iso-alpha'" in text for text in rendered.values())
