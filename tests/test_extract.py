@@ -20,8 +20,9 @@ from pathlib import Path
 import pycdlib
 import pytest
 
-from isodrop.extract import ExtractError, IsoTree, extract_iso, read_volume_id
+from isodrop.extract import ExtractError, IsoTree, extract_iso
 from isodrop.extract import write as extract_write
+from isodrop.extract.image import open_image
 from isodrop.families.base import DirTree
 from isodrop.trees import remove_tree
 from tests.isofactory import File, HardLink, Symlink, build_iso
@@ -32,6 +33,16 @@ SQUASHFS = os.urandom(3 * 1024 * 1024 + 123)  # not a multiple of the block size
 
 def md5(data: bytes | str) -> str:
     return hashlib.md5(data.encode() if isinstance(data, str) else data, usedforsecurity=False).hexdigest()
+
+
+def read_volume_id(iso: Path) -> str:
+    """The volume ID pycdlib reads, through the same open and checks as extraction (ExtractError)."""
+    handle, image = open_image(iso)
+    try:
+        return image.pvd.volume_identifier.decode("utf-8", errors="replace").strip()
+    finally:
+        image.close()
+        handle.close()
 
 
 def data_of(value: object) -> bytes:

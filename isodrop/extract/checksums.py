@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from isodrop.extract.errors import MAX_MD5SUM_BYTES, MAX_MD5SUM_LINE, ExtractError
-from isodrop.extract.image import Extents, Manifest, Node, read_extents
+from isodrop.extract.image import read_extents
+from isodrop.extract.manifest import Extents, Manifest, Node
 
 _LINE = re.compile(rb"([0-9a-fA-F]{32})\s+\*?(.+)")
 SHOWN = 3  # problems named in the error; the rest are counted

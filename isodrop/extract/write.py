@@ -24,7 +24,8 @@ from pathlib import Path
 
 from isodrop.extract.checksums import Checklist, hash_files, image_reader, read_md5sum, verify
 from isodrop.extract.errors import ExtractError, ExtractResult, one_line
-from isodrop.extract.image import Extents, Manifest, Node, dir_mode, file_mode, read_manifest
+from isodrop.extract.image import read_manifest
+from isodrop.extract.manifest import Extents, Manifest, Node, dir_mode, file_mode
 from isodrop.trees import remove_tree
 
 CHUNK = 8 * 1024 * 1024  # bytes per copy call: small enough for prompt progress and should_stop
