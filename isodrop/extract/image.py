@@ -374,7 +374,7 @@ def _drop_escaping_symlinks(manifest: Manifest) -> None:
     for node in manifest.nodes:
         if node.kind == "l":
             problem = links.problem(node.rel)
-            if problem:
+            if problem is not None:
                 shown = node.target if node.target.isprintable() else ascii(node.target)
                 shown = shown if len(shown) <= 200 else shown[:200] + "..."
                 manifest.warnings.append(f"skipped symlink {node.rel} -> {shown}: {problem}")
