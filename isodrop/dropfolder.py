@@ -192,10 +192,10 @@ class DropAvailability:
         self.drop_dir = drop_dir
         self.must_be_mountpoint = must_be_mountpoint
         self.was_mounted = False  # seen on its own file system since start
-        self.problem = ""
+        self.problem: str | None = None  # why it is not usable, None while it is
 
-    def check(self) -> str:
-        """ "" when usable, else why not (and then nothing may be removed)."""
+    def check(self) -> str | None:
+        """Why the drop folder is not usable (and then nothing may be removed); None when it is."""
         try:
             st = os.stat(self.drop_dir)
             parent = os.stat(self.drop_dir.parent)
@@ -216,9 +216,9 @@ class DropAvailability:
         except OSError as err:
             return f"the drop folder cannot be listed: {err.strerror}"
         self.was_mounted |= mounted
-        return ""
+        return None
 
-    def update(self, problem: str) -> bool:
+    def update(self, problem: str | None) -> bool:
         """Remember and log a change of availability; True when the folder is usable."""
         if problem != self.problem:
             if problem:
