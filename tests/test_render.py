@@ -26,11 +26,11 @@ def all_items(menu: Menu) -> tuple[MenuItem, ...]:
 
 
 def kernel_exports(trees: list[Path], client_network: str) -> str:
-    return KernelNfs(client_network=client_network).render(trees)
+    return KernelNfs(Path("/etc/exports.d/isodrop.exports"), client_network, ()).render(trees)
 
 
 def ganesha_exports(trees: list[Path], client_network: str) -> str:
-    return Ganesha(client_network=client_network).render(trees)
+    return Ganesha(Path("/etc/ganesha/isodrop.conf"), client_network, None).render(trees)
 
 
 def served(slug: str, label: str, family: str = "debian-live", position: int = 0, guessed: bool = False) -> Served:

@@ -15,9 +15,9 @@ from isodrop.nfs.base import HEADER, NfsServer
 @dataclass(frozen=True)
 class Ganesha(NfsServer):
     name = "ganesha"
-    exports_file: Path = Path("/etc/ganesha/isodrop.conf")
-    client_network: str = "*"
-    pid_file: Path | None = Path("/run/ganesha/ganesha.pid")  # None in local mode: written, not signalled
+    exports_file: Path
+    client_network: str
+    pid_file: Path | None  # None in local mode: written, not signalled
 
     @classmethod
     def for_config(cls, config: Config) -> Ganesha:

@@ -18,9 +18,9 @@ _BLANK = re.compile(r"\s")
 @dataclass(frozen=True)
 class KernelNfs(NfsServer):
     name = "kernel"
-    exports_file: Path = Path("/etc/exports.d/isodrop.exports")
-    client_network: str = "*"
-    reload_command: tuple[str, ...] = ("exportfs", "-ra")  # () in local mode: written, not re-read
+    exports_file: Path
+    client_network: str
+    reload_command: tuple[str, ...]  # () in local mode: written, not re-read
 
     @classmethod
     def for_config(cls, config: Config) -> KernelNfs:
