@@ -185,7 +185,7 @@ class ServerSet:
                     left -= chunk
         for path in (self.work, *self.work.rglob("*")):  # dnsmasq and nginx workers read as nobody
             path.chmod(0o755 if path.is_dir() else 0o644)
-        self.exports.write_text(Ganesha().render([self.tree], "*"))
+        self.exports.write_text(Ganesha(self.exports, "*", None).render([self.tree]))
 
     def use_loader(self, boot_file: str) -> None:
         """bios.0, the name the PCs ask for, becomes `boot_file`."""

@@ -20,8 +20,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from isodrop.config import Config
-from isodrop.dropfolder import Identity, checked_iso, open_regular
-from isodrop.extract import ExtractError, extract_iso
+from isodrop.dropfolder import Identity, open_regular
+from isodrop.extract import ExtractError, checked_iso, extract_iso
 from isodrop.extract.image import not_iso9660
 from isodrop.families import DirTree, recognise
 from isodrop.model import BootEntry, Outcome, Recognition, ServerContext

@@ -12,7 +12,8 @@ import textwrap
 from pathlib import Path
 
 from isodrop import __version__, lock
-from isodrop.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load, local_defaults, served_by
+from isodrop.config import DEFAULT_CONFIG_PATH, Config, load, local_defaults, served_by
+from isodrop.errors import ConfigError, IsodropError
 from isodrop.model import BootEntry, shown
 
 EXIT_OK = 0
@@ -222,16 +223,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_config(args: argparse.Namespace) -> Config:
+    """The configuration the command line names, its implementation names checked too (a wrong loader or
+    NFS server name fails here, at start or on reload, with the ConfigError naming the key)."""
+    from isodrop import units  # lazily, like the commands' imports: its loaders bring jinja2
+
     if args.config is not None:
-        return load(args.config)
-    if args.root is not None:
-        return local_defaults(args.root)
-    if DEFAULT_CONFIG_PATH.exists():
-        return load(DEFAULT_CONFIG_PATH)
-    return local_defaults(Path.cwd())
+        config = load(args.config)
+    elif args.root is not None:
+        config = local_defaults(args.root)
+    elif DEFAULT_CONFIG_PATH.exists():
+        config = load(DEFAULT_CONFIG_PATH)
+    else:
+        config = local_defaults(Path.cwd())
+    units.resolve(config)
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse, load the configuration, run the command. An IsodropError is caught here, once: its reason
+    printed on one line (a configuration error exits EXIT_USAGE, any other EXIT_PROBLEMS)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.config is not None and args.root is not None:  # one before the command, one after it
@@ -239,11 +249,6 @@ def main(argv: list[str] | None = None) -> int:
     from isodrop.journal import setup_logging
 
     setup_logging(args.verbose)
-    try:
-        config = resolve_config(args)
-    except ConfigError as exc:
-        print(f"isodrop: configuration error: {shown(exc)}", file=sys.stderr)
-        return EXIT_USAGE
     handler = {
         "serve": cmd_serve,
         "scan": cmd_scan,
@@ -257,7 +262,11 @@ def main(argv: list[str] | None = None) -> int:
         "pins": cmd_pins,
     }[args.command]
     try:
-        return handler(config, args)
+        return handler(resolve_config(args), args)
+    except IsodropError as exc:
+        about_config = isinstance(exc, ConfigError)
+        print(f"isodrop: {'configuration error: ' if about_config else ''}{shown(exc.reason)}", file=sys.stderr)
+        return EXIT_USAGE if about_config else EXIT_PROBLEMS
     except lock.Busy as exc:
         print(f"isodrop: {shown(exc)}", file=sys.stderr)
         return EXIT_LOCKED
@@ -556,7 +565,7 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
     if config.local_mode:
         report("ok", "local mode: exports are not re-read and dnsmasq is not signalled")
         return EXIT_PROBLEMS if failures else EXIT_OK
-    for level, message in nfs_server(config).check(config):
+    for level, message in nfs_server(config).check():
         report(level, message)
     report(*dnsmasq_network.dnsmasq_running(config))
     options = rush.dnsmasq_options(rush.SystemFiles())

@@ -1,5 +1,10 @@
 """The configuration: a TOML file read into a frozen dataclass. Every error names the key.
 
+It checks types, ranges and how the folders lie to each other. The names that pick an implementation
+(nfs_server, bios_loader, uefi_loader, the sidecar_params words and sidecar_keys) are each checked by the
+registry that knows them, when the units are made (isodrop.units.resolve), with the same kind of error
+naming the key: this module imports no unit.
+
 Two sets of defaults exist:
 - `system_defaults()`: the Debian package layout (/srv/isodrop, /srv/tftp, /etc/exports.d, dnsmasq).
 - `local_defaults(root)`: everything under one folder, no system services touched, for trying
@@ -15,16 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from isodrop.errors import ConfigError
 from isodrop.limits import SERIAL_CONSOLE_MAX
 
 DEFAULT_CONFIG_PATH = Path("/etc/isodrop/isodrop.toml")
-
-
-UEFI_LOADERS = ("grub", "syslinux-efi", "ipxe")
-
-
-class ConfigError(Exception):
-    """A config file or value that cannot be used; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -232,20 +231,18 @@ def _convert(key: str, raw: Any, default: Any, source: str) -> Any:
 
 
 def _sidecar_policy(key: str, raw: Any, where: str) -> str | tuple[str, ...]:
-    """sidecar_params: a policy word or a list of parameter keys; sidecar_keys: a list of sidecar keys."""
-    from isodrop.sidecar import PARAM_POLICIES, SIDECAR_KEYS
-
+    """sidecar_params: a word or a list of parameter keys; sidecar_keys: a list of sidecar keys. Which words
+    and keys sidecars know is isodrop.sidecar's to check (SidecarPolicy.of)."""
     if key == "sidecar_params" and isinstance(raw, str):
-        if raw not in PARAM_POLICIES:
-            words = ", ".join(f'"{word}"' for word in PARAM_POLICIES)
-            raise ConfigError(f"{where}: expected {words} or a list of parameter keys, got {raw!r}")
         return raw
     if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
-        expected = "a list of parameter keys" if key == "sidecar_params" else f"a list of {', '.join(SIDECAR_KEYS)}"
+        expected = (
+            "a list of parameter keys" if key == "sidecar_params" else f"a list of {', '.join(Config.sidecar_keys)}"
+        )
         raise ConfigError(f"{where}: expected {expected}, got {raw!r}")
+    if key == "sidecar_keys":
+        return tuple(raw)
     for item in raw:
-        if key == "sidecar_keys" and item not in SIDECAR_KEYS:
-            raise ConfigError(f"{where}: {item!r} is not a sidecar key (known: {', '.join(SIDECAR_KEYS)})")
         if not item.strip("=") or any(ch.isspace() or ch == '"' for ch in item) or "=" in item.rstrip("="):
             raise ConfigError(f'{where}: {item!r} must be a parameter key such as "nomodeset" or "vga"')
     return tuple(item.rstrip("=") for item in raw)
@@ -253,13 +250,8 @@ def _sidecar_policy(key: str, raw: Any, where: str) -> str | tuple[str, ...]:
 
 def _validate(config: Config, source: str) -> None:
     def fail(key: str, problem: str) -> None:
-        raise ConfigError(f"{source}: key {key!r}: {problem}")
+        raise ConfigError.for_key(source, key, problem)
 
-    from isodrop.nfs import NFS_SERVERS  # here: the NFS units import Config
-
-    if config.nfs_server not in NFS_SERVERS:
-        names = " or ".join(f'"{name}"' for name in NFS_SERVERS)
-        fail("nfs_server", f"must be {names}, got {config.nfs_server!r}")
     if config.server_address:
         try:
             ipaddress.IPv4Address(config.server_address)
@@ -273,12 +265,6 @@ def _validate(config: Config, source: str) -> None:
             "client_network",
             f"must be one exports(5) client such as 192.168.1.0/24, got {config.client_network!r}",
         )
-    from isodrop.loaders.choice import BIOS_LOADERS  # (UEFI_LOADERS: above, for the key's docs)
-
-    if config.bios_loader not in BIOS_LOADERS:
-        fail("bios_loader", f"must be one of {', '.join(repr(a) for a in BIOS_LOADERS)}, got {config.bios_loader!r}")
-    if config.uefi_loader not in UEFI_LOADERS:
-        fail("uefi_loader", f"must be one of {', '.join(repr(a) for a in UEFI_LOADERS)}, got {config.uefi_loader!r}")
     if config.menu_timeout < 0:
         fail("menu_timeout", "must be 0 (wait forever) or more")
     if config.menu_group_threshold < 1:

@@ -34,32 +34,19 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from isodrop.errors import IsodropError
+from isodrop.isofile import BLOCK, file_kind
+
 log = logging.getLogger("isodrop")
 
 MAX_DEPTH = 8  # ISOs are found in the drop folder and up to this many folders below it
 MAX_WATCHED_FOLDERS = 32  # one inotify instance each (a user has 128); beyond: found by the rescan
 SIDECAR_MAX_BYTES = 64 * 1024
-BLOCK = 2048
 
 
 def is_iso_name(name: str) -> bool:
     base = name.rsplit("/", 1)[-1]
     return base.lower().endswith(".iso") and not base.startswith(".")
-
-
-def file_kind(mode: int) -> str:
-    """A file type in words, for the reason a file is not used."""
-    for test, words in (
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISDIR, "a folder"),
-        (stat.S_ISLNK, "a symbolic link"),
-    ):
-        if test(mode):
-            return words
-    return "not a regular file"
 
 
 def open_regular(path: str | os.PathLike[str], *, follow: bool = False) -> int:
@@ -83,7 +70,7 @@ def open_regular(path: str | os.PathLike[str], *, follow: bool = False) -> int:
     return fd
 
 
-class NotServable(Exception):
+class NotServable(IsodropError):
     """A drop-folder entry that is not used; the message is the reason shown in status."""
 
 
@@ -121,19 +108,6 @@ def resolve_inside(drop_dir: Path, rel: str, root: str = "") -> tuple[Path, os.s
     if not _inside(root, real):  # a folder on the way was swapped for a link since it was listed
         raise NotServable("reached through a symbolic link to outside the drop folder (not followed)")
     return Path(real), st
-
-
-def checked_iso(drop_dir: Path, rel: str) -> Path:
-    """The real path of the drop folder's ISO `rel`, to open with O_NOFOLLOW; raises ExtractError with
-    the reason when the policy says it must not be opened (a link out, a FIFO, gone)."""
-    from isodrop.extract import ExtractError
-
-    try:
-        return resolve_inside(drop_dir, rel)[0]
-    except NotServable as why:
-        raise ExtractError(f"{rel}: not opened: {why}") from why
-    except OSError as err:
-        raise ExtractError(f"cannot read {rel}: {err.strerror}") from err
 
 
 # --- listing ----------------------------------------------------------------------------------------
@@ -218,10 +192,10 @@ class DropAvailability:
         self.drop_dir = drop_dir
         self.must_be_mountpoint = must_be_mountpoint
         self.was_mounted = False  # seen on its own file system since start
-        self.problem = ""
+        self.problem: str | None = None  # why it is not usable, None while it is
 
-    def check(self) -> str:
-        """ "" when usable, else why not (and then nothing may be removed)."""
+    def check(self) -> str | None:
+        """Why the drop folder is not usable (and then nothing may be removed); None when it is."""
         try:
             st = os.stat(self.drop_dir)
             parent = os.stat(self.drop_dir.parent)
@@ -242,9 +216,9 @@ class DropAvailability:
         except OSError as err:
             return f"the drop folder cannot be listed: {err.strerror}"
         self.was_mounted |= mounted
-        return ""
+        return None
 
-    def update(self, problem: str) -> bool:
+    def update(self, problem: str | None) -> bool:
         """Remember and log a change of availability; True when the folder is usable."""
         if problem != self.problem:
             if problem:

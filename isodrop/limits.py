@@ -41,18 +41,19 @@ def loader_reserve(kernel: str, initrds: tuple[str, ...]) -> int:
     return size
 
 
-def command_line_problem(cmdline: str, reserve: int = CONSOLE_RESERVE) -> str:
-    """Why `cmdline` (plus `reserve` bytes isodrop may still add) cannot be handed to the kernel, or ""."""
+def command_line_problem(cmdline: str, reserve: int = CONSOLE_RESERVE) -> str | None:
+    """Why `cmdline` (plus `reserve` bytes isodrop may still add) cannot be handed to the kernel; None
+    when it can."""
     size = len(cmdline.encode("utf-8", "surrogateescape")) + reserve
     if size <= KERNEL_COMMAND_LINE_MAX:
-        return ""
+        return None
     counted = f" (counting {reserve} for what isodrop and the boot loader add: console=, BOOT_IMAGE=, initrd=)"
     return f"kernel command line is {size} bytes{counted}, over the kernel's {KERNEL_COMMAND_LINE_MAX}-byte limit"
 
 
-def path_problem(what: str, path: str) -> str:
-    """Why a kernel or initrd path inside a tree is too long to fetch, or ""."""
+def path_problem(what: str, path: str) -> str | None:
+    """Why a kernel or initrd path inside a tree is too long to fetch; None when it is not."""
     size = len(path.encode("utf-8", "surrogateescape"))
     if size <= TREE_PATH_MAX:
-        return ""
+        return None
     return f"{what} path is {size} bytes, over isodrop's {TREE_PATH_MAX}-byte limit (a TFTP request is 512 bytes)"

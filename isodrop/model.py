@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from isodrop.errors import IsodropError
 from isodrop.limits import CONSOLE_RESERVE, INITRDS_MAX, LABEL_MAX, command_line_problem, loader_reserve, path_problem
 
 
@@ -96,8 +97,9 @@ class BootEntry:
     def cmdline(self) -> str:
         return " ".join(self.params)
 
-    def too_long(self) -> str:
-        """Why this entry cannot boot within the kernel's and the loaders' limits (isodrop.limits), or ""."""
+    def too_long(self) -> str | None:
+        """Why this entry cannot boot within the kernel's and the loaders' limits (isodrop.limits); None
+        when it can."""
         if len(self.initrds) > INITRDS_MAX:
             return f"{len(self.initrds)} initrds, over isodrop's limit of {INITRDS_MAX}"
         for what, path in (("kernel", self.kernel), *(("initrd", initrd) for initrd in self.initrds)):
@@ -157,7 +159,7 @@ def ram_copy_line(copied: int) -> str:
     )
 
 
-class NotBootable(Exception):
+class NotBootable(IsodropError):
     """The one way to say "this tree cannot boot over the network", with the precise reason.
 
     Families' hooks raise it; `families.recognise` returns it as the verdict. `guessed`: nobody knows
@@ -166,7 +168,6 @@ class NotBootable(Exception):
 
     def __init__(self, reason: str, *, guessed: bool = False, family: str = "", evidence: tuple[str, ...] = ()) -> None:
         super().__init__(reason)
-        self.reason = reason
         self.guessed = guessed
         self.family = family
         self.evidence = tuple(evidence)

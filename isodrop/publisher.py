@@ -57,7 +57,7 @@ class Publisher:
         changed |= self._remove_unpinned(wanted.client_files)
         exports_changed = effects.write_if_changed(wanted.exports_file, wanted.exports)
         if exports_changed or self.exports_pending:
-            result = self.nfs.reread(self.config)
+            result = self.nfs.reread()
             self._record("exports", result)
             self.exports_pending = not result.ok and not self.config.local_mode
         if changed or exports_changed:

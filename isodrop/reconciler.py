@@ -104,7 +104,7 @@ class Reconciler:
                 "local mode (%s): exports are written to %s but not re-read, and dnsmasq is not signalled;"
                 " run with a config file as root to serve for real",
                 cfg.source,
-                self.publisher.nfs.exports_file(cfg),
+                self.publisher.nfs.exports_file,
             )
 
     def shutdown(self, wait_for_removals: bool = True) -> None:

@@ -24,12 +24,12 @@ import tomllib
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from isodrop.config import Config
+from isodrop.dropfolder import SIDECAR_MAX_BYTES, NotServable, open_regular, resolve_inside
+from isodrop.errors import ConfigError, IsodropError
 from isodrop.model import BootEntry
-
-if TYPE_CHECKING:
-    from isodrop.config import Config
 
 SIDECAR_SUFFIX = ".toml"  # NAME.iso -> NAME.iso.toml
 
@@ -38,7 +38,7 @@ SIDECAR_SUFFIX = ".toml"  # NAME.iso -> NAME.iso.toml
 COMPANIONS = {"quiet": ("splash",)}
 
 
-class SidecarError(Exception):
+class SidecarError(IsodropError):
     """A sidecar that cannot be used; the message names the file and the key."""
 
 
@@ -111,20 +111,30 @@ class SidecarPolicy:
 
     @classmethod
     def of(cls, config: Config) -> SidecarPolicy:
+        """The policy config's sidecar_params and sidecar_keys set (the config has checked their types);
+        ConfigError naming the key for a policy word or a sidecar key this module does not know."""
+        if isinstance(config.sidecar_params, str) and config.sidecar_params not in PARAM_POLICIES:
+            words = ", ".join(f'"{word}"' for word in PARAM_POLICIES)
+            problem = f"expected {words} or a list of parameter keys, got {config.sidecar_params!r}"
+            raise ConfigError.for_key(config.source, "sidecar_params", problem)
+        for key in config.sidecar_keys:
+            if key not in SIDECAR_KEYS:
+                problem = f"{key!r} is not a sidecar key (known: {', '.join(SIDECAR_KEYS)})"
+                raise ConfigError.for_key(config.source, "sidecar_keys", problem)
         return cls(config.sidecar_params, config.sidecar_keys)
 
-    def refusal(self, param: str) -> str:
-        """Why a sidecar may not add or remove `param` under this policy ("" = it may)."""
+    def refusal(self, param: str) -> str | None:
+        """Why a sidecar may not add or remove `param` under this policy; None when it may."""
         key = param_key(param)
         if self.params == "any":
-            return ""
+            return None
         if self.params == "none":
             return 'sidecar_params = "none" in isodrop.toml'
         if self.params == "safe":
-            reason = next((why for pattern, why in GUARDED_PARAMS.items() if _matches(key, pattern)), "")
-            return f"{reason}; see sidecar_params in isodrop.toml" if reason else ""
+            reason = next((why for pattern, why in GUARDED_PARAMS.items() if _matches(key, pattern)), None)
+            return f"{reason}; see sidecar_params in isodrop.toml" if reason else None
         if any(_matches(key, param_key(allowed)) for allowed in self.params):
-            return ""
+            return None
         return "not in sidecar_params in isodrop.toml"
 
 
@@ -147,16 +157,10 @@ def permitted(sidecar: Sidecar, policy: SidecarPolicy, where: Path) -> Sidecar:
     ):
         for param in params:
             why = policy.refusal(param)
-            if why:
+            if why is not None:
                 name = param.split("=", 1)[0] + ("=" if "=" in param else "")
                 raise SidecarError(f"{where}: {key} may not {verb} {name[:80]} ({why})")
     return sidecar
-
-
-def sidecar_path(iso: Path) -> Path:
-    """Where the sidecar of `iso` lives: `NAME.iso.toml` beside it."""
-    iso = Path(iso)
-    return iso.with_name(iso.name + SIDECAR_SUFFIX)
 
 
 MAX_PARAMS = 64  # per list
@@ -188,8 +192,6 @@ def _string_list(value: Any, key: str, where: Path) -> tuple[str, ...]:
 def _read_bounded(path: Path) -> str:
     """The text of the regular file `path`: not a final symlink, never blocking on a FIFO or device,
     at most dropfolder.SIDECAR_MAX_BYTES. FileNotFoundError when there is none."""
-    from isodrop.dropfolder import SIDECAR_MAX_BYTES, open_regular
-
     fd = open_regular(path)
     with os.fdopen(fd, "rb") as handle:
         data = handle.read(SIDECAR_MAX_BYTES + 1)
@@ -204,8 +206,6 @@ def load_drop_sidecar(drop_dir: Path, iso_name: str, policy: SidecarPolicy) -> S
     """The sidecar of the drop folder's `iso_name`, None when it has none. A sidecar that is a symlink
     is followed only to a regular file inside the drop folder (isodrop.dropfolder's policy); one that
     changes what `policy` does not allow is a SidecarError."""
-    from isodrop.dropfolder import NotServable, resolve_inside
-
     where = Path(drop_dir) / f"{iso_name}{SIDECAR_SUFFIX}"
     try:
         real, _st = resolve_inside(Path(drop_dir), f"{iso_name}{SIDECAR_SUFFIX}")

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from isodrop.extract.errors import MAX_MD5SUM_BYTES, MAX_MD5SUM_LINE, ExtractError
-from isodrop.extract.image import Extents, Manifest, Node, read_extents
+from isodrop.extract.image import read_extents
+from isodrop.extract.manifest import Extents, Manifest, Node
 
 _LINE = re.compile(rb"([0-9a-fA-F]{32})\s+\*?(.+)")
 SHOWN = 3  # problems named in the error; the rest are counted
@@ -113,17 +114,9 @@ def hash_files(
     return digests
 
 
-def verify(
-    checklist: Checklist,
-    manifest: Manifest,
-    read: Callable[[Node], Iterator[bytes]],
-    tick: Callable[[int], None],
-    known: dict[Extents, str] | None = None,
-) -> None:
-    """Hash each listed file (once per distinct data) with `read`, except those `known` already has;
-    ExtractError naming what fails."""
-    digests = dict(known or {})
-    digests |= hash_files(checklist, manifest, read, tick, lambda node: node.extents not in digests)
+def verify(checklist: Checklist, manifest: Manifest, digests: dict[Extents, str]) -> None:
+    """Compare every listed file's md5 (`digests` by data, from hash_files) with md5sum.txt; ExtractError
+    naming what fails."""
     for rel, expected in checklist.expected.items():
         if digests[manifest.by_rel[rel].extents] != expected:
             checklist.problem(f"{rel} (checksum mismatch)")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-BLOCK = 2048
+from isodrop.errors import IsodropError
+
 MAX_DIRECTORY_BYTES = 32 * 1024 * 1024  # records of one directory; 100 000 files take about 10 MiB
 MAX_NODES = 150_000  # entries (files, folders, links) in one name space; a Debian DVD has about 5000.
 # Reading costs about 3.8 KiB of memory per entry (pycdlib's records for Rock Ridge + Joliet and the
@@ -24,7 +25,7 @@ MAX_MD5SUM_BYTES = 64 * 1024 * 1024  # md5sum.txt of a Debian BD image is about 
 MAX_MD5SUM_LINE = 8192
 
 
-class ExtractError(Exception):
+class ExtractError(IsodropError):
     """Why an ISO could not be extracted, in one line a person can act on."""
 
 

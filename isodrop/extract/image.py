@@ -17,119 +17,52 @@ import struct
 import threading
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 
 import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
 
-from isodrop.dropfolder import file_kind
-from isodrop.extract.errors import BLOCK, MAX_DIRECTORY_BYTES, MAX_NODES, ExtractError, one_line
-from isodrop.extract.links import Links
+from isodrop.dropfolder import NotServable, resolve_inside
+from isodrop.extract.errors import MAX_DIRECTORY_BYTES, MAX_NODES, ExtractError, one_line
+from isodrop.extract.manifest import Extents, Manifest, Node
 from isodrop.extract.names import checked_path, record_name
 from isodrop.extract.records import rock_ridge_nodes
+from isodrop.isofile import BLOCK, file_kind
 
 READ_PIECE = 1024 * 1024  # bytes per read when streaming a file out of the image
-
-Extents = tuple[tuple[int, int], ...]
-
-
-@dataclass
-class Node:
-    """One entry of the manifest; `extents` are (byte offset in the image, length) pairs."""
-
-    rel: str
-    kind: str  # "d", "f" or "l", as in Tree.listing()
-    mode: int = 0
-    extents: Extents = ()
-    target: str = ""
-
-    @property
-    def size(self) -> int:
-        return sum(length for _, length in self.extents)
-
-
-@dataclass
-class Manifest:
-    """The checked contents of one image, with the lookup maps every later step needs (built once)."""
-
-    iso_name: str
-    volume_id: str
-    image_size: int
-    nodes: list[Node]  # directories before their contents; symlinks only when they stay inside
-    warnings: list[str] = field(default_factory=list)
-
-    @cached_property
-    def by_rel(self) -> dict[str, Node]:
-        return {node.rel: node for node in self.nodes}
-
-    @cached_property
-    def links(self) -> Links:
-        return Links({node.rel: node.target for node in self.nodes if node.kind == "l"}, self.iso_name)
-
-    @cached_property
-    def files(self) -> list[Node]:
-        return [node for node in self.nodes if node.kind == "f"]
-
-    @cached_property
-    def hard_links(self) -> dict[str, str]:
-        """{rel: rel of an earlier file} for files sharing all their data extents (and final mode) with it."""
-        first: dict[tuple[Extents, int], str] = {}
-        link_to = {}
-        for node in self.files:
-            if node.extents:
-                key = (node.extents, file_mode(node.mode))
-                if key in first:
-                    link_to[node.rel] = first[key]
-                else:
-                    first[key] = node.rel
-        return link_to
-
-    @cached_property
-    def data_bytes(self) -> int:
-        """File data extraction writes: each file once, hard links not again."""
-        return sum(node.size for node in self.files if node.rel not in self.hard_links)
-
-    def file(self, rel: str) -> Node | None:
-        """The regular file `rel` names, following the manifest's symlinks; None when there is none."""
-        real = self.links.resolve(rel)
-        node = self.by_rel.get(real) if real is not None else None
-        return node if node is not None and node.kind == "f" else None
-
-
-WRITE_BITS = 0o222
-
-
-def file_mode(mode: int) -> int:
-    """Files are readable by everyone and writable by nobody; no set-id or sticky bits."""
-    return (mode & 0o777 & ~WRITE_BITS) | 0o444
-
-
-def dir_mode(mode: int) -> int:
-    return (mode & 0o777 & ~WRITE_BITS) | 0o555
-
 
 SMALLEST_IMAGE = 17 * BLOCK  # 16 system-area sectors and the first volume descriptor (34,816 bytes)
 DESCRIPTOR_MAGIC = (16 * BLOCK + 1, b"CD001")  # standard identifier of the descriptor at sector 16
 
 
-def not_iso9660(fd: int, size: int) -> str:
-    """Why the file open at `fd` cannot be an ISO 9660 image ("" when it may be one), from its size and
+def not_iso9660(fd: int, size: int) -> str | None:
+    """Why the file open at `fd` cannot be an ISO 9660 image (None when it may be one), from its size and
     one 5-byte read: a folder of junk named *.iso costs that much per file, never a parser."""
     if size < SMALLEST_IMAGE:
         return "0 bytes" if size == 0 else f"{size} bytes, smaller than any ({SMALLEST_IMAGE})"
     offset, magic = DESCRIPTOR_MAGIC
     if os.pread(fd, len(magic), offset) != magic:
         return f"no volume descriptor ({magic.decode()}) at byte {offset}"
-    return ""
+    return None
+
+
+def checked_iso(drop_dir: Path, rel: str) -> Path:
+    """The real path of the drop folder's ISO `rel`, to open with O_NOFOLLOW (the drop folder's link and
+    file-type policy, isodrop.dropfolder.resolve_inside); ExtractError with the reason when the policy says
+    it must not be opened (a link out, a FIFO, gone)."""
+    try:
+        return resolve_inside(drop_dir, rel)[0]
+    except NotServable as why:
+        raise ExtractError(f"{rel}: not opened: {why}") from why
+    except OSError as err:
+        raise ExtractError(f"cannot read {rel}: {err.strerror}") from err
 
 
 def open_image(iso: Path) -> tuple[BinaryIO, pycdlib.PyCdlib]:
     """Open an image once, for pycdlib and for our own reads, turning every error into ExtractError."""
     try:  # O_NONBLOCK: a FIFO named like an ISO must not block the open; refused just below.
-        # O_NOFOLLOW: callers pass the path the drop-folder link policy resolved (dropfolder.checked_iso).
+        # O_NOFOLLOW: callers pass the path the drop-folder link policy resolved (checked_iso).
         fd = os.open(iso, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as err:
         raise ExtractError(f"cannot read {iso}: {err.strerror}") from err
@@ -441,7 +374,7 @@ def _drop_escaping_symlinks(manifest: Manifest) -> None:
     for node in manifest.nodes:
         if node.kind == "l":
             problem = links.problem(node.rel)
-            if problem:
+            if problem is not None:
                 shown = node.target if node.target.isprintable() else ascii(node.target)
                 shown = shown if len(shown) <= 200 else shown[:200] + "..."
                 manifest.warnings.append(f"skipped symlink {node.rel} -> {shown}: {problem}")
@@ -498,13 +431,3 @@ def read_extents(fd: int, extents: Extents, limit: int) -> Iterator[bytes]:
             yield data
         if left <= 0:
             return
-
-
-def volume_id_of(iso: Path) -> str:
-    """The ISO's volume ID (e.g. "d-live 12.5.0 gn amd64"); ExtractError when the file is not an ISO."""
-    handle, image = open_image(Path(iso))
-    try:
-        return image.pvd.volume_identifier.decode("utf-8", errors="replace").strip()
-    finally:
-        image.close()
-        handle.close()

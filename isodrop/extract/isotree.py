@@ -12,7 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from isodrop.extract.checksums import image_reader, read_md5sum, verify
+from isodrop.extract.checksums import hash_files, image_reader, read_md5sum, verify
 from isodrop.extract.errors import ExtractError, one_line
 from isodrop.extract.image import read_extents, read_manifest
 from isodrop.families.base import Tree
@@ -29,7 +29,9 @@ class IsoTree(Tree):
         try:
             checklist = read_md5sum(manifest, handle.fileno()) if verify_checksums else None
             if checklist is not None:
-                verify(checklist, manifest, image_reader(handle.fileno()), lambda _n: None)
+                verify(
+                    checklist, manifest, hash_files(checklist, manifest, image_reader(handle.fileno()), lambda _n: None)
+                )
                 checks.append(f"md5sum.txt ({len(checklist.expected)} files)")
             else:
                 checks.append("md5sum.txt skipped: " + ("not in the image" if verify_checksums else "not asked for"))

@@ -16,8 +16,8 @@ class Links:
         self.iso_name = iso_name
         self.steps = 0
 
-    def problem(self, link: str) -> str:
-        """Why following `link` could leave the tree or is not a valid link; "" when it cannot."""
+    def problem(self, link: str) -> str | None:
+        """Why following `link` could leave the tree or is not a valid link; None when it cannot."""
         target = self.targets[link]
         if "\0" in target:
             return "target contains a NUL byte"
@@ -32,10 +32,11 @@ class Links:
     def resolve(self, rel: str) -> str | None:
         """`rel` with the links in it followed; None when it leaves the tree or loops."""
         resolved, problem = self.follow([], rel)
-        return None if problem else resolved
+        return None if problem is not None else resolved
 
-    def follow(self, base: list[str], path: str) -> tuple[str, str]:
-        """Walk `path` from folder `base` as the kernel would: (where it ends, problem)."""
+    def follow(self, base: list[str], path: str) -> tuple[str, str | None]:
+        """Walk `path` from folder `base` as the kernel would: (where it ends, None), or ("", why it leaves
+        the tree or loops)."""
         here = list(base)
         todo = deque(path.split("/"))
         hops = 0
@@ -65,4 +66,4 @@ class Links:
                 return "", f"goes through {'/'.join(here)}, which has an absolute target"
             here.pop()
             todo.extendleft(reversed(target.split("/")))
-        return "/".join(here), ""
+        return "/".join(here), None

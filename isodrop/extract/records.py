@@ -15,8 +15,10 @@ from __future__ import annotations
 import os
 import struct
 
-from isodrop.extract.errors import BLOCK, MAX_DIRECTORY_BYTES, MAX_NODES, ExtractError
+from isodrop.extract.errors import MAX_DIRECTORY_BYTES, MAX_NODES, ExtractError
+from isodrop.extract.manifest import Node
 from isodrop.extract.names import checked_path, iso9660_name
+from isodrop.isofile import BLOCK
 
 MAX_CE = 64  # continuation areas chained from one record
 _DIR, _ASSOCIATED, _MULTI = 0x02, 0x04, 0x80
@@ -66,8 +68,6 @@ def rock_ridge_nodes(fd: int, image_size: int, iso_name: str, max_nodes: int = M
     Besides the directory records, it checks what pycdlib would refuse an image for although no file
     depends on it: the path table must list exactly the folders walked, and an El Torito boot catalogue
     must lie inside the image and start with a valid validation entry."""
-    from isodrop.extract.image import Node
-
     try:
         walk = _Walk(fd, image_size, iso_name, Node)
         walk.max_nodes = max_nodes

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from isodrop.extract.checksums import Checklist, hash_files, image_reader, read_md5sum, verify
 from isodrop.extract.errors import ExtractError, ExtractResult, one_line
-from isodrop.extract.image import Extents, Manifest, Node, dir_mode, file_mode, read_manifest
+from isodrop.extract.image import read_manifest
+from isodrop.extract.manifest import Extents, Manifest, Node, dir_mode, file_mode
 from isodrop.trees import remove_tree
 
 CHUNK = 8 * 1024 * 1024  # bytes per copy call: small enough for prompt progress and should_stop
@@ -191,7 +192,7 @@ class Hasher(threading.Thread):
             raise
         if self.error is not None:
             raise self.error
-        verify(self.checklist, self.manifest, image_reader(self.src_fd), self.progress, self.digests | small)
+        verify(self.checklist, self.manifest, self.digests | small)  # large and small: every listed file
 
 
 class LargeFileCopier:

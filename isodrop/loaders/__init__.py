@@ -1,4 +1,5 @@
-"""Boot loaders, one module each; LOADERS by config name, `active_loaders` for a config.
+"""Boot loaders, one module each; LOADERS by config name, `active_loaders` for a config (which also
+checks the config's loader names).
 
 To add one: subclass `Loader` (isodrop/loaders/base.py) in a module here, ship its template in
 isodrop/templates/, and list it in LOADERS.
@@ -10,7 +11,7 @@ from pathlib import Path, PurePosixPath
 
 from isodrop.config import Config
 from isodrop.loaders.base import Loader
-from isodrop.loaders.choice import chosen_files
+from isodrop.loaders.choice import check_choice, chosen_files
 from isodrop.loaders.grub import GrubLoader
 from isodrop.loaders.ipxe import IpxeLoader
 from isodrop.loaders.pxelinux import Pxelinux
@@ -28,7 +29,9 @@ ENABLED = ("ipxe", "syslinux-efi", "pxelinux")
 
 def active_loaders(config: Config) -> list[Loader]:
     """The loaders this config serves menus for, in the order their menus are written. syslinux.efi's
-    menu stays written when uefi_loader picks GRUB (dnsmasq may still point at it)."""
+    menu stays written when uefi_loader picks GRUB (dnsmasq may still point at it). ConfigError naming
+    the key when bios_loader or uefi_loader names no loader."""
+    check_choice(config)
     names = ENABLED[:1] + (("grub",) if config.uefi_loader == "grub" else ()) + ENABLED[1:]
     return [LOADERS[name].for_config(config) for name in names]
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import jinja2
 
 from isodrop.config import Config
+from isodrop.errors import IsodropError
 from isodrop.render.menu import Menu, MenuItem
 
 EntryView = TypeVar("EntryView")
@@ -42,10 +43,6 @@ class Loader(ABC):
     def files(self, config: Config) -> dict[PurePosixPath, Path]:
         """Files it needs in the TFTP root: destination (relative to tftp_root) -> source file shipped
         by a Debian package. Installed, and refreshed when the source changes, by the publisher."""
-
-    @abstractmethod
-    def boot_file(self) -> PurePosixPath:
-        """What dnsmasq hands to the client (relative to tftp_root), for the docs and `isodrop check`."""
 
     @abstractmethod
     def render(self, menu: Menu) -> dict[PurePosixPath, str]:
@@ -97,7 +94,7 @@ class Loader(ABC):
         return text
 
 
-class MenuLineError(RuntimeError):
+class MenuLineError(IsodropError):
     """A rendered menu line the loader would not read as written (a bug in isodrop or a template)."""
 
 

@@ -10,14 +10,26 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from isodrop.config import UEFI_LOADERS, Config
+from isodrop.config import Config
+from isodrop.errors import ConfigError
 
 BIOS_BOOT_FILE = PurePosixPath("bios.0")
 UEFI_BOOT_FILE = PurePosixPath("efi64/bootx64.efi")
 IPXE_SCRIPT = PurePosixPath("ipxe/menu.ipxe")
 
-BIOS_LOADERS = ("pxelinux", "ipxe")
-__all__ = ["BIOS_LOADERS", "UEFI_LOADERS"]  # UEFI_LOADERS lives in isodrop.config (its validation)
+BIOS_LOADERS = ("pxelinux", "ipxe")  # bios_loader's names
+UEFI_LOADERS = ("grub", "syslinux-efi", "ipxe")  # uefi_loader's names
+
+
+def check_choice(config: Config) -> None:
+    """ConfigError naming the key when bios_loader or uefi_loader names no loader for that firmware."""
+    for key, chosen, names in (
+        ("bios_loader", config.bios_loader, BIOS_LOADERS),
+        ("uefi_loader", config.uefi_loader, UEFI_LOADERS),
+    ):
+        if chosen not in names:
+            known = ", ".join(repr(name) for name in names)
+            raise ConfigError.for_key(config.source, key, f"must be one of {known}, got {chosen!r}")
 
 
 def chosen_files(config: Config) -> dict[PurePosixPath, Path]:

@@ -71,9 +71,6 @@ class GrubLoader(Loader):
             wanted |= {MODULES / m: config.grub_modules_dir / m for m in HTTP_MODULES}
         return wanted
 
-    def boot_file(self) -> PurePosixPath:
-        return SHIM
-
     def render(self, menu: Menu) -> dict[PurePosixPath, str]:
         shown = sections(menu, self.firmware, self.entry, lambda title: self.quote(not_an_option(title)))
         text = self.render_template(

@@ -85,9 +85,6 @@ class IpxeLoader(Loader):
     def files(self, config: Config) -> dict[PurePosixPath, Path]:
         return {rel: src for rel, src in chosen_files(config).items() if src.parent == config.ipxe_dir}
 
-    def boot_file(self) -> PurePosixPath:
-        return IPXE_SCRIPT
-
     def render(self, menu: Menu) -> dict[PurePosixPath, str]:
         """The per-platform scripts first, the entry script (what clients load first) last."""
         out = {}

@@ -19,6 +19,3 @@ class Pxelinux(SyslinuxFamily):
         wanted = {PurePosixPath("pxelinux.0"): config.pxelinux_file}
         wanted |= {PurePosixPath(m): config.syslinux_bios_modules / m for m in MODULES}
         return wanted
-
-    def boot_file(self) -> PurePosixPath:
-        return PurePosixPath("pxelinux.0")

@@ -26,6 +26,3 @@ class SyslinuxEfi(SyslinuxFamily):
         wanted[EFI_DIR / "ldlinux.e64"] = config.syslinux_efi64_modules / "ldlinux.e64"
         wanted |= {EFI_DIR / m: config.syslinux_efi64_modules / m for m in MODULES if m != "ldlinux.c32"}
         return wanted
-
-    def boot_file(self) -> PurePosixPath:
-        return EFI_DIR / "syslinux.efi"

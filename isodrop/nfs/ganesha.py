@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from isodrop import effects
@@ -11,23 +12,27 @@ from isodrop.config import Config
 from isodrop.nfs.base import HEADER, NfsServer
 
 
+@dataclass(frozen=True)
 class Ganesha(NfsServer):
     name = "ganesha"
+    exports_file: Path
+    client_network: str
+    pid_file: Path | None  # None in local mode: written, not signalled
 
-    def exports_file(self, config: Config) -> Path:
-        return config.ganesha_exports_file
+    @classmethod
+    def for_config(cls, config: Config) -> Ganesha:
+        return cls(config.ganesha_exports_file, config.client_network, config.ganesha_pid_file)
 
-    def render(self, trees: Iterable[Path], client_network: str) -> str:
+    def render(self, trees: Iterable[Path]) -> str:
         """One EXPORT block per tree. Export_Id is derived from the path, so it stays the same across
         restarts and other trees coming and going."""
         blocks = [HEADER]
         used: set[int] = set()
         for tree in sorted(trees):
             export_id = _export_id(str(tree), used)
-            clients = (
-                "" if client_network == "*" else f"\n    CLIENT {{ Clients = {client_network}; Access_Type = RO; }}"
-            )
-            access = "RO" if client_network == "*" else "None"
+            network = self.client_network
+            clients = "" if network == "*" else f"\n    CLIENT {{ Clients = {network}; Access_Type = RO; }}"
+            access = "RO" if network == "*" else "None"
             blocks.append(
                 "EXPORT {\n"
                 f"    Export_Id = {export_id};\n"
@@ -43,11 +48,11 @@ class Ganesha(NfsServer):
             )
         return "\n".join(blocks)
 
-    def reread(self, config: Config) -> effects.Result:
-        return effects.signal_pidfile(config.ganesha_pid_file, "nfs-ganesha")
+    def reread(self) -> effects.Result:
+        return effects.signal_pidfile(self.pid_file, "nfs-ganesha")
 
-    def check(self, config: Config) -> list[tuple[str, str]]:
-        result = effects.signal_pidfile(config.ganesha_pid_file, "nfs-ganesha", sig=0)
+    def check(self) -> list[tuple[str, str]]:
+        result = effects.signal_pidfile(self.pid_file, "nfs-ganesha", sig=0)
         return [("ok" if result.ok else "WARN", "nfs-ganesha is running" if result.ok else result.message)]
 
 

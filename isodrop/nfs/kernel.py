@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from isodrop import effects
@@ -14,24 +15,29 @@ from isodrop.nfs.base import HEADER, NfsServer
 _BLANK = re.compile(r"\s")
 
 
+@dataclass(frozen=True)
 class KernelNfs(NfsServer):
     name = "kernel"
+    exports_file: Path
+    client_network: str
+    reload_command: tuple[str, ...]  # () in local mode: written, not re-read
 
-    def exports_file(self, config: Config) -> Path:
-        return config.exports_file
+    @classmethod
+    def for_config(cls, config: Config) -> KernelNfs:
+        return cls(config.exports_file, config.client_network, config.exports_reload_command)
 
-    def render(self, trees: Iterable[Path], client_network: str) -> str:
+    def render(self, trees: Iterable[Path]) -> str:
         """One read-only line per tree. `insecure`: some initramfs NFS clients use unprivileged ports."""
         lines = [HEADER]
         for tree in sorted(trees):
-            lines.append(f"{_quote(str(tree))} {client_network}(ro,no_subtree_check,insecure,all_squash)\n")
+            lines.append(f"{_quote(str(tree))} {self.client_network}(ro,no_subtree_check,insecure,all_squash)\n")
         return "".join(lines)
 
-    def reread(self, config: Config) -> effects.Result:
-        return effects.run_command(config.exports_reload_command, "exports re-read")
+    def reread(self) -> effects.Result:
+        return effects.run_command(self.reload_command, "exports re-read")
 
-    def check(self, config: Config) -> list[tuple[str, str]]:
-        tool = config.exports_reload_command[0] if config.exports_reload_command else ""
+    def check(self) -> list[tuple[str, str]]:
+        tool = self.reload_command[0] if self.reload_command else ""
         found = bool(tool) and shutil.which(tool) is not None
         return [
             ("ok" if found else "FAIL", f"exports re-read command {tool or '(none)'} {'found' if found else 'missing'}")

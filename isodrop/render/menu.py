@@ -128,7 +128,7 @@ def build_menu(served: list[Served], config: Config) -> Menu:
     )
 
 
-def _too_long_with_console(entry: BootEntry, config: Config) -> str:
+def _too_long_with_console(entry: BootEntry, config: Config) -> str | None:
     """The entry's limit check with the configured console= itself instead of its reserve."""
     return command_line_problem(_append(entry, config), loader_reserve(entry.kernel, entry.initrds))
 

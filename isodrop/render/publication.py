@@ -130,8 +130,8 @@ def publication(
         client_files=frozenset(path for path, _ in clients),
         pin_warnings=warnings,
         menus=menus,
-        exports_file=nfs.exports_file(config),
-        exports=nfs.render(exported, config.client_network),
+        exports_file=nfs.exports_file,
+        exports=nfs.render(exported),
         shown=len(served),
         exported=len(exported),
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from isodrop.extract.image import open_image
 from tests.harness.isofactory import File, Symlink
 
 KERNEL = b"\x4d\x5a" + bytes(range(256)) * 40
@@ -98,3 +99,13 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int, int]]:
         p.relative_to(folder).as_posix(): (p.lstat().st_mode, p.lstat().st_size, p.lstat().st_mtime_ns)
         for p in folder.rglob("*")
     }
+
+
+def read_volume_id(iso: Path) -> str:
+    """The volume ID pycdlib reads, through the same open and checks as extraction (ExtractError)."""
+    handle, image = open_image(iso)
+    try:
+        return image.pvd.volume_identifier.decode("utf-8", errors="replace").strip()
+    finally:
+        image.close()
+        handle.close()

@@ -106,6 +106,37 @@ def test_config_errors_exit_2_naming_the_key(tmp_path: Path) -> None:
     assert "'menu_timeout'" in done.stderr and "whole number" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('nfs_server = "samba"', """key 'nfs_server': must be "kernel" or "ganesha", got 'samba'"""),
+        ('bios_loader = "grub"', "key 'bios_loader': must be one of 'pxelinux', 'ipxe', got 'grub'"),
+        ('sidecar_keys = ["label", "params"]', "key 'sidecar_keys': 'params' is not a sidecar key"),
+    ],
+)
+def test_a_name_no_registry_knows_fails_at_start(tmp_path: Path, line: str, message: str) -> None:
+    """The registries check their names when the units are made, right after loading: before any command."""
+    config = tmp_path / "bad.toml"
+    config.write_text(line + "\n")
+    done = isodrop("status", "--config", str(config))
+    assert done.returncode == 2 and done.stderr.startswith(f"isodrop: configuration error: {config}: {message}")
+
+
+def test_an_isodrop_error_is_caught_once_at_the_edge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Whatever command lets an IsodropError through, the person reads its reason on one line, no traceback."""
+    from isodrop import cli
+    from isodrop.extract import ExtractError
+
+    def failing(config: object, args: object) -> int:
+        raise ExtractError("broken.iso: not opened: a FIFO, not a regular file")
+
+    monkeypatch.setattr(cli, "cmd_status", failing)
+    assert cli.main(["status", "--root", str(tmp_path)]) == cli.EXIT_PROBLEMS
+    assert capsys.readouterr().err == "isodrop: broken.iso: not opened: a FIFO, not a regular file\n"
+
+
 def test_check_reports_each_part(tmp_path: Path) -> None:
     done = isodrop("check", "--root", str(tmp_path / "demo"))
     assert "drop_dir" in done.stdout and "boot loader files" in done.stdout and "local mode" in done.stdout

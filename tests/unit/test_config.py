@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from isodrop.config import ConfigError, load, local_defaults, system_defaults
+from isodrop.units import resolve
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -51,8 +52,10 @@ def test_values_are_read_and_trees_dir_follows_tftp_root(tmp_path: Path) -> None
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    """Types and ranges fail in load; the names of units (nfs_server, sidecar words and keys) when the
+    registries resolve them, as every command does right after loading."""
     with pytest.raises(ConfigError, match=repr(key)):
-        load(write(tmp_path, text))
+        resolve(load(write(tmp_path, text)))
 
 
 def test_bad_toml_and_missing_file_are_clear(tmp_path: Path) -> None:
@@ -67,3 +70,29 @@ def test_sidecar_policy_is_read(tmp_path: Path) -> None:
     config = load(write(tmp_path, 'sidecar_params = ["nomodeset", "vga="]\nsidecar_keys = ["add_params"]\n'))
     assert config.sidecar_params == ("nomodeset", "vga") and config.sidecar_keys == ("add_params",)
     assert load(write(tmp_path, 'sidecar_params = "any"\n')).sidecar_params == "any"
+
+
+def test_unit_names_fail_with_the_key_named_when_resolved(tmp_path: Path) -> None:
+    """The registries word their errors as config validation always did: file, key, what is allowed."""
+    path = write(tmp_path, 'nfs_server = "samba"\n')
+    with pytest.raises(ConfigError) as caught:
+        resolve(load(path))
+    assert caught.value.reason == f"""{path}: key 'nfs_server': must be "kernel" or "ganesha", got 'samba'"""
+    with pytest.raises(ConfigError) as caught:
+        resolve(load(write(tmp_path, 'sidecar_params = "all"\n')))
+    assert caught.value.reason.endswith("""key 'sidecar_params': expected "safe", "any", "none" or a list of \
+parameter keys, got 'all'""")
+    units = resolve(load(write(tmp_path, 'nfs_server = "ganesha"\nclient_network = "10.0.0.0/8"\n')))
+    assert (units.nfs_server.name, units.nfs_server.client_network) == ("ganesha", "10.0.0.0/8")
+    assert [loader.name for loader in units.loaders] == ["ipxe", "grub", "syslinux-efi", "pxelinux"]
+
+
+def test_config_imports_no_unit() -> None:
+    """The config is a floor below every unit: it may import only the leaves errors and limits."""
+    import ast
+
+    import isodrop.config
+
+    tree = ast.parse(Path(isodrop.config.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert {name for name in imported if name.startswith("isodrop")} == {"isodrop.errors", "isodrop.limits"}

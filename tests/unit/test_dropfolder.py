@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from isodrop.dropfolder import (
+    DropAvailability,
     NotServable,
     RetryBook,
     RetryPolicy,
@@ -98,3 +99,19 @@ def test_fingerprint_tells_same_size_images_apart(tmp_path: Path) -> None:
     copy = tmp_path / "copy.iso"
     copy.write_bytes(one.read_bytes())
     assert fingerprint(copy, copy.stat().st_size) == fingerprint(one, one.stat().st_size)
+
+
+def test_availability_is_none_while_usable_and_the_reason_when_not(tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    availability = DropAvailability(drop)
+    assert availability.check() is None and availability.update(None) and availability.problem is None
+    drop.rmdir()
+    drop.write_text("not a folder")
+    assert (availability.check() or "").endswith(", not a folder")
+    drop.unlink()
+    assert availability.check() == "the drop folder is missing"
+    assert not availability.update(availability.check()) and availability.problem == "the drop folder is missing"
+    assert DropAvailability(tmp_path, must_be_mountpoint=True).check() == (
+        "the drop folder is not mounted (drop_dir_must_be_mountpoint = true)"
+    ) or os.path.ismount(tmp_path)

@@ -15,14 +15,14 @@ from isodrop.limits import (
 
 def test_a_command_line_is_refused_one_byte_past_the_kernels_limit_counting_what_is_added() -> None:
     fits = "a" * (KERNEL_COMMAND_LINE_MAX - CONSOLE_RESERVE)
-    assert command_line_problem(fits) == ""
+    assert command_line_problem(fits) is None
     problem = command_line_problem(fits + "a")
     assert f"is {KERNEL_COMMAND_LINE_MAX + 1} bytes" in problem and f"counting {CONSOLE_RESERVE}" in problem
-    assert command_line_problem("é" * 1000, reserve=48) != ""  # 2000 bytes in UTF-8, not 1000 characters
+    assert command_line_problem("é" * 1000, reserve=48) is not None  # 2000 bytes in UTF-8, not 1000 characters
 
 
 def test_paths_are_counted_in_bytes() -> None:
-    assert path_problem("kernel", "k" * TREE_PATH_MAX) == ""
+    assert path_problem("kernel", "k" * TREE_PATH_MAX) is None
     assert (
         path_problem("initrd", "é" * 128)
         == "initrd path is 256 bytes, over isodrop's 255-byte limit (a TFTP request is 512 bytes)"

@@ -19,7 +19,6 @@ from isodrop.sidecar import (
     change,
     load_drop_sidecar,
     load_sidecar,
-    sidecar_path,
 )
 from tests.harness.family_layouts import LAYOUTS
 from tests.harness.isofactory import build_iso
@@ -36,13 +35,15 @@ def gparted(tmp_path_factory: pytest.TempPathFactory) -> BootEntry:
 
 
 def write(tmp_path: Path, text: str) -> Path:
-    path = sidecar_path(tmp_path / "gparted.iso")
+    path = tmp_path / "gparted.iso.toml"
     path.write_text(text)
     return path
 
 
 def test_sidecar_lives_beside_the_iso(tmp_path: Path) -> None:
-    assert sidecar_path(tmp_path / "a b.iso") == tmp_path / "a b.iso.toml"
+    (tmp_path / "a b.iso.toml").write_text('label = "Beside"\n')
+    assert load_drop_sidecar(tmp_path, "a b.iso", SidecarPolicy()) == Sidecar(label="Beside")
+    assert load_drop_sidecar(tmp_path, "other.iso", SidecarPolicy()) is None
 
 
 def test_missing_sidecar_changes_nothing(tmp_path: Path, gparted: BootEntry) -> None:

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from isodrop.extract import ExtractError, IsoTree, extract_iso, read_volume_id
+from isodrop.extract import ExtractError, IsoTree, extract_iso
 from tests.harness.extract_cases import (
     KERNEL,
     SQUASHFS,
+    read_volume_id,
     snapshot,
 )
 from tests.harness.isofactory import build_iso

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from isodrop.extract import ExtractError, IsoTree, extract_iso, read_volume_id
+from isodrop.extract import ExtractError, IsoTree, extract_iso
 from isodrop.extract import write as extract_write
 from isodrop.trees import remove_tree
 from tests.harness.extract_cases import (
@@ -28,6 +28,7 @@ from tests.harness.extract_cases import (
     debian_live_files,
     listing,
     md5,
+    read_volume_id,
     snapshot,
     ubuntu_files,
     xorriso_extract,

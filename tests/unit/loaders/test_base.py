@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path, PurePosixPath
 
 from isodrop.loaders import active_loaders
+from isodrop.loaders.choice import IPXE_SCRIPT
 from isodrop.render.menu import build_menu
 from tests.harness.menu_entries import BIOS_MENU, CONFIG, EFI_MENU, render_menus, served
 
@@ -21,7 +22,7 @@ def test_every_loader_installs_its_boot_file_and_renders_its_own_menu() -> None:
         rendered = loader.render(menu)
         paths |= set(rendered)
         if loader.name == "ipxe":  # a script, not a file of its own package: dnsmasq hands it to iPXE
-            assert loader.boot_file() in rendered  # (its menus: tests/unit/loaders/test_ipxe.py)
+            assert IPXE_SCRIPT in rendered  # (its menus: tests/unit/loaders/test_ipxe.py)
             continue
         if loader.name == "grub":  # GRUB's own syntax; its escaping is tests/unit/loaders/test_grub.py
             assert all("menuentry 'Alpha MENU HIDDEN' --id 'iso-alpha'" in text for text in rendered.values())

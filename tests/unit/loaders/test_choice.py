@@ -29,10 +29,10 @@ def test_fixed_boot_file_names_follow_the_config() -> None:
 
 def test_loader_keys_are_validated() -> None:
     assert from_mapping({"bios_loader": "ipxe", "uefi_loader": "grub"}, BASE, "t").uefi_loader == "grub"
-    with pytest.raises(ConfigError, match="bios_loader.*'pxelinux', 'ipxe'"):
-        from_mapping({"bios_loader": "grub"}, BASE, "t")
+    with pytest.raises(ConfigError, match="^t: key 'bios_loader': must be one of 'pxelinux', 'ipxe', got 'grub'$"):
+        active_loaders(from_mapping({"bios_loader": "grub"}, BASE, "t"))
     with pytest.raises(ConfigError, match="uefi_loader"):
-        from_mapping({"uefi_loader": "pxelinux"}, BASE, "t")
+        active_loaders(from_mapping({"uefi_loader": "pxelinux"}, BASE, "t"))
 
 
 def test_grub_leaves_the_uefi_name_to_its_own_loader_and_ipxe_binaries_come_only_when_chosen() -> None:

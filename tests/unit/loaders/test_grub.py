@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from isodrop.config import local_defaults
+from isodrop.loaders.choice import UEFI_BOOT_FILE
 from isodrop.loaders.grub import GrubLoader, grub_path, grub_serial, grub_timeout
 from isodrop.model import BootEntry
 from isodrop.render.menu import Served, build_menu
@@ -183,9 +184,10 @@ def test_helpers() -> None:
 def test_loader_files_and_boot_file(tmp_path: Path) -> None:
     cfg = config(tmp_path)
     loader = GrubLoader()
-    assert loader.boot_file() == PurePosixPath("efi64/bootx64.efi")
     files = loader.files(cfg)
-    assert files[PurePosixPath("efi64/bootx64.efi")] == Path("/usr/lib/shim/shimx64.efi.signed")
+    # the boot file dnsmasq hands UEFI PCs is shim
+    assert PurePosixPath("efi64/bootx64.efi") == UEFI_BOOT_FILE
+    assert files[UEFI_BOOT_FILE] == Path("/usr/lib/shim/shimx64.efi.signed")
     assert files[PurePosixPath("efi64/grubx64.efi")] == Path("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed")
 
 

@@ -19,12 +19,12 @@ CONFIG = local_defaults(Path("/nonexistent"))
 def test_each_server_is_chosen_by_its_config_name_and_marks_its_file_generated(name: str) -> None:
     server = nfs_server(dataclasses.replace(CONFIG, nfs_server=name))
     assert server.name == name
-    empty = server.render([], "192.168.1.0/24")
+    empty = server.render([])
     assert empty == HEADER
-    text = server.render([Path("/srv/tftp/isodrop/b"), Path("/srv/tftp/isodrop/a")], "192.168.1.0/24")
+    text = server.render([Path("/srv/tftp/isodrop/b"), Path("/srv/tftp/isodrop/a")])
     assert text.startswith(HEADER) and text.index("isodrop/a") < text.index("isodrop/b")
 
 
 def test_the_servers_write_different_files() -> None:
-    files = {name: cls().exports_file(CONFIG) for name, cls in NFS_SERVERS.items()}
+    files = {name: cls.for_config(CONFIG).exports_file for name, cls in NFS_SERVERS.items()}
     assert set(files) == {"kernel", "ganesha"} and len(set(files.values())) == 2

@@ -8,7 +8,7 @@ from isodrop.nfs.ganesha import Ganesha
 
 
 def ganesha_exports(trees: list[Path], client_network: str) -> str:
-    return Ganesha().render(trees, client_network)
+    return Ganesha(Path("/etc/ganesha/isodrop.conf"), client_network, None).render(trees)
 
 
 def test_ganesha_exports_have_stable_distinct_ids() -> None:

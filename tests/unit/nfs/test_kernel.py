@@ -8,7 +8,7 @@ from isodrop.nfs.kernel import KernelNfs
 
 
 def kernel_exports(trees: list[Path], client_network: str) -> str:
-    return KernelNfs().render(trees, client_network)
+    return KernelNfs(Path("/etc/exports.d/isodrop.exports"), client_network, ()).render(trees)
 
 
 def test_kernel_exports_are_read_only_for_the_client_network() -> None:
