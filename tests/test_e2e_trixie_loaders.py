@@ -12,7 +12,8 @@ do; a witness on the router's TFTP port records whatever asks it): the set-up in
 same shim (16.1) since a point release; GRUB is what differs. What it shows
 about GRUB 2.12 (docs/grub-2.12.md):
 - (a) proxy-DHCP: GRUB 2.12 takes its server from the proxy offer and boots, Secure Boot on and off;
-- (b) `http` is built into the signed image: `insmod http` fetches no http.mod, kernels come over HTTP;
+- (b) `http` is built into the signed image: `insmod http` fetches no http.mod, kernels come over HTTP,
+  with Secure Boot on too when the menu tries it (a template override; isodrop's menu does not yet);
 - (c) it asks for no per-client config name (grub.cfg-01-<mac>, hex IP): isodrop's branch on
   `$net_default_mac` in grub/grub.cfg is what gives a pinned PC its own menu.
 Each boot time (VM start to marker) is printed.
@@ -175,6 +176,21 @@ def boot(vm: VM, iso: LiveIso, what: str, failures: tuple[str, ...]) -> float:
     return seconds
 
 
+def restart_with(stack: Stack, **settings: object) -> None:
+    """Restart `isodrop serve` with changed config keys (it reads its config at start)."""
+    stack.service.stop()
+    stack.service.settings.update(settings)
+    stack.service.start()
+
+
+# isodrop's menu tries `insmod http` only when not locked down (GRUB 2.06 cannot load a module then).
+LOCKDOWN_GATED_HTTP = """\
+if [ "$lockdown" != "y" ]; then
+  if insmod http; then set isodrop_http=y; fi
+fi
+"""
+
+
 def test_debian_13_grub_has_http_and_the_proxy_patch_built_in(trixie: TrixieLoaders) -> None:
     """(b) without a VM: the module list in the signed network images' `mods` section."""
     new = read_grub_image(trixie.root / SIGNED_GRUB)
@@ -258,6 +274,48 @@ def test_bios_pxelinux_from_debian_13_boots_beside_a_plain_router(stack: Stack, 
         assert name in sent, f"{name} not sent: {sent}"
 
 
+def test_secure_boot_on_grub_2_12_loads_kernel_and_initrd_over_http_with_its_built_in_http(
+    stack: Stack, isos: tuple[LiveIso, LiveIso]
+) -> None:
+    """(b) with Secure Boot on: a menu that tries `insmod http` also when `$lockdown` is y (the shipped
+    template without that condition, through templates_dir) loads Debian's signed kernel and its initrd
+    over HTTP on GRUB 2.12, and the kernel still sees Secure Boot on: the built-in module needs no
+    loading, which lockdown would refuse. isodrop's shipped menu does not do this yet: on GRUB 2.06 the
+    module is a file, which a locked-down GRUB does not load."""
+    one, two = isos
+    shipped = (Path(__file__).parents[1] / "isodrop/templates/grub.cfg.j2").read_text()
+    assert LOCKDOWN_GATED_HTTP in shipped, "isodrop's GRUB template changed: adapt this test"
+    templates = stack.work / "templates-http-locked-down"
+    templates.mkdir(exist_ok=True)
+    (templates / "grub.cfg.j2").write_text(
+        shipped.replace(LOCKDOWN_GATED_HTTP, "if insmod http; then set isodrop_http=y; fi\n")
+    )
+    menu = stack.service.tftp / GRUB_MENU
+    try:
+        restart_with(stack, templates_dir=str(templates))
+        stack.service.wait_for(
+            lambda: LOCKDOWN_GATED_HTTP not in menu.read_text(), 30, "the menu from the changed template"
+        )
+        vm = stack.vm("uefi", name="trixie-secure-boot-http", secure_boot=True, firmware_pxe=True)
+        try:
+            what = "UEFI Secure Boot ON, Debian 13 GRUB 2.12, kernel over HTTP (menu without the lockdown condition)"
+            boot(vm, one, what, (*UEFI_FAILURES, two.marker))
+            shown = vm.text()
+            assert f"Loading iso-{slug_for(one.path.name)} over HTTP" in shown
+            assert "HTTP failed" not in shown
+            assert "secureboot: Secure boot enabled" in shown, "the kernel must see Secure Boot on"
+        finally:
+            vm.close()
+        http_log = (stack.work / "nginx-access.log").read_text()
+        since_boot = http_log.rsplit(f"GET /{slug_for(one.path.name)}/live/vmlinuz", 1)
+        assert len(since_boot) == 2 and f"GET /{slug_for(one.path.name)}/live/initrd.img" in since_boot[1], http_log[
+            -2000:
+        ]
+    finally:
+        restart_with(stack, templates_dir="")
+        stack.service.wait_for(lambda: LOCKDOWN_GATED_HTTP in menu.read_text(), 30, "the shipped menu again")
+
+
 def test_uefi_ipxe_from_debian_13_boots_beside_a_plain_router(
     stack: Stack, isos: tuple[LiveIso, LiveIso], trixie: TrixieLoaders
 ) -> None:
@@ -265,9 +323,7 @@ def test_uefi_ipxe_from_debian_13_boots_beside_a_plain_router(
     snponly.efi (iPXE 2025), which asks again as iPXE, gets ipxe/menu.ipxe and boots the default."""
     one, two = isos
     snponly = (trixie.root / "usr/lib/ipxe/snponly.efi").read_bytes()
-    stack.service.stop()
-    stack.service.settings["uefi_loader"] = "ipxe"
-    stack.service.start()
+    restart_with(stack, uefi_loader="ipxe")
     boot_file = stack.service.tftp / "efi64/bootx64.efi"
     stack.service.wait_for(lambda: boot_file.read_bytes() == snponly, 60, "Debian 13's snponly.efi as the UEFI loader")
     since = len(dnsmasq_log(stack))
