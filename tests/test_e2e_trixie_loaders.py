@@ -24,6 +24,7 @@ Run: `/usr/bin/python3 -m pytest -p no:cacheprovider -q -m vm tests/test_e2e_tri
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def isos() -> tuple[LiveIso, LiveIso]:
 @pytest.fixture(scope="module")
 def stack(trixie: TrixieLoaders, isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:
     """Proxy mode beside a plain router, Debian 13's loaders, both ISOs, trees over HTTP (nginx)."""
-    one, two = isos
+    one = isos[0]
     with running_stack(
         PROXY_SNIPPET,
         with_router=True,
@@ -103,7 +104,7 @@ def stack(trixie: TrixieLoaders, isos: tuple[LiveIso, LiveIso]) -> Iterator[Stac
 # "<client address> <requested file>" per read request. A loader that takes its server from the router's
 # answer (siaddr: dnsmasq names itself) asks here.
 TFTP_WITNESS = """
-import socket, sys
+import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("0.0.0.0", 69))
 while True:
@@ -116,7 +117,7 @@ while True:
 def start_router_tftp_witness(stack: Stack) -> Proc:
     proc = Proc(
         "router-tftp",
-        [*stack.net.ns_exec(stack.net.router_ns), "python3", "-c", TFTP_WITNESS],
+        [*stack.net.ns_exec(stack.net.router_ns), sys.executable, "-c", TFTP_WITNESS],
         stack.work / "router-tftp.log",
     )
     stack.procs.append(proc)  # stopped with the stack
