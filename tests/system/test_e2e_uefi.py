@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -27,10 +26,8 @@ from tests.harness.e2e.boottimes import boot_times, note, report  # noqa: F401 (
 from tests.harness.e2e.liveiso import LiveIso, build_iso
 from tests.harness.e2e.servers import DHCP_SNIPPET, PROXY_SNIPPET, start_nginx
 from tests.harness.e2e.stack import Stack, running_stack
-from tests.harness.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS, OVMF_CODE_SECBOOT, OVMF_VARS_MS, VM
-from tests.harness.e2e.vmtests import missing, vm_test
-
-GRUB_MENU = "grub/grub.cfg"
+from tests.harness.e2e.uefi import GRUB_MENU, UEFI_FAILURES, boot, boot_signed_with_secure_boot_on, uefi_missing
+from tests.harness.e2e.vmtests import vm_test
 
 
 def next_server_args() -> tuple[str, ...]:
@@ -39,28 +36,11 @@ def next_server_args() -> tuple[str, ...]:
     return ("--dhcp-match=set:efi64,option:client-arch,7", "--dhcp-boot=tag:efi64,,,{server}")
 
 
-# GRUB and shim failures on the console: stop waiting at once.
-UEFI_FAILURES = (*BOOT_FAILURES, "error: ", "grub>", "Verification failed", "bad shim signature")
-SECURE_BOOT_FILES = (
-    OVMF_CODE_SECBOOT,
-    OVMF_VARS_MS,
-    Path("/usr/lib/shim/shimx64.efi.signed"),
-    Path("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"),
-)
-
-
-def _uefi_missing() -> str:
-    absent = [str(p) for p in SECURE_BOOT_FILES if not p.exists()]
-    if absent:
-        return "missing (ovmf, shim-signed, grub-efi-amd64-signed in tests/apt-packages.txt): " + " ".join(absent)
-    return missing()
-
-
 @pytest.fixture(scope="module")
 def uefi_isos() -> tuple[LiveIso, LiveIso]:
     """Debian-live ISOs: one with Debian's signed kernel, one with the same kernel unsigned (cached)."""
-    if _uefi_missing():
-        pytest.skip(f"UEFI e2e tests skipped: {_uefi_missing()}")
+    if uefi_missing():
+        pytest.skip(f"UEFI e2e tests skipped: {uefi_missing()}")
     return build_iso("e2e-one"), build_iso("e2e-unsigned", unsigned_kernel=True)
 
 
@@ -83,13 +63,6 @@ def status(stack: Stack) -> dict[str, dict[str, object]]:
     return {e["slug"]: e for e in json.loads(out)["entries"]}
 
 
-def boot(vm: VM, iso: LiveIso, what: str, failures: tuple[str, ...] = UEFI_FAILURES, since: int = 0) -> float:
-    seconds = vm.wait_for(iso.marker, MAX_BOOT_SECONDS + 10, failures, since=since)
-    report(what, seconds)
-    assert seconds <= MAX_BOOT_SECONDS, f"{what}: marker after {seconds:.0f} s, more than 3 minutes"
-    return seconds
-
-
 @vm_test
 def test_secure_boot_on_boots_signed_kernel_and_leaves_out_unsigned(
     grub_stack: Stack, uefi_isos: tuple[LiveIso, LiveIso]
@@ -106,25 +79,6 @@ def test_secure_boot_on_boots_signed_kernel_and_leaves_out_unsigned(
     menu = (grub_stack.service.tftp / GRUB_MENU).read_text()
     assert f"--id 'iso-{slug_unsigned}'" in menu and "(no Secure Boot)" in menu
     boot_signed_with_secure_boot_on(grub_stack, signed, "uefi-secure-boot", "shim + GRUB, default entry")
-
-
-def boot_signed_with_secure_boot_on(stack: Stack, signed: LiveIso, name: str, what: str) -> None:
-    """A Secure Boot PC (OVMF's own PXE stack) sees GRUB's menu without the unsigned entry and boots the
-    signed default to its marker, kernel and initrd over TFTP, the kernel seeing Secure Boot on."""
-    # OVMF's own PXE stack: QEMU's iPXE NIC ROM (2019) leaves shim's TFTP buffer size at 4 MiB, and
-    # shim then refuses GRUB ("Malformed binary after Attribute Certificate Table"), see the README.
-    vm = stack.vm("uefi", name=name, secure_boot=True, firmware_pxe=True)
-    try:
-        vm.wait_for("Boot from local disk", 150, UEFI_FAILURES)  # GRUB's menu, drawn on the serial console
-        shown = vm.text()
-        assert "(no Secure Boot)" not in shown, "the unsigned entry must be left out with Secure Boot on"
-        boot(vm, signed, f"UEFI Secure Boot ON, {what} (signed kernel)")
-        # Locked down, GRUB may not load http.mod: kernel and initrd came over TFTP.
-        assert f"Loading iso-{slug_for(signed.path.name)} over TFTP" in vm.text()
-    finally:
-        vm.close()
-    kernel_log = vm.text()
-    assert "secureboot: Secure boot enabled" in kernel_log, "the kernel must see Secure Boot on"
 
 
 CTRL_N = "\x0e"  # GRUB: next entry. Arrow keys arrive as escape sequences that get split over serial.
