@@ -25,7 +25,7 @@ from isodrop.extract import ExtractError, extract_iso
 from isodrop.extract.image import not_iso9660
 from isodrop.families import DirTree, recognise
 from isodrop.model import BootEntry, Outcome, Recognition, ServerContext
-from isodrop.reconcile import DropFile
+from isodrop.plan import DropFile
 from isodrop.secureboot import verify_kernel
 from isodrop.state import EntryState, legacy_slug_for, slug_for
 from isodrop.trees import Trees, remove_tree

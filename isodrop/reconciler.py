@@ -1,7 +1,7 @@
 """The reconciler: one pass = observe -> plan -> execute, plus the extraction jobs it started.
 
 observe: one snapshot (drop listing under isodrop.dropfolder's policies, state records, trees in
-place, sidecars, same-size replacements, server address); plan: `reconcile.plan` and
+place, sidecars, same-size replacements, server address); plan: `plan.plan` and
 `render.publication`, both pure; execute: cancel jobs, refresh entries built for another address,
 publish, retire trees that are no longer wanted (after publishing, so no client is offered a
 vanishing tree), queue extractions (a failed ISO only when its retry is due). A drop folder that is
@@ -36,9 +36,10 @@ from isodrop.build import (
 from isodrop.config import Config
 from isodrop.model import Outcome, ServerContext
 from isodrop.pins import PinBook
+from isodrop.plan import DropFile, plan
 from isodrop.publisher import Publisher
-from isodrop.reconcile import DropFile, plan
 from isodrop.render.publication import publication
+from isodrop.retry import RetryBook, RetryPolicy
 from isodrop.sidecar import SIDECAR_SUFFIX, Sidecar, SidecarError, SidecarPolicy, apply, load_drop_sidecar
 from isodrop.state import EntryState
 from isodrop.trees import Trees, remove_tree
@@ -83,7 +84,7 @@ class Reconciler:
         self.sidecar_errors: dict[str, str] = {}
         self.ignored: dict[str, str] = {}  # as of the last pass: drop-folder names not used, and why
         self.folders: dict[str, tuple[int, int]] = {}  # drop-folder folders the last pass saw (to watch)
-        self.retry = dropfolder.RetryBook(dropfolder.RetryPolicy(config.retry_seconds, config.retry_max_seconds))
+        self.retry = RetryBook(RetryPolicy(config.retry_seconds, config.retry_max_seconds))
         self.availability = dropfolder.DropAvailability(config.drop_dir, config.drop_dir_must_be_mountpoint)
         self._announced_waiting: set[str] = set()
         self.freed: set[str] = set()  # ignored names whose slug's holder the last pass removed
@@ -163,7 +164,7 @@ class Reconciler:
             return Snapshot((), states, trees, server=self.server, unavailable=problem)
         known = frozenset((s.source, s.size, s.mtime_ns) for s in states.values())
         drop = self.settler.observe(cfg.drop_dir, listing.isos, known)
-        ignored = dict(listing.ignored)  # slug conflicts are the plan's to find (reconcile.plan)
+        ignored = dict(listing.ignored)  # slug conflicts are the plan's to find (plan.plan)
         sidecars, errors, policy = {}, {}, SidecarPolicy.of(cfg)
         for state in states.values():
             if state.source + SIDECAR_SUFFIX not in listing.files:
@@ -197,7 +198,7 @@ class Reconciler:
 
         steps = plan(
             list(snap.drop),
-            self.retry.planning_view(snap.states, snap.drop, Outcome.FAILED),  # failed ISOs due for a retry
+            self.retry.planning_view(snap.states, snap.drop),  # failed ISOs due for a retry
             set(snap.trees),
             {s: j.drop for s, j in self.jobs.items()},
             context,

@@ -19,7 +19,7 @@ from isodrop.build import Job
 from isodrop.config import Config
 from isodrop.families import proof
 from isodrop.model import Outcome, ram_copy_line, shown
-from isodrop.reconcile import DropFile
+from isodrop.plan import DropFile
 from isodrop.render.menu import boot_params
 from isodrop.sidecar import SIDECAR_SUFFIX, Sidecar, SidecarError, apply, change
 from isodrop.state import EntryState
