@@ -8,7 +8,6 @@ folders that the next start removes.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import os
 import subprocess
@@ -58,29 +57,6 @@ class Job:
     @property
     def percent(self) -> int:
         return int(100 * self.done_bytes / self.total_bytes) if self.total_bytes else 0
-
-
-def context_for(config: Config, server: str, slug: str) -> ServerContext:
-    """Where the tree of `slug` is served from (asked for every entry in every pass: no pathlib here)."""
-    return ServerContext(
-        server=server,
-        nfs_path=_trees_dir(config.trees_dir) + slug,
-        tftp_path=_trees_in_tftp_root(config.trees_dir, config.tftp_root) + slug,
-        http_url=f"{config.http_url.rstrip('/')}/{slug}/" if config.http_url else "",
-    )
-
-
-@functools.lru_cache(maxsize=4)
-def _trees_dir(trees_dir: Path) -> str:
-    """The trees folder as the prefix of a slug's tree, e.g. "/srv/tftp/isodrop/"."""
-    return str(trees_dir).rstrip("/") + "/"
-
-
-@functools.lru_cache(maxsize=4)
-def _trees_in_tftp_root(trees_dir: Path, tftp_root: Path) -> str:
-    """The same relative to the TFTP root, e.g. "isodrop/" ("" when the trees are the TFTP root)."""
-    relative = trees_dir.relative_to(tftp_root).as_posix()
-    return "" if relative == "." else relative + "/"
 
 
 def kernel_verdict(config: Config, tree: Path, entry: BootEntry) -> dict[str, Any] | None:

@@ -49,16 +49,13 @@ class RetryBook:
         entry = self._book.get(slug)
         return entry is None or entry[0] != version or self.clock() >= entry[2]
 
-    def seconds_to_next(self) -> float | None:
-        if not self._book:
-            return None
-        return max(0.2, min(due for _v, _a, due in self._book.values()) - self.clock())
+    def next_due(self) -> float | None:
+        """When (on the book's clock) the next failed ISO is due again; None when none failed."""
+        return min((due for _v, _a, due in self._book.values()), default=None)
 
-    def info(self, slug: str) -> dict[str, float | int]:
-        entry = self._book.get(slug)
-        if entry is None:
-            return {}
-        return {"attempts": entry[1], "retry_in": round(max(0.0, entry[2] - self.clock()), 1)}
+    def pending(self) -> dict[str, tuple[int, float]]:
+        """slug -> (failed attempts, when it is due again on the book's clock)."""
+        return {slug: (attempts, due) for slug, (_v, attempts, due) in self._book.items()}
 
     def planning_view(self, states: dict[str, EntryState], drop: Iterable[DropFile]) -> dict[str, EntryState]:
         """`states` without the failed records that are due for a retry (so the plan extracts them again).

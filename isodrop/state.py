@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from isodrop.model import BootEntry, Outcome, ServerContext
+from isodrop.secureboot import describe
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _DASHES = re.compile(r"-{2,}")
@@ -75,12 +76,6 @@ def legacy_slug_for(iso_name: str) -> str:
     return f"{safe}-{hashlib.sha1(os.fsencode(iso_name)).hexdigest()[:6]}"
 
 
-def secure_boot_line(verdict: dict[str, Any] | None) -> str:
-    from isodrop.secureboot import describe
-
-    return describe(verdict)
-
-
 @dataclass
 class EntryState:
     """What isodrop knows about one ISO; persisted as JSON."""
@@ -116,7 +111,7 @@ class EntryState:
             "warnings": self.warnings,
             "kernel": self.entry.kernel if self.entry else "",
             "params": self.entry.cmdline if self.entry else "",
-            "secure_boot": secure_boot_line(self.secure_boot) if self.entry else "",
+            "secure_boot": describe(self.secure_boot) if self.entry else "",
             "copies_to_ram_bytes": self.entry.copies_to_ram_bytes if self.entry else 0,
             "ram_needed_bytes": self.entry.ram_needed_bytes if self.entry else 0,
         }

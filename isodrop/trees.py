@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
 import stat
@@ -46,6 +47,16 @@ class Trees:
         self._read_cache: dict[str, tuple[tuple[int, int, int], EntryState | None]] = {}
 
     # --- paths ---------------------------------------------------------------------------------
+    @functools.cached_property
+    def prefix(self) -> str:
+        """The trees folder as the start of a slug's tree, e.g. "/srv/tftp/isodrop/"."""
+        return str(self.root).rstrip("/") + "/"
+
+    def prefix_under(self, root: Path) -> str:
+        """The same relative to `root` (the TFTP root), e.g. "isodrop/" ("" when the trees are `root`)."""
+        relative = self.root.relative_to(root).as_posix()
+        return "" if relative == "." else relative + "/"
+
     def tree(self, slug: str) -> Path:
         return self.root / _checked(slug)
 

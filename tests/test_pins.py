@@ -24,6 +24,8 @@ from isodrop.pins import Pin, PinBook, PinsError, fetched_macs, parse, with_pin,
 from isodrop.publisher import Publisher
 from isodrop.render.menu import Menu, build_menu
 from isodrop.render.publication import client_menus
+from isodrop.running import RunningState
+from isodrop.site import Site
 from tests.loader_parsers import (
     Boot,
     grub_boot,
@@ -290,7 +292,7 @@ def test_a_chaining_ipxe_script_leaves_per_pc_menus_to_the_loader_it_chains() ->
 
 def test_per_pc_files_of_removed_pins_are_deleted_but_not_ones_written_by_hand(tmp_path: Path) -> None:
     config = local_defaults(tmp_path)
-    publisher = Publisher(config, {})
+    publisher = Publisher(Site.make(config, "192.0.2.10"), RunningState())
     mine = config.tftp_root / "pxelinux.cfg/01-52-54-00-aa-bb-01"
     by_hand = config.tftp_root / "pxelinux.cfg/01-52-54-00-aa-bb-09"
     grub = config.tftp_root / "grub/clients/01-52-54-00-aa-bb-01.cfg"

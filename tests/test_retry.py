@@ -21,7 +21,7 @@ def test_retry_book_is_due_per_version_and_all_at_once_on_reload() -> None:
     now[0] += 30
     assert book.due("a", version)
     assert book.failed("a", version) == 60
-    assert book.info("a") == {"attempts": 2, "retry_in": 60.0}
+    assert book.pending() == {"a": (2, 190.0)} and book.next_due() == 190.0
     book.retry_all_now()
     assert book.due("a", version)
-    assert book.seconds_to_next() == 0.2
+    assert book.next_due() == 0.0

@@ -19,6 +19,7 @@ import pytest
 from isodrop import config as config_module
 from isodrop import plan as plan_module
 from isodrop.reconciler import Reconciler
+from isodrop.site import Site
 from isodrop.state import legacy_slug_for, slug_for
 from tests.servicekit import ServiceRun, build_debian_live
 
@@ -91,7 +92,7 @@ def test_a_held_slug_stays_with_its_iso_under_a_colliding_rule(tmp_path: Path, m
     monkeypatch.setattr(plan_module, "slug_for", legacy_slug_for)
     run = ServiceRun(tmp_path / "svc")
     run.write_config()
-    reconciler = Reconciler(config_module.load(run.config), "192.0.2.10")
+    reconciler = Reconciler(Site.make(config_module.load(run.config), "192.0.2.10"))
     reconciler.prepare()
     try:
         drop_iso(run, build_debian_live(tmp_path / "victim.iso", "victim"), VICTIM)

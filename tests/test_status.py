@@ -6,9 +6,10 @@ from pathlib import Path
 
 from isodrop.config import local_defaults
 from isodrop.model import BootEntry, Outcome
+from isodrop.report import PassReport
 from isodrop.sidecar import Sidecar
 from isodrop.state import EntryState
-from isodrop.status import MAX_IGNORED_SHOWN, document, format_status, has_problems, read, status_line, write
+from isodrop.status import MAX_IGNORED_SHOWN, document, format_status, has_problems, read, write
 from isodrop.trees import Trees
 
 
@@ -44,8 +45,8 @@ def test_ignored_names_and_retries_are_in_the_document_and_count_as_problems(tmp
 
 def test_status_line_says_when_names_are_ignored_or_the_drop_folder_is_unavailable() -> None:
     states = {"a": record("a.iso", Outcome.SERVED)}
-    assert status_line(states, [], 0) == "serving 1 ISO"
-    line = status_line(states, [], 0, ignored=2, unavailable=True)
+    assert PassReport(states=states).summary == "serving 1 ISO"
+    line = PassReport(states=states, ignored={"b.iso": "link out", "c.iso": "FIFO"}, unavailable=True).summary
     assert "2 ignored in the drop folder" in line and "drop folder unavailable, keeping what is served" in line
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from isodrop import effects
 from isodrop.config import Config
+from isodrop.findings import Finding
 from isodrop.nfs.base import HEADER, NfsServer
 
 
@@ -43,7 +44,7 @@ class Ganesha(NfsServer):
             )
         return "\n".join(blocks)
 
-    def reread(self, config: Config) -> effects.Result:
+    def reread(self, config: Config) -> Finding:
         return effects.signal_pidfile(config.ganesha_pid_file, "nfs-ganesha")
 
     def check(self, config: Config) -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from isodrop import effects
 from isodrop.config import Config
+from isodrop.findings import Finding
 from isodrop.nfs.base import HEADER, NfsServer
 
 _BLANK = re.compile(r"\s")
@@ -27,7 +28,7 @@ class KernelNfs(NfsServer):
             lines.append(f"{_quote(str(tree))} {client_network}(ro,no_subtree_check,insecure,all_squash)\n")
         return "".join(lines)
 
-    def reread(self, config: Config) -> effects.Result:
+    def reread(self, config: Config) -> Finding:
         return effects.run_command(config.exports_reload_command, "exports re-read")
 
     def check(self, config: Config) -> list[tuple[str, str]]:
