@@ -16,7 +16,6 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from isodrop.config import Config
 from isodrop.dropfolder import Identity, checked_iso, open_regular
@@ -25,7 +24,7 @@ from isodrop.extract.image import not_iso9660
 from isodrop.families import DirTree, recognise
 from isodrop.model import BootEntry, Outcome, Recognition, ServerContext
 from isodrop.plan import DropFile
-from isodrop.secureboot import verify_kernel
+from isodrop.secureboot import Verdict, verify_kernel
 from isodrop.state import EntryState, legacy_slug_for, slug_for
 from isodrop.trees import Trees, remove_tree
 
@@ -59,7 +58,7 @@ class Job:
         return int(100 * self.done_bytes / self.total_bytes) if self.total_bytes else 0
 
 
-def kernel_verdict(config: Config, tree: Path, entry: BootEntry) -> dict[str, Any] | None:
+def kernel_verdict(config: Config, tree: Path, entry: BootEntry) -> Verdict | None:
     """Would the entry's kernel boot with Secure Boot on through the served shim (x86-64 UEFI only)?"""
     if "efi64" not in entry.firmware:
         return None
@@ -68,7 +67,7 @@ def kernel_verdict(config: Config, tree: Path, entry: BootEntry) -> dict[str, An
     except (OSError, ValueError, subprocess.SubprocessError) as exc:  # a check that fails is not the ISO's failure
         log.warning("Secure Boot check of %s could not run: %s", entry.kernel, exc)
         return None
-    return verdict.to_dict() if verdict is not None else None
+    return verdict
 
 
 def outcome_of(recognition: Recognition) -> tuple[Outcome, str]:
@@ -87,7 +86,7 @@ def entry_state(
     volume_id: str = "",
     warnings: tuple[str, ...] = (),
     ctx: ServerContext | None = None,
-    secure_boot: dict[str, Any] | None = None,
+    secure_boot: Verdict | None = None,
 ) -> EntryState:
     """The state record of one ISO; the only place one is made from a drop file."""
     entry = recognition if isinstance(recognition, BootEntry) else None

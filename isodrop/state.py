@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from isodrop.model import BootEntry, Outcome, ServerContext
-from isodrop.secureboot import describe
+from isodrop.secureboot import Verdict, describe
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _DASHES = re.compile(r"-{2,}")
@@ -96,7 +96,7 @@ class EntryState:
     ino: int = 0
     ctime_ns: int = 0
     fingerprint: str = ""
-    secure_boot: dict[str, Any] | None = None  # isodrop.secureboot.Verdict.to_dict() of the kernel, if checked
+    secure_boot: Verdict | None = None  # the kernel's, when checked
     updated: float = field(default_factory=time.time)
 
     def summary(self) -> dict[str, Any]:
@@ -120,10 +120,8 @@ class EntryState:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
 
     def copy(self) -> EntryState:
-        """An independent copy (its list and dict too; entry and context are frozen)."""
-        return replace(
-            self, warnings=list(self.warnings), secure_boot=dict(self.secure_boot) if self.secure_boot else None
-        )
+        """An independent copy (its list too; entry, context and verdict are frozen)."""
+        return replace(self, warnings=list(self.warnings))
 
     @classmethod
     def from_json(cls, text: str) -> EntryState:
@@ -131,5 +129,6 @@ class EntryState:
         data["outcome"] = Outcome(data["outcome"])
         data["entry"] = BootEntry.from_dict(data["entry"]) if data.get("entry") else None
         data["context"] = ServerContext(**data["context"]) if data.get("context") else None
+        data["secure_boot"] = Verdict.from_dict(data["secure_boot"]) if data.get("secure_boot") else None
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})

@@ -32,7 +32,8 @@ from isodrop.loaders.ipxe import IpxeLoader
 from isodrop.loaders.pxelinux import Pxelinux
 from isodrop.loaders.syslinux_efi import SyslinuxEfi
 from isodrop.model import BootEntry, NotBootable, ServerContext
-from isodrop.render.menu import Menu, MenuItem, SecureBootVerdict, Served, build_menu
+from isodrop.render.menu import Menu, MenuItem, Served, build_menu
+from isodrop.secureboot import Verdict
 from isodrop.sidecar import Sidecar, SidecarError, apply
 from isodrop.state import slug_for
 from tests.family_layouts import LAYOUTS
@@ -69,7 +70,7 @@ def served(
 ) -> Served:
     slug = slug_for(source)
     entry = BootEntry(family, label, "live/vmlinuz", ("live/initrd.img",), params, menu_group=family, firmware=firmware)
-    verdict = None if boots_with_secure_boot is None else SecureBootVerdict(boots_with_secure_boot, "checked")
+    verdict = None if boots_with_secure_boot is None else Verdict(boots_with_secure_boot, "", "checked")
     return Served(slug, source, f"isodrop/{slug}", entry, position, secure_boot=verdict)
 
 
@@ -324,7 +325,7 @@ def worst_case_entries() -> list[Served]:
         slug = slug_for(source)
         entry = BootEntry("debian-live", label, kernel, initrds, params, menu_group="Debian", guessed=True)
         http = f"http://10.0.0.1:8080/isodrop/{slug}/"
-        verdict = SecureBootVerdict(False, "unsigned kernel")
+        verdict = Verdict(False, "", "unsigned kernel")
         out.append(Served(slug, source, f"isodrop/{slug}", entry, http_url=http, secure_boot=verdict))
     return out
 
