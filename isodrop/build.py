@@ -7,12 +7,10 @@ folders that the next start removes.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import subprocess
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -22,23 +20,14 @@ from isodrop.dropfolder import Identity, checked_iso, open_regular
 from isodrop.extract import ExtractError, extract_iso
 from isodrop.extract.image import not_iso9660
 from isodrop.families import DirTree, recognise
+from isodrop.journal import iso_extra
 from isodrop.model import BootEntry, Outcome, Recognition, ServerContext
 from isodrop.plan import DropFile
 from isodrop.secureboot import Verdict, verify_kernel
-from isodrop.state import EntryState, legacy_slug_for, slug_for
+from isodrop.state import EntryState
 from isodrop.trees import Trees, remove_tree
 
 log = logging.getLogger("isodrop")
-
-
-def iso_extra(iso: str, system: str = "", outcome: str = "") -> dict[str, dict[str, str]]:
-    """`extra=` for a log record about one ISO: journald gets ISODROP_ISO/_SYSTEM/_OUTCOME fields."""
-    fields = {"iso": iso}
-    if system:
-        fields["system"] = system
-    if outcome:
-        fields["outcome"] = outcome
-    return fields
 
 
 @dataclass
@@ -131,14 +120,10 @@ def build_tree(config: Config, trees: Trees, job: Job, ctx: ServerContext) -> En
     except ExtractError as exc:
         if job.cancel.is_set():
             return None
-        state = entry_state(drop, Outcome.FAILED, error=str(exc))
-        trees.install(slug, None, stamped(state, job))
-        return state
+        return record_failure(trees, job, str(exc))
     except Exception as exc:  # extract_iso promises ExtractError only; a bug must still fail just this ISO
         log.exception("%s: internal error while extracting", drop.name, extra=iso_extra(drop.name))
-        state = entry_state(drop, Outcome.FAILED, error=f"internal error while extracting: {type(exc).__name__}: {exc}")
-        trees.install(slug, None, stamped(state, job))
-        return state
+        return record_failure(trees, job, f"internal error while extracting: {type(exc).__name__}: {exc}")
     try:
         recognition = recognise(DirTree(temp, result.volume_id, PurePosixPath(drop.name).name), ctx)
         outcome, reason = outcome_of(recognition)
@@ -162,9 +147,7 @@ def build_tree(config: Config, trees: Trees, job: Job, ctx: ServerContext) -> En
     except Exception as exc:  # never let one ISO take the service down
         log.exception("%s: internal error while building its tree", drop.name, extra=iso_extra(drop.name))
         remove_tree(temp)
-        state = entry_state(drop, Outcome.FAILED, error=f"internal error: {exc}")
-        trees.install(slug, None, stamped(state, job))
-        return state
+        return record_failure(trees, job, f"internal error: {exc}")
 
 
 def junk_state(job: Job, path: Path) -> EntryState | None:
@@ -184,7 +167,25 @@ def junk_state(job: Job, path: Path) -> EntryState | None:
         os.close(fd)
     if not junk:
         return None
-    return stamped(entry_state(job.drop, Outcome.FAILED, error=f"{path} is not an ISO 9660 image: {junk}"), job)
+    return failed_state(job, f"{path} is not an ISO 9660 image: {junk}")
+
+
+def failed_state(job: Job, error: str) -> EntryState:
+    """The failed state of the job's ISO, stamped with the identity it was queued with."""
+    return stamped(entry_state(job.drop, Outcome.FAILED, error=error), job)
+
+
+def record_failure(trees: Trees, job: Job, error: str, best_effort: bool = False) -> EntryState:
+    """Record that the job's ISO failed with `error` (durably: its retry waits on it) and return the
+    state; the one way a build's failure is written. `best_effort`: a record that cannot be written
+    (a full disk) is not an error; the state is still returned, to be retried in memory."""
+    state = failed_state(job, error)
+    try:
+        trees.save(state)
+    except OSError:
+        if not best_effort:
+            raise
+    return state
 
 
 def stamped(state: EntryState, job: Job) -> EntryState:
@@ -194,57 +195,6 @@ def stamped(state: EntryState, job: Job) -> EntryState:
     if job.identity is not None:
         state.ino, state.ctime_ns, state.fingerprint = job.identity.ino, job.identity.ctime_ns, job.identity.fingerprint
     return state
-
-
-def refreshed(config: Config, trees: Trees, state: EntryState, ctx: ServerContext) -> EntryState | None:
-    """The state with its entry rebuilt for `ctx` (the server address or paths changed since it was
-    made), from the tree in place; None when the tree no longer yields an entry (the old one stays)."""
-    tree = DirTree(trees.tree(state.slug), state.volume_id, PurePosixPath(state.source).name)
-    try:
-        recognition = recognise(tree, ctx)
-    except Exception as exc:  # a tree that cannot be read again must not stop every pass
-        log.warning("%s: entry not rebuilt for %s, keeping the old one: %s", state.source, ctx.server, exc)
-        return None
-    if not isinstance(recognition, BootEntry):
-        return None
-    return dataclasses.replace(state, entry=recognition, context=ctx, label=recognition.label)
-
-
-def adopt_old_slugs(config: Config, trees: Trees, context: Callable[[str], ServerContext]) -> None:
-    """At start: records and trees named by the slug rule before hashed slugs had a separator move to
-    their ISO's slug now, the entry rebuilt for the new paths from the tree in place, so an upgrade
-    extracts nothing again. One that cannot move (its new slug taken by another name, its tree gone
-    or no longer recognised) stays; it no longer matches its ISO's slug, so the plan retires it and
-    extracts the ISO anew under its new slug."""
-    records = trees.records()
-    for old, state in sorted(records.items()):
-        new = slug_for(state.source)
-        if new == old or _legacy_slug(state.source) != old:
-            continue
-        taken = records.get(new)
-        if (taken is not None and taken.source != state.source) or trees.tree(new).exists():
-            continue
-        moved = dataclasses.replace(state.copy(), slug=new)
-        if state.entry is not None:
-            rebuilt = refreshed(config, trees, state, context(new)) if trees.has_tree(old) else None
-            if rebuilt is None:
-                log.info("%s: its tree cannot move to its new slug %s, it is extracted again", state.source, new)
-                continue
-            moved = dataclasses.replace(rebuilt, slug=new)
-        try:
-            trees.rename(old, moved)
-        except OSError as exc:
-            log.warning("%s: cannot move %s to %s, it is extracted again: %s", state.source, old, new, exc)
-            continue
-        records[new] = moved
-        log.info("%s: moved from %s to %s (the slug rule changed), not extracted again", state.source, old, new)
-
-
-def _legacy_slug(name: str) -> str:
-    try:
-        return legacy_slug_for(name)
-    except UnicodeEncodeError:  # not a name a listing gives (the old rule could not have made it)
-        return ""
 
 
 def _unchanged(iso: Path, drop: DropFile) -> bool:

@@ -14,7 +14,6 @@ Each pass returns a `PassReport` (isodrop.report), which the service and `isodro
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import dataclasses
 import logging
 import os
@@ -23,20 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from isodrop import dropfolder
-from isodrop.build import (
-    Job,
-    adopt_old_slugs,
-    build_tree,
-    entry_state,
-    iso_extra,
-    junk_state,
-    refreshed,
-    stamped,
-)
+from isodrop.build import Job, build_tree, junk_state, record_failure
+from isodrop.journal import iso_extra
 from isodrop.model import Outcome, ServerContext
 from isodrop.pins import PinBook
 from isodrop.plan import DropFile, plan
 from isodrop.publisher import Publisher
+from isodrop.rebuild import adopt_old_slugs, refreshed
 from isodrop.render.publication import publication
 from isodrop.report import PassReport
 from isodrop.retry import RetryBook, RetryPolicy
@@ -103,7 +95,7 @@ class Reconciler:
         cfg = self.config
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.trees.prepare()
-        adopt_old_slugs(cfg, self.trees, self.context)
+        adopt_old_slugs(self.site)
         if not cfg.drop_dir.exists() and not self.trees.records():  # a missing drop folder while trees
             cfg.drop_dir.mkdir(parents=True, exist_ok=True)  # are served may be an unplugged disk: not made
         self.publisher.install_loader_files()
@@ -215,7 +207,7 @@ class Reconciler:
             log.info("%s: extraction cancelled (the ISO changed or went away)", self.jobs[slug].drop.name)
         states = dict(snap.states)
         for slug in steps.refresh:
-            state = refreshed(self.config, self.trees, states[slug], context(slug))
+            state = refreshed(self.trees, states[slug], context(slug))
             if state is not None:
                 self.trees.save(state)
                 states[slug] = state
@@ -357,10 +349,7 @@ class Reconciler:
             drop = job.drop
             log.error("%s: internal error while building its tree: %r", drop.name, exc, extra=iso_extra(drop.name))
             error = f"internal error: {type(exc).__name__}: {exc}"[:500]
-            state = stamped(entry_state(drop, Outcome.FAILED, error=error), job)
-            with contextlib.suppress(OSError):
-                self.trees.save(state)
-            return state
+            return record_failure(self.trees, job, error, best_effort=True)
 
     # --- the drop folder as untrusted input -------------------------------------------------------
     def _list_drop_folder(self) -> tuple[dropfolder.Listing | None, str]:

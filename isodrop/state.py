@@ -68,7 +68,7 @@ def is_reserved(name: str) -> bool:
 
 def legacy_slug_for(iso_name: str) -> str:
     """The slug rule before hashed slugs had a separator (24 bits of sha1, so a safe name could equal
-    another's slug): only to recognise trees made by it, which `isodrop.build.adopt_old_slugs` moves."""
+    another's slug): only to recognise trees made by it, which `isodrop.rebuild.adopt_old_slugs` moves."""
     stem = iso_name[:-4] if iso_name.lower().endswith(".iso") else iso_name
     safe = _UNSAFE.sub("_", stem.replace("/", "_")).strip("._-")[:STEM_MAX] or "iso"
     if safe == stem and iso_name.endswith(".iso"):

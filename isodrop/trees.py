@@ -10,7 +10,7 @@ network may read: `.state/` and `.tmp/` are 0700 and records 0600 (drop-folder n
 fingerprints stay on the server; dnsmasq, running as its own user, cannot read them); start-up fixes
 the modes an older version left. Records of the old layout (`SLUG.state.json` beside the tree) are
 moved into `.state/` on start, so an upgrade does not re-extract anything; trees named
-by the slug rule before it had a separator move to their new slug (`rename`, `build.adopt_old_slugs`).
+by the slug rule before it had a separator move to their new slug (`rename`, `rebuild.adopt_old_slugs`).
 """
 
 from __future__ import annotations
