@@ -40,7 +40,7 @@ def findings(site: Site) -> Iterator[Finding]:
         ("state_dir", config.state_dir),
     ):
         yield _folder(name, folder)
-    yield from zero_copy_report(config.drop_dir, config.trees_dir)
+    yield from zero_copy_report(config.drop_dir, config.trees_dir, site.trees.temporaries)
     yield from pins.check_report(config.clients_file, config.dnsmasq_log)
     sources = sorted(set(loader_files(config).values()))
     missing = [src for src in sources if not src.is_file()]
@@ -53,7 +53,7 @@ def findings(site: Site) -> Iterator[Finding]:
     yield Finding(OK, f"iPXE clients: dnsmasq hands out {IPXE_SCRIPT} (menu, or a chain to the chosen loader)")
     yield Finding(OK if site.server != "127.0.0.1" else WARN, f"clients will boot from {site.server}")
     yield from http.delivery(config)
-    yield http.probe(config)
+    yield http.probe(config, site.trees)
     if config.local_mode:
         yield Finding(OK, "local mode: exports are not re-read and dnsmasq is not signalled")
         return

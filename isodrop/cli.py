@@ -308,7 +308,7 @@ def cmd_scan(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_status(config: Config, args: argparse.Namespace) -> int:
-    doc = status.read(config)
+    doc = status.read(config, Trees(config.trees_dir))
     print(json.dumps(doc, indent=2) if args.json else status.format_status(doc))
     if not doc["running"]:
         return EXIT_NOT_RUNNING
@@ -316,9 +316,10 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_clients(config: Config, args: argparse.Namespace) -> int:
-    part = clients.status_part(clients.ClientWatch(config), Trees(config.trees_dir).records(), save=False)
+    trees = Trees(config.trees_dir)
+    part = clients.status_part(clients.ClientWatch(config), trees.records(), save=False)
     print(json.dumps(part, indent=2) if args.json else clients.format_clients(part))
-    if not status.read(config)["running"]:
+    if not status.read(config, trees)["running"]:
         return EXIT_NOT_RUNNING
     return EXIT_PROBLEMS if any("no client data" in problem for problem in part["problems"]) else EXIT_OK
 
@@ -374,7 +375,7 @@ def cmd_unpin(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_pins(config: Config, args: argparse.Namespace) -> int:
     """The file as it is now; warnings from the service's last pass where it knows the same pin."""
-    served = (status.read(config).get("pins") or {}) if config.state_dir.exists() else {}
+    served = (status.read(config, Trees(config.trees_dir)).get("pins") or {}) if config.state_dir.exists() else {}
     known = {(p["mac"], p["entry"]): p for p in served.get("clients", [])}
     try:
         listed = pins.load(config.clients_file)

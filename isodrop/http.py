@@ -53,11 +53,11 @@ def delivery(config: Config) -> list[Finding]:
     return lines
 
 
-def probe(config: Config, timeout: float = PROBE_TIMEOUT) -> Finding:
+def probe(config: Config, trees: Trees, timeout: float = PROBE_TIMEOUT) -> Finding:
     """Fetch one served tree's kernel from http_url; its size must match the file in trees_dir."""
     if not config.http_url:
         return Finding(OK, "http_url is not set: nothing to check over HTTP")
-    target = _served_kernel(config)
+    target = _served_kernel(trees)
     if target is None:
         return Finding(WARN, f"http_url {config.http_url}: no served ISO yet, so no kernel to fetch and compare")
     rel, path = target
@@ -86,9 +86,8 @@ def _hint(config: Config) -> str:
     )
 
 
-def _served_kernel(config: Config) -> tuple[str, Path] | None:
+def _served_kernel(trees: Trees) -> tuple[str, Path] | None:
     """(path relative to trees_dir, file) of the first served entry's kernel."""
-    trees = Trees(config.trees_dir)
     for slug, state in sorted(trees.records().items()):
         entry = state.entry
         if state.outcome is Outcome.SERVED and entry is not None:

@@ -145,7 +145,7 @@ def write(config: Config, doc: dict[str, Any]) -> None:
     effects.write_if_changed(status_path(config), json.dumps(doc, indent=2) + "\n")
 
 
-def read(config: Config) -> dict[str, Any]:
+def read(config: Config, trees: Trees) -> dict[str, Any]:
     """The running service's document; else the last one written (by `isodrop scan` or a service that
     has stopped), nothing in it running any more; else (neither wrote one) one made from the records."""
     doc = None
@@ -155,7 +155,7 @@ def read(config: Config) -> dict[str, Any]:
         if not doc.get("stopped") and _pid_alive(int(doc.get("pid", 0))):
             return doc | {"running": True}
         return doc | {"running": False, "extracting": []}
-    states = Trees(config.trees_dir).records()
+    states = trees.records()
     return document(config, states=states, summary="not running", running=False)
 
 

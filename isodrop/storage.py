@@ -67,9 +67,10 @@ def clone_works(folder: Path) -> bool | None:
                 os.unlink(name)
 
 
-def zero_copy_report(drop_dir: Path, trees_dir: Path) -> list[Finding]:
-    """(level, message) lines for `isodrop check`: "ok" when extraction shares the ISO's blocks, else
-    "WARN" with the reason and what to do (never "FAIL": copying works, it only costs disk and time)."""
+def zero_copy_report(drop_dir: Path, trees_dir: Path, temporaries: Path | None = None) -> list[Finding]:
+    """Findings for `isodrop check`: OK when extraction shares the ISO's blocks, else WARN with the
+    reason and what to do (never FAIL: copying works, it only costs disk and time). Reflink is tried
+    in `temporaries` (where trees are built, isodrop.trees) when it exists, else in trees_dir."""
     drop, trees = _existing(drop_dir), _existing(trees_dir)
     if os.stat(drop).st_dev != os.stat(trees).st_dev:
         return [
@@ -82,7 +83,7 @@ def zero_copy_report(drop_dir: Path, trees_dir: Path) -> list[Finding]:
     block = os.statvfs(trees).f_bsize
     if kind not in REFLINK_FILE_SYSTEMS:
         return [Finding(WARN, f"zero-copy: {kind} cannot share blocks (no reflink), so every byte is copied; {_HOWTO}")]
-    probe = clone_works(trees_dir / ".tmp") if (trees_dir / ".tmp").is_dir() else clone_works(trees_dir)
+    probe = clone_works(temporaries if temporaries is not None and temporaries.is_dir() else trees_dir)
     if probe is False:
         return [
             Finding(WARN, f"zero-copy: {kind} at {trees} has reflink turned off, so every byte is copied; {_HOWTO}")

@@ -63,9 +63,14 @@ class Trees:
     def state(self, slug: str) -> Path:
         return self.root / STATE_DIR / f"{_checked(slug)}.json"
 
+    @property
+    def temporaries(self) -> Path:
+        """The folder trees are built and retired in (on the trees' file system, private to isodrop)."""
+        return self.root / TMP_DIR
+
     def temporary(self, slug: str, purpose: str) -> Path:
         """A fresh, not yet existing path under `.tmp/` (same file system, so a rename moves it)."""
-        return self.root / TMP_DIR / f"{purpose}-{_checked(slug)}-{time.monotonic_ns()}"
+        return self.temporaries / f"{purpose}-{_checked(slug)}-{time.monotonic_ns()}"
 
     # --- records -------------------------------------------------------------------------------
     def records(self) -> dict[str, EntryState]:

@@ -87,7 +87,7 @@ def test_status_without_a_service_is_the_last_document_written_else_the_records_
     config = local_defaults(tmp_path)
     Trees(config.trees_dir).prepare()
     Trees(config.trees_dir).save(record("a.iso", Outcome.SERVED))
-    alone = read(config)
+    alone = read(config, Trees(config.trees_dir))
     assert alone["made_by"] == "records" and not alone["running"] and [e["iso"] for e in alone["entries"]] == ["a.iso"]
     assert "made from the state records alone" in format_status(alone)
     config.state_dir.mkdir(parents=True)
@@ -95,17 +95,17 @@ def test_status_without_a_service_is_the_last_document_written_else_the_records_
     states = {"a": record("a.iso", Outcome.SERVED)}
     scanned = document(config, states=states, summary="", running=False, sidecar_errors=errors, made_by="scan")
     write(config, scanned | {"ignored": [{"iso": "f.iso", "reason": "a FIFO"}]})
-    doc = read(config)
+    doc = read(config, Trees(config.trees_dir))
     assert doc["made_by"] == "scan" and not doc["running"] and doc["ignored"][0]["iso"] == "f.iso"
     assert doc["entries"][0]["sidecar_error"] == errors["a.iso"] and has_problems(doc)
     assert "as of `isodrop scan` at " in format_status(doc) and "sidecar ignored: a.iso.toml" in format_status(doc)
     dead = document(config, states=states, summary="", running=True, made_by="service") | {"pid": 2**22 + 1}
     write(config, dead | {"extracting": [{"iso": "x.iso", "percent": 5, "running": True}]})
-    doc = read(config)
+    doc = read(config, Trees(config.trees_dir))
     assert not doc["running"] and doc["extracting"] == [], "a service that died extracts nothing"
     assert "as of the service's last pass at " in format_status(doc)
     write(config, dead | {"pid": os.getpid()})
-    assert read(config)["running"], "a live service's document is shown as it is"
+    assert read(config, Trees(config.trees_dir))["running"], "a live service's document is shown as it is"
 
 
 def test_the_clients_part_is_one_line_in_status_with_its_problems(tmp_path: Path) -> None:
