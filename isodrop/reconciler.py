@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from isodrop import dropfolder
 from isodrop.build import Job, build_tree, junk_state, record_failure
 from isodrop.journal import iso_extra
-from isodrop.model import Outcome, ServerContext
+from isodrop.model import Outcome
 from isodrop.pins import PinBook
 from isodrop.plan import DropFile, plan
 from isodrop.publisher import Publisher
@@ -114,9 +114,6 @@ class Reconciler:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.jobs.clear()
         self.janitor.shutdown(wait=wait_for_removals)
-
-    def context(self, slug: str) -> ServerContext:
-        return self.site.context(slug)
 
     def move_to(self, site: Site) -> None:
         """Serve at the address of `site` (a reload found another, the config unchanged): entries are

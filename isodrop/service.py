@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import sdnotify
+
 from isodrop import clients, dnsmasq_network, dropfolder, lock, status, statuspage
 from isodrop.address import interface_networks
 from isodrop.config import HTTP_URL_AUTO, Config
@@ -49,8 +51,6 @@ class Notifier:
         self._notifier = None
         self._dropping = False
         if os.environ.get("NOTIFY_SOCKET"):
-            import sdnotify
-
             try:
                 self._notifier = sdnotify.SystemdNotifier(debug=True)
                 self._notifier.socket.settimeout(NOTIFY_TIMEOUT)

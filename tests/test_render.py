@@ -134,7 +134,7 @@ def test_menu_items_carry_http_urls_only_when_http_is_configured() -> None:
         "http://10.0.0.1/isodrop/alpha/live/initrd.img",
         "http://10.0.0.1/isodrop/alpha/live/extra.img",
     )
-    assert item.params == item.append and item.append.endswith("console=ttyS0,115200")
+    assert item.append.endswith("console=ttyS0,115200")
 
 
 def test_publication_is_computed_from_values_alone() -> None:

@@ -49,10 +49,6 @@ class MenuItem:
     initrd_urls: tuple[str, ...] = ()  # the initrds over HTTP, () when http_url is not configured
     secure_boot: Verdict | None = None  # None: not checked
 
-    @property
-    def params(self) -> str:
-        return self.append
-
 
 @dataclass(frozen=True)
 class MenuGroup:
