@@ -1,7 +1,7 @@
 """The reconciler: one pass = observe -> plan -> execute, plus the extraction jobs it started.
 
 observe: one snapshot (drop listing under isodrop.dropfolder's policies, state records, trees in
-place, sidecars, same-size replacements, server address); plan: `plan.plan` and
+place, sidecars, same-size replacements; where trees are served from is the Site's); plan: `plan.plan` and
 `render.publication`, both pure; execute: cancel jobs, refresh entries built for another address,
 publish, retire trees that are no longer wanted (after publishing, so no client is offered a
 vanishing tree), queue extractions (a failed ISO only when its retry is due). A drop folder that is
@@ -52,7 +52,6 @@ class Snapshot:
     trees: frozenset[str]  # slugs whose tree is in place
     sidecars: dict[str, Sidecar] = field(default_factory=dict)  # by ISO name
     sidecar_errors: dict[str, str] = field(default_factory=dict)  # by ISO name: why it is ignored
-    server: str = ""
     listing: dropfolder.Listing = field(default_factory=dropfolder.Listing)
     ignored: dict[str, str] = field(default_factory=dict)  # drop-folder names not used, and why
     redo: frozenset[str] = frozenset()  # slugs replaced by a same-size image (dropfolder.replaced)
@@ -62,11 +61,7 @@ class Snapshot:
 
 class Reconciler:
     def __init__(
-        self,
-        site: Site,
-        wake=None,
-        running: RunningState | None = None,
-        settler: Settler | None = None,
+        self, site: Site, wake=None, running: RunningState | None = None, settler: Settler | None = None
     ) -> None:
         """`wake(reason)` is called from worker threads when a job ends; `running` is shared with the
         publisher and the status report; `settler` is told about closes by the service's watcher."""
@@ -135,7 +130,7 @@ class Reconciler:
         trees = frozenset(self.trees.present(states))
         listing, problem = self._list_drop_folder()
         if listing is None:
-            return Snapshot((), states, trees, server=self.site.server, unavailable=problem)
+            return Snapshot((), states, trees, unavailable=problem)
         known = frozenset((s.source, s.size, s.mtime_ns) for s in states.values())
         drop = self.settler.observe(cfg.drop_dir, listing.isos, known)
         ignored = dict(listing.ignored)  # slug conflicts are the plan's to find (plan.plan)
@@ -162,7 +157,6 @@ class Reconciler:
             trees,
             sidecars,
             errors,
-            self.site.server,
             listing=listing,
             ignored=ignored,
             redo=redo,
