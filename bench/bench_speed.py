@@ -371,6 +371,7 @@ def _switches(pid: int) -> int:
 def bench_service(work: Path, runs: int, served_count: int, idle_seconds: float) -> list[str]:
     from isodrop.config import load as load_config
     from isodrop.reconciler import Reconciler
+    from isodrop.site import Site
     from isodrop.state import slug_for
     from tests.harness.servicekit import ServiceRun, build_debian_live
 
@@ -455,20 +456,20 @@ def bench_service(work: Path, runs: int, served_count: int, idle_seconds: float)
 
         # one reconcile pass, in-process, with N entries (nothing to extract)
         config = load_config(many.config)
-        reconciler = Reconciler(config, "192.0.2.10")
+        reconciler = Reconciler(Site.make(config, "192.0.2.10"))
         reconciler.prepare()
         reconciler.settler.quiet_seconds = 0
         passes = []
         try:
             for _ in range(max(5, runs)):
                 start = time.perf_counter()
-                reconciler.run_pass()
+                report = reconciler.run_pass()
                 passes.append((time.perf_counter() - start) * 1000)
-            started = len(reconciler.jobs)
+            started = len(report.jobs)
         finally:
             reconciler.shutdown()
         rows.append(
-            f"reconcile pass with {len(reconciler.states)} entries: median {statistics.median(passes):.1f} ms "
+            f"reconcile pass with {len(report.states)} entries: median {statistics.median(passes):.1f} ms "
             f"(first {passes[0]:.1f} ms; extractions started: {started})"
         )
         print(rows[-1], flush=True)

@@ -61,3 +61,10 @@ def detect_server_address() -> tuple[str, str]:
             if not addr.startswith("127."):
                 return addr, f"first non-loopback address (on {name}); no default route"
     return "127.0.0.1", "no network address found; set server_address in the config"
+
+
+def server_address(configured: str) -> tuple[str, str]:
+    """(address, how it was found): `configured` (server_address in the config), else detected."""
+    if configured:
+        return configured, "server_address in the config"
+    return detect_server_address()

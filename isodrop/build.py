@@ -7,40 +7,27 @@ folders that the next start removes.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import logging
 import os
 import subprocess
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from isodrop.config import Config
 from isodrop.dropfolder import Identity, open_regular
 from isodrop.extract import ExtractError, checked_iso, extract_iso
 from isodrop.extract.image import not_iso9660
 from isodrop.families import DirTree, recognise
+from isodrop.journal import iso_extra
 from isodrop.model import BootEntry, Outcome, Recognition, ServerContext
-from isodrop.reconcile import DropFile
-from isodrop.secureboot import verify_kernel
-from isodrop.state import EntryState, legacy_slug_for, slug_for
+from isodrop.plan import DropFile
+from isodrop.secureboot import Verdict, verify_kernel
+from isodrop.state import EntryState
 from isodrop.trees import Trees, remove_tree
 
 log = logging.getLogger("isodrop")
-
-
-def iso_extra(iso: str, system: str = "", outcome: str = "") -> dict[str, dict[str, str]]:
-    """`extra=` for a log record about one ISO: journald gets ISODROP_ISO/_SYSTEM/_OUTCOME fields."""
-    fields = {"iso": iso}
-    if system:
-        fields["system"] = system
-    if outcome:
-        fields["outcome"] = outcome
-    return fields
 
 
 @dataclass
@@ -60,30 +47,7 @@ class Job:
         return int(100 * self.done_bytes / self.total_bytes) if self.total_bytes else 0
 
 
-def context_for(config: Config, server: str, slug: str) -> ServerContext:
-    """Where the tree of `slug` is served from (asked for every entry in every pass: no pathlib here)."""
-    return ServerContext(
-        server=server,
-        nfs_path=_trees_dir(config.trees_dir) + slug,
-        tftp_path=_trees_in_tftp_root(config.trees_dir, config.tftp_root) + slug,
-        http_url=f"{config.http_url.rstrip('/')}/{slug}/" if config.http_url else "",
-    )
-
-
-@functools.lru_cache(maxsize=4)
-def _trees_dir(trees_dir: Path) -> str:
-    """The trees folder as the prefix of a slug's tree, e.g. "/srv/tftp/isodrop/"."""
-    return str(trees_dir).rstrip("/") + "/"
-
-
-@functools.lru_cache(maxsize=4)
-def _trees_in_tftp_root(trees_dir: Path, tftp_root: Path) -> str:
-    """The same relative to the TFTP root, e.g. "isodrop/" ("" when the trees are the TFTP root)."""
-    relative = trees_dir.relative_to(tftp_root).as_posix()
-    return "" if relative == "." else relative + "/"
-
-
-def kernel_verdict(config: Config, tree: Path, entry: BootEntry) -> dict[str, Any] | None:
+def kernel_verdict(config: Config, tree: Path, entry: BootEntry) -> Verdict | None:
     """Would the entry's kernel boot with Secure Boot on through the served shim (x86-64 UEFI only)?"""
     if "efi64" not in entry.firmware:
         return None
@@ -92,7 +56,7 @@ def kernel_verdict(config: Config, tree: Path, entry: BootEntry) -> dict[str, An
     except (OSError, ValueError, subprocess.SubprocessError) as exc:  # a check that fails is not the ISO's failure
         log.warning("Secure Boot check of %s could not run: %s", entry.kernel, exc)
         return None
-    return verdict.to_dict() if verdict is not None else None
+    return verdict
 
 
 def outcome_of(recognition: Recognition) -> tuple[Outcome, str]:
@@ -111,7 +75,7 @@ def entry_state(
     volume_id: str = "",
     warnings: tuple[str, ...] = (),
     ctx: ServerContext | None = None,
-    secure_boot: dict[str, Any] | None = None,
+    secure_boot: Verdict | None = None,
 ) -> EntryState:
     """The state record of one ISO; the only place one is made from a drop file."""
     entry = recognition if isinstance(recognition, BootEntry) else None
@@ -156,14 +120,10 @@ def build_tree(config: Config, trees: Trees, job: Job, ctx: ServerContext) -> En
     except ExtractError as exc:
         if job.cancel.is_set():
             return None
-        state = entry_state(drop, Outcome.FAILED, error=str(exc))
-        trees.install(slug, None, stamped(state, job))
-        return state
+        return record_failure(trees, job, str(exc))
     except Exception as exc:  # extract_iso promises ExtractError only; a bug must still fail just this ISO
         log.exception("%s: internal error while extracting", drop.name, extra=iso_extra(drop.name))
-        state = entry_state(drop, Outcome.FAILED, error=f"internal error while extracting: {type(exc).__name__}: {exc}")
-        trees.install(slug, None, stamped(state, job))
-        return state
+        return record_failure(trees, job, f"internal error while extracting: {type(exc).__name__}: {exc}")
     try:
         recognition = recognise(DirTree(temp, result.volume_id, PurePosixPath(drop.name).name), ctx)
         outcome, reason = outcome_of(recognition)
@@ -187,9 +147,7 @@ def build_tree(config: Config, trees: Trees, job: Job, ctx: ServerContext) -> En
     except Exception as exc:  # never let one ISO take the service down
         log.exception("%s: internal error while building its tree", drop.name, extra=iso_extra(drop.name))
         remove_tree(temp)
-        state = entry_state(drop, Outcome.FAILED, error=f"internal error: {exc}")
-        trees.install(slug, None, stamped(state, job))
-        return state
+        return record_failure(trees, job, f"internal error: {exc}")
 
 
 def junk_state(job: Job, path: Path) -> EntryState | None:
@@ -209,7 +167,25 @@ def junk_state(job: Job, path: Path) -> EntryState | None:
         os.close(fd)
     if not junk:
         return None
-    return stamped(entry_state(job.drop, Outcome.FAILED, error=f"{path} is not an ISO 9660 image: {junk}"), job)
+    return failed_state(job, f"{path} is not an ISO 9660 image: {junk}")
+
+
+def failed_state(job: Job, error: str) -> EntryState:
+    """The failed state of the job's ISO, stamped with the identity it was queued with."""
+    return stamped(entry_state(job.drop, Outcome.FAILED, error=error), job)
+
+
+def record_failure(trees: Trees, job: Job, error: str, best_effort: bool = False) -> EntryState:
+    """Record that the job's ISO failed with `error` (durably: its retry waits on it) and return the
+    state; the one way a build's failure is written. `best_effort`: a record that cannot be written
+    (a full disk) is not an error; the state is still returned, to be retried in memory."""
+    state = failed_state(job, error)
+    try:
+        trees.save(state)
+    except OSError:
+        if not best_effort:
+            raise
+    return state
 
 
 def stamped(state: EntryState, job: Job) -> EntryState:
@@ -219,57 +195,6 @@ def stamped(state: EntryState, job: Job) -> EntryState:
     if job.identity is not None:
         state.ino, state.ctime_ns, state.fingerprint = job.identity.ino, job.identity.ctime_ns, job.identity.fingerprint
     return state
-
-
-def refreshed(config: Config, trees: Trees, state: EntryState, ctx: ServerContext) -> EntryState | None:
-    """The state with its entry rebuilt for `ctx` (the server address or paths changed since it was
-    made), from the tree in place; None when the tree no longer yields an entry (the old one stays)."""
-    tree = DirTree(trees.tree(state.slug), state.volume_id, PurePosixPath(state.source).name)
-    try:
-        recognition = recognise(tree, ctx)
-    except Exception as exc:  # a tree that cannot be read again must not stop every pass
-        log.warning("%s: entry not rebuilt for %s, keeping the old one: %s", state.source, ctx.server, exc)
-        return None
-    if not isinstance(recognition, BootEntry):
-        return None
-    return dataclasses.replace(state, entry=recognition, context=ctx, label=recognition.label)
-
-
-def adopt_old_slugs(config: Config, trees: Trees, context: Callable[[str], ServerContext]) -> None:
-    """At start: records and trees named by the slug rule before hashed slugs had a separator move to
-    their ISO's slug now, the entry rebuilt for the new paths from the tree in place, so an upgrade
-    extracts nothing again. One that cannot move (its new slug taken by another name, its tree gone
-    or no longer recognised) stays; it no longer matches its ISO's slug, so the plan retires it and
-    extracts the ISO anew under its new slug."""
-    records = trees.records()
-    for old, state in sorted(records.items()):
-        new = slug_for(state.source)
-        if new == old or _legacy_slug(state.source) != old:
-            continue
-        taken = records.get(new)
-        if (taken is not None and taken.source != state.source) or trees.tree(new).exists():
-            continue
-        moved = dataclasses.replace(state.copy(), slug=new)
-        if state.entry is not None:
-            rebuilt = refreshed(config, trees, state, context(new)) if trees.has_tree(old) else None
-            if rebuilt is None:
-                log.info("%s: its tree cannot move to its new slug %s, it is extracted again", state.source, new)
-                continue
-            moved = dataclasses.replace(rebuilt, slug=new)
-        try:
-            trees.rename(old, moved)
-        except OSError as exc:
-            log.warning("%s: cannot move %s to %s, it is extracted again: %s", state.source, old, new, exc)
-            continue
-        records[new] = moved
-        log.info("%s: moved from %s to %s (the slug rule changed), not extracted again", state.source, old, new)
-
-
-def _legacy_slug(name: str) -> str:
-    try:
-        return legacy_slug_for(name)
-    except UnicodeEncodeError:  # not a name a listing gives (the old rule could not have made it)
-        return ""
 
 
 def _unchanged(iso: Path, drop: DropFile) -> bool:

@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 from isodrop import effects
 from isodrop.config import Config
+from isodrop.findings import OK, WARN, Finding
 from isodrop.model import shown
 
 READ_LIMIT = 8 * 2**20  # bytes read from one log per pass; the rest waits for the next pass
@@ -201,7 +202,7 @@ def parse_nginx(line: str) -> Event | None:
     )
 
 
-def parse_rmtab(text: str) -> list[tuple[str, str]]:
+def parse_rmtab(text: str) -> list[Finding]:
     """rpc.mountd's /var/lib/nfs/rmtab ("host:path:0xcount" a line): (client address, mounted path)."""
     mounts = []
     for line in text.splitlines():
@@ -756,7 +757,7 @@ def status_part(watch: ClientWatch, states: Mapping[str, Any], save: bool) -> di
         return {"clients": [], "entries": [], "problems": [f"no client data: {exc}"], "updated": time.time()}
 
 
-def check(config: Config) -> list[tuple[str, str]]:
+def check(config: Config) -> list[Finding]:
     """`isodrop check`: whether the logs `isodrop clients` reads are there (a missing one is a warning)."""
     logs = [("dnsmasq_log", config.dnsmasq_log, "log-dhcp and log-facility=PATH in dnsmasq's snippet")]
     if config.http_url:
@@ -764,9 +765,9 @@ def check(config: Config) -> list[tuple[str, str]]:
     report = []
     for key, path, fix in logs:
         if path is None:
-            report.append(("ok", f"{key} is off: isodrop clients does not read it"))
+            report.append(Finding(OK, f"{key} is off: isodrop clients does not read it"))
         elif os.access(path, os.R_OK) and path.is_file():
-            report.append(("ok", f"isodrop clients reads {path}"))
+            report.append(Finding(OK, f"isodrop clients reads {path}"))
         else:
-            report.append(("WARN", f"{path} ({key}) cannot be read: isodrop clients has no data from it ({fix})"))
+            report.append(Finding(WARN, f"{path} ({key}) cannot be read: isodrop clients has no data from it ({fix})"))
     return report

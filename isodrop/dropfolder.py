@@ -17,8 +17,6 @@ link, file type and folder depth in it. The policies, documented in the README a
   and ctime match too or, when they do not (a remount, a chmod), a cheap fingerprint of the volume
   descriptor, root folder and last 4 KiB is unchanged: a same-size replacement with a restored mtime
   is noticed without hashing whole images.
-- Retries: an ISO that failed is tried again after RetryPolicy's backoff (30 s doubling to 1 h by
-  default) and at once on SIGHUP / `systemctl reload`.
 """
 
 from __future__ import annotations
@@ -29,7 +27,6 @@ import hashlib
 import logging
 import os
 import stat
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -297,72 +294,6 @@ def replaced(
         state.ino, state.ctime_ns, state.fingerprint = now.ino, now.ctime_ns, now.fingerprint
         save(state)
     return frozenset(changed)
-
-
-# --- retries ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """When to try a failed ISO again: `first` seconds after the first failure, doubling up to `longest`."""
-
-    first: float = 30.0
-    longest: float = 3600.0
-
-    def delay(self, attempts: int) -> float:
-        return min(self.longest, self.first * 2 ** max(0, min(attempts, 64) - 1))
-
-
-class RetryBook:
-    """Failed ISOs and when each is due again. In memory: a restart (like SIGHUP) retries at once."""
-
-    def __init__(self, policy: RetryPolicy, clock: Callable[[], float] = time.monotonic) -> None:
-        self.policy = policy
-        self.clock = clock
-        self._book: dict[str, tuple[tuple[str, int, int], int, float]] = {}  # slug -> (version, attempts, due)
-
-    def failed(self, slug: str, version: tuple[str, int, int]) -> float:
-        """Record a failed attempt; returns the seconds until the next one."""
-        previous = self._book.get(slug)
-        attempts = previous[1] + 1 if previous and previous[0] == version else 1
-        delay = self.policy.delay(attempts)
-        self._book[slug] = (version, attempts, self.clock() + delay)
-        return delay
-
-    def forget(self, slug: str) -> None:
-        self._book.pop(slug, None)
-
-    def retry_all_now(self) -> None:
-        self._book = {slug: (v, a, 0.0) for slug, (v, a, _due) in self._book.items()}
-
-    def due(self, slug: str, version: tuple[str, int, int]) -> bool:
-        entry = self._book.get(slug)
-        return entry is None or entry[0] != version or self.clock() >= entry[2]
-
-    def seconds_to_next(self) -> float | None:
-        if not self._book:
-            return None
-        return max(0.2, min(due for _v, _a, due in self._book.values()) - self.clock())
-
-    def info(self, slug: str) -> dict[str, float | int]:
-        entry = self._book.get(slug)
-        if entry is None:
-            return {}
-        return {"attempts": entry[1], "retry_in": round(max(0.0, entry[2] - self.clock()), 1)}
-
-    def planning_view(self, states: dict, drop: Iterable, failed_outcome: object) -> dict:
-        """`states` without the failed records that are due for a retry (so the plan extracts them again).
-        Only records whose ISO is still there, unchanged, are left out: a gone ISO is still removed."""
-        present = {(d.name, d.size, d.mtime_ns) for d in drop}
-        view = {}
-        for slug, state in states.items():
-            version = (state.source, state.size, state.mtime_ns)
-            if state.outcome == failed_outcome and version in present and self.due(slug, version):
-                continue
-            view[slug] = state
-        for slug in [s for s, (version, _a, _d) in self._book.items() if version not in present]:
-            del self._book[slug]  # gone or changed: a new version starts with a clean slate
-        return view
 
 
 # --- slug collisions --------------------------------------------------------------------------------

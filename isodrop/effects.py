@@ -1,7 +1,7 @@
 """Side effects on the rest of the system, in one place: files written atomically, processes signalled
 through their pid files, re-read commands run, boot loader files copied.
 
-Each function reports what happened as a short sentence rather than raising, so one failing part
+Each function reports what happened as a finding (isodrop.findings) rather than raising, so one failing part
 (no dnsmasq running, exportfs missing) never stops the others; the service logs and retries.
 """
 
@@ -13,14 +13,9 @@ import signal
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-
-@dataclass(frozen=True)
-class Result:
-    ok: bool
-    message: str
+from isodrop.findings import FAIL, OK, Finding
 
 
 def write_atomically(path: Path, text: str, mode: int = 0o644, durable: bool = True) -> None:
@@ -61,44 +56,44 @@ def generated_by_isodrop(path: Path) -> bool:
         return False
 
 
-def signal_pidfile(pid_file: Path | None, what: str, sig: int = signal.SIGHUP) -> Result:
+def signal_pidfile(pid_file: Path | None, what: str, sig: int = signal.SIGHUP) -> Finding:
     """Send `sig` (0: only check it runs) to the process in `pid_file`; a missing or stale pid file is a warning."""
     if pid_file is None:
-        return Result(False, f"{what} not signalled: no pid file configured")
+        return Finding(FAIL, f"{what} not signalled: no pid file configured")
     try:
         pid = int(pid_file.read_text().split()[0])
     except FileNotFoundError:
-        return Result(False, f"{what} not signalled: pid file {pid_file} does not exist (is {what} running?)")
+        return Finding(FAIL, f"{what} not signalled: pid file {pid_file} does not exist (is {what} running?)")
     except (OSError, ValueError, IndexError) as exc:
-        return Result(False, f"{what} not signalled: cannot read a pid from {pid_file}: {exc}")
+        return Finding(FAIL, f"{what} not signalled: cannot read a pid from {pid_file}: {exc}")
     if pid <= 1:
-        return Result(False, f"{what} not signalled: pid file {pid_file} holds {pid}")
+        return Finding(FAIL, f"{what} not signalled: pid file {pid_file} holds {pid}")
     try:
         os.kill(pid, sig)
     except ProcessLookupError:
-        return Result(False, f"{what} not signalled: stale pid file {pid_file} (no process {pid})")
+        return Finding(FAIL, f"{what} not signalled: stale pid file {pid_file} (no process {pid})")
     except PermissionError:
-        return Result(False, f"{what} not signalled: no permission to signal pid {pid} from {pid_file}")
-    return Result(True, f"sent {signal.Signals(sig).name if sig else 'no signal'} to {what} (pid {pid})")
+        return Finding(FAIL, f"{what} not signalled: no permission to signal pid {pid} from {pid_file}")
+    return Finding(OK, f"sent {signal.Signals(sig).name if sig else 'no signal'} to {what} (pid {pid})")
 
 
-def run_command(command: Sequence[str], what: str, timeout: float = 60) -> Result:
+def run_command(command: Sequence[str], what: str, timeout: float = 60) -> Finding:
     """Run a re-read command such as `exportfs -ra`; its stderr is part of a failure message."""
     if not command:
-        return Result(False, f"{what} not run: no command configured")
+        return Finding(FAIL, f"{what} not run: no command configured")
     try:
         done = subprocess.run(list(command), capture_output=True, text=True, timeout=timeout, check=False)
     except FileNotFoundError:
-        return Result(False, f"{what} failed: {command[0]} not found")
+        return Finding(FAIL, f"{what} failed: {command[0]} not found")
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return Result(False, f"{what} failed: {exc}")
+        return Finding(FAIL, f"{what} failed: {exc}")
     if done.returncode != 0:
         detail = (done.stderr or done.stdout).strip().replace("\n", "; ")[:500]
-        return Result(False, f"{what} failed: {' '.join(command)} exited {done.returncode}: {detail}")
-    return Result(True, f"ran {' '.join(command)}")
+        return Finding(FAIL, f"{what} failed: {' '.join(command)} exited {done.returncode}: {detail}")
+    return Finding(OK, f"ran {' '.join(command)}")
 
 
-def install_files(wanted: dict[Path, Path]) -> list[Result]:
+def install_files(wanted: dict[Path, Path]) -> list[Finding]:
     """Copy boot loader files (destination -> source) that are missing or differ from their source.
 
     "Differ" is size or mtime: a copy takes the source's mtime, so an upgraded Debian package (new
@@ -110,7 +105,7 @@ def install_files(wanted: dict[Path, Path]) -> list[Result]:
         except OSError:
             if not dest.exists():
                 results.append(
-                    Result(False, f"cannot install {dest.name}: {source} not found (is the package installed?)")
+                    Finding(FAIL, f"cannot install {dest.name}: {source} not found (is the package installed?)")
                 )
             continue
         try:
@@ -132,11 +127,11 @@ def install_files(wanted: dict[Path, Path]) -> list[Result]:
         except OSError as exc:
             if tmp:
                 Path(tmp).unlink(missing_ok=True)
-            results.append(Result(False, f"cannot install {dest}: {exc.strerror or exc}"))
+            results.append(Finding(FAIL, f"cannot install {dest}: {exc.strerror or exc}"))
             continue
         except BaseException:
             if tmp:
                 Path(tmp).unlink(missing_ok=True)
             raise
-        results.append(Result(True, f"{verb} {dest} from {source}"))
+        results.append(Finding(OK, f"{verb} {dest} from {source}"))
     return results

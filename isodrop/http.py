@@ -12,37 +12,40 @@ import urllib.request
 from pathlib import Path
 
 from isodrop.config import Config
+from isodrop.findings import FAIL, OK, WARN, Finding
 from isodrop.model import Outcome
 from isodrop.trees import Trees
 
 PROBE_TIMEOUT = 3.0  # seconds: a LAN web server answers at once
 
 
-def delivery(config: Config) -> list[tuple[str, str]]:
+def delivery(config: Config) -> list[Finding]:
     """(level, message) lines: per firmware, HTTP or TFTP and why."""
     lines = []
     for firmware, loader in (("BIOS", config.bios_loader), ("UEFI", config.uefi_loader)):
         if loader not in ("ipxe", "grub"):
             lines.append(
-                (
-                    "ok",
+                Finding(
+                    OK,
                     f"{firmware} clients ({loader}) get kernel and initrd over TFTP: only iPXE and GRUB use HTTP",
                 )
             )
         elif not config.http_url:
-            lines.append(("ok", f"{firmware} clients ({loader}) get kernel and initrd over TFTP: http_url is not set"))
+            lines.append(
+                Finding(OK, f"{firmware} clients ({loader}) get kernel and initrd over TFTP: http_url is not set")
+            )
         elif loader == "grub":
             lines.append(
-                (
-                    "ok",
+                Finding(
+                    OK,
                     f"{firmware} clients (grub) get kernel and initrd over HTTP from {config.http_url} with Secure Boot"
                     " off (GRUB's http.mod), over TFTP with Secure Boot on (a signed GRUB loads no extra module)",
                 )
             )
         else:
             lines.append(
-                (
-                    "ok",
+                Finding(
+                    OK,
                     f"{firmware} clients (ipxe) get kernel and initrd over HTTP from {config.http_url}"
                     ", TFTP if that fails",
                 )
@@ -50,13 +53,13 @@ def delivery(config: Config) -> list[tuple[str, str]]:
     return lines
 
 
-def probe(config: Config, timeout: float = PROBE_TIMEOUT) -> tuple[str, str]:
+def probe(config: Config, trees: Trees, timeout: float = PROBE_TIMEOUT) -> Finding:
     """Fetch one served tree's kernel from http_url; its size must match the file in trees_dir."""
     if not config.http_url:
-        return ("ok", "http_url is not set: nothing to check over HTTP")
-    target = _served_kernel(config)
+        return Finding(OK, "http_url is not set: nothing to check over HTTP")
+    target = _served_kernel(trees)
     if target is None:
-        return ("WARN", f"http_url {config.http_url}: no served ISO yet, so no kernel to fetch and compare")
+        return Finding(WARN, f"http_url {config.http_url}: no served ISO yet, so no kernel to fetch and compare")
     rel, path = target
     url = f"{config.http_url.rstrip('/')}/{urllib.request.pathname2url(rel)}"
     request = urllib.request.Request(url, method="HEAD")
@@ -64,14 +67,16 @@ def probe(config: Config, timeout: float = PROBE_TIMEOUT) -> tuple[str, str]:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
     except urllib.error.HTTPError as exc:
-        return ("FAIL", f"http_url: {url} answers {exc.code} {exc.reason}: {_hint(config)}")
+        return Finding(FAIL, f"http_url: {url} answers {exc.code} {exc.reason}: {_hint(config)}")
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        return ("FAIL", f"http_url: {url} cannot be fetched ({reason}): is the web server running? {_hint(config)}")
+        return Finding(
+            FAIL, f"http_url: {url} cannot be fetched ({reason}): is the web server running? {_hint(config)}"
+        )
     size = path.stat().st_size
     if length is None or int(length) != size:
-        return ("FAIL", f"http_url: {url} has {length or 'unknown'} bytes, {path} has {size}: {_hint(config)}")
-    return ("ok", f"http_url serves {rel} ({size} bytes, same as in trees_dir)")
+        return Finding(FAIL, f"http_url: {url} has {length or 'unknown'} bytes, {path} has {size}: {_hint(config)}")
+    return Finding(OK, f"http_url serves {rel} ({size} bytes, same as in trees_dir)")
 
 
 def _hint(config: Config) -> str:
@@ -81,9 +86,8 @@ def _hint(config: Config) -> str:
     )
 
 
-def _served_kernel(config: Config) -> tuple[str, Path] | None:
+def _served_kernel(trees: Trees) -> tuple[str, Path] | None:
     """(path relative to trees_dir, file) of the first served entry's kernel."""
-    trees = Trees(config.trees_dir)
     for slug, state in sorted(trees.records().items()):
         entry = state.entry
         if state.outcome is Outcome.SERVED and entry is not None:

@@ -34,6 +34,16 @@ RECORD_FIELDS = {"iso": "ISODROP_ISO", "system": "ISODROP_SYSTEM", "outcome": "I
 _PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
 
 
+def iso_extra(iso: str, system: str = "", outcome: str = "") -> dict[str, dict[str, str]]:
+    """`extra=` for a log record about one ISO: journald gets ISODROP_ISO/_SYSTEM/_OUTCOME fields."""
+    fields = {"iso": iso}
+    if system:
+        fields["system"] = system
+    if outcome:
+        fields["outcome"] = outcome
+    return fields
+
+
 def syslog_priority(levelno: int) -> int:
     """Map a logging level to a syslog priority (journald's PRIORITY field); DEBUG and below are 7."""
     for threshold, priority in _PRIORITIES:

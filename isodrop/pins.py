@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from isodrop import effects
+from isodrop.findings import FAIL, OK, WARN, Finding
 
 log = logging.getLogger("isodrop")
 
@@ -178,17 +179,17 @@ def _line_of(lines: Sequence[str], word: str) -> int:
     return next((number for number, line in enumerate(lines, 1) if word in line), 0)
 
 
-def check_report(path: Path, log_file: Path | None) -> list[tuple[str, str]]:
+def check_report(path: Path, log_file: Path | None) -> list[Finding]:
     """`isodrop check` lines about the clients file: (level, message)."""
     try:
         listed = load(path)
     except PinsError as exc:
-        return [("FAIL", f"clients_file: {exc}")]
-    lines = [("ok", f"clients_file {path}: {len(listed)} pinned PC{'s' if len(listed) != 1 else ''}")]
+        return [Finding(FAIL, f"clients_file: {exc}")]
+    lines = [Finding(OK, f"clients_file {path}: {len(listed)} pinned PC{'s' if len(listed) != 1 else ''}")]
     if any(pin.once for pin in listed) and log_file is None:
-        lines.append(("WARN", "one-shot pins without dnsmasq_log: they stay until `isodrop unpin`"))
+        lines.append(Finding(WARN, "one-shot pins without dnsmasq_log: they stay until `isodrop unpin`"))
     if log_file is not None and not log_file.exists():
-        lines.append(("WARN", f"dnsmasq_log {log_file} does not exist (dnsmasq's log-facility=)"))
+        lines.append(Finding(WARN, f"dnsmasq_log {log_file} does not exist (dnsmasq's log-facility=)"))
     return lines
 
 

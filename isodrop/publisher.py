@@ -1,8 +1,8 @@
 """Publishing: writes what `render.publication` computed, and tells dnsmasq and the NFS server.
 
 It only writes and signals: it never looks at trees or state records. A re-read that failed is
-retried on the next pass (`exports_pending`); what each part last said is kept in `system` for the
-status report.
+retried on the next pass (`exports_pending`); what each part last said is kept in the running state
+(isodrop.running) for the status report.
 """
 
 from __future__ import annotations
@@ -11,20 +11,21 @@ import logging
 from pathlib import Path
 
 from isodrop import effects
-from isodrop.config import Config
-from isodrop.loaders import Loader, active_loaders, loader_files
-from isodrop.nfs import NfsServer, nfs_server
+from isodrop.findings import Finding
+from isodrop.loaders import loader_files
 from isodrop.render.publication import Publication
+from isodrop.running import RunningState
+from isodrop.site import Site
 
 log = logging.getLogger("isodrop")
 
 
 class Publisher:
-    def __init__(self, config: Config, system: dict[str, str]) -> None:
-        self.config = config
-        self.loaders: list[Loader] = active_loaders(config)
-        self.nfs: NfsServer = nfs_server(config)
-        self.system = system  # part -> its last message, shared with the status report
+    def __init__(self, site: Site, running: RunningState) -> None:
+        self.config = site.config
+        self.loaders = site.loaders
+        self.nfs = site.nfs
+        self.running = running  # what each part last said, for the status report
         self.exports_pending = True  # re-read exports once at start: the file may predate a reboot
         self.loader_files_pending = False  # some loader file could not be installed: try again
         self._install_failures: set[str] = set()
@@ -41,11 +42,11 @@ class Publisher:
             if result.message not in self._install_failures:  # a full disk: said once, not every pass
                 log.warning("%s", result.message)
             failures.add(result.message)
-            self.system["boot files"] = result.message
+            self.running.say("boot files", result.message)
             self.loader_files_pending = True  # tried again before the next publication
         self._install_failures = failures
         if not self.loader_files_pending:
-            self.system.pop("boot files", None)
+            self.running.clear("boot files")
 
     def publish(self, wanted: Publication) -> None:
         """Write menus and exports that changed; re-read exports and signal dnsmasq when needed."""
@@ -77,9 +78,9 @@ class Publisher:
                         removed = True
         return removed
 
-    def _record(self, part: str, result: effects.Result) -> None:
-        previous = self.system.get(part)
-        self.system[part] = result.message
+    def _record(self, part: str, result: Finding) -> None:
+        previous = self.running.said(part)
+        self.running.say(part, result.message)
         if result.ok:
             log.info("%s", result.message)
         elif self.config.local_mode:

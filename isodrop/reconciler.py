@@ -1,47 +1,42 @@
 """The reconciler: one pass = observe -> plan -> execute, plus the extraction jobs it started.
 
 observe: one snapshot (drop listing under isodrop.dropfolder's policies, state records, trees in
-place, sidecars, same-size replacements, server address); plan: `reconcile.plan` and
+place, sidecars, same-size replacements; where trees are served from is the Site's); plan: `plan.plan` and
 `render.publication`, both pure; execute: cancel jobs, refresh entries built for another address,
 publish, retire trees that are no longer wanted (after publishing, so no client is offered a
 vanishing tree), queue extractions (a failed ISO only when its retry is due). A drop folder that is
 unavailable (missing, unmounted, unreadable) ends the pass after observing: nothing served changes.
+Observing writes nothing: records whose identity is back-filled are saved as the first step executed.
+Each pass returns a `PassReport` (isodrop.report), which the service and `isodrop scan` read;
 `run_until_idle` is `isodrop scan`.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import dataclasses
 import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
-from isodrop import dropfolder, status
-from isodrop.build import (
-    Job,
-    adopt_old_slugs,
-    build_tree,
-    context_for,
-    entry_state,
-    iso_extra,
-    junk_state,
-    refreshed,
-    stamped,
-)
-from isodrop.config import Config
-from isodrop.model import Outcome, ServerContext
+from isodrop import dropfolder
+from isodrop.build import Job, build_tree, junk_state, record_failure
+from isodrop.journal import iso_extra
+from isodrop.model import Outcome
 from isodrop.pins import PinBook
+from isodrop.plan import DropFile, plan
 from isodrop.publisher import Publisher
-from isodrop.reconcile import DropFile, plan
+from isodrop.rebuild import adopt_old_slugs, refreshed
 from isodrop.render.publication import publication
+from isodrop.report import PassReport
+from isodrop.retry import RetryBook, RetryPolicy
+from isodrop.running import RunningState
 from isodrop.sidecar import SIDECAR_SUFFIX, Sidecar, SidecarError, SidecarPolicy, apply, load_drop_sidecar
+from isodrop.site import Site
 from isodrop.state import EntryState
-from isodrop.trees import Trees, remove_tree
+from isodrop.trees import remove_tree
 from isodrop.watch import Settler
 
 log = logging.getLogger("isodrop")
@@ -57,37 +52,37 @@ class Snapshot:
     trees: frozenset[str]  # slugs whose tree is in place
     sidecars: dict[str, Sidecar] = field(default_factory=dict)  # by ISO name
     sidecar_errors: dict[str, str] = field(default_factory=dict)  # by ISO name: why it is ignored
-    server: str = ""
     listing: dropfolder.Listing = field(default_factory=dropfolder.Listing)
     ignored: dict[str, str] = field(default_factory=dict)  # drop-folder names not used, and why
     redo: frozenset[str] = frozenset()  # slugs replaced by a same-size image (dropfolder.replaced)
     unavailable: str = ""  # why the drop folder cannot be used now ("" = it can); then drop is empty
+    backfill: tuple[EntryState, ...] = ()  # records given the identity their ISO has now: to be saved
 
 
 class Reconciler:
-    def __init__(self, config: Config, server: str, wake=None, system: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, site: Site, wake=None, running: RunningState | None = None, settler: Settler | None = None
+    ) -> None:
+        """`wake(reason)` is called from worker threads when a job ends; `running` is shared with the
+        publisher and the status report; `settler` is told about closes by the service's watcher."""
+        config = site.config
+        self.site = site
         self.config = config
-        self.server = server
-        self.wake = wake or (lambda _reason: None)  # called from worker threads when a job ends
-        self.system = {} if system is None else system  # shared with the publisher and the status report
-        self.trees = Trees(config.trees_dir)
-        self.settler = Settler(config.settle_seconds, config.quiet_seconds)
-        self.publisher = Publisher(config, self.system)
+        self.wake = wake or (lambda _reason: None)
+        self.running = running or RunningState()
+        self.trees = site.trees
+        self.settler = settler or Settler(config.settle_seconds, config.quiet_seconds)
+        self.publisher = Publisher(site, self.running)
         self.pins = PinBook(config.clients_file, config.dnsmasq_log)
         self.jobs: dict[str, Job] = {}
         self.pool = ThreadPoolExecutor(max_workers=config.parallel_extractions, thread_name_prefix="extract")
         self.janitor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remove")
-        self.states: dict[str, EntryState] = {}  # as of the last pass
-        self.waiting: tuple[DropFile, ...] = ()
-        self.sidecars: dict[str, Sidecar] = {}  # as of the last pass: the sidecars applied, by ISO name
-        self.sidecar_errors: dict[str, str] = {}
+        self.sidecar_errors: dict[str, str] = {}  # as of the last pass: logged once each
         self.ignored: dict[str, str] = {}  # as of the last pass: drop-folder names not used, and why
-        self.folders: dict[str, tuple[int, int]] = {}  # drop-folder folders the last pass saw (to watch)
-        self.retry = dropfolder.RetryBook(dropfolder.RetryPolicy(config.retry_seconds, config.retry_max_seconds))
+        self.retry = RetryBook(RetryPolicy(config.retry_seconds, config.retry_max_seconds))
         self.availability = dropfolder.DropAvailability(config.drop_dir, config.drop_dir_must_be_mountpoint)
         self._announced_waiting: set[str] = set()
         self.freed: set[str] = set()  # ignored names whose slug's holder the last pass removed
-        self.again = False  # the last pass freed a slug for a waiting name: plan again at once
 
     # --- set-up and tear-down -------------------------------------------------------------------
     def prepare(self) -> None:
@@ -95,7 +90,7 @@ class Reconciler:
         cfg = self.config
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.trees.prepare()
-        adopt_old_slugs(cfg, self.trees, self.context)
+        adopt_old_slugs(self.site)
         if not cfg.drop_dir.exists() and not self.trees.records():  # a missing drop folder while trees
             cfg.drop_dir.mkdir(parents=True, exist_ok=True)  # are served may be an unplugged disk: not made
         self.publisher.install_loader_files()
@@ -115,55 +110,30 @@ class Reconciler:
         self.jobs.clear()
         self.janitor.shutdown(wait=wait_for_removals)
 
-    def context(self, slug: str) -> ServerContext:
-        return context_for(self.config, self.server, slug)
+    def move_to(self, site: Site) -> None:
+        """Serve at the address of `site` (a reload found another, the config unchanged): entries are
+        rebuilt for it by the next pass, and the exports are re-read."""
+        self.site = site
+        self.publisher.exports_pending = True
 
-    def summary(self) -> str:
-        return status.status_line(
-            self.states,
-            self.jobs.values(),
-            self.settler.pending(),
-            ignored=len(self.ignored),
-            unavailable=bool(self.availability.problem),
-        )
-
-    def status_document(
-        self, made_by: str, running: bool, started: float = 0.0, stopped: bool = False
-    ) -> dict[str, Any]:
-        """The status document of the last pass; the service (made_by "service") writes it after every
-        pass, `isodrop scan` ("scan") once at its end: one document, whoever ran the passes."""
-        return status.document(
-            self.config,
-            states=self.states,
-            summary=self.summary(),
-            running=running,
-            server=self.server,
-            jobs=self.jobs.values(),
-            waiting=self.waiting,
-            sidecars=self.sidecars,
-            sidecar_errors=self.sidecar_errors,
-            retries={slug: self.retry.info(slug) for slug in self.states},
-            ignored=self.ignored,
-            system=self.system,
-            started=started,
-            stopped=stopped,
-            made_by=made_by,
-            pins=self.pins.status(),
-        )
+    def retry_all_now(self) -> None:
+        """Failed ISOs are due again at once (a reload)."""
+        self.retry.retry_all_now()
 
     # --- one pass -----------------------------------------------------------------------------
     def observe(self) -> Snapshot:
         """One look at everything a pass decides from. Records without an identity (made before
-        identities were kept, or after a remount moved the inode) get the current one saved."""
+        identities were kept, or after a remount moved the inode) get the current one, saved when the
+        pass is executed (Snapshot.backfill): observing writes nothing."""
         cfg = self.config
         states = self.trees.records()
         trees = frozenset(self.trees.present(states))
         listing, problem = self._list_drop_folder()
         if listing is None:
-            return Snapshot((), states, trees, server=self.server, unavailable=problem)
+            return Snapshot((), states, trees, unavailable=problem)
         known = frozenset((s.source, s.size, s.mtime_ns) for s in states.values())
         drop = self.settler.observe(cfg.drop_dir, listing.isos, known)
-        ignored = dict(listing.ignored)  # slug conflicts are the plan's to find (reconcile.plan)
+        ignored = dict(listing.ignored)  # slug conflicts are the plan's to find (plan.plan)
         sidecars, errors, policy = {}, {}, SidecarPolicy.of(cfg)
         for state in states.values():
             if state.source + SIDECAR_SUFFIX not in listing.files:
@@ -179,25 +149,33 @@ class Reconciler:
                 sidecars[state.source] = sidecar
         # an ISO being extracted is judged once its job has recorded the identity it was queued with
         idle = {slug: state for slug, state in states.items() if slug not in self.jobs}
-        redo = dropfolder.replaced(idle, listing, self.trees.save, lambda path: self.settler.see_writers(path)[0])
+        backfill: list[EntryState] = []
+        redo = dropfolder.replaced(idle, listing, backfill.append, lambda path: self.settler.see_writers(path)[0])
         return Snapshot(
-            tuple(drop), states, trees, sidecars, errors, self.server, listing=listing, ignored=ignored, redo=redo
+            tuple(drop),
+            states,
+            trees,
+            sidecars,
+            errors,
+            listing=listing,
+            ignored=ignored,
+            redo=redo,
+            backfill=tuple(backfill),
         )
 
-    def run_pass(self) -> None:
+    def run_pass(self) -> PassReport:
+        """One pass: observe, plan, execute; what it left, for the service and the status report."""
         self._collect_finished_jobs()
         snap = self.observe()
-        self.folders = dict(snap.listing.folders) if not snap.unavailable else self._drop_dir_itself()
         if snap.unavailable:
-            self.states, self.waiting, self.again = snap.states, (), False
-            return
-
-        def context(slug: str) -> ServerContext:
-            return context_for(self.config, snap.server, slug)
+            return self._report(snap.states, self._drop_dir_itself(), unavailable=True)
+        context = self.site.context
+        for state in snap.backfill:
+            self.trees.save(state)
 
         steps = plan(
             list(snap.drop),
-            self.retry.planning_view(snap.states, snap.drop, Outcome.FAILED),  # failed ISOs due for a retry
+            self.retry.planning_view(snap.states, snap.drop),  # failed ISOs due for a retry
             set(snap.trees),
             {s: j.drop for s, j in self.jobs.items()},
             context,
@@ -220,13 +198,12 @@ class Reconciler:
             log.info("%s: extraction cancelled (the ISO changed or went away)", self.jobs[slug].drop.name)
         states = dict(snap.states)
         for slug in steps.refresh:
-            state = refreshed(self.config, self.trees, states[slug], context(slug))
+            state = refreshed(self.trees, states[slug], context(slug))
             if state is not None:
                 self.trees.save(state)
                 states[slug] = state
         leaving = {slug: states.pop(slug) for slug in steps.remove}
         self._log_sidecar_errors(snap.sidecar_errors)
-        self.sidecars = snap.sidecars
         contexts = {slug: context(slug) for slug in states}
         self.pins.consume()  # one-shots fetched since the last pass: not written again
         self.pins.refresh()
@@ -262,19 +239,44 @@ class Reconciler:
                 self._submit(jobs[item.slug])
         for slug, state in junk.items():
             states[slug] = self._record_junk(state, snap.states.get(slug))
-        self.states, self.waiting = states, steps.waiting
-        self.again = bool(set(steps.freed) - self.freed)  # once per freed name: no loop if it stays held
+        again = bool(set(steps.freed) - self.freed)  # once per freed name: no loop if it stays held
         self.freed = set(steps.freed)
-        if self.again:
-            self.wake("a folder name was freed")  # the name that waited for it gets it on the next pass
+        return self._report(
+            states,
+            snap.listing.folders,
+            waiting=steps.waiting,
+            sidecars=snap.sidecars,
+            queued=tuple(slug for slug in jobs if slug not in junk),
+            removed=tuple(leaving),
+            again=again,  # the name that waited for a freed slug gets it on the next pass
+        )
 
-    def run_until_idle(self, wait_for_copies: float) -> None:
+    def _report(
+        self, states: dict[str, EntryState], folders: dict[str, tuple[int, int]], **facts: object
+    ) -> PassReport:
+        return PassReport(
+            server=self.site.server,
+            states=states,
+            jobs=tuple(self.jobs.values()),
+            being_copied=self.settler.pending(),
+            sidecar_errors=dict(self.sidecar_errors),
+            ignored=dict(self.ignored),
+            retries=self.retry.pending(),
+            pins=self.pins.status(),
+            folders=dict(folders),
+            next_retry=self.retry.next_due(),
+            one_shots_out=bool(self.pins.published_once),
+            **facts,  # type: ignore[arg-type]
+        )
+
+    def run_until_idle(self, wait_for_copies: float) -> PassReport:
         """Passes until no extraction runs and nothing is being copied (waited for up to
-        `wait_for_copies` seconds: without a watcher no close is seen, so quiet_seconds decides)."""
+        `wait_for_copies` seconds: without a watcher no close is seen, so quiet_seconds decides).
+        Returns the last pass's report."""
         deadline = time.monotonic() + wait_for_copies
         while True:
-            self.run_pass()
-            if self.again and not self.jobs:
+            report = self.run_pass()
+            if report.again and not self.jobs:
                 continue  # a name ignored while its slug's holder went gets the slug now
             if self.jobs:
                 futures = [job.future for job in self.jobs.values() if job.future is not None]
@@ -282,7 +284,7 @@ class Reconciler:
             elif self.settler.pending() and time.monotonic() < deadline:
                 time.sleep(0.5)
             else:
-                return
+                return report
 
     # --- execution steps ------------------------------------------------------------------------
     @staticmethod
@@ -309,7 +311,7 @@ class Reconciler:
         item = job.drop
         self.jobs[item.slug] = job
         log.info("%s: copy complete, queued for extraction", item.name, extra=iso_extra(item.name))
-        job.future = self.pool.submit(build_tree, self.config, self.trees, job, self.context(item.slug))
+        job.future = self.pool.submit(build_tree, self.config, self.trees, job, self.site.context(item.slug))
         job.future.add_done_callback(lambda _f: self.wake("extraction finished"))
 
     def _collect_finished_jobs(self) -> None:
@@ -338,10 +340,7 @@ class Reconciler:
             drop = job.drop
             log.error("%s: internal error while building its tree: %r", drop.name, exc, extra=iso_extra(drop.name))
             error = f"internal error: {type(exc).__name__}: {exc}"[:500]
-            state = stamped(entry_state(drop, Outcome.FAILED, error=error), job)
-            with contextlib.suppress(OSError):
-                self.trees.save(state)
-            return state
+            return record_failure(self.trees, job, error, best_effort=True)
 
     # --- the drop folder as untrusted input -------------------------------------------------------
     def _list_drop_folder(self) -> tuple[dropfolder.Listing | None, str]:
@@ -356,9 +355,9 @@ class Reconciler:
             else:
                 problem = self.availability.check()  # it went away while being listed
         if not self.availability.update(problem):
-            self.system["drop folder"] = f"{problem}; keeping everything served as it is"
+            self.running.say("drop folder", f"{problem}; keeping everything served as it is")
             return None, problem
-        self.system.pop("drop folder", None)
+        self.running.clear("drop folder")
         return listing, ""
 
     def _drop_dir_itself(self) -> dict[str, tuple[int, int]]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from isodrop.config import Config
+from isodrop.findings import OK, WARN, Finding
 
 DNSMASQ_DEFAULT_TFTP_MAX = 50
 NFSD_DEFAULT_THREADS = 8  # rpc.nfsd(8) with no count and no [nfsd] threads (Debian 12)
@@ -174,28 +175,28 @@ def tftp_kernel_firmwares(config: Config) -> list[str]:
     return over_tftp
 
 
-def report(config: Config, files: SystemFiles | None = None) -> list[tuple[str, str]]:
+def report(config: Config, files: SystemFiles | None = None) -> list[Finding]:
     """(level, message) lines for `isodrop check`: each limit against expected_clients, with the fix."""
     files = files or SystemFiles()
     pcs = config.expected_clients
-    lines: list[tuple[str, str]] = []
+    lines: list[Finding] = []
     limit = tftp_max(dnsmasq_options(files))
     if limit is None:
         where = f"{files.dnsmasq_conf}, {files.dnsmasq_dir} or their includes"
-        lines.append(("ok", f"many PCs at once: dnsmasq's TFTP limit not checked: no enable-tftp in {where}"))
+        lines.append(Finding(OK, f"many PCs at once: dnsmasq's TFTP limit not checked: no enable-tftp in {where}"))
     else:
         value, where = limit
         if value < pcs:
             fix = f"tftp-max={max(pcs, SHIPPED_TFTP_MAX)} in {SHIPPED_DNSMASQ_SNIPPET}"
             lines.append(
-                (
-                    "WARN",
+                Finding(
+                    WARN,
                     f"dnsmasq serves {value} TFTP transfers at once ({where}), fewer than expected_clients = {pcs}: "
                     f"PCs beyond {value} time out or retry; set {fix} and restart dnsmasq",
                 )
             )
         else:
-            lines.append(("ok", f"dnsmasq serves {value} TFTP transfers at once ({where}), enough for {pcs} PCs"))
+            lines.append(Finding(OK, f"dnsmasq serves {value} TFTP transfers at once ({where}), enough for {pcs} PCs"))
     if config.nfs_server == "kernel":
         threads, where = nfsd_threads(files)
         ignored = ignored_rpcnfsdcount(files)
@@ -205,27 +206,27 @@ def report(config: Config, files: SystemFiles | None = None) -> list[tuple[str, 
         connections = (threads + 3) * NFSD_CONNECTIONS_PER_THREAD
         if threads < needed or connections < pcs:
             lines.append(
-                (
-                    "WARN",
+                Finding(
+                    WARN,
                     f"kernel NFS server: {threads} threads ({where}) for expected_clients = {pcs}: {needed} or more "
                     f"serve a rush (one per {PCS_PER_NFSD_THREAD} PCs); it accepts {connections} connections. Set "
                     f"[nfsd] threads in {SHIPPED_NFS_DROP_IN}, then systemctl restart nfs-server",
                 )
             )
         else:
-            lines.append(("ok", f"kernel NFS server: {threads} threads ({where}), enough for {pcs} PCs"))
+            lines.append(Finding(OK, f"kernel NFS server: {threads} threads ({where}), enough for {pcs} PCs"))
     over_tftp = tftp_kernel_firmwares(config)
     if not over_tftp:
-        lines.append(("ok", "kernels and initrds go over HTTP (http_url) for BIOS and UEFI clients"))
+        lines.append(Finding(OK, "kernels and initrds go over HTTP (http_url) for BIOS and UEFI clients"))
     elif pcs >= TFTP_KERNELS_WARN_FROM:
         lines.append(
-            (
-                "WARN",
+            Finding(
+                WARN,
                 f"kernels and initrds go over TFTP for {', '.join(over_tftp)}: with {pcs} PCs at once TFTP takes about "
                 '1.7 times as long as HTTP; set http_url and bios_loader = "ipxe" '
                 '(/usr/share/doc/isodrop/booting.md "Many PCs at once")',
             )
         )
     else:
-        lines.append(("ok", f"kernels and initrds go over TFTP for {', '.join(over_tftp)} (fine for {pcs} PCs)"))
+        lines.append(Finding(OK, f"kernels and initrds go over TFTP for {', '.join(over_tftp)} (fine for {pcs} PCs)"))
     return lines

@@ -66,7 +66,9 @@ MAX_NAME_CHARS = 120
 
 @dataclass(frozen=True)
 class Verdict:
-    """The Secure Boot verdict for one entry's kernel; `reason` is what status/inspect show."""
+    """The Secure Boot verdict for one entry's kernel; `reason` is what status/inspect show. The one
+    verdict type: recorded in the state record (as a dict only in its JSON), shown, and given to the
+    menus (GRUB leaves out an entry that does not boot with Secure Boot on)."""
 
     boots: bool
     signer: str  # subject CN of the signer's own certificate, "" when unsigned
@@ -545,12 +547,10 @@ def _refusal(outcomes: list[tuple[Check, str]], trust: str) -> Verdict:
     return Verdict(False, "", "signature unreadable (not an Authenticode PKCS#7 signature)")
 
 
-def describe(verdict: Verdict | dict[str, Any] | None) -> str:
+def describe(verdict: Verdict | None) -> str:
     """One line for status / inspect."""
     if verdict is None:
         return "Secure Boot: not checked (install shim-signed and openssl to check it)"
-    if isinstance(verdict, dict):
-        verdict = Verdict.from_dict(verdict)
     if verdict.boots:
         return f"Secure Boot: {verdict.reason}"
     return f"Secure Boot: does not boot: {verdict.reason}"

@@ -5,12 +5,14 @@ rewrites the status report alone, at most every STATUS_MIN_SECONDS.
 It owns what a long-running process needs and a pass does not: signal handlers, the drop folder
 watcher, systemd notifications (READY, STATUS, WATCHDOG, RELOADING, STOPPING), configuration reload,
 a failed pass retried soon instead of crashing, and the status report after every pass. The work of
-a pass is the reconciler's (isodrop.reconciler).
+a pass is the reconciler's (isodrop.reconciler); the service reads only the report each pass returns
+(isodrop.report) and keeps what its parts say in the running state (isodrop.running).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -19,11 +21,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import sdnotify
+
 from isodrop import clients, dnsmasq_network, dropfolder, lock, status, statuspage
-from isodrop.address import detect_server_address, interface_networks
-from isodrop.config import HTTP_URL_AUTO, Config, served_by
+from isodrop.address import interface_networks
+from isodrop.config import HTTP_URL_AUTO, Config
 from isodrop.reconciler import Reconciler
-from isodrop.watch import DropWatcher
+from isodrop.report import PassReport
+from isodrop.running import RunningState
+from isodrop.site import Site
+from isodrop.watch import DropWatcher, Settler
 
 log = logging.getLogger("isodrop")
 RETRY_SECONDS = 5.0
@@ -44,8 +51,6 @@ class Notifier:
         self._notifier = None
         self._dropping = False
         if os.environ.get("NOTIFY_SOCKET"):
-            import sdnotify
-
             try:
                 self._notifier = sdnotify.SystemdNotifier(debug=True)
                 self._notifier.socket.settimeout(NOTIFY_TIMEOUT)
@@ -68,16 +73,6 @@ class Notifier:
             self._dropping = False
 
 
-def server_address(config: Config) -> str:
-    """The address clients reach this server at: from the config, else detected; logged either way."""
-    if config.server_address:
-        address, how = config.server_address, "from the config"
-    else:
-        address, how = detect_server_address()
-    log.info("clients reach this server at %s (%s)", address, how)
-    return address
-
-
 class Service:
     def __init__(
         self,
@@ -93,10 +88,14 @@ class Service:
         self.reload_requested = False
         self.retry_soon = False  # the last pass failed: try again in RETRY_SECONDS, not rescan_seconds
         self.started = time.time()
-        self.system: dict[str, str] = {}  # part -> its last message, for the status report
-        self.config = config
-        self.reconciler = self._reconciler(config)
-        self._check_dnsmasq_network(config, self.reconciler.server)
+        self.running = RunningState()  # what each part last said, for the status report
+        self.config = config  # as written: what a reload compares
+        self.site = Site.make(config)
+        self.site.log_address()
+        self.settler = Settler(config.settle_seconds, config.quiet_seconds)
+        self.reconciler = self._reconciler()
+        self.report = PassReport(server=self.site.server)  # the last pass's
+        self._check_dnsmasq_network(config, self.site.server)
         self.watcher: DropWatcher | None = None
         self.stopped_after = stopped_after  # no progress for this long: a PC is "stopped" (clients.py)
         self.clients = clients.ClientWatch(config, stopped_after)
@@ -149,7 +148,7 @@ class Service:
                     continue
                 if self.pass_wanted or time.monotonic() >= self.pass_due:
                     self.run_pass()
-                    self.notifier.notify(f"STATUS={self.reconciler.summary()}", "WATCHDOG=1")
+                    self.notifier.notify(f"STATUS={self.report.summary}", "WATCHDOG=1")
                 elif time.monotonic() >= self._status_due():  # only the clients changed
                     with contextlib.suppress(OSError):
                         self.write_status()
@@ -158,16 +157,17 @@ class Service:
             log.info("stopping")
             self._stop_watching()
             self.reconciler.shutdown()
+            self.report = dataclasses.replace(self.report, jobs=())  # cancelled with the reconciler
             self.write_status(stopped=True)
         return 0
 
     def _start(self) -> None:
         """Prepare, watch, one pass, READY: at start and after a reload."""
         self.reconciler.prepare()
-        self.watcher = DropWatcher(self.config.drop_dir, self.wake, self.reconciler.settler)
+        self.watcher = DropWatcher(self.config.drop_dir, self.wake, self.settler)
         self.watcher.start()
         self.run_pass()
-        self.notifier.notify("READY=1", f"STATUS={self.reconciler.summary()}")
+        self.notifier.notify("READY=1", f"STATUS={self.report.summary}")
 
     def _followed_files(self) -> dict[Path, Callable[[str], None]]:
         """Files outside the drop folder whose changes wake the service: the clients' logs (a status
@@ -182,7 +182,7 @@ class Service:
     def _dnsmasq_log_changed(self, reason: str) -> None:
         if self.config.dnsmasq_log in self.clients.logs():
             self.logs_changed(reason)
-        if self.reconciler.pins.published_once:
+        if self.report.one_shots_out:
             self.wake(reason)
 
     def _refresh_watches(self) -> None:
@@ -190,16 +190,17 @@ class Service:
         watch re-created); beyond dropfolder.MAX_WATCHED_FOLDERS the rescan finds changes."""
         if self.watcher is None:
             return
-        self.watcher.refresh(self.reconciler.folders)
+        self.watcher.refresh(dict(self.report.folders))
         self.watcher.follow(self._followed_files())
         if self.watcher.unwatched:
-            self.system["watcher"] = (
+            self.running.say(
+                "watcher",
                 f"{self.watcher.unwatched} folders in the drop folder are not watched (at most"
                 f" {dropfolder.MAX_WATCHED_FOLDERS}); changes there are found by the rescan every"
-                f" {self.config.rescan_seconds:.0f} s"
+                f" {self.config.rescan_seconds:.0f} s",
             )
         else:
-            self.system.pop("watcher", None)
+            self.running.clear("watcher")
 
     def _stop_watching(self) -> None:
         if self.watcher is not None:
@@ -217,14 +218,13 @@ class Service:
 
     def _next_timeout(self) -> float:
         timeouts = [self.config.rescan_seconds]
-        next_retry = self.reconciler.retry.seconds_to_next()  # a failed ISO due again
-        if next_retry is not None:
-            timeouts.append(next_retry)
-        if self.reconciler.jobs:
+        if self.report.next_retry is not None:  # a failed ISO due again
+            timeouts.append(max(0.2, self.report.next_retry - time.monotonic()))
+        if self.report.jobs:
             timeouts.append(1.0)  # progress in STATUS=
         if self.retry_soon:
             timeouts.append(RETRY_SECONDS)
-        if self.reconciler.settler.pending():
+        if self.report.being_copied:
             timeouts.append(max(0.2, self.config.settle_seconds / 2))
         if self.notifier.watchdog_interval:
             timeouts.append(self.notifier.watchdog_interval)
@@ -235,7 +235,7 @@ class Service:
         extractions are cancelled and start over), an unchanged one re-detects the address.
         Either way failed ISOs are tried again at once."""
         self.reload_requested = False
-        self.reconciler.retry.retry_all_now()
+        self.reconciler.retry_all_now()
         self.notifier.notify("RELOADING=1", "STATUS=reloading configuration")
         log.info("reloading configuration")
         new = self.config
@@ -250,27 +250,27 @@ class Service:
             except (lock.Busy, lock.Unusable) as exc:
                 log.error("configuration not reloaded, keeping the old one: %s", exc)
                 new = self.config
-        address = server_address(new)
-        self._check_dnsmasq_network(new, address)
-        if new == self.config and (new.http_url != HTTP_URL_AUTO or address == self.reconciler.server):
-            self.reconciler.server = address
-            self.reconciler.publisher.exports_pending = True
+        site = Site.make(new)
+        site.log_address()
+        self._check_dnsmasq_network(new, site.server)
+        if new == self.config and (new.http_url != HTTP_URL_AUTO or site.server == self.site.server):
+            self.site = self.site.at(site.server)
+            self.reconciler.move_to(self.site)
             self.run_pass()
-            self.notifier.notify("READY=1", f"STATUS={self.reconciler.summary()}")
+            self.notifier.notify("READY=1", f"STATUS={self.report.summary}")
             return
         self._stop_watching()
         self.reconciler.shutdown(wait_for_removals=False)
         if new.state_dir != self.config.state_dir:
             lock.release(self.config.state_dir)
-        self.config = new
+        self.config, self.site = new, site
         self.clients = clients.ClientWatch(new, self.stopped_after)
-        self.reconciler = self._reconciler(new, address)
+        self.settler = Settler(new.settle_seconds, new.quiet_seconds)
+        self.reconciler = self._reconciler()
         self._start()
 
-    def _reconciler(self, config: Config, address: str | None = None) -> Reconciler:
-        """A reconciler for `config` at this server's address (http_url = "auto" made concrete for it)."""
-        address = address or server_address(config)
-        return Reconciler(served_by(config, address), address, self.wake, self.system)
+    def _reconciler(self) -> Reconciler:
+        return Reconciler(self.site, self.wake, self.running, self.settler)
 
     def _check_dnsmasq_network(self, config: Config, address: str) -> None:
         """Say so (journal, status) when the dnsmasq network file isodrop wrote is for an old address."""
@@ -280,9 +280,9 @@ class Service:
         problem = dnsmasq_network.outdated(config.dnsmasq_network_file, net)
         if problem:
             log.warning("%s", problem)
-            self.system["dnsmasq network"] = problem
+            self.running.say("dnsmasq network", problem)
         else:
-            self.system.pop("dnsmasq network", None)
+            self.running.clear("dnsmasq network")
 
     # --- one pass, guarded ----------------------------------------------------------------------
     def run_pass(self) -> None:
@@ -291,14 +291,16 @@ class Service:
         self.pass_wanted = False  # a wake-up during the pass asks for another
         self.passes += 1
         try:
-            self.reconciler.run_pass()
+            self.report = self.reconciler.run_pass()
         except Exception as exc:
             log.exception("reconcile pass failed, retrying in %.0f s: %s", RETRY_SECONDS, exc)
-            self.system["last error"] = f"reconcile pass failed: {exc}"
+            self.running.say("last error", f"reconcile pass failed: {exc}")
             self.retry_soon = True
         else:
             self.retry_soon = False
-            self.system.pop("last error", None)
+            self.running.clear("last error")
+            if self.report.again:
+                self.wake("a folder name was freed")
         self._refresh_watches()
         with contextlib.suppress(OSError):
             self.write_status()
@@ -311,9 +313,18 @@ class Service:
         self.logs_written = False  # before reading: a line written while they are read wakes us again
         self.status_written = time.monotonic()
         self.status_writes += 1
-        before = self.system.pop("status page", "")  # not on the page it is about
-        doc = self.reconciler.status_document("service", running=not stopped, started=self.started, stopped=stopped)
-        doc["clients"] = clients.status_part(self.clients, self.reconciler.states, save=True)
+        before = self.running.said("status page")
+        self.running.clear("status page")  # not on the page it is about
+        doc = status.of_pass(
+            self.config,
+            self.report,
+            made_by="service",
+            running=not stopped,
+            system=self.running.parts(),
+            started=self.started,
+            stopped=stopped,
+        )
+        doc["clients"] = clients.status_part(self.clients, dict(self.report.states), save=True)
         stop = self.clients.next_stop()
         self.stop_due = None if stop is None else time.monotonic() + max(0.0, stop - time.time()) + STOP_MARGIN
         problem = statuspage.publish(self.config, doc)
@@ -323,5 +334,5 @@ class Service:
             else:
                 log.info("status page written to %s", statuspage.page_path(self.config))
         if problem:
-            self.system["status page"] = problem
-        status.write(self.config, doc | {"system": dict(self.system)})
+            self.running.say("status page", problem)
+        status.write(self.config, doc | {"system": self.running.parts()})

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from isodrop.model import BootEntry, Outcome, ServerContext
+from isodrop.secureboot import Verdict, describe
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _DASHES = re.compile(r"-{2,}")
@@ -67,18 +68,12 @@ def is_reserved(name: str) -> bool:
 
 def legacy_slug_for(iso_name: str) -> str:
     """The slug rule before hashed slugs had a separator (24 bits of sha1, so a safe name could equal
-    another's slug): only to recognise trees made by it, which `isodrop.build.adopt_old_slugs` moves."""
+    another's slug): only to recognise trees made by it, which `isodrop.rebuild.adopt_old_slugs` moves."""
     stem = iso_name[:-4] if iso_name.lower().endswith(".iso") else iso_name
     safe = _UNSAFE.sub("_", stem.replace("/", "_")).strip("._-")[:STEM_MAX] or "iso"
     if safe == stem and iso_name.endswith(".iso"):
         return safe
     return f"{safe}-{hashlib.sha1(os.fsencode(iso_name)).hexdigest()[:6]}"
-
-
-def secure_boot_line(verdict: dict[str, Any] | None) -> str:
-    from isodrop.secureboot import describe
-
-    return describe(verdict)
 
 
 @dataclass
@@ -101,7 +96,7 @@ class EntryState:
     ino: int = 0
     ctime_ns: int = 0
     fingerprint: str = ""
-    secure_boot: dict[str, Any] | None = None  # isodrop.secureboot.Verdict.to_dict() of the kernel, if checked
+    secure_boot: Verdict | None = None  # the kernel's, when checked
     updated: float = field(default_factory=time.time)
 
     def summary(self) -> dict[str, Any]:
@@ -116,7 +111,7 @@ class EntryState:
             "warnings": self.warnings,
             "kernel": self.entry.kernel if self.entry else "",
             "params": self.entry.cmdline if self.entry else "",
-            "secure_boot": secure_boot_line(self.secure_boot) if self.entry else "",
+            "secure_boot": describe(self.secure_boot) if self.entry else "",
             "copies_to_ram_bytes": self.entry.copies_to_ram_bytes if self.entry else 0,
             "ram_needed_bytes": self.entry.ram_needed_bytes if self.entry else 0,
         }
@@ -125,10 +120,8 @@ class EntryState:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
 
     def copy(self) -> EntryState:
-        """An independent copy (its list and dict too; entry and context are frozen)."""
-        return replace(
-            self, warnings=list(self.warnings), secure_boot=dict(self.secure_boot) if self.secure_boot else None
-        )
+        """An independent copy (its list too; entry, context and verdict are frozen)."""
+        return replace(self, warnings=list(self.warnings))
 
     @classmethod
     def from_json(cls, text: str) -> EntryState:
@@ -136,5 +129,6 @@ class EntryState:
         data["outcome"] = Outcome(data["outcome"])
         data["entry"] = BootEntry.from_dict(data["entry"]) if data.get("entry") else None
         data["context"] = ServerContext(**data["context"]) if data.get("context") else None
+        data["secure_boot"] = Verdict.from_dict(data["secure_boot"]) if data.get("secure_boot") else None
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})

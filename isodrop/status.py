@@ -1,5 +1,5 @@
 """The status report: one document, written to state_dir/status.json by the service after every pass and
-by `isodrop scan` at its end (the same function, the same inputs: Reconciler.status_document), read by
+by `isodrop scan` at its end (the same function, the same inputs: `of_pass` of the last PassReport), read by
 `isodrop status`. Only when neither has written one (state_dir is on /run, emptied at boot) is it made
 from the state records alone, which know nothing of ignored names and sidecar errors, and it says so."""
 
@@ -11,16 +11,17 @@ import json
 import os
 import time
 from collections.abc import Iterable, Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from isodrop import effects
 from isodrop.build import Job
 from isodrop.config import Config
 from isodrop.families import proof
-from isodrop.model import Outcome, ram_copy_line, shown
-from isodrop.reconcile import DropFile
+from isodrop.model import ram_copy_line, shown
+from isodrop.plan import DropFile
 from isodrop.render.menu import boot_params
+from isodrop.report import PassReport
 from isodrop.sidecar import SIDECAR_SUFFIX, Sidecar, SidecarError, apply, change
 from isodrop.state import EntryState
 from isodrop.trees import Trees
@@ -33,33 +34,36 @@ def status_path(config: Config) -> Path:
 MAX_IGNORED_SHOWN = 500  # ignored drop-folder names listed in the document (a hostile folder may hold thousands)
 
 
-def status_line(
-    states: Mapping[str, EntryState],
-    jobs: Iterable[Job],
-    being_copied: int,
-    ignored: int = 0,
-    unavailable: bool = False,
-) -> str:
-    """The one-line summary for systemd's STATUS=, `isodrop scan` and `isodrop status`."""
-    jobs = list(jobs)
-    served = sum(1 for s in states.values() if s.outcome is Outcome.SERVED)
-    parts = [f"serving {served} ISO{'s' if served != 1 else ''}"]
-    running = [j for j in jobs if j.started and not (j.future and j.future.done())]
-    for job in running:
-        parts.append(f"extracting {shown(PurePosixPath(job.drop.name).name)} {job.percent}%")  # one line: STATUS=
-    queued = len(jobs) - len(running)
-    if queued:
-        parts.append(f"{queued} queued")
-    if being_copied:
-        parts.append(f"{being_copied} being copied")
-    failed = sum(1 for s in states.values() if s.outcome is not Outcome.SERVED)
-    if failed:
-        parts.append(f"{failed} not bootable (see isodrop status)")
-    if ignored:
-        parts.append(f"{ignored} ignored in the drop folder (see isodrop status)")
-    if unavailable:
-        parts.append("drop folder unavailable, keeping what is served")
-    return "; ".join(parts)
+def of_pass(
+    config: Config,
+    report: PassReport,
+    *,
+    made_by: str,
+    running: bool,
+    system: Mapping[str, str] | None = None,
+    started: float = 0.0,
+    stopped: bool = False,
+) -> dict[str, Any]:
+    """The status document of a pass's report; the service (made_by "service") writes it after every
+    pass, `isodrop scan` ("scan") once at its end: one document, whoever ran the passes."""
+    return document(
+        config,
+        states=report.states,
+        summary=report.summary,
+        running=running,
+        server=report.server,
+        jobs=report.jobs,
+        waiting=report.waiting,
+        sidecars=report.sidecars,
+        sidecar_errors=report.sidecar_errors,
+        retries=report.retries_now(),
+        ignored=report.ignored,
+        system=system,
+        started=started,
+        stopped=stopped,
+        made_by=made_by,
+        pins=report.pins,
+    )
 
 
 def document(
@@ -141,7 +145,7 @@ def write(config: Config, doc: dict[str, Any]) -> None:
     effects.write_if_changed(status_path(config), json.dumps(doc, indent=2) + "\n")
 
 
-def read(config: Config) -> dict[str, Any]:
+def read(config: Config, trees: Trees) -> dict[str, Any]:
     """The running service's document; else the last one written (by `isodrop scan` or a service that
     has stopped), nothing in it running any more; else (neither wrote one) one made from the records."""
     doc = None
@@ -151,7 +155,7 @@ def read(config: Config) -> dict[str, Any]:
         if not doc.get("stopped") and _pid_alive(int(doc.get("pid", 0))):
             return doc | {"running": True}
         return doc | {"running": False, "extracting": []}
-    states = Trees(config.trees_dir).records()
+    states = trees.records()
     return document(config, states=states, summary="not running", running=False)
 
 

@@ -15,6 +15,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from isodrop.findings import OK, WARN, Finding
+
 ISO_SECTOR = 2048
 REFLINK_FILE_SYSTEMS = ("xfs", "btrfs", "bcachefs", "ocfs2")
 _FICLONE = 0x40049409  # _IOW(0x94, 9, int)
@@ -65,31 +67,34 @@ def clone_works(folder: Path) -> bool | None:
                 os.unlink(name)
 
 
-def zero_copy_report(drop_dir: Path, trees_dir: Path) -> list[tuple[str, str]]:
-    """(level, message) lines for `isodrop check`: "ok" when extraction shares the ISO's blocks, else
-    "WARN" with the reason and what to do (never "FAIL": copying works, it only costs disk and time)."""
+def zero_copy_report(drop_dir: Path, trees_dir: Path, temporaries: Path | None = None) -> list[Finding]:
+    """Findings for `isodrop check`: OK when extraction shares the ISO's blocks, else WARN with the
+    reason and what to do (never FAIL: copying works, it only costs disk and time). Reflink is tried
+    in `temporaries` (where trees are built, isodrop.trees) when it exists, else in trees_dir."""
     drop, trees = _existing(drop_dir), _existing(trees_dir)
     if os.stat(drop).st_dev != os.stat(trees).st_dev:
         return [
-            (
-                "WARN",
+            Finding(
+                WARN,
                 f"zero-copy: drop_dir and trees_dir are on different file systems, so every byte is copied; {_HOWTO}",
             )
         ]
     kind = file_system_type(trees)
     block = os.statvfs(trees).f_bsize
     if kind not in REFLINK_FILE_SYSTEMS:
-        return [("WARN", f"zero-copy: {kind} cannot share blocks (no reflink), so every byte is copied; {_HOWTO}")]
-    probe = clone_works(trees_dir / ".tmp") if (trees_dir / ".tmp").is_dir() else clone_works(trees_dir)
+        return [Finding(WARN, f"zero-copy: {kind} cannot share blocks (no reflink), so every byte is copied; {_HOWTO}")]
+    probe = clone_works(temporaries if temporaries is not None and temporaries.is_dir() else trees_dir)
     if probe is False:
-        return [("WARN", f"zero-copy: {kind} at {trees} has reflink turned off, so every byte is copied; {_HOWTO}")]
+        return [
+            Finding(WARN, f"zero-copy: {kind} at {trees} has reflink turned off, so every byte is copied; {_HOWTO}")
+        ]
     if block > ISO_SECTOR:
         return [
-            (
-                "WARN",
+            Finding(
+                WARN,
                 f"zero-copy: {kind} at {trees} has {block}-byte blocks, but ISO files start on 2048-byte sectors,"
                 f" so only about 1% of the data can be shared; {_HOWTO}",
             )
         ]
     tried = "" if probe else " (reflink not probed: trees_dir is not there yet)"
-    return [("ok", f"zero-copy: {kind} with {block}-byte blocks and reflink: trees share the ISOs' blocks{tried}")]
+    return [Finding(OK, f"zero-copy: {kind} with {block}-byte blocks and reflink: trees share the ISOs' blocks{tried}")]

@@ -10,13 +10,14 @@ network may read: `.state/` and `.tmp/` are 0700 and records 0600 (drop-folder n
 fingerprints stay on the server; dnsmasq, running as its own user, cannot read them); start-up fixes
 the modes an older version left. Records of the old layout (`SLUG.state.json` beside the tree) are
 moved into `.state/` on start, so an upgrade does not re-extract anything; trees named
-by the slug rule before it had a separator move to their new slug (`rename`, `build.adopt_old_slugs`).
+by the slug rule before it had a separator move to their new slug (`rename`, `rebuild.adopt_old_slugs`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
 import stat
@@ -46,15 +47,30 @@ class Trees:
         self._read_cache: dict[str, tuple[tuple[int, int, int], EntryState | None]] = {}
 
     # --- paths ---------------------------------------------------------------------------------
+    @functools.cached_property
+    def prefix(self) -> str:
+        """The trees folder as the start of a slug's tree, e.g. "/srv/tftp/isodrop/"."""
+        return str(self.root).rstrip("/") + "/"
+
+    def prefix_under(self, root: Path) -> str:
+        """The same relative to `root` (the TFTP root), e.g. "isodrop/" ("" when the trees are `root`)."""
+        relative = self.root.relative_to(root).as_posix()
+        return "" if relative == "." else relative + "/"
+
     def tree(self, slug: str) -> Path:
         return self.root / _checked(slug)
 
     def state(self, slug: str) -> Path:
         return self.root / STATE_DIR / f"{_checked(slug)}.json"
 
+    @property
+    def temporaries(self) -> Path:
+        """The folder trees are built and retired in (on the trees' file system, private to isodrop)."""
+        return self.root / TMP_DIR
+
     def temporary(self, slug: str, purpose: str) -> Path:
         """A fresh, not yet existing path under `.tmp/` (same file system, so a rename moves it)."""
-        return self.root / TMP_DIR / f"{purpose}-{_checked(slug)}-{time.monotonic_ns()}"
+        return self.temporaries / f"{purpose}-{_checked(slug)}-{time.monotonic_ns()}"
 
     # --- records -------------------------------------------------------------------------------
     def records(self) -> dict[str, EntryState]:

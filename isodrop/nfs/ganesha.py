@@ -9,6 +9,7 @@ from pathlib import Path
 
 from isodrop import effects
 from isodrop.config import Config
+from isodrop.findings import OK, WARN, Finding
 from isodrop.nfs.base import HEADER, NfsServer
 
 
@@ -48,12 +49,12 @@ class Ganesha(NfsServer):
             )
         return "\n".join(blocks)
 
-    def reread(self) -> effects.Result:
+    def reread(self) -> Finding:
         return effects.signal_pidfile(self.pid_file, "nfs-ganesha")
 
-    def check(self) -> list[tuple[str, str]]:
+    def check(self) -> list[Finding]:
         result = effects.signal_pidfile(self.pid_file, "nfs-ganesha", sig=0)
-        return [("ok" if result.ok else "WARN", "nfs-ganesha is running" if result.ok else result.message)]
+        return [Finding(OK, "nfs-ganesha is running") if result.ok else Finding(WARN, result.message)]
 
 
 def _export_id(path: str, used: set[int]) -> int:

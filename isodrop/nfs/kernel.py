@@ -10,6 +10,7 @@ from pathlib import Path
 
 from isodrop import effects
 from isodrop.config import Config
+from isodrop.findings import FAIL, OK, Finding
 from isodrop.nfs.base import HEADER, NfsServer
 
 _BLANK = re.compile(r"\s")
@@ -33,14 +34,16 @@ class KernelNfs(NfsServer):
             lines.append(f"{_quote(str(tree))} {self.client_network}(ro,no_subtree_check,insecure,all_squash)\n")
         return "".join(lines)
 
-    def reread(self) -> effects.Result:
+    def reread(self) -> Finding:
         return effects.run_command(self.reload_command, "exports re-read")
 
-    def check(self) -> list[tuple[str, str]]:
+    def check(self) -> list[Finding]:
         tool = self.reload_command[0] if self.reload_command else ""
         found = bool(tool) and shutil.which(tool) is not None
         return [
-            ("ok" if found else "FAIL", f"exports re-read command {tool or '(none)'} {'found' if found else 'missing'}")
+            Finding(
+                OK if found else FAIL, f"exports re-read command {tool or '(none)'} {'found' if found else 'missing'}"
+            )
         ]
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from isodrop.config import Config
 from isodrop.limits import SOURCE_SHOWN_MAX, command_line_problem, loader_reserve
 from isodrop.model import BootEntry, printable
+from isodrop.secureboot import Verdict
 
 # Every ISO's entry name (pxelinux LABEL, GRUB --id, iPXE's entry-<name>) starts with this, and no
 # name a loader uses for itself does ("local", "back", "start", "failed", "group-N"): so no file in the
@@ -30,15 +31,7 @@ class Served:
     entry: BootEntry
     position: int = 0
     http_url: str = ""  # base URL of the tree ("" without HTTP), see ServerContext.http_url
-    secure_boot: SecureBootVerdict | None = None  # None: not checked (isodrop.secureboot.Verdict fits)
-
-
-@dataclass(frozen=True)
-class SecureBootVerdict:
-    """Whether a tree boots with Secure Boot on, and why (filled in by a later Secure Boot check)."""
-
-    boots: bool
-    reason: str
+    secure_boot: Verdict | None = None  # None: not checked
 
 
 @dataclass(frozen=True)
@@ -54,11 +47,7 @@ class MenuItem:
     firmware: tuple[str, ...] = ("bios", "efi64")
     kernel_url: str = ""  # the kernel over HTTP, "" when http_url is not configured
     initrd_urls: tuple[str, ...] = ()  # the initrds over HTTP, () when http_url is not configured
-    secure_boot: SecureBootVerdict | None = None  # None: not checked
-
-    @property
-    def params(self) -> str:
-        return self.append
+    secure_boot: Verdict | None = None  # None: not checked
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from isodrop.model import Outcome, ServerContext
 from isodrop.nfs import NfsServer
 from isodrop.pins import LOCAL, Pin
 from isodrop.render.menu import Menu, Served, build_menu
-from isodrop.secureboot import Verdict
 from isodrop.sidecar import Sidecar, apply
 from isodrop.state import EntryState
 
@@ -65,7 +64,7 @@ def served_entries(
                 entry=apply(state.entry, sidecar),
                 position=sidecar.position,
                 http_url=ctx.http_url,
-                secure_boot=Verdict.from_dict(state.secure_boot) if state.secure_boot else None,
+                secure_boot=state.secure_boot,
             )
         )
     return served

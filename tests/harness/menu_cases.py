@@ -16,7 +16,8 @@ from isodrop.loaders.ipxe import IpxeLoader
 from isodrop.loaders.pxelinux import Pxelinux
 from isodrop.loaders.syslinux_efi import SyslinuxEfi
 from isodrop.model import BootEntry
-from isodrop.render.menu import Menu, SecureBootVerdict, Served, build_menu
+from isodrop.render.menu import Menu, Served, build_menu
+from isodrop.secureboot import Verdict
 from isodrop.state import slug_for
 from tests.harness.loader_parsers import (
     Boot,
@@ -49,7 +50,7 @@ def served(
 ) -> Served:
     slug = slug_for(source)
     entry = BootEntry(family, label, "live/vmlinuz", ("live/initrd.img",), params, menu_group=family, firmware=firmware)
-    verdict = None if boots_with_secure_boot is None else SecureBootVerdict(boots_with_secure_boot, "checked")
+    verdict = None if boots_with_secure_boot is None else Verdict(boots_with_secure_boot, "", "checked")
     return Served(slug, source, f"isodrop/{slug}", entry, position, secure_boot=verdict)
 
 

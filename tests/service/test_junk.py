@@ -19,6 +19,8 @@ from isodrop.extract import ExtractError, extract_iso
 from isodrop.extract.image import SMALLEST_IMAGE, not_iso9660
 from isodrop.model import Outcome
 from isodrop.reconciler import Reconciler
+from isodrop.site import Site
+from isodrop.trees import Trees
 from tests.harness.servicekit import build_debian_live
 
 JUNK = 2000
@@ -69,7 +71,7 @@ def test_junk_is_judged_without_pycdlib_or_a_worker_and_the_real_iso_is_served(
         build, "extract_iso", lambda iso, *a, **k: extracted.append(iso.name) or real_extract(iso, *a, **k)
     )
 
-    reconciler = Reconciler(config, "192.0.2.1")
+    reconciler = Reconciler(Site.make(config, "192.0.2.1"))
     submitted: list[str] = []
     real_submit = reconciler.pool.submit
     monkeypatch.setattr(
@@ -92,13 +94,13 @@ def test_junk_is_judged_without_pycdlib_or_a_worker_and_the_real_iso_is_served(
     assert states["junk-00000.iso"].error.endswith("junk-00000.iso is not an ISO 9660 image: 0 bytes")
     assert states["small.iso"].error.endswith("is not an ISO 9660 image: 1000 bytes, smaller than any (34816)")
     assert states["zeros.iso"].error.endswith("no volume descriptor (CD001) at byte 32769")
-    text = status.format_status(status.read(config))
+    text = status.format_status(status.read(config, Trees(config.trees_dir)))
     assert "small.iso" in text and "is not an ISO 9660 image: 1000 bytes" in text
 
     # a restart judges the junk again, with one read each: nothing is written or logged again
     records = {p.name: p.stat().st_mtime_ns for p in (config.trees_dir / ".state").iterdir()}
     caplog.clear()
-    again = Reconciler(config, "192.0.2.1")
+    again = Reconciler(Site.make(config, "192.0.2.1"))
     with caplog.at_level(logging.INFO, logger="isodrop"):
         again.prepare()
         try:

@@ -28,7 +28,8 @@ from isodrop.loaders.grub import GrubLoader
 from isodrop.loaders.ipxe import IpxeLoader
 from isodrop.loaders.pxelinux import Pxelinux
 from isodrop.model import BootEntry, NotBootable, ServerContext
-from isodrop.render.menu import Menu, MenuItem, SecureBootVerdict, Served, build_menu
+from isodrop.render.menu import Menu, MenuItem, Served, build_menu
+from isodrop.secureboot import Verdict
 from isodrop.sidecar import Sidecar, SidecarError, apply
 from isodrop.state import slug_for
 from tests.harness.family_layouts import LAYOUTS, write_tree
@@ -173,7 +174,7 @@ def worst_case_entries() -> list[Served]:
         slug = slug_for(source)
         entry = BootEntry("debian-live", label, kernel, initrds, params, menu_group="Debian", guessed=True)
         http = f"http://10.0.0.1:8080/isodrop/{slug}/"
-        verdict = SecureBootVerdict(False, "unsigned kernel")
+        verdict = Verdict(False, "", "unsigned kernel")
         out.append(Served(slug, source, f"isodrop/{slug}", entry, http_url=http, secure_boot=verdict))
     return out
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from isodrop import config as config_module
-from isodrop import reconcile
+from isodrop import plan as plan_module
 from isodrop.reconciler import Reconciler
+from isodrop.site import Site
 from isodrop.state import legacy_slug_for, slug_for
 from tests.harness.servicekit import ServiceRun, build_debian_live
 
@@ -88,10 +89,10 @@ def test_names_made_from_a_served_isos_slug_take_nothing_from_it(service: Servic
 def test_a_held_slug_stays_with_its_iso_under_a_colliding_rule(tmp_path: Path, monkeypatch, caplog) -> None:
     """With the old 24-bit rule put back (a safe name then equals the victim's slug), the newcomer sorting
     first is ignored with the reason while the victim is there, and gets the slug once it is gone."""
-    monkeypatch.setattr(reconcile, "slug_for", legacy_slug_for)
+    monkeypatch.setattr(plan_module, "slug_for", legacy_slug_for)
     run = ServiceRun(tmp_path / "svc")
     run.write_config()
-    reconciler = Reconciler(config_module.load(run.config), "192.0.2.10")
+    reconciler = Reconciler(Site.make(config_module.load(run.config), "192.0.2.10"))
     reconciler.prepare()
     try:
         drop_iso(run, build_debian_live(tmp_path / "victim.iso", "victim"), VICTIM)

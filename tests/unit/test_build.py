@@ -3,27 +3,13 @@ recognition makes of the outcome, and junk judged from one small read before any
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
-from isodrop.build import Job, context_for, entry_state, junk_state, outcome_of
-from isodrop.config import local_defaults
+from isodrop.build import Job, entry_state, junk_state, outcome_of
 from isodrop.model import BootEntry, NotBootable, Outcome, ServerContext
-from isodrop.reconcile import DropFile
+from isodrop.plan import DropFile
 
 ENTRY = BootEntry("debian-live", "Live", "live/vmlinuz", ("live/initrd.img",), ("boot=live",))
-
-
-def test_the_context_places_the_tree_for_nfs_tftp_and_http() -> None:
-    config = dataclasses.replace(
-        local_defaults(Path("/srv")), tftp_root=Path("/srv/tftp"), trees_dir=Path("/srv/tftp/isodrop")
-    )
-    assert context_for(config, "10.0.0.1", "live") == ServerContext(
-        server="10.0.0.1", nfs_path="/srv/tftp/isodrop/live", tftp_path="isodrop/live", http_url=""
-    )
-    at_root = dataclasses.replace(config, trees_dir=Path("/srv/tftp"), http_url="http://10.0.0.1/isodrop/")
-    ctx = context_for(at_root, "10.0.0.1", "live")
-    assert (ctx.tftp_path, ctx.http_url) == ("live", "http://10.0.0.1/isodrop/live/")
 
 
 def test_outcomes_say_served_unsupported_or_unrecognised_with_the_reason() -> None:

@@ -126,13 +126,13 @@ def test_an_isodrop_error_is_caught_once_at_the_edge(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Whatever command lets an IsodropError through, the person reads its reason on one line, no traceback."""
-    from isodrop import cli
+    from isodrop import cli, commands
     from isodrop.extract import ExtractError
 
     def failing(config: object, args: object) -> int:
         raise ExtractError("broken.iso: not opened: a FIFO, not a regular file")
 
-    monkeypatch.setattr(cli, "cmd_status", failing)
+    monkeypatch.setitem(commands.HANDLERS, "status", failing)
     assert cli.main(["status", "--root", str(tmp_path)]) == cli.EXIT_PROBLEMS
     assert capsys.readouterr().err == "isodrop: broken.iso: not opened: a FIFO, not a regular file\n"
 

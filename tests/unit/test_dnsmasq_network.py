@@ -395,23 +395,23 @@ def test_service_makes_http_url_auto_concrete_and_follows_a_new_address(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The reconciler (menus, loaders) never sees "auto"; a reload that finds another address rebuilds it."""
-    from isodrop import service
+    from isodrop import address, service
     from isodrop.config import local_defaults
 
     config = dataclasses.replace(local_defaults(tmp_path), http_url="auto")
     found = ["192.0.2.10"]
-    monkeypatch.setattr(service, "detect_server_address", lambda: (found[0], "test"))
+    monkeypatch.setattr(address, "detect_server_address", lambda: (found[0], "test"))
     svc = service.Service(config, reload_config=lambda: config)
     try:
         svc._start()
         first = svc.reconciler
-        assert first.config.http_url == "http://192.0.2.10/isodrop/" and first.server == "192.0.2.10"
+        assert first.config.http_url == "http://192.0.2.10/isodrop/" and svc.site.server == "192.0.2.10"
         svc._reload()
         assert svc.reconciler is first, "same address: the same reconciler"
         found[0] = "192.0.2.20"
         svc._reload()
         assert svc.reconciler is not first
-        assert svc.reconciler.config.http_url == "http://192.0.2.20/isodrop/" and svc.reconciler.server == "192.0.2.20"
+        assert svc.reconciler.config.http_url == "http://192.0.2.20/isodrop/" and svc.site.server == "192.0.2.20"
         assert svc.config.http_url == "auto", "the configuration as written stays what reloads compare"
 
         # The network file isodrop wrote for the old address: the journal and `isodrop status` say so.
@@ -421,10 +421,10 @@ def test_service_makes_http_url_auto_concrete_and_follows_a_new_address(
         monkeypatch.setattr(service, "interface_networks", lambda: networks)
         system_config = dataclasses.replace(config, local_mode=False, dnsmasq_network_file=network_file)
         svc._check_dnsmasq_network(system_config, "198.51.100.20")
-        assert "describes another network" in svc.system["dnsmasq network"]
+        assert "describes another network" in svc.running.said("dnsmasq network")
         write(network_file, ServerNetwork("eth0", networks["eth0"][0]))
         svc._check_dnsmasq_network(system_config, "198.51.100.20")
-        assert "dnsmasq network" not in svc.system
+        assert "dnsmasq network" not in svc.running.parts()
     finally:
         svc._stop_watching()
         svc.reconciler.shutdown()

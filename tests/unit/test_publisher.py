@@ -9,11 +9,13 @@ from pathlib import Path
 from isodrop.config import Config, local_defaults
 from isodrop.publisher import Publisher
 from isodrop.render.publication import Publication
+from isodrop.running import RunningState
+from isodrop.site import Site
 
 
 def test_per_pc_files_of_removed_pins_are_deleted_but_not_ones_written_by_hand(tmp_path: Path) -> None:
     config = local_defaults(tmp_path)
-    publisher = Publisher(config, {})
+    publisher = Publisher(Site.make(config, "192.0.2.1"), RunningState())
     mine = config.tftp_root / "pxelinux.cfg/01-52-54-00-aa-bb-01"
     by_hand = config.tftp_root / "pxelinux.cfg/01-52-54-00-aa-bb-09"
     grub = config.tftp_root / "grub/clients/01-52-54-00-aa-bb-01.cfg"
@@ -41,20 +43,22 @@ def test_only_a_change_is_written_re_read_and_signalled_and_a_failed_re_read_is_
     config = dataclasses.replace(
         local_defaults(tmp_path), local_mode=False, exports_reload_command=command, dnsmasq_pid_file=tmp_path / "pid"
     )
-    system: dict[str, str] = {}
-    publisher = Publisher(config, system)
+    running = RunningState()
+    publisher = Publisher(Site.make(config, "192.0.2.1"), running)
     publisher.publish(publication(config, "MENU 1\n", "/srv/a\n"))
     menu = config.tftp_root / "pxelinux.cfg/default"
     assert menu.read_text() == "MENU 1\n" and config.exports_file.read_text() == "/srv/a\n"
-    assert rereads.read_text().count("run") == 1 and system["exports"].startswith("ran sh -c")
-    assert "dnsmasq not signalled: pid file" in system["dnsmasq"]
+    assert rereads.read_text().count("run") == 1 and running.said("exports").startswith("ran sh -c")
+    assert "dnsmasq not signalled: pid file" in running.said("dnsmasq")
     written = menu.stat().st_mtime_ns
-    del system["dnsmasq"]
+    running.clear("dnsmasq")
     publisher.publish(publication(config, "MENU 1\n", "/srv/a\n"))  # nothing changed: nothing done
-    assert menu.stat().st_mtime_ns == written and rereads.read_text().count("run") == 1 and "dnsmasq" not in system
+    assert (
+        menu.stat().st_mtime_ns == written and rereads.read_text().count("run") == 1 and running.said("dnsmasq") == ""
+    )
     (tmp_path / "broken").touch()
     publisher.publish(publication(config, "MENU 1\n", "/srv/a\n/srv/b\n"))
-    assert rereads.read_text().count("run") == 2 and "exports re-read failed" in system["exports"]
+    assert rereads.read_text().count("run") == 2 and "exports re-read failed" in running.said("exports")
     (tmp_path / "broken").unlink()
     publisher.publish(publication(config, "MENU 1\n", "/srv/a\n/srv/b\n"))  # unchanged, but the re-read is owed
-    assert rereads.read_text().count("run") == 3 and system["exports"].startswith("ran sh -c")
+    assert rereads.read_text().count("run") == 3 and running.said("exports").startswith("ran sh -c")

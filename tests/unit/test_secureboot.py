@@ -116,7 +116,7 @@ def test_verdict_is_recorded_and_shown_in_status(tmp_path: Path) -> None:
     entry = BootEntry("debian-live", "Live", "live/vmlinuz", (), ("boot=live",))
     cfg = local_defaults(tmp_path)
     verdict = kernel_verdict(cfg, tree, entry)
-    assert verdict == {"boots": False, "signer": "", "reason": "unsigned kernel"}
+    assert verdict == Verdict(False, "", "unsigned kernel")
     bios_only = BootEntry("memtest", "Memtest", "live/vmlinuz", (), (), firmware=("bios",))
     assert kernel_verdict(cfg, tree, bios_only) is None, "only UEFI entries get a verdict"
     state = EntryState("live", "live.iso", 1, 1, Outcome.SERVED, entry=entry, secure_boot=verdict)

@@ -3,7 +3,6 @@ socket, read and left unread) and the server address. The service as a process: 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import socket
 import time
@@ -12,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from isodrop import service
-from isodrop.config import local_defaults
 
 
 def test_without_systemd_the_notifier_is_silent_and_has_no_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,10 +44,3 @@ def test_messages_reach_the_socket_and_an_unread_one_drops_them_with_one_warning
         assert sum("its notify socket is not being read" in r.getMessage() for r in caplog.records) == 1
     finally:
         reader.close()
-
-
-def test_the_server_address_from_the_config_wins(caplog: pytest.LogCaptureFixture) -> None:
-    config = dataclasses.replace(local_defaults(Path("/nonexistent")), server_address="192.0.2.7")
-    with caplog.at_level(logging.INFO, logger="isodrop"):
-        assert service.server_address(config) == "192.0.2.7"
-    assert "clients reach this server at 192.0.2.7 (from the config)" in caplog.text

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from isodrop.config import local_defaults
 from isodrop.model import BootEntry, Outcome
+from isodrop.report import PassReport
 from isodrop.sidecar import Sidecar
 from isodrop.state import EntryState
-from isodrop.status import MAX_IGNORED_SHOWN, document, format_status, has_problems, read, status_line, write
+from isodrop.status import MAX_IGNORED_SHOWN, document, format_status, has_problems, read, write
 from isodrop.trees import Trees
 
 
@@ -44,8 +45,8 @@ def test_ignored_names_and_retries_are_in_the_document_and_count_as_problems(tmp
 
 def test_status_line_says_when_names_are_ignored_or_the_drop_folder_is_unavailable() -> None:
     states = {"a": record("a.iso", Outcome.SERVED)}
-    assert status_line(states, [], 0) == "serving 1 ISO"
-    line = status_line(states, [], 0, ignored=2, unavailable=True)
+    assert PassReport(states=states).summary == "serving 1 ISO"
+    line = PassReport(states=states, ignored={"b.iso": "link out", "c.iso": "FIFO"}, unavailable=True).summary
     assert "2 ignored in the drop folder" in line and "drop folder unavailable, keeping what is served" in line
 
 
@@ -86,7 +87,7 @@ def test_status_without_a_service_is_the_last_document_written_else_the_records_
     config = local_defaults(tmp_path)
     Trees(config.trees_dir).prepare()
     Trees(config.trees_dir).save(record("a.iso", Outcome.SERVED))
-    alone = read(config)
+    alone = read(config, Trees(config.trees_dir))
     assert alone["made_by"] == "records" and not alone["running"] and [e["iso"] for e in alone["entries"]] == ["a.iso"]
     assert "made from the state records alone" in format_status(alone)
     config.state_dir.mkdir(parents=True)
@@ -94,17 +95,17 @@ def test_status_without_a_service_is_the_last_document_written_else_the_records_
     states = {"a": record("a.iso", Outcome.SERVED)}
     scanned = document(config, states=states, summary="", running=False, sidecar_errors=errors, made_by="scan")
     write(config, scanned | {"ignored": [{"iso": "f.iso", "reason": "a FIFO"}]})
-    doc = read(config)
+    doc = read(config, Trees(config.trees_dir))
     assert doc["made_by"] == "scan" and not doc["running"] and doc["ignored"][0]["iso"] == "f.iso"
     assert doc["entries"][0]["sidecar_error"] == errors["a.iso"] and has_problems(doc)
     assert "as of `isodrop scan` at " in format_status(doc) and "sidecar ignored: a.iso.toml" in format_status(doc)
     dead = document(config, states=states, summary="", running=True, made_by="service") | {"pid": 2**22 + 1}
     write(config, dead | {"extracting": [{"iso": "x.iso", "percent": 5, "running": True}]})
-    doc = read(config)
+    doc = read(config, Trees(config.trees_dir))
     assert not doc["running"] and doc["extracting"] == [], "a service that died extracts nothing"
     assert "as of the service's last pass at " in format_status(doc)
     write(config, dead | {"pid": os.getpid()})
-    assert read(config)["running"], "a live service's document is shown as it is"
+    assert read(config, Trees(config.trees_dir))["running"], "a live service's document is shown as it is"
 
 
 def test_the_clients_part_is_one_line_in_status_with_its_problems(tmp_path: Path) -> None:

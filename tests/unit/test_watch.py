@@ -15,7 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from isodrop.watch import Settler, list_drop, open_for_writing, writers
+from isodrop import dropfolder
+from isodrop.watch import Settler
+from isodrop.writers import writers
+
+PROBE = "import sys; from pathlib import Path; from isodrop.writers import writers; print(writers(Path(sys.argv[1])))"
 
 
 class Clocks:
@@ -26,6 +30,16 @@ class Clocks:
     def advance(self, seconds: float) -> None:
         self.now += seconds
         self.wall += seconds
+
+
+def list_drop(drop_dir: Path) -> dict[str, os.stat_result]:
+    """ISOs under the drop folder by relative name (isodrop.dropfolder.list_drop's policies)."""
+    return dropfolder.list_drop(drop_dir).isos
+
+
+def open_for_writing(path: Path) -> bool:
+    """True when some process we can see has `path` open for writing (still being copied)."""
+    return writers(path)[0]
 
 
 def settler(clocks: Clocks, settle: float = 1.0, quiet: float = 10.0, hidden: bool = True) -> Settler:
@@ -180,7 +194,7 @@ def test_a_file_server_we_cannot_see_makes_the_close_wait(tmp_path: Path) -> Non
     # /proc/PID/fd is closed to it, as it is to the sandboxed service.
     code = "import os, time; open('/proc/self/comm', 'w').write('smbd'); os.setuid(65534); time.sleep(30)"
     other = subprocess.Popen([sys.executable, "-c", code])
-    probe = "import sys; from pathlib import Path; from isodrop.watch import writers; print(writers(Path(sys.argv[1])))"
+    probe = PROBE
     try:
         ServiceWait.until(lambda: _uid(other.pid) == 65534)
         done = subprocess.run(
@@ -217,7 +231,7 @@ def test_a_hidden_process_that_is_no_file_server_does_not_make_the_close_wait(tm
     import subprocess
     import sys
 
-    from isodrop.watch import _FILE_SERVERS, _comm
+    from isodrop.writers import _FILE_SERVERS, _comm
 
     servers = [pid for pid in os.listdir("/proc") if pid.isdigit() and _comm(pid).startswith(_FILE_SERVERS)]
     if servers:
@@ -227,7 +241,7 @@ def test_a_hidden_process_that_is_no_file_server_does_not_make_the_close_wait(tm
     iso.write_bytes(b"x")
     os.chmod(iso, 0o666)
     other = subprocess.Popen([sys.executable, "-c", "import os, time; os.setuid(65534); time.sleep(30)"])
-    probe = "import sys; from pathlib import Path; from isodrop.watch import writers; print(writers(Path(sys.argv[1])))"
+    probe = PROBE
     try:
         ServiceWait.until(lambda: _uid(other.pid) == 65534)
         done = subprocess.run(

@@ -38,4 +38,4 @@ def test_menu_items_carry_http_urls_only_when_http_is_configured() -> None:
         "http://10.0.0.1/isodrop/alpha/live/initrd.img",
         "http://10.0.0.1/isodrop/alpha/live/extra.img",
     )
-    assert item.params == item.append and item.append.endswith("console=ttyS0,115200")
+    assert item.append.endswith("console=ttyS0,115200")

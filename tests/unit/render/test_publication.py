@@ -11,11 +11,11 @@ from tests.harness.menu_entries import CONFIG, served
 
 def test_publication_is_computed_from_values_alone() -> None:
     """Menus and exports from records, trees present and sidecars: no file is read or written."""
-    from isodrop.build import context_for
     from isodrop.model import Outcome
     from isodrop.nfs import nfs_server
     from isodrop.render.publication import publication
     from isodrop.sidecar import Sidecar
+    from isodrop.site import Site
     from isodrop.state import EntryState
 
     config = dataclasses.replace(
@@ -27,7 +27,8 @@ def test_publication_is_computed_from_values_alone() -> None:
         return EntryState(slug=slug, source=f"{slug}.iso", size=1, mtime_ns=1, outcome=outcome, entry=entry)
 
     states = {s: state(s) for s in ("a", "b", "gone")} | {"bad": state("bad", Outcome.FAILED)}
-    contexts = {slug: context_for(config, "10.0.0.1", slug) for slug in states}
+    site = Site.make(config, "10.0.0.1")
+    contexts = {slug: site.context(slug) for slug in states}
     sidecars = {"b.iso": Sidecar(hidden=True), "a.iso": Sidecar(label="Renamed")}
     result = publication(
         states, {"a", "b", "bad"}, sidecars, contexts, config, active_loaders(config), nfs_server(config)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from isodrop import reconcile
+from isodrop import plan as plan_module
 from isodrop.model import BootEntry, Outcome
-from isodrop.reconcile import DropFile, plan
+from isodrop.plan import DropFile, plan
 from isodrop.state import EntryState, legacy_slug_for, slug_for
 
 
@@ -128,7 +128,7 @@ def test_a_record_made_by_the_old_rule_goes_and_its_iso_is_extracted_under_its_n
 def old_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     """The 24-bit rule, under which a safe name can equal another ISO's slug: the holder rule must
     protect a served ISO even when slugs collide."""
-    monkeypatch.setattr(reconcile, "slug_for", legacy_slug_for)
+    monkeypatch.setattr(plan_module, "slug_for", legacy_slug_for)
 
 
 @pytest.mark.usefixtures("old_rule")
