@@ -6,7 +6,9 @@ OVMF's Secure Boot build (TCG) boots from a disk (QEMU's FAT view of a folder), 
   network image has tftp and http, the CD image has neither (Debian's and Ubuntu's CD GRUB shape);
 - the same shim + GRUB signed by a stranger: shim refuses it ("Security Violation"), GRUB never runs;
 - the test shim with Debian's stock Microsoft-only variables: the firmware refuses the shim;
-- Debian's real shim + GRUB with the test variables: Microsoft's keys are still there, GRUB starts.
+- Debian's real shim + GRUB with the test variables: Microsoft's keys are still there, GRUB starts;
+- Debian's GRUB chainloads the test shim with a load option naming another file, and the test shim runs
+  that vendor-signed GRUB (how one menu can hand over to a vendor's own chain, docs/secure-boot-vendors.md).
 The kit needs the Debian archive's shim source and takes about a minute to build once; it serves only VM
 tests, so the whole module is marked vm.
 """
@@ -30,6 +32,8 @@ MARKER = "TESTVENDOR-GRUB-RAN"
 LISTED = "TESTVENDOR-GRUB-LISTED"
 # GRUB in normal mode reads $prefix/grub.cfg; both images have the prefix /boot/grub on their boot disk.
 MODULE_LISTING_CFG = f"echo {MARKER}\nlsmod\necho {LISTED}\nhalt\n"
+# Debian's GRUB hands over to the vendor's shim; the option is the second stage shim runs instead of grubx64.efi.
+CHAINLOAD_CFG = "chainloader /EFI/testvendor/shimx64.efi '\\EFI\\testvendor\\vendor-grub.efi'\nboot\n"
 DEBIAN_SHIM = Path("/usr/lib/shim/shimx64.efi.signed")
 DEBIAN_CD_GRUB = Path("/usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed")
 
@@ -138,3 +142,18 @@ def test_debian_shim_still_boots_with_the_test_variables(kit: VendorKit, net: Pr
     esp = disk(tmp_path / "esp", DEBIAN_SHIM, DEBIAN_CD_GRUB)
     console = boot(net, tmp_path, esp, kit.ovmf_vars, "Welcome to GRUB!", "debian")
     assert "Verification failed" not in console and "Access Denied" not in console
+
+
+def test_debian_grub_chainloads_the_vendor_shim_which_runs_the_grub_its_load_option_names(
+    kit: VendorKit, net: PrivateNet, tmp_path: Path
+) -> None:
+    esp = disk(tmp_path / "esp", DEBIAN_SHIM, DEBIAN_CD_GRUB, "echo DEBIAN-GRUB-RAN\n" + CHAINLOAD_CFG)
+    vendor = esp / "EFI" / "testvendor"
+    vendor.mkdir()
+    shutil.copyfile(kit.shim, vendor / "shimx64.efi")  # and no grubx64.efi beside it: only the option names one
+    early = f"echo {MARKER}\nhalt\n"
+    build_grub(
+        vendor / "vendor-grub.efi", ["normal", "echo", "halt"], kit.key("vendor"), kit.cert("vendor"), "/", early
+    )
+    console = boot(net, tmp_path, esp, kit.ovmf_vars, MARKER, "chain")
+    assert console.index("DEBIAN-GRUB-RAN") < console.index(MARKER)
