@@ -8,7 +8,10 @@ OVMF's Secure Boot build (TCG) boots from a disk (QEMU's FAT view of a folder), 
 - the test shim with Debian's stock Microsoft-only variables: the firmware refuses the shim;
 - Debian's real shim + GRUB with the test variables: Microsoft's keys are still there, GRUB starts;
 - Debian's GRUB chainloads the test shim with a load option naming another file, and the test shim runs
-  that vendor-signed GRUB (how one menu can hand over to a vendor's own chain, docs/secure-boot-vendors.md).
+  that vendor-signed GRUB (how one menu can hand over to a vendor's own chain, docs/secure-boot-vendors.md);
+- kernels: the vendor GRUB under the test shim starts Debian's kernel re-signed by the vendor key and
+  refuses Debian's own signature ("bad shim signature"); chained from Debian's shim and GRUB, the test
+  shim's keys (not Debian's) decide, so the vendor-signed kernel starts there too.
 The kit needs the Debian archive's shim source and takes about a minute to build once; it serves only VM
 tests, so the whole module is marked vm.
 """
@@ -23,8 +26,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.liveiso import base_dir
 from tests.e2e.netns import PrivateNet
-from tests.e2e.testvendor import VendorKit, build_grub, disk_boot_args, vendor_kit, virt_fw_vars
+from tests.e2e.testvendor import VendorKit, build_grub, disk_boot_args, sign_kernel, vendor_kit, virt_fw_vars
 from tests.e2e.vm import OVMF_VARS_MS, SerialVM
 
 pytestmark = [pytest.mark.vm, pytest.mark.network]  # VMs in a private network namespace
@@ -41,6 +45,11 @@ DEBIAN_CD_GRUB = Path("/usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed")
 @pytest.fixture(scope="module")
 def kit() -> VendorKit:
     return vendor_kit()
+
+
+@pytest.fixture(scope="module")
+def debian_kernel() -> Path:
+    return base_dir() / "vmlinuz"  # Debian's signed kernel, as the live ISO tests use it
 
 
 @pytest.fixture(scope="module")
@@ -67,13 +76,15 @@ def disk(folder: Path, shim: Path, grub: Path, config: str = "") -> Path:
     return folder
 
 
-def boot(net: PrivateNet, tmp_path: Path, esp: Path, vars_file: Path, wanted: str, name: str) -> str:
+def boot(
+    net: PrivateNet, tmp_path: Path, esp: Path, vars_file: Path, wanted: str, name: str, failures: tuple[str, ...] = ()
+) -> str:
     """Boot the disk with Secure Boot on until `wanted` shows on the console; returns the console text."""
     vars_copy = tmp_path / f"{name}-vars.fd"
     shutil.copyfile(vars_file, vars_copy)
     vm = SerialVM(net, tmp_path, name, disk_boot_args(esp, vars_copy))
     try:
-        vm.wait_for(wanted, 120)
+        vm.wait_for(wanted, 120, failures)
         return vm.text()
     finally:
         vm.close()
@@ -157,3 +168,44 @@ def test_debian_grub_chainloads_the_vendor_shim_which_runs_the_grub_its_load_opt
     )
     console = boot(net, tmp_path, esp, kit.ovmf_vars, MARKER, "chain")
     assert console.index("DEBIAN-GRUB-RAN") < console.index(MARKER)
+
+
+KERNEL_STARTED = "isodrop.testvendor.kernel"  # on the kernel command line, which Linux prints early
+KERNEL_CFG = f"linux /vmlinuz console=ttyS0 panic=-1 {KERNEL_STARTED}\nboot\n"
+
+
+@pytest.mark.parametrize(("signer", "starts"), [("vendor", True), ("debian", False)])
+def test_vendor_grub_starts_only_kernels_its_shim_trusts(
+    kit: VendorKit, net: PrivateNet, tmp_path: Path, debian_kernel: Path, signer: str, starts: bool
+) -> None:
+    esp = disk(tmp_path / "esp", kit.shim, kit.grub_net, KERNEL_CFG)
+    if signer == "debian":
+        shutil.copyfile(debian_kernel, esp / "vmlinuz")
+    else:
+        sign_kernel(kit, debian_kernel, esp / "vmlinuz", signer)
+    wanted, failure = (
+        ("Kernel command line:", "bad shim signature") if starts else ("bad shim signature", "Linux version")
+    )
+    console = boot(net, tmp_path, esp, kit.ovmf_vars, wanted, signer, failures=(failure,))
+    assert (KERNEL_STARTED in console.split("Kernel command line:", 1)[-1]) is starts
+
+
+def test_chained_vendor_shim_verifies_the_kernel_with_its_own_keys(
+    kit: VendorKit, net: PrivateNet, tmp_path: Path, debian_kernel: Path
+) -> None:
+    esp = disk(tmp_path / "esp", DEBIAN_SHIM, DEBIAN_CD_GRUB, CHAINLOAD_CFG)
+    vendor = esp / "EFI" / "testvendor"
+    vendor.mkdir()
+    shutil.copyfile(kit.shim, vendor / "shimx64.efi")
+    early = KERNEL_CFG.replace("/vmlinuz", "/vmlinuz-vendor")
+    build_grub(
+        vendor / "vendor-grub.efi",
+        ["linux", "boot", "echo", "fat", "part_msdos"],
+        kit.key("vendor"),
+        kit.cert("vendor"),
+        "/",
+        early,
+    )
+    sign_kernel(kit, debian_kernel, esp / "vmlinuz-vendor")
+    console = boot(net, tmp_path, esp, kit.ovmf_vars, "Kernel command line:", "chain-kernel", ("bad shim signature",))
+    assert KERNEL_STARTED in console.split("Kernel command line:", 1)[1]

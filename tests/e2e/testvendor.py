@@ -6,6 +6,7 @@ Real Ubuntu and Fedora signed binaries cannot be downloaded here, so the tests b
     keys/ca.{key,pem,der}          a stand-in for Microsoft's third-party UEFI CA (signs the shim)
     keys/vendor.{key,pem,der}      the vendor's key: built into the shim, signs GRUB and kernels
     keys/stranger.{key,pem}        a key nobody trusts (for images that must be refused)
+    (sign_kernel)                  a kernel re-signed by the vendor key, made per test from Debian's
     OVMF_VARS_4M.testca.fd         Debian's OVMF_VARS_4M.ms.fd (Microsoft's PK, KEK, db; Secure Boot on)
                                    plus the test CA in db, so Debian's real shim keeps booting as well
     shimx64.efi, mmx64.efi         Debian's shim source built with the vendor certificate, signed by the CA
@@ -206,6 +207,16 @@ def build_grub(
             argv += ["-c", str(config)]
         run([*argv, "-o", str(unsigned), *modules])
         sign(unsigned, key, cert, output)
+    return output
+
+
+def sign_kernel(kit: VendorKit, kernel: Path, output: Path, signer: str = "vendor") -> Path:
+    """A copy of `kernel` (e.g. Debian's) with its signatures replaced by `signer`'s: a vendor's kernel."""
+    with tempfile.TemporaryDirectory(prefix="testvendor-kernel-") as tmp:
+        unsigned = Path(tmp) / "vmlinuz"
+        shutil.copyfile(kernel, unsigned)
+        run(["sbattach", "--remove", str(unsigned)])
+        sign(unsigned, kit.key(signer), kit.cert(signer), output)
     return output
 
 
