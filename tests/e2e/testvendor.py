@@ -23,6 +23,7 @@ Command line: `python3 -m tests.e2e.testvendor` builds (or finds) the vendor and
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -150,18 +151,32 @@ def enroll_test_ca(ca_cert: Path, output: Path) -> None:
     ])  # fmt: skip
 
 
-def private_apt_options(state: Path) -> list[str]:
-    """apt options for a private state whose sources are the host's Debian archive as deb-src lists."""
+def private_apt_options(state: Path, source: bool = False, release: str | None = None) -> list[str]:
+    """apt options for a private state (lists, cache) whose sources are the host's Debian archive: as
+    deb-src lists (`source`) and/or for another `release` (then without the security archive)."""
     (state / "lists/partial").mkdir(parents=True, exist_ok=True)
     (state / "cache/archives/partial").mkdir(parents=True, exist_ok=True)
     (state / "sources.list.d").mkdir(exist_ok=True)
-    for source in Path("/etc/apt/sources.list.d").glob("*.sources"):
-        text = source.read_text()
-        if "Types: deb\n" in text:
-            (state / "sources.list.d" / source.name).write_text(text.replace("Types: deb\n", "Types: deb-src\n"))
+    stanzas = []
+    for file in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+        for stanza in file.read_text().split("\n\n"):
+            if not re.search(r"^Types:.*\bdeb\b", stanza, re.M) or (release and "security" in stanza):
+                continue
+            if release:
+                stanza = re.sub(r"^Suites:.*$", f"Suites: {release}", stanza, flags=re.M)
+            if source:
+                stanza = re.sub(r"^Types:.*$", "Types: deb-src", stanza, flags=re.M)
+            stanzas.append(stanza.strip())
+    (state / "sources.list.d" / "host.sources").write_text("\n\n".join(stanzas) + "\n")
     classic = Path("/etc/apt/sources.list")
-    lines = classic.read_text().splitlines() if classic.exists() else []
-    (state / "sources.list").write_text("".join(f"deb-src {line[4:]}\n" for line in lines if line.startswith("deb ")))
+    lines = []
+    for line in classic.read_text().splitlines() if classic.exists() else []:
+        match = re.match(r"deb\s+(\[[^]]*\]\s+)?(\S+)\s+(\S+)(.*)", line)
+        if match is None or (release and "security" in line):
+            continue
+        options, uri, suite, components = match.groups()
+        lines.append(f"{'deb-src' if source else 'deb'} {options or ''}{uri} {release or suite}{components}\n")
+    (state / "sources.list").write_text("".join(lines))
     return [
         "-o", f"Dir::Etc::SourceList={state / 'sources.list'}",
         "-o", f"Dir::Etc::SourceParts={state / 'sources.list.d'}",
@@ -174,7 +189,7 @@ def build_shim(vendor_der: Path, ca_key: Path, ca_cert: Path, output: Path) -> N
     version = package_version("shim-unsigned")
     with tempfile.TemporaryDirectory(prefix="testvendor-shim-") as tmp:
         work = Path(tmp)
-        options = private_apt_options(work / "apt")
+        options = private_apt_options(work / "apt", source=True)
         run(["apt-get", *options, "-qq", "update"])
         run(["apt-get", *options, "-qq", "source", "--download-only", f"shim={version}"], cwd=work)
         dsc = next(work.glob("shim_*.dsc"))
