@@ -6,7 +6,11 @@ boot server; dnsmasq from the shipped proxy snippet answers PXE only; an OVMF PC
 efi64/bootx64.efi (a Debian-signed shim), which fetches efi64/grubx64.efi from the same server; that GRUB
 must then find (tftp,<server>)/grub/grub.cfg, here a config that prints a marker and its $prefix.
 - Debian 13's signed grubnetx64 (grub 2.12, efinet proxy patch) finds it, behind Debian 12's or 13's shim;
-- Debian 12's (2.06) does not: it stops after "Welcome to GRUB!" (what issue 19 reports).
+- Debian 12's (2.06) does not: it stops after "Welcome to GRUB!" (what issue 19 reports);
+- a limit for the design: a vendor's shim that Debian's GRUB chainloads over TFTP does not find the
+  network (shim looks for the PXE protocol on the device GRUB gives it, the NIC's SNP handle, and falls
+  back to a file system: "Failed to find fs"), so it cannot fetch the GRUB its load option names; the
+  same chain works from a disk (tests/test_testvendor.py).
 Facts and sources: docs/secure-boot-vendors.md, section 3.
 """
 
@@ -23,7 +27,8 @@ import pytest
 from tests.e2e.debian13grub import debian13_grub
 from tests.e2e.netns import PrivateNet
 from tests.e2e.servers import PROXY_SNIPPET, start_dnsmasq, start_router
-from tests.e2e.vm import VM
+from tests.e2e.testvendor import build_grub, vendor_kit
+from tests.e2e.vm import OVMF_VARS_MS, VM
 
 pytestmark = [pytest.mark.vm, pytest.mark.network]
 MARKER = "PROXY-GRUB-CONFIG-READ"
@@ -62,10 +67,12 @@ def proxy_network(work: Path) -> Iterator[tuple[PrivateNet, Path]]:
         net.close()
 
 
-def pxe_boot(net: PrivateNet, work: Path, tftp: Path, shim: Path, grub: Path, name: str) -> VM:
+def pxe_boot(
+    net: PrivateNet, work: Path, tftp: Path, shim: Path, grub: Path, name: str, secure_boot_vars: Path = OVMF_VARS_MS
+) -> VM:
     shutil.copyfile(shim, tftp / "efi64" / "bootx64.efi")
     shutil.copyfile(grub, tftp / "efi64" / "grubx64.efi")
-    return VM(net, work, firmware="uefi", name=name, secure_boot=True, firmware_pxe=True)
+    return VM(net, work, "uefi", name, secure_boot=True, firmware_pxe=True, secure_boot_vars=secure_boot_vars)
 
 
 @pytest.mark.parametrize("shim_release", ["debian12", "debian13"])
@@ -93,5 +100,30 @@ def test_debian12_net_grub_does_not_read_a_proxy_offer(proxy_network: tuple[Priv
         with pytest.raises(TimeoutError):
             vm.wait_for(MARKER, SILENCE_SECONDS)
         assert vm.elapsed() - banner >= SILENCE_SECONDS
+    finally:
+        vm.close()
+
+
+def test_vendor_shim_chainloaded_over_tftp_does_not_find_the_network(
+    proxy_network: tuple[PrivateNet, Path], work: Path
+) -> None:
+    net, tftp = proxy_network
+    kit = vendor_kit()
+    vendor = tftp / "efi64" / "testvendor"
+    vendor.mkdir()
+    shutil.copyfile(kit.shim, vendor / "shimx64.efi")
+    early = "echo VENDOR-GRUB-OVER-TFTP\nhalt\n"
+    build_grub(
+        vendor / "vendor-grub.efi", ["normal", "echo", "halt"], kit.key("vendor"), kit.cert("vendor"), "/", early
+    )
+    chain = "chainloader /efi64/testvendor/shimx64.efi testvendor/vendor-grub.efi\nboot\necho CHAIN-FAILED\n"
+    (tftp / "grub" / "grub.cfg").write_text(f"echo {MARKER} prefix=$prefix\n{chain}")
+    grub = debian13_grub() / "grubnetx64.efi"
+    vm = pxe_boot(net, work, tftp, DEBIAN12_SHIM, grub, "chain", secure_boot_vars=kit.ovmf_vars)
+    try:
+        vm.wait_for("CHAIN-FAILED", 180, failures=("VENDOR-GRUB-OVER-TFTP", "Verification failed"))
+        console = vm.text()
+        assert MARKER in console and "Failed to find fs" in console
+        assert "testvendor/vendor-grub.efi: Unsupported" in console  # looked for on a file system, not TFTP
     finally:
         vm.close()
