@@ -193,6 +193,7 @@ class VM(SerialVM):
     `firmware_pxe` (UEFI only): a virtio NIC without option ROM (`romfile=`), so OVMF's own network
     stack (VirtioNetDxe + PxeBcDxe) does the PXE boot, as on a real PC, not QEMU's iPXE ROM.
     `mac`: another PC on the same network (another address from the DHCP server).
+    `secure_boot_vars`: the variable store to copy for Secure Boot (e.g. one whose db adds a test CA).
     """
 
     def __init__(
@@ -205,6 +206,7 @@ class VM(SerialVM):
         secure_boot: bool = False,
         firmware_pxe: bool = False,
         mac: str = "52:54:00:12:34:56",
+        secure_boot_vars: Path = OVMF_VARS_MS,
     ) -> None:
         if firmware not in ("bios", "uefi"):
             raise ValueError(firmware)
@@ -225,7 +227,7 @@ class VM(SerialVM):
             "n",
         ]
         if firmware == "uefi":
-            code, vars_file = (OVMF_CODE_SECBOOT, OVMF_VARS_MS) if secure_boot else (OVMF_CODE, OVMF_VARS)
+            code, vars_file = (OVMF_CODE_SECBOOT, secure_boot_vars) if secure_boot else (OVMF_CODE, OVMF_VARS)
             vars_copy = workdir / f"{name}-{vars_file.name}"
             shutil.copyfile(vars_file, vars_copy)
             if secure_boot:
