@@ -6,7 +6,6 @@ from pathlib import Path
 
 from isodrop.config import local_defaults
 from isodrop.model import BootEntry, Outcome
-from isodrop.report import PassReport
 from isodrop.sidecar import Sidecar
 from isodrop.state import EntryState
 from isodrop.status import MAX_IGNORED_SHOWN, document, format_status, has_problems, read, write
@@ -41,13 +40,6 @@ def test_ignored_names_and_retries_are_in_the_document_and_count_as_problems(tmp
     text = format_status(doc | {"pid": 1})
     assert "  ignored       x0000.iso\n      a FIFO, not a regular file" in text
     assert "... and 3 more ignored names" in text
-
-
-def test_status_line_says_when_names_are_ignored_or_the_drop_folder_is_unavailable() -> None:
-    states = {"a": record("a.iso", Outcome.SERVED)}
-    assert PassReport(states=states).summary == "serving 1 ISO"
-    line = PassReport(states=states, ignored={"b.iso": "link out", "c.iso": "FIFO"}, unavailable=True).summary
-    assert "2 ignored in the drop folder" in line and "drop folder unavailable, keeping what is served" in line
 
 
 def served(name: str) -> EntryState:
