@@ -29,6 +29,7 @@ from isodrop.pins import PinBook
 from isodrop.plan import DropFile, plan
 from isodrop.publisher import Publisher
 from isodrop.rebuild import adopt_old_slugs, refreshed
+from isodrop.removal import remove_tree
 from isodrop.render.publication import publication
 from isodrop.report import PassReport
 from isodrop.retry import RetryBook, RetryPolicy
@@ -36,7 +37,6 @@ from isodrop.running import RunningState
 from isodrop.sidecar import SIDECAR_SUFFIX, Sidecar, SidecarError, SidecarPolicy, apply, load_drop_sidecar
 from isodrop.site import Site
 from isodrop.state import EntryState
-from isodrop.trees import remove_tree
 from isodrop.watch import Settler
 
 log = logging.getLogger("isodrop")

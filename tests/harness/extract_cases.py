@@ -109,3 +109,22 @@ def read_volume_id(iso: Path) -> str:
     finally:
         image.close()
         handle.close()
+
+
+def deep_tree(root: Path, depth: int) -> Path:
+    """`depth` nested folders, each with a file, built with relative opens (the path is past PATH_MAX)."""
+    root.mkdir()
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for level in range(depth):
+            file_fd = os.open(f"f{level}", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+            os.write(file_fd, b"x")
+            os.close(file_fd)
+            os.mkdir("d" * 100, dir_fd=fd)
+            child = os.open("d" * 100, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        os.fchmod(fd, 0o555)  # a read-only folder at the bottom, as extraction leaves them
+    finally:
+        os.close(fd)
+    return root
