@@ -1,5 +1,5 @@
 """ISO contents and tree listings the extraction tests share: a Debian-live and an Ubuntu layout with md5sum.txt,
-listings of an extracted tree (ours, xorriso's) and a folder snapshot."""
+listings of an extracted tree (ours, xorriso's), a folder snapshot and a tree deeper than PATH_MAX."""
 
 from __future__ import annotations
 
