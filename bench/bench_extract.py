@@ -94,7 +94,7 @@ def main() -> None:
 
 
 def _remove(path: Path) -> None:
-    from isodrop.trees import remove_tree
+    from isodrop.removal import remove_tree
 
     remove_tree(path)
 

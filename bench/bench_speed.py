@@ -186,7 +186,7 @@ def settle_disks(pause: float, quiet: float = 1.0, limit: float = 60.0) -> None:
 
 
 def remove(path: Path) -> None:
-    from isodrop.trees import remove_tree
+    from isodrop.removal import remove_tree
 
     remove_tree(path)
 

@@ -23,9 +23,10 @@ from isodrop.families import DirTree, recognise
 from isodrop.journal import iso_extra
 from isodrop.model import BootEntry, Outcome, Recognition, ServerContext
 from isodrop.plan import DropFile
+from isodrop.removal import remove_tree
 from isodrop.secureboot import Verdict, verify_kernel
 from isodrop.state import EntryState
-from isodrop.trees import Trees, remove_tree
+from isodrop.trees import Trees
 
 log = logging.getLogger("isodrop")
 

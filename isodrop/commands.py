@@ -10,7 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
-from isodrop import __version__, check, clients, lock, pins, status, statuspage, units
+from isodrop import __version__, check, clients, lock, pins, status, units
 from isodrop.address import interface_networks, server_address
 from isodrop.config import DEFAULT_CONFIG_PATH, Config, load, local_defaults
 from isodrop.dnsmasq_network import server_network, write
@@ -62,10 +62,7 @@ def cmd_scan(config: Config, args: argparse.Namespace) -> int:
         # No watcher here, so no close events: an ISO still being written is waited for up to quiet_seconds.
         report = reconciler.run_until_idle(wait_for_copies=config.quiet_seconds + 1)
         doc = status.of_pass(config, report, made_by="scan", running=False, system=running.parts())
-        if problem := statuspage.publish(config, doc):  # a warning, never a failed scan
-            logging.getLogger("isodrop").warning("%s", problem)
-            doc["system"]["status page"] = problem
-        status.write(config, doc)  # what `status` shows next
+        status.publish(config, doc)  # what `status` shows next; a page that cannot be written is a warning
     finally:
         reconciler.shutdown()
     print(shown(report.summary))

@@ -254,11 +254,9 @@ class Identity:
     fingerprint: str
 
 
-def identity_of(path: Path, st: os.stat_result) -> Identity | None:
-    try:
-        return Identity(st.st_ino, st.st_ctime_ns, fingerprint(path, st.st_size))
-    except OSError:
-        return None
+def identity_of(path: Path, st: os.stat_result) -> Identity:
+    """The identity of the file `st` describes; raises OSError when it cannot be read right now."""
+    return Identity(st.st_ino, st.st_ctime_ns, fingerprint(path, st.st_size))
 
 
 def replaced(
@@ -282,8 +280,9 @@ def replaced(
             continue  # absent or visibly changed: the plan handles it
         if state.ino and (state.ino, state.ctime_ns) == (st.st_ino, st.st_ctime_ns):
             continue
-        now = identity_of(listing.paths[state.source], st)
-        if now is None:
+        try:
+            now = identity_of(listing.paths[state.source], st)
+        except OSError:
             continue  # cannot be read right now: judge it on the next pass
         if state.fingerprint and now.fingerprint != state.fingerprint:
             if being_written(listing.paths[state.source]):

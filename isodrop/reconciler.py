@@ -14,6 +14,7 @@ Each pass returns a `PassReport` (isodrop.report), which the service and `isodro
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import os
@@ -29,6 +30,7 @@ from isodrop.pins import PinBook
 from isodrop.plan import DropFile, plan
 from isodrop.publisher import Publisher
 from isodrop.rebuild import adopt_old_slugs, refreshed
+from isodrop.removal import remove_tree
 from isodrop.render.publication import publication
 from isodrop.report import PassReport
 from isodrop.retry import RetryBook, RetryPolicy
@@ -36,7 +38,6 @@ from isodrop.running import RunningState
 from isodrop.sidecar import SIDECAR_SUFFIX, Sidecar, SidecarError, SidecarPolicy, apply, load_drop_sidecar
 from isodrop.site import Site
 from isodrop.state import EntryState
-from isodrop.trees import remove_tree
 from isodrop.watch import Settler
 
 log = logging.getLogger("isodrop")
@@ -290,7 +291,11 @@ class Reconciler:
     @staticmethod
     def _job_for(item: DropFile, listing: dropfolder.Listing) -> Job:
         st, real = listing.isos.get(item.name), listing.paths.get(item.name)
-        return Job(drop=item, identity=dropfolder.identity_of(real, st) if st and real else None)
+        identity = None  # unknown: gone or unreadable now (its extraction says why)
+        if st and real:
+            with contextlib.suppress(OSError):
+                identity = dropfolder.identity_of(real, st)
+        return Job(drop=item, identity=identity)
 
     @staticmethod
     def _junk(job: Job, listing: dropfolder.Listing) -> EntryState | None:

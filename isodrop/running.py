@@ -18,9 +18,9 @@ class RunningState:
     def clear(self, part: str) -> None:
         self._said.pop(part, None)
 
-    def said(self, part: str) -> str:
-        """The part's last message, "" when it has nothing to say."""
-        return self._said.get(part, "")
+    def said(self, part: str) -> str | None:
+        """The part's last message; None when it has said nothing (or was cleared)."""
+        return self._said.get(part)
 
     def parts(self) -> dict[str, str]:
         """Every part's last message (a copy), for the status document."""

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import sdnotify
 
-from isodrop import clients, dnsmasq_network, dropfolder, lock, status, statuspage
+from isodrop import clients, dnsmasq_network, dropfolder, lock, status
 from isodrop.address import interface_networks
 from isodrop.config import HTTP_URL_AUTO, Config
 from isodrop.reconciler import Reconciler
@@ -327,12 +327,5 @@ class Service:
         doc["clients"] = clients.status_part(self.clients, dict(self.report.states), save=True)
         stop = self.clients.next_stop()
         self.stop_due = None if stop is None else time.monotonic() + max(0.0, stop - time.time()) + STOP_MARGIN
-        problem = statuspage.publish(self.config, doc)
-        if problem != before:
-            if problem:
-                log.warning("%s", problem)
-            else:
-                log.info("status page written to %s", statuspage.page_path(self.config))
-        if problem:
+        if problem := status.publish(self.config, doc, before):
             self.running.say("status page", problem)
-        status.write(self.config, doc | {"system": self.running.parts()})

@@ -8,13 +8,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from isodrop import effects
+from isodrop import effects, statuspage
 from isodrop.build import Job
 from isodrop.config import Config
 from isodrop.families import proof
@@ -25,6 +26,8 @@ from isodrop.report import PassReport
 from isodrop.sidecar import SIDECAR_SUFFIX, Sidecar, SidecarError, apply, change
 from isodrop.state import EntryState
 from isodrop.trees import Trees
+
+log = logging.getLogger("isodrop")
 
 
 def status_path(config: Config) -> Path:
@@ -143,6 +146,23 @@ def _as_booted(state: EntryState, sidecar: Sidecar | None, config: Config) -> di
 
 def write(config: Config, doc: dict[str, Any]) -> None:
     effects.write_if_changed(status_path(config), json.dumps(doc, indent=2) + "\n")
+
+
+def publish(config: Config, doc: dict[str, Any], page_problem_before: str | None = None) -> str | None:
+    """Write `doc` as the status page and where `isodrop status` reads it: the one way the service
+    (after every pass) and `isodrop scan` (at its end) write it. A page that cannot be written is a
+    warning, logged when it starts or changes, shown under "system" as "status page" and returned (None:
+    the page is written or not wanted); never a failed pass."""
+    problem = statuspage.publish(config, doc)
+    if problem != page_problem_before:
+        if problem:
+            log.warning("%s", problem)
+        else:
+            log.info("status page written to %s", statuspage.page_path(config))
+    if problem:
+        doc["system"]["status page"] = problem
+    write(config, doc)
+    return problem
 
 
 def read(config: Config, trees: Trees) -> dict[str, Any]:

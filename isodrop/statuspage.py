@@ -133,13 +133,13 @@ def render(doc: Mapping[str, Any], templates_dir: Path | None = None) -> str:
     return _environment(templates_dir).get_template(TEMPLATE).render(view(doc))
 
 
-def publish(config: Config, doc: Mapping[str, Any]) -> str:
-    """Write the page when it changed; "" when it is there, else why there is no page (a warning for the
-    log and the status document, never a failed pass: a broken override template or an unwritable
-    folder costs the page only)."""
+def publish(config: Config, doc: Mapping[str, Any]) -> str | None:
+    """Write the page when it changed; None when it is there (or not wanted), else why there is no page
+    (a warning for the log and the status document, never a failed pass: a broken override template or
+    an unwritable folder costs the page only)."""
     path = page_path(config)
     if path is None:
-        return ""
+        return None
     try:
         page = render(doc, config.templates_dir)
     except Exception as exc:  # an override template can fail in any way jinja2 or its own code can
@@ -148,4 +148,4 @@ def publish(config: Config, doc: Mapping[str, Any]) -> str:
         effects.write_if_changed(path, page, durable=False)  # made again by the next pass
     except OSError as exc:
         return f"no status page: cannot write {path}: {exc.strerror or exc}"
-    return ""
+    return None

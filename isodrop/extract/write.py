@@ -26,7 +26,7 @@ from isodrop.extract.checksums import Checklist, hash_files, image_reader, read_
 from isodrop.extract.errors import ExtractError, ExtractResult, one_line
 from isodrop.extract.image import read_manifest
 from isodrop.extract.manifest import Extents, Manifest, Node, dir_mode, file_mode
-from isodrop.trees import remove_tree
+from isodrop.removal import remove_tree
 
 CHUNK = 8 * 1024 * 1024  # bytes per copy call: small enough for prompt progress and should_stop
 PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -1,7 +1,8 @@
 """Distribution families: one module each; FAMILIES lists them, most specific first.
 
-To add a family, write one `Family(...)` value (a derivative: `dataclasses.replace(parent, ...)`)
-in its module and put it in FAMILIES before anything that would also claim its trees.
+To add a family, write one `Family(...)` value (a live system in a known medium folder:
+`LiveMedium(...).family(...)`; a derivative: `dataclasses.replace(parent, ...)`) in its module and put
+it in FAMILIES before anything that would also claim its trees.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from isodrop.model import BootEntry, NotBootable, ServerContext
 
@@ -295,6 +295,27 @@ class Family:
             menu_group=self.menu_group,
             firmware=self.firmware(tree) if self.firmware else ("bios", "efi64"),
             copies_to_ram_bytes=self.ram_copy(tree, ctx, params) if self.ram_copy else 0,
+        )
+
+
+@dataclass(frozen=True)
+class LiveMedium:
+    """The folder of a live ISO that holds its root (`filesystem.squashfs`), kernel and initrd: the part
+    of a layout that systems built with the same tool share (casper's `casper/`, live-build's `live/`).
+    `family` makes a Family that requires the root and boots those files; the rest is the family's own."""
+
+    folder: str  # "casper", "live"
+    kernels: tuple[str, ...]  # names in the folder, in order of preference
+    initrds: tuple[str, ...]  # the one initrd's candidate names, in order of preference
+
+    def family(self, name: str, menu_group: str, **own: Any) -> Family:
+        return Family(
+            name=name,
+            menu_group=menu_group,
+            requires=(f"{self.folder}/filesystem.squashfs",),
+            kernel=tuple(f"{self.folder}/{kernel}" for kernel in self.kernels),
+            initrds=(tuple(f"{self.folder}/{initrd}" for initrd in self.initrds),),
+            **own,
         )
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import replace
 
-from isodrop.families.base import Family, Tree, default_label
+from isodrop.families.base import LiveMedium, Tree, default_label
 from isodrop.families.bootcfg import GRUB_CONFIGS, default_entry, param_value
 from isodrop.families.initramfs import casper
 from isodrop.model import NotBootable, ServerContext
@@ -57,14 +57,9 @@ def _layer_params(tree: Tree, ctx: ServerContext) -> list[str]:
     return [f"layerfs-path={layer}"] if layer else []
 
 
-UBUNTU = Family(
-    name="ubuntu",
-    menu_group="Ubuntu",
-    requires=("casper/filesystem.squashfs",),
-    kernel=("casper/vmlinuz", "casper/vmlinuz.efi"),
-    initrds=(("casper/initrd", "casper/initrd.lz", "casper/initrd.gz"),),
-    params=casper.LINE,
-)
+CASPER_MEDIUM = LiveMedium("casper", kernels=("vmlinuz", "vmlinuz.efi"), initrds=("initrd", "initrd.lz", "initrd.gz"))
+
+UBUNTU = CASPER_MEDIUM.family("ubuntu", "Ubuntu", params=casper.LINE)
 
 UBUNTU_LAYERED = replace(
     UBUNTU,

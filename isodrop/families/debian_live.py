@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 
-from isodrop.families.base import Family, Params, Tree, default_label
+from isodrop.families.base import LiveMedium, Params, Tree, default_label
 from isodrop.families.bootcfg import SYSLINUX_CONFIGS, default_entry, medium_free
 from isodrop.families.initramfs import live_boot
 from isodrop.families.initramfs.kind import words
@@ -30,14 +30,12 @@ from isodrop.model import ServerContext
 
 LIVE_BOOT_PROOF = "booted in a VM with live-boot 1:20230131+deb12u1 (Debian 12)"
 
-DEBIAN_LIVE = Family(
-    name="debian-live",
-    menu_group="Debian live",
-    requires=("live/filesystem.squashfs",),
-    kernel=("live/vmlinuz", "live/vmlinuz-*"),
-    initrds=(("live/initrd.img{kernel_suffix}", "live/initrd.img", "live/initrd.img-*"),),
-    params=f"{live_boot.SELECT} components {live_boot.NFS}",
-    proven=LIVE_BOOT_PROOF,
+LIVE_BUILD_MEDIUM = LiveMedium(
+    "live", kernels=("vmlinuz", "vmlinuz-*"), initrds=("initrd.img{kernel_suffix}", "initrd.img", "initrd.img-*")
+)
+
+DEBIAN_LIVE = LIVE_BUILD_MEDIUM.family(
+    "debian-live", "Debian live", params=f"{live_boot.SELECT} components {live_boot.NFS}", proven=LIVE_BOOT_PROOF
 )
 
 KALI = replace(

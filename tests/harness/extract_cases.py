@@ -1,5 +1,5 @@
 """ISO contents and tree listings the extraction tests share: a Debian-live and an Ubuntu layout with md5sum.txt,
-listings of an extracted tree (ours, xorriso's) and a folder snapshot."""
+listings of an extracted tree (ours, xorriso's), a folder snapshot and a tree deeper than PATH_MAX."""
 
 from __future__ import annotations
 
@@ -109,3 +109,22 @@ def read_volume_id(iso: Path) -> str:
     finally:
         image.close()
         handle.close()
+
+
+def deep_tree(root: Path, depth: int) -> Path:
+    """`depth` nested folders, each with a file, built with relative opens (the path is past PATH_MAX)."""
+    root.mkdir()
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for level in range(depth):
+            file_fd = os.open(f"f{level}", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+            os.write(file_fd, b"x")
+            os.close(file_fd)
+            os.mkdir("d" * 100, dir_fd=fd)
+            child = os.open("d" * 100, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        os.fchmod(fd, 0o555)  # a read-only folder at the bottom, as extraction leaves them
+    finally:
+        os.close(fd)
+    return root

@@ -153,17 +153,6 @@ def test_check_reports_each_part(tmp_path: Path) -> None:
     assert "WARN" in done.stdout and "does not exist" in done.stdout
 
 
-def test_check_warns_that_menu_default_first_hands_the_choice_to_the_drop_folder(tmp_path: Path) -> None:
-    config = tmp_path / "c.toml"
-    config.write_text(f'drop_dir = "{tmp_path}/d"\ntftp_root = "{tmp_path}/t"\nmenu_default = "first"\n')
-    assert (
-        'WARN  menu_default = "first": whoever can write the drop folder'
-        in isodrop("check", "--config", str(config)).stdout
-    )
-    config.write_text(f'drop_dir = "{tmp_path}/d"\ntftp_root = "{tmp_path}/t"\nmenu_default = "a.iso"\n')
-    assert "menu_default" not in isodrop("check", "--config", str(config)).stdout
-
-
 def test_status_when_not_running_exits_3_and_lists_records(tmp_path: Path) -> None:
     demo = tmp_path / "demo"
     (demo / "drop").mkdir(parents=True)

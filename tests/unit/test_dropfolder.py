@@ -13,6 +13,7 @@ from isodrop.dropfolder import (
     NotServable,
     collisions,
     fingerprint,
+    identity_of,
     list_drop,
     open_regular,
     resolve_inside,
@@ -91,3 +92,14 @@ def test_availability_is_none_while_usable_and_the_reason_when_not(tmp_path: Pat
     assert DropAvailability(tmp_path, must_be_mountpoint=True).check() == (
         "the drop folder is not mounted (drop_dir_must_be_mountpoint = true)"
     ) or os.path.ismount(tmp_path)
+
+
+def test_an_identity_is_the_inode_ctime_and_fingerprint_and_an_unreadable_file_raises(tmp_path: Path) -> None:
+    iso = tmp_path / "a.iso"
+    iso.write_bytes(b"x" * 5000)
+    st = os.stat(iso)
+    identity = identity_of(iso, st)
+    assert (identity.ino, identity.ctime_ns) == (st.st_ino, st.st_ctime_ns) and identity.fingerprint
+    iso.unlink()
+    with pytest.raises(OSError):
+        identity_of(iso, st)

@@ -54,7 +54,7 @@ def test_only_a_change_is_written_re_read_and_signalled_and_a_failed_re_read_is_
     running.clear("dnsmasq")
     publisher.publish(publication(config, "MENU 1\n", "/srv/a\n"))  # nothing changed: nothing done
     assert (
-        menu.stat().st_mtime_ns == written and rereads.read_text().count("run") == 1 and running.said("dnsmasq") == ""
+        menu.stat().st_mtime_ns == written and rereads.read_text().count("run") == 1 and running.said("dnsmasq") is None
     )
     (tmp_path / "broken").touch()
     publisher.publish(publication(config, "MENU 1\n", "/srv/a\n/srv/b\n"))

@@ -1,15 +1,27 @@
 """The status document and its text, from plain values (no service running)."""
 
 import dataclasses
+import json
+import logging
 import os
 from pathlib import Path
 
+import pytest
+
 from isodrop.config import local_defaults
 from isodrop.model import BootEntry, Outcome
-from isodrop.report import PassReport
 from isodrop.sidecar import Sidecar
 from isodrop.state import EntryState
-from isodrop.status import MAX_IGNORED_SHOWN, document, format_status, has_problems, read, write
+from isodrop.status import (
+    MAX_IGNORED_SHOWN,
+    document,
+    format_status,
+    has_problems,
+    publish,
+    read,
+    status_path,
+    write,
+)
 from isodrop.trees import Trees
 
 
@@ -41,13 +53,6 @@ def test_ignored_names_and_retries_are_in_the_document_and_count_as_problems(tmp
     text = format_status(doc | {"pid": 1})
     assert "  ignored       x0000.iso\n      a FIFO, not a regular file" in text
     assert "... and 3 more ignored names" in text
-
-
-def test_status_line_says_when_names_are_ignored_or_the_drop_folder_is_unavailable() -> None:
-    states = {"a": record("a.iso", Outcome.SERVED)}
-    assert PassReport(states=states).summary == "serving 1 ISO"
-    line = PassReport(states=states, ignored={"b.iso": "link out", "c.iso": "FIFO"}, unavailable=True).summary
-    assert "2 ignored in the drop folder" in line and "drop folder unavailable, keeping what is served" in line
 
 
 def served(name: str) -> EntryState:
@@ -118,3 +123,21 @@ def test_the_clients_part_is_one_line_in_status_with_its_problems(tmp_path: Path
     text = format_status(doc)
     assert "PCs seen: 2, 1 stopped before their root file system (see isodrop clients)" in text
     assert "no client data (cannot read /x\\x1b[2J)" in text and "\x1b" not in text
+
+
+def test_publish_writes_the_document_and_a_page_problem_goes_into_it_and_the_log_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "isodrop")
+    config = local_defaults(tmp_path)
+    (tmp_path / "file").write_text("")
+    blocked = dataclasses.replace(config, status_page_dir=tmp_path / "file" / "www")
+    problem = publish(blocked, document(blocked, states={}, summary="", running=True))
+    assert problem is not None and problem.startswith("no status page: cannot write")
+    assert json.loads(status_path(config).read_text())["system"] == {"status page": problem}
+    assert caplog.text.count("no status page") == 1
+    again = publish(blocked, document(blocked, states={}, summary="", running=True), problem)
+    assert again == problem and caplog.text.count("no status page") == 1, "logged when it starts or changes"
+    assert publish(config, document(config, states={}, summary="", running=True), problem) is None
+    assert "status page written to" in caplog.text
+    assert json.loads(status_path(config).read_text())["system"] == {}

@@ -153,15 +153,15 @@ def test_publish_writes_only_when_changed_and_atomically(tmp_path: Path) -> None
     doc = document(config, states={}, summary="", running=True)
     path = page_path(config)
     assert path == tmp_path / "run" / "www" / PAGE_NAME
-    assert publish(config, doc) == "" and "No ISOs yet" in path.read_text()
+    assert publish(config, doc) is None and "No ISOs yet" in path.read_text()
     before = path.stat()
-    assert publish(config, doc) == ""
+    assert publish(config, doc) is None
     assert path.stat().st_ino == before.st_ino and path.stat().st_mtime_ns == before.st_mtime_ns, "unchanged"
-    assert publish(config, doc | {"server": "192.0.2.99"}) == ""
+    assert publish(config, doc | {"server": "192.0.2.99"}) is None
     assert "192.0.2.99" in path.read_text() and path.stat().st_ino != before.st_ino, "replaced, not edited"
     assert sorted(p.name for p in path.parent.iterdir()) == [PAGE_NAME], "no temporary files left"
     assert path.stat().st_mode & 0o777 == 0o644, "nginx's workers read it"
-    assert publish(dataclasses.replace(config, status_page_dir=None), doc) == "", "no folder: no page"
+    assert publish(dataclasses.replace(config, status_page_dir=None), doc) is None, "no folder: no page"
 
 
 def test_an_unwritable_folder_or_a_broken_template_is_a_reason_not_an_exception(tmp_path: Path) -> None:
@@ -179,7 +179,7 @@ def test_an_unwritable_folder_or_a_broken_template_is_a_reason_not_an_exception(
     (overrides / TEMPLATE).write_text("{% for x in %}")
     assert "TemplateSyntaxError" in publish(broken, doc)
     (overrides / TEMPLATE).write_text("<p>{{ doc.summary }} ({{ served|length }})</p>\n")
-    assert publish(broken, doc | {"summary": "<b>x</b>"}) == ""
+    assert publish(broken, doc | {"summary": "<b>x</b>"}) is None
     assert page_path(config).read_text() == "<p>&lt;b&gt;x&lt;/b&gt; (0)</p>\n", "an override is autoescaped too"
 
 

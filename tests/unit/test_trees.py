@@ -1,26 +1,23 @@
-"""The trees folder: namespaces no ISO name can reach, the old layout migrated, and removal that
-works for any depth and path length without following symlinks."""
+"""The trees folder: namespaces no ISO name can reach, the old layout migrated, read-only trees moved
+without CAP_DAC_OVERRIDE (removal itself is tested in test_removal.py)."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from isodrop.extract import extract_iso
 from isodrop.model import BootEntry, Outcome, ServerContext
+from isodrop.removal import remove_tree
 from isodrop.state import EntryState, slug_for
-from isodrop.trees import Trees, remove_tree
+from isodrop.trees import Trees
 from tests.harness.extract_cases import (
-    snapshot,
-    ubuntu_files,
+    deep_tree,
 )
-from tests.harness.isofactory import build_iso
 
 
 def record(name: str) -> EntryState:
@@ -29,46 +26,6 @@ def record(name: str) -> EntryState:
     return EntryState(
         slug=slug_for(name), source=name, size=1, mtime_ns=2, outcome=Outcome.SERVED, entry=entry, context=ctx
     )
-
-
-def deep_tree(root: Path, depth: int) -> Path:
-    """`depth` nested folders, each with a file, built with relative opens (the path is past PATH_MAX)."""
-    root.mkdir()
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for level in range(depth):
-            file_fd = os.open(f"f{level}", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
-            os.write(file_fd, b"x")
-            os.close(file_fd)
-            os.mkdir("d" * 100, dir_fd=fd)
-            child = os.open("d" * 100, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = child
-        os.fchmod(fd, 0o555)  # a read-only folder at the bottom, as extraction leaves them
-    finally:
-        os.close(fd)
-    return root
-
-
-def test_remove_tree_handles_1500_nested_folders_past_path_max(tmp_path: Path) -> None:
-    tree = deep_tree(tmp_path / "deep", 1500)
-    assert os.pathconf(tmp_path, "PC_PATH_MAX") < 1500 * 101
-    remove_tree(tree)
-    assert not tree.exists() and list(tmp_path.iterdir()) == []
-
-
-def test_remove_tree_never_follows_symlinks(tmp_path: Path) -> None:
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    (outside / "keep").write_text("precious")
-    tree = tmp_path / "tree"
-    (tree / "a").mkdir(parents=True)
-    (tree / "a" / "to-outside").symlink_to(outside)
-    (tree / "file-link").symlink_to(outside / "keep")
-    os.chmod(tree / "a", 0o500)
-    remove_tree(tree)
-    assert not tree.exists() and (outside / "keep").read_text() == "precious"
-    remove_tree(tree)  # already gone: nothing to do
 
 
 def test_an_iso_named_like_a_state_record_cannot_touch_another_record(tmp_path: Path) -> None:
@@ -174,6 +131,7 @@ import os, sys
 from pathlib import Path
 from isodrop.model import Outcome
 from isodrop.state import EntryState
+from isodrop.removal import remove_tree
 from isodrop.trees import Trees
 trees = Trees(Path(sys.argv[1]))
 trees.prepare()
@@ -230,23 +188,3 @@ def test_records_and_temporaries_are_private_and_start_up_fixes_an_older_install
     trees.save(record("d.iso"), durable=False)
     assert mode(root / ".state" / "c.json") == 0o600 and mode(root / ".state" / "d.json") == 0o600
     assert set(trees.records()) == {"a", "b", "c", "d"}
-
-
-def test_remove_tree_handles_read_only_folders_and_never_follows_links(tmp_path: Path, outside: Path) -> None:
-    iso = build_iso(tmp_path / "live.iso", ubuntu_files())
-    extract_iso(iso, tmp_path / "tree")
-    tree = tmp_path / "tree"
-    tree.chmod(0o755)
-    (tree / "to-outside").symlink_to(outside)  # as if something planted a link after extraction
-    (tree / "abs").symlink_to(outside / "x")
-    tree.chmod(0o555)
-    assert stat.S_IMODE((tree / "casper").stat().st_mode) == 0o555
-    before = snapshot(outside)
-    remove_tree(tree)
-    assert not tree.exists()
-    assert snapshot(outside) == before and (outside / "x").read_text() == "precious"
-    remove_tree(tree)  # already gone: nothing to do
-    link = tmp_path / "link-to-outside"
-    link.symlink_to(outside)
-    remove_tree(link)
-    assert not link.exists() and (outside / "x").exists()

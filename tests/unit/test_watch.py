@@ -18,8 +18,7 @@ import pytest
 from isodrop import dropfolder
 from isodrop.watch import Settler
 from isodrop.writers import writers
-
-PROBE = "import sys; from pathlib import Path; from isodrop.writers import writers; print(writers(Path(sys.argv[1])))"
+from tests.harness.servicekit import ServiceRun
 
 
 class Clocks:
@@ -133,24 +132,6 @@ def test_listing_skips_hidden_files_and_folders(tmp_path: Path) -> None:
     assert sorted(list_drop(tmp_path)) == ["B.ISO", "a.iso", "sub/c.iso"]
 
 
-def test_open_for_writing_sees_our_own_writer_in_another_process(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    iso = tmp_path / "a.iso"
-    iso.write_bytes(b"")
-    writer = subprocess.Popen([sys.executable, "-c", f"f = open({str(iso)!r}, 'ab'); import time; time.sleep(30)"])
-    try:
-        deadline = time.monotonic() + 10
-        while not open_for_writing(iso) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert open_for_writing(iso)
-    finally:
-        writer.kill()
-        writer.wait()
-    assert not open_for_writing(iso)
-
-
 def test_a_close_with_no_writer_that_could_hide_is_taken_at_once(tmp_path: Path) -> None:
     """A local cp as the service's user: no settle wait; the clocks do not move at all."""
     clocks, iso = Clocks(), tmp_path / "a.iso"
@@ -172,7 +153,7 @@ def test_a_close_while_another_writer_holds_the_file_is_not_taken(tmp_path: Path
     write(iso, b"x" * 1000, clocks.wall)
     writer = subprocess.Popen([sys.executable, "-c", f"f = open({str(iso)!r}, 'ab'); import time; time.sleep(30)"])
     try:
-        ServiceWait.until(lambda: open_for_writing(iso))
+        ServiceRun.wait_until(lambda: open_for_writing(iso), 10, "the other writer")
         s.closed(iso, "a.iso")  # one writer closed it, the other still has it open
         clocks.advance(100)
         assert stable(s, tmp_path) == {"a.iso": False}
@@ -180,82 +161,6 @@ def test_a_close_while_another_writer_holds_the_file_is_not_taken(tmp_path: Path
         writer.kill()
         writer.wait()
     assert stable(s, tmp_path) == {"a.iso": True}
-
-
-def test_a_file_server_we_cannot_see_makes_the_close_wait(tmp_path: Path) -> None:
-    """A Samba child (another user) whose descriptors are hidden from us counts when it may write the file."""
-    import subprocess
-    import sys
-
-    iso = tmp_path / "a.iso"
-    iso.write_bytes(b"x")
-    os.chmod(iso, 0o666)
-    # An "smbd" of another user (nobody); the probe runs without CAP_SYS_PTRACE, so that process's
-    # /proc/PID/fd is closed to it, as it is to the sandboxed service.
-    code = "import os, time; open('/proc/self/comm', 'w').write('smbd'); os.setuid(65534); time.sleep(30)"
-    other = subprocess.Popen([sys.executable, "-c", code])
-    probe = PROBE
-    try:
-        ServiceWait.until(lambda: _uid(other.pid) == 65534)
-        done = subprocess.run(
-            ["capsh", "--drop=cap_sys_ptrace", "--", "-c", f"{sys.executable} -c {probe!r} {iso}"],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-            check=False,
-        )
-    finally:
-        other.kill()
-        other.wait()
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "(False, True)"
-
-
-def _uid(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("Uid:"))
-
-
-class ServiceWait:
-    @staticmethod
-    def until(condition, timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert condition()
-
-
-def test_a_hidden_process_that_is_no_file_server_does_not_make_the_close_wait(tmp_path: Path) -> None:
-    """A root shell's cp has more capabilities than the service and is hidden from it too; if it was the
-    writer, the close event was its own."""
-    import subprocess
-    import sys
-
-    from isodrop.writers import _FILE_SERVERS, _comm
-
-    servers = [pid for pid in os.listdir("/proc") if pid.isdigit() and _comm(pid).startswith(_FILE_SERVERS)]
-    if servers:
-        pytest.skip(f"a file server runs here ({_comm(servers[0])}, pid {servers[0]}): its writers count as hidden")
-
-    iso = tmp_path / "a.iso"
-    iso.write_bytes(b"x")
-    os.chmod(iso, 0o666)
-    other = subprocess.Popen([sys.executable, "-c", "import os, time; os.setuid(65534); time.sleep(30)"])
-    probe = PROBE
-    try:
-        ServiceWait.until(lambda: _uid(other.pid) == 65534)
-        done = subprocess.run(
-            ["capsh", "--drop=cap_sys_ptrace", "--", "-c", f"{sys.executable} -c {probe!r} {iso}"],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-            check=False,
-        )
-    finally:
-        other.kill()
-        other.wait()
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "(False, False)"
 
 
 class Calls:

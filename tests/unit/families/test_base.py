@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from isodrop.families import FAMILIES, DirTree, recognise
+from isodrop.families import FAMILIES, DirTree, Family, recognise
+from isodrop.families.base import LiveMedium
 from isodrop.model import BootEntry, NotBootable
 from tests.harness.family_layouts import LAYOUTS, context, write_tree
 
@@ -62,3 +63,18 @@ def test_one_line_files_are_read_bounded(tmp_path: Path, layout_name: str, rel: 
     result = recognise(tree, context("x"))
     assert isinstance(result, BootEntry), result
     assert len(result.label) <= 300, result.label
+
+
+def test_a_live_medium_makes_a_family_that_requires_its_root_and_boots_its_files() -> None:
+    family = LiveMedium("live", kernels=("vmlinuz",), initrds=("initrd.img", "initrd.gz")).family(
+        "x", "X", params="boot=live", proven="p"
+    )
+    assert family == Family(
+        name="x",
+        menu_group="X",
+        requires=("live/filesystem.squashfs",),
+        kernel=("live/vmlinuz",),
+        initrds=(("live/initrd.img", "live/initrd.gz"),),
+        params="boot=live",
+        proven="p",
+    )
