@@ -21,8 +21,10 @@ from isodrop.secureboot import Verdict
 from isodrop.state import slug_for
 from tests.harness.loader_parsers import (
     Boot,
+    GrubItem,
     grub_boot,
     grub_entries,
+    grub_notice,
     grub_timeout_entry,
     ipxe_boot,
     ipxe_timeout_target,
@@ -129,6 +131,7 @@ def assert_entries_read_back(config, entries: list[Served]) -> None:  # type: ig
     texts = render_all(build_menu(entries, config))
     pxe, efi = parse_syslinux(texts["pxelinux"]), parse_syslinux(texts["syslinux-efi"])
     grub = {item.id: grub_boot(item) for item in grub_entries(parse_grub(texts["grub"], lockdown=False))}
+    locked = {item.id: item for item in grub_entries(parse_grub(texts["grub"], lockdown=True))}
     scripts = {view: parse_ipxe(texts[view]) for view in ("ipxe-bios", "ipxe-efi")}
     for s in entries:
         name = f"iso-{s.slug}"
@@ -140,8 +143,20 @@ def assert_entries_read_back(config, entries: list[Served]) -> None:  # type: ig
         if uefi:
             assert same(efi.labels[name], entry_boot(s, "syslinux-efi", config))
             assert same(grub[name], entry_boot(s, "grub", config))
+            assert_secure_boot_entry(s, locked[name], config)
             assert same(ipxe_boot(scripts["ipxe-efi"], f"entry-{name}"), entry_boot(s, "ipxe-efi", config))
     assert pxe.order.count("local") == 1 and "local" not in efi.order
+
+
+def assert_secure_boot_entry(s: Served, item: GrubItem, config) -> None:  # type: ignore[no-untyped-def]
+    """With Secure Boot on an entry whose kernel shim refuses is shown, marked, and only prints why
+    (the ISO's label and the verdict's reason) and waits for Escape; every other entry boots as without."""
+    if s.secure_boot is None or s.secure_boot.boots:
+        assert same(grub_boot(item), entry_boot(s, "grub", config))
+        return
+    assert item.title.endswith(" (needs Secure Boot off)")
+    shown = " ".join(" ".join(grub_notice(item)).split())
+    assert " ".join(s.secure_boot.reason.split()) in shown and "Press Escape to return to the menu." in shown
 
 
 # --- property tests ---------------------------------------------------------------------------------

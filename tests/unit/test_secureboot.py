@@ -60,6 +60,28 @@ def test_other_vendor_is_not_trusted(tmp_path: Path) -> None:
     verdict = verify_kernel(SHIM, SHIM)
     assert verdict is not None and not verdict.boots
     assert verdict.reason.startswith("signed by Microsoft") and "which this shim does not trust" in verdict.reason
+    # a real signature by a key shim does not trust: a MOK enrolment of that signer's CA is a way in
+    assert secureboot.untrusted_signer(verdict) == verdict.signer and verdict.signer.startswith("Microsoft")
+    said = describe(verdict)
+    assert "; to boot it: switch Secure Boot off in the PC's firmware settings, or enrol the CA" in said
+    assert f"issued {verdict.signer}'s certificate as a MOK" in said and "mokutil --import" in said
+    assert '"Enroll MOK"' in said and "/usr/share/doc/isodrop/booting.md" in said
+
+
+def test_only_an_untrusted_but_sound_signature_is_offered_a_mok_enrolment() -> None:
+    """A broken signature or an unsigned kernel stays refused whatever key is enrolled: Secure Boot off."""
+    for verdict in (
+        Verdict(False, "", "unsigned kernel"),
+        Verdict(False, "X", "signature does not match the image (signed by X)"),
+        Verdict(False, "X", "signed by Y, which this shim does not trust"),  # a signer the reason does not name
+        Verdict(True, "X", "boots (signed by X, trusted through Z)"),
+    ):
+        assert secureboot.untrusted_signer(verdict) == ""
+        assert "MOK" not in secureboot.remedy(verdict)
+    refused = Verdict(False, "Fedora Secure Boot Signer", "signed by Fedora Secure Boot Signer, which this shim ...")
+    assert secureboot.untrusted_signer(refused) == "Fedora Secure Boot Signer"
+    notice = secureboot.menu_notice("Fedora 41 " + "x" * 200, refused, width=40)
+    assert all(len(line) <= 40 for line in notice) and notice[-1] == "Press Escape to return to the menu."
 
 
 def test_self_signed_kernel_is_not_trusted(tmp_path: Path) -> None:
@@ -123,9 +145,10 @@ def test_verdict_is_recorded_and_shown_in_status(tmp_path: Path) -> None:
     again = EntryState.from_json(state.to_json())
     assert again.secure_boot == verdict
     summary = again.summary()
-    assert summary["secure_boot"] == "Secure Boot: does not boot: unsigned kernel"
+    off = "switch Secure Boot off in the PC's firmware settings"
+    assert summary["secure_boot"] == f"Secure Boot: does not boot: unsigned kernel; to boot it: {off}"
     doc = {"running": False, "drop_dir": "d", "config": "c", "entries": [summary], "extracting": [], "waiting": []}
-    assert "      Secure Boot: does not boot: unsigned kernel" in format_status(doc).splitlines()
+    assert f"      Secure Boot: does not boot: unsigned kernel; to boot it: {off}" in format_status(doc).splitlines()
 
 
 def test_a_missing_tool_leaves_the_verdict_open_instead_of_failing(
