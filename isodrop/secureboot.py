@@ -330,7 +330,7 @@ def certificate_name(der: bytes) -> str:
     """Subject CN of a DER certificate ("an unnamed certificate" without one)."""
     try:
         return _common_name(der, _tbs_fields(der, _tlv(der, 0, len(der)))[4]) or "an unnamed certificate"
-    except (Malformed, IndexError):
+    except (Malformed, IndexError, ValueError):  # ValueError: an attribute without its value
         return "an unnamed certificate"
 
 
