@@ -28,7 +28,7 @@ from isodrop.config import Config
 from isodrop.limits import LINE_MAX
 from isodrop.loaders.base import Loader, Section, not_an_option, sections, with_dispatch
 from isodrop.render.menu import Menu, MenuItem
-from isodrop.secureboot import menu_notice
+from isodrop.secureboot import menu_notice, untrusted_signer
 
 SHIM = PurePosixPath("efi64/bootx64.efi")  # the stable UEFI boot file name the dnsmasq snippets hand out
 # The name shim asks for: at the TFTP root (DHCP mode) or beside itself (proxy mode), see above.
@@ -51,9 +51,11 @@ class GrubEntry:
     id: str
     hotkey: str  # "" for none
     refused_with_secure_boot: str  # the quoted reason when the kernel fails the Secure Boot check, else ""
-    # With Secure Boot on such an entry is one that only says why: its title and quoted echo lines
+    # With Secure Boot on such an entry says why (its title and quoted echo lines); when a sound signature
+    # by a key shim does not trust is the only obstacle it first tries the kernel (a MOK may trust it)
     secure_boot_title: str
     secure_boot_notice: tuple[str, ...]
+    secure_boot_tries: bool
     kernel: str  # over TFTP: '/isodrop/x/vmlinuz'
     params: str  # the kernel command line: " " and a quoted word per parameter ("" for none)
     initrds: str  # over TFTP, quoted and space-separated; "" for none
@@ -120,6 +122,7 @@ class GrubLoader(Loader):
             refused_with_secure_boot=q(refused.reason) if refused else "",
             secure_boot_title=q(not_an_option(item.title + NEEDS_SECURE_BOOT_OFF)) if refused else "",
             secure_boot_notice=tuple(quote_words(list(menu_notice(item.title, refused)))) if refused else (),
+            secure_boot_tries=bool(refused and untrusted_signer(refused)),
             kernel=q("/" + item.kernel),
             params="".join(" " + word for word in quote_words(item.append.split())),
             initrds=" ".join(quote_words(["/" + i for i in item.initrds])),

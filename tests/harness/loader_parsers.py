@@ -236,20 +236,37 @@ def grub_boot(item: GrubItem, *, http: bool = False) -> Boot:
     if any(w == ["exit"] for w in item.body):
         return Boot(local=True, name=item.id)
     linux = next((w for w in item.body if w[0] == "linux" or (w[:2] == ["if", "linux"] and http)), None)
+    if linux is None:  # an entry that tries one kernel over TFTP: `if linux ...; then`
+        linux = next((w[1:-2] for w in item.body if w[:2] == ["if", "linux"] and w[-2:] == [";", "then"]), None)
     if linux is None:
         raise ParseError(f"entry {item.id!r} loads no kernel: {item.body}")
     initrd = next((w for w in item.body if w[0] == "initrd"), ["initrd"])
     return Boot(linux[1], tuple(initrd[1:]), tuple(linux[2:]), name=item.id)
 
 
+NOTICE_WAIT = ["sleep", "--interruptible", "3600"]
+
+
 def grub_notice(item: GrubItem) -> list[str]:
-    """What an entry that loads nothing prints (its `echo` lines), checked to wait for Escape and to
-    run nothing else; ParseError otherwise."""
-    if item.body[-1:] != [["sleep", "--interruptible", "3600"]]:
-        raise ParseError(f"entry {item.id!r} does not wait for a key at its end: {item.body}")
-    if any(w[0] != "echo" or len(w) != 2 for w in item.body[:-1]):
-        raise ParseError(f"entry {item.id!r} runs more than echo lines of one word each: {item.body}")
-    return [w[1] for w in item.body[:-1]]
+    """What a Secure Boot notice entry prints: its `echo` lines up to the wait for Escape. The entry must
+    load nothing, or (the form that tries the kernel first) print them exactly when `linux` fails:
+    ParseError otherwise."""
+    body = item.body
+    if body.count(NOTICE_WAIT) != 1:
+        raise ParseError(f"entry {item.id!r} does not wait for Escape once: {body}")
+    wait = body.index(NOTICE_WAIT)
+    start = wait
+    while start > 0 and body[start - 1][0] == "echo":
+        start -= 1
+    if any(len(w) != 2 for w in body[start:wait]):
+        raise ParseError(f"entry {item.id!r}: an echo line of more than one word: {body}")
+    if start == 0 and wait == len(body) - 1:
+        return [w[1] for w in body[start:wait]]
+    before, after = body[:start], body[wait + 1 :]
+    tries = len(before) >= 3 and before[0][0] == "echo" and before[1][:2] == ["if", "linux"]
+    if not (tries and before[-1] == ["else"] and all(w[0] == "initrd" for w in before[2:-1]) and after == [["fi"]]):
+        raise ParseError(f"entry {item.id!r}: its notice does not follow a failed `linux` only: {body}")
+    return [w[1] for w in body[start:wait]]
 
 
 def grub_entries(menu: GrubMenu) -> list[GrubItem]:

@@ -49,10 +49,14 @@ def served(
     firmware: tuple[str, ...] = ("bios", "efi64"),
     boots_with_secure_boot: bool | None = None,
     family: str = "debian-live",
+    signer: str = "",
 ) -> Served:
+    """`signer`: refused with Secure Boot as a sound signature by that untrusted signer (a MOK could help)."""
     slug = slug_for(source)
     entry = BootEntry(family, label, "live/vmlinuz", ("live/initrd.img",), params, menu_group=family, firmware=firmware)
     verdict = None if boots_with_secure_boot is None else Verdict(boots_with_secure_boot, "", "checked")
+    if signer:
+        verdict = Verdict(False, signer, f"signed by {signer}, which this shim does not trust")
     return Served(slug, source, f"isodrop/{slug}", entry, position, secure_boot=verdict)
 
 
@@ -156,7 +160,12 @@ def assert_secure_boot_entry(s: Served, item: GrubItem, config) -> None:  # type
         return
     assert item.title.endswith(" (needs Secure Boot off)")
     shown = " ".join(" ".join(grub_notice(item)).split())
-    assert " ".join(s.secure_boot.reason.split()) in shown and "Press Escape to return to the menu." in shown
+    reason = " ".join(s.secure_boot.reason.replace("\n", " ").split())
+    assert reason in shown and "Press Escape to return to the menu." in shown
+    if s.secure_boot.signer:  # a MOK may make shim trust it: the entry tries the kernel before the notice
+        assert same(grub_boot(item), entry_boot(s, "grub", config))
+    else:
+        assert not any(w[0] in ("linux", "initrd") or w[:2] == ["if", "linux"] for w in item.body)
 
 
 # --- property tests ---------------------------------------------------------------------------------
@@ -183,6 +192,7 @@ def drop_folders(draw: st.DrawFn) -> tuple[object, list[Served]]:
             params=tuple(draw(st.lists(param_text, min_size=1, max_size=3))),
             firmware=draw(st.sampled_from([("bios", "efi64"), ("bios",), ("efi64",)])),
             boots_with_secure_boot=draw(st.sampled_from([None, True, False])),
+            signer=draw(st.sampled_from(["", "", "Canonical Ltd. Secure Boot Signing", "it's ${x}\n'; fi {"])),
             family=draw(st.sampled_from(["debian-live", "casper"])),
         )
         for source in sources

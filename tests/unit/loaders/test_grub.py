@@ -157,6 +157,7 @@ def test_entry_shim_refuses_only_says_why_when_locked_down(tmp_path: Path) -> No
         "Press Escape to return to the menu.",
     ]
     assert grub_boot(on.items[0]) == grub_boot(off.items[0])
+    assert not any(w[0] in ("linux", "initrd", "if") for w in on.items[1].body), "an unsigned kernel is not tried"
     assert "--hotkey=2" in next(line for line in text.splitlines() if "(needs Secure Boot off)" in line)
 
 
@@ -164,8 +165,14 @@ def test_an_untrusted_signer_gets_the_mok_way_in_its_notice(tmp_path: Path) -> N
     reason = "signed by Canonical Ltd. Secure Boot Signing, which this shim does not trust (it trusts Debian CA)"
     verdict = Verdict(False, "Canonical Ltd. Secure Boot Signing", reason)
     text = render(config(tmp_path), [served("u", "Ubuntu 24.04", secure_boot=verdict)])
-    notice = grub_notice(parse_grub(text, lockdown=True).items[0])
+    locked = parse_grub(text, lockdown=True).items[0]
+    notice = grub_notice(locked)
     assert all(len(line) <= 76 for line in notice)
+    # a PC that enrolled the signer's CA as a MOK boots it: the kernel is tried first, the notice on failure
+    assert grub_boot(locked) == grub_boot(parse_grub(text, lockdown=False).items[0])
+    lines = [line.strip() for line in text.splitlines()]
+    tried = lines.index("if linux '/isodrop/u/live/vmlinuz' 'boot=live' 'console=ttyS0,115200'; then")
+    assert lines[tried + 1 : tried + 3] == ["initrd '/isodrop/u/live/initrd.img'", "else"]
     said = " ".join(" ".join(notice).split())
     assert said.startswith(f"Ubuntu 24.04: its kernel is {reason}.")
     assert "or enrol the CA of Canonical Ltd. Secure Boot Signing as a MOK (mokutil --import" in said
