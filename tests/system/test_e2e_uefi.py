@@ -16,8 +16,11 @@ Each boot time (VM start to marker) is printed.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +48,39 @@ def uefi_isos() -> tuple[LiveIso, LiveIso]:
     return build_iso("e2e-one"), build_iso("e2e-unsigned", unsigned_kernel=True)
 
 
+STRANGER = "e2e-stranger"
+
+
+@pytest.fixture(scope="module")
+def stranger_iso(uefi_isos: tuple[LiveIso, LiveIso], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The unsigned ISO with its kernel signed by a key of our own (a sound signature by a signer Debian's
+    shim does not trust: what Ubuntu's and Fedora's kernels are to it) and its own label."""
+    work = tmp_path_factory.mktemp("stranger")
+    unsigned = uefi_isos[1].path
+    for rel in ("live/vmlinuz", "md5sum.txt"):
+        extract = ["xorriso", "-osirrox", "on", "-indev", str(unsigned), "-extract", f"/{rel}", str(work / rel)]
+        subprocess.run(extract, check=True, capture_output=True)
+    key, cert, kernel = work / "stranger.key", work / "stranger.pem", work / "vmlinuz.signed"
+    subj = "/CN=Stranger Secure Boot Signing"
+    req = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", subj]
+    subprocess.run([*req, "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    sign = ["sbsign", "--key", str(key), "--cert", str(cert), "--output", str(kernel), str(work / "live/vmlinuz")]
+    subprocess.run(sign, check=True, capture_output=True)
+    info = work / "info"
+    info.write_text(f"Debian GNU/Linux 12 isodrop e2e {STRANGER} Live amd64\n")
+    sums = {"./live/vmlinuz": kernel, "./.disk/info": info}
+    lines = [
+        f"{hashlib.md5(sums[rel].read_bytes()).hexdigest()}  {rel}" if (rel := line.split("  ", 1)[1]) in sums else line
+        for line in (work / "md5sum.txt").read_text().splitlines()
+    ]
+    (work / "md5sum.new").write_text("\n".join(lines) + "\n")
+    out = work / f"{STRANGER}.iso"
+    edit = ["xorriso", "-indev", str(unsigned), "-outdev", str(out), "-map", str(kernel), "/live/vmlinuz"]
+    edit += ["-map", str(info), "/.disk/info", "-map", str(work / "md5sum.new"), "/md5sum.txt", "-commit"]
+    subprocess.run(edit, check=True, capture_output=True)
+    return out
+
+
 @pytest.fixture(scope="module")
 def grub_stack(uefi_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:
     """isodrop's dnsmasq as the DHCP server, uefi_loader = "grub", both ISOs served, and trees_dir over
@@ -66,14 +102,20 @@ def status(stack: Stack) -> dict[str, dict[str, object]]:
 
 @vm_test
 def test_secure_boot_on_boots_signed_kernel_and_unsigned_entry_says_why(
-    grub_stack: Stack, uefi_isos: tuple[LiveIso, LiveIso]
+    grub_stack: Stack, uefi_isos: tuple[LiveIso, LiveIso], stranger_iso: Path
 ) -> None:
     """Secure Boot on: the unsigned entry is on the menu as "(needs Secure Boot off)"; chosen by keys it
-    prints its reason and what to do, and Escape brings the menu back (no hang, nothing booted); then the
-    default boots the Debian-signed kernel, in the same VM boot."""
+    prints its reason and what to do, and Escape brings the menu back (no hang, nothing booted). The entry
+    of a kernel signed by a stranger's key is tried first (a MOK could trust it): shim refuses it, GRUB
+    says "bad shim signature", then the notice, Escape, the menu. Then the default boots the Debian-signed
+    kernel, in the same VM boot."""
     signed, unsigned = uefi_isos
     slug_signed, slug_unsigned = slug_for(signed.path.name), slug_for(unsigned.path.name)
+    grub_stack.drop(stranger_iso)
     entries = status(grub_stack)
+    stranger = entries[slug_for(stranger_iso.name)]["secure_boot"]
+    assert "signed by Stranger Secure Boot Signing, which this shim does not trust" in stranger, stranger
+    assert "or enrol the CA that issued Stranger Secure Boot Signing's certificate as a MOK" in stranger
     refused = "Secure Boot: does not boot: unsigned kernel; to boot it: switch Secure Boot off in the PC's firmware"
     assert "Secure Boot: boots (signed by Debian Secure Boot Signer" in entries[slug_signed]["secure_boot"]
     assert entries[slug_unsigned]["secure_boot"].startswith(refused)
@@ -97,6 +139,21 @@ def test_secure_boot_on_boots_signed_kernel_and_unsigned_entry_says_why(
         assert "Switch Secure Boot off in this PC's firmware settings to boot it." in said
         since = len(vm.text())
         vm.type("\x1b", delay=0.5)
+        vm.wait_for("*" + grub_title(signed), 30, UEFI_FAILURES, since=since)  # the menu again
+        since = highlight(vm, f"Debian GNU/Linux 12 isodrop e2e {STRANGER} Live amd64")
+        vm.type("\r", delay=0.3)
+        refusals = tuple(f for f in UEFI_FAILURES if f not in ("error: ", "bad shim signature"))
+        vm.wait_for("Press Escape to return to the menu.", 120, (*refusals, unsigned.marker), since=since)
+        tried = " ".join(vm.text()[since:].split())
+        assert f"Loading iso-{slug_for(stranger_iso.name)} over TFTP" in tried, tried
+        assert "bad shim signature" in tried, "shim refused the stranger's kernel"
+        assert "its kernel is signed by Stranger Secure Boot Signing, which this shim does not trust" in tried
+        assert "or enrol the CA of Stranger Secure Boot Signing as a MOK" in tried
+        since = len(vm.text())
+        vm.type("\x1b", delay=0.5)
+        # GRUB printed an error in that entry: "Press any key to continue..." before the menu comes back
+        vm.wait_for("Press any key to continue", 30, refusals, since=since)
+        vm.type(" ", delay=0.5)  # a key that does nothing on the menu, should GRUB be back there already
         # the menu again, drawn with the default (the signed entry, the first) highlighted
         vm.wait_for("*" + grub_title(signed), 30, UEFI_FAILURES, since=since)
         vm.wait_for("Boot from local disk", 10, UEFI_FAILURES, since=since)
