@@ -69,7 +69,7 @@ MAX_NAME_CHARS = 120
 class Verdict:
     """The Secure Boot verdict for one entry's kernel; `reason` is what status/inspect show. The one
     verdict type: recorded in the state record (as a dict only in its JSON), shown, and given to the
-    menus (GRUB leaves out an entry that does not boot with Secure Boot on)."""
+    menus (with Secure Boot on, GRUB shows an entry that does not boot as one that says why)."""
 
     boots: bool
     signer: str  # subject CN of the signer's own certificate, "" when unsigned
