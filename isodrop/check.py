@@ -8,15 +8,18 @@ isodrop from serving; the command exits 1 on one.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from isodrop import clients, dnsmasq_network, http, pins, rush
 from isodrop.address import interface_networks
+from isodrop.config import Config
 from isodrop.findings import FAIL, OK, WARN, Finding
 from isodrop.loaders import loader_files
 from isodrop.loaders.choice import BIOS_BOOT_FILE, IPXE_SCRIPT, UEFI_BOOT_FILE
+from isodrop.secureboot import Verdict, remedy
 from isodrop.site import Site
+from isodrop.state import EntryState
 from isodrop.storage import zero_copy_report
 
 LOADER_PACKAGES = "pxelinux, syslinux-common, syslinux-efi, shim-signed, grub-efi-amd64-signed, ipxe"
@@ -51,6 +54,7 @@ def findings(site: Site) -> Iterator[Finding]:
     yield Finding(OK, f"BIOS clients: dnsmasq hands out {BIOS_BOOT_FILE} = {config.bios_loader} (bios_loader)")
     yield Finding(OK, f"UEFI clients: dnsmasq hands out {UEFI_BOOT_FILE} = {config.uefi_loader} (uefi_loader)")
     yield Finding(OK, f"iPXE clients: dnsmasq hands out {IPXE_SCRIPT} (menu, or a chain to the chosen loader)")
+    yield from entry_chains(config, site.trees.records())
     yield Finding(OK if site.server != "127.0.0.1" else WARN, f"clients will boot from {site.server}")
     yield from http.delivery(config)
     yield http.probe(config, site.trees)
@@ -81,3 +85,31 @@ def _folder(name: str, folder: Path) -> Finding:
     if os.access(existing, os.W_OK):
         return Finding(OK, f"{name} {folder} will be created")
     return Finding(FAIL, f"{name} {folder} does not exist and {existing} is not writable")
+
+
+def entry_chains(config: Config, states: Mapping[str, EntryState]) -> Iterator[Finding]:
+    """Per served entry, the chain each kind of PC boots it through: BIOS, UEFI with Secure Boot off,
+    UEFI with Secure Boot on (where shim's verdict on the kernel decides)."""
+    for slug, state in sorted(states.items()):
+        if state.entry is None:
+            continue
+        firmware = state.entry.firmware
+        bios = config.bios_loader if "bios" in firmware else "not offered"
+        if "efi64" not in firmware:
+            uefi_off = uefi_on = "not offered"
+        else:
+            uefi_off = "Debian's shim + GRUB" if config.uefi_loader == "grub" else config.uefi_loader
+            uefi_on = _with_secure_boot(config, state.secure_boot)
+        yield Finding(
+            OK, f"entry {slug}: BIOS: {bios}; UEFI Secure Boot off: {uefi_off}; UEFI Secure Boot on: {uefi_on}"
+        )
+
+
+def _with_secure_boot(config: Config, verdict: Verdict | None) -> str:
+    if config.uefi_loader != "grub":
+        return f"does not boot ({config.uefi_loader}, uefi_loader, is not signed)"
+    if verdict is None:
+        return "Debian's shim + GRUB, kernel not checked (openssl or the shim missing)"
+    if verdict.boots:
+        return f"Debian's shim + GRUB ({verdict.reason})"
+    return f"needs Secure Boot off ({verdict.reason}); to boot it: {remedy(verdict)}"

@@ -159,10 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
         Read the ISO in place and show the detected system, why it matched (which files), the menu label
         and the exact kernel, initrd(s) and command line, or the precise reason it cannot be booted.
         "proven:" says whether a VM test boots that family's line with its own initramfs code.
+        "UEFI:" gives the Secure Boot verdict of the kernel and what to do when it does not boot; "MOK:"
+        names the CA in the ISO's own shim that its kernel is signed under, for a MOK enrolment.
         Exits 0 when bootable, 1 when not, 2 when the file cannot be read as an ISO.""",
     )
     inspect.add_argument("iso", type=Path, metavar="FILE.iso")
     inspect.add_argument("--server", metavar="ADDRESS", help="server address for the command line")
+    inspect.add_argument(
+        "--vendor-cert",
+        type=Path,
+        metavar="FILE.der",
+        help="write the CA named on the MOK: line to this new file (DER, for mokutil --import)",
+    )
     add(
         "check",
         "check the configuration and the system parts isodrop works with",

@@ -177,6 +177,17 @@ def cmd_inspect(config: Config, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     for line in inspection.lines:
         print(shown(line))
+    if args.vendor_cert:
+        if not inspection.vendor_cert:
+            print(shown(f"{args.vendor_cert}: not written: no vendor CA in {args.iso} that its kernel is signed under"))
+            return EXIT_PROBLEMS
+        try:
+            with open(args.vendor_cert, "xb") as out:  # never over an existing file
+                out.write(inspection.vendor_cert)
+        except OSError as exc:
+            print(shown(f"{args.vendor_cert}: not written: {exc.strerror or exc}"))
+            return EXIT_PROBLEMS
+        print(shown(f"wrote {args.vendor_cert}: enrol it with mokutil --import {args.vendor_cert} on the PC"))
     return EXIT_OK if inspection.bootable else EXIT_PROBLEMS
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -281,23 +282,56 @@ def _uefi_findings(config: Config, proxy: bool, net: ServerNetwork) -> list[Find
             )
         ]
     lines = []
-    if proxy:
+    if proxy and reads_proxy_offers(config.grub_efi_file):
+        lines.append(
+            Finding(OK, f"GRUB reads proxy-DHCP offers ({config.grub_efi_file}): UEFI PCs need nothing from the router")
+        )
+    elif proxy:
         lines.append(
             Finding(
                 WARN,
-                "proxy-DHCP and UEFI: Debian's signed GRUB 2.06 ignores proxy offers and asks the server the router "
-                f"names (next-server): let the router name {net.address.ip} as next-server / TFTP server, or UEFI PCs "
-                f'hang after "Welcome to GRUB!" ({PROXY_README}); BIOS and iPXE PCs are not affected',
+                f"proxy-DHCP and UEFI: the served GRUB ({config.grub_efi_file}, grub_efi_file) ignores proxy offers "
+                "(Debian 12's GRUB 2.06 does; Debian 13's 2.12 reads them) and asks the server the router names "
+                f"(next-server): let the router name {net.address.ip} as next-server / TFTP server, or serve Debian "
+                f'13\'s signed GRUB, or UEFI PCs hang after "Welcome to GRUB!" ({PROXY_README}); BIOS and iPXE PCs '
+                "are not affected",
             )
         )
     lines.append(
         Finding(
             OK,
-            "UEFI PCs get Debian's signed shim + GRUB: with Secure Boot on, only entries whose kernel passes the "
-            "Secure Boot verdict appear (isodrop status shows each entry's verdict)",
+            "UEFI PCs get Debian's signed shim + GRUB: with Secure Boot on, an entry whose kernel fails the "
+            "Secure Boot verdict is shown as '(needs Secure Boot off)' and only says why (isodrop status shows "
+            "each entry's verdict)",
         )
     )
     return lines
+
+
+# Printed by GRUB's efinet when it takes its server from a proxy offer: a string of Fedora's patch "efinet:
+# Add DHCP proxy support" (rhboot/grub2), which Debian 13's GRUB 2.12 carries and Debian 12's 2.06 lacks.
+PROXY_PATCH_STRING = b"setting values from proxy offer"
+GRUB_IMAGE_MAX = 64 * 1024 * 1024  # a signed GRUB image is 1-3 MiB: read no more than this
+READ_CHUNK = 1024 * 1024
+
+
+def reads_proxy_offers(grub: Path) -> bool | None:
+    """Whether the GRUB image `grub` takes its TFTP server from a proxy-DHCP offer (it carries the proxy
+    patch's strings; a signed image has every module built in, uncompressed); None when it cannot be read."""
+    try:
+        fd = os.open(grub, os.O_RDONLY | os.O_NONBLOCK)  # no hang on a FIFO
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None
+        tail, read = b"", 0
+        while read < GRUB_IMAGE_MAX and (chunk := f.read(READ_CHUNK)):
+            read += len(chunk)
+            if PROXY_PATCH_STRING in tail + chunk:
+                return True
+            tail = chunk[-(len(PROXY_PATCH_STRING) - 1) :]
+    return False
 
 
 def dnsmasq_running(config: Config, proc: Path = Path("/proc")) -> Finding:

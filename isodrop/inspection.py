@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,16 +12,31 @@ from isodrop.extract import IsoTree
 from isodrop.families import proof, recognise
 from isodrop.model import BootEntry
 from isodrop.render.menu import boot_params
-from isodrop.secureboot import MAX_KERNEL_BYTES, describe, verify_kernel
+from isodrop.secureboot import (
+    MAX_KERNEL_BYTES,
+    Malformed,
+    NotPE,
+    certificate_name,
+    describe,
+    untrusted_signer,
+    vendor_certificates,
+    verify_kernel,
+)
 from isodrop.sidecar import SIDECAR_SUFFIX, SidecarError, SidecarPolicy, apply, change, load_drop_sidecar
 from isodrop.site import Site
 from isodrop.state import slug_for
+
+# The shim an ISO boots UEFI PCs with (Fedora's lorax, Ubuntu's and Debian's images): its `.vendor_cert`
+# is the CA that vendor signs its GRUB and kernels under
+ISO_SHIM = "efi/boot/bootx64.efi"
+MAX_SHIM_BYTES = 8 * 1024 * 1024  # shim is about 1 MiB
 
 
 @dataclass(frozen=True)
 class Inspection:
     lines: tuple[str, ...]  # for a person, in order
     bootable: bool
+    vendor_cert: bytes = b""  # DER: the CA in the ISO's own shim that this kernel's signature chains to
 
 
 def inspect_iso(site: Site, iso: Path) -> Inspection:
@@ -29,13 +45,14 @@ def inspect_iso(site: Site, iso: Path) -> Inspection:
     cannot be read as an ISO."""
     config = site.config
     ctx = site.context(slug_for(iso.name))
-    secure_boot = ""
+    secure_boot: tuple[str, ...] = ()
+    vendor_cert = b""
     # the user named this file: a link is followed, but it is opened O_NOFOLLOW|O_NONBLOCK (no FIFO hang)
     with IsoTree(Path(os.path.realpath(iso)), iso.name, verify_checksums=config.verify_checksums) as tree:
         recognition = recognise(tree, ctx)
         volume_id, checks = tree.volume_id, tree.checks
         if isinstance(recognition, BootEntry):
-            secure_boot = _secure_boot(site, tree, recognition)
+            secure_boot, vendor_cert = _secure_boot(site, tree, recognition)
     lines = [f"file:       {iso}", f"volume ID:  {volume_id}", f"checked:    {', '.join(checks)}"]
     if not recognition.family:
         return Inspection((*lines, f"system:     not recognised: {recognition.reason}"), bootable=False)
@@ -55,8 +72,9 @@ def inspect_iso(site: Site, iso: Path) -> Inspection:
     lines.append(f"NFS root:   {site.server}:{ctx.nfs_path}")
     lines.append(f"root:       {booted.root_line()}")
     lines.append(f"proven:     {proof(recognition.family)}")
-    lines.append(f"UEFI:       {secure_boot}")
-    return Inspection(tuple(lines), bootable=True)
+    lines.append(f"UEFI:       {secure_boot[0]}")
+    lines += [f"MOK:        {line}" for line in secure_boot[1:]]
+    return Inspection(tuple(lines), bootable=True, vendor_cert=vendor_cert)
 
 
 def _with_sidecar(site: Site, iso: Path, entry: BootEntry) -> tuple[BootEntry, str]:
@@ -71,14 +89,42 @@ def _with_sidecar(site: Site, iso: Path, entry: BootEntry) -> tuple[BootEntry, s
         return entry, f"ignored: {exc}"
 
 
-def _secure_boot(site: Site, tree: IsoTree, entry: BootEntry) -> str:
-    """The Secure Boot verdict of the ISO's kernel, read out of the ISO into a temporary file."""
+def _secure_boot(site: Site, tree: IsoTree, entry: BootEntry) -> tuple[tuple[str, ...], bytes]:
+    """The Secure Boot verdict of the ISO's kernel (read out of the ISO into a temporary file) and, when
+    the served shim refuses a sound signature, the CA in the ISO's own shim that this kernel's signature
+    chains to: what a MOK enrolment would need (lines, that CA's DER)."""
     if "efi64" not in entry.firmware:
-        return "not offered to UEFI clients"
+        return ("not offered to UEFI clients",), b""
     data = tree.read_bytes(entry.kernel, limit=MAX_KERNEL_BYTES)
     if data is None:
-        return "Secure Boot: not checked (kernel unreadable in the ISO)"
-    with tempfile.NamedTemporaryFile(prefix="isodrop-kernel-") as tmp:
-        tmp.write(data)
-        tmp.flush()
-        return describe(verify_kernel(Path(tmp.name), site.config.shim_file))
+        return ("Secure Boot: not checked (kernel unreadable in the ISO)",), b""
+    with tempfile.TemporaryDirectory(prefix="isodrop-inspect-") as tmp:
+        kernel = Path(tmp) / "kernel"
+        kernel.write_bytes(data)
+        verdict = verify_kernel(kernel, site.config.shim_file)
+        if verdict is None or not untrusted_signer(verdict):
+            return (describe(verdict),), b""
+        lines, certificate = _iso_vendor_ca(tree, kernel, Path(tmp) / "shim")
+        return (describe(verdict), *lines), certificate
+
+
+def _iso_vendor_ca(tree: IsoTree, kernel: Path, shim: Path) -> tuple[tuple[str, ...], bytes]:
+    """The ISO's own shim's vendor certificate, if this kernel's signature chains to it. The shim comes
+    from the ISO: read bounded, and a broken one is only "not found"."""
+    rel = next((rel for rel, kind in tree.listing().items() if kind == "f" and rel.lower() == ISO_SHIM), None)
+    data = tree.read_bytes(rel, limit=MAX_SHIM_BYTES) if rel else None
+    if not data:
+        return ("the ISO carries no shim (EFI/BOOT/BOOTX64.EFI) naming its vendor's CA",), b""
+    shim.write_bytes(data)
+    try:
+        certificates = vendor_certificates(shim)
+        verdict = verify_kernel(kernel, shim) if certificates else None
+    except (NotPE, Malformed, struct.error, ValueError, OSError):
+        return (f"the ISO's shim ({rel}) cannot be read as one",), b""
+    if not certificates or verdict is None or not verdict.boots:
+        return (f"the ISO's shim ({rel}) does not trust this kernel's signer by itself",), b""
+    name = certificate_name(certificates[0])
+    return (
+        f"the ISO's own shim ({rel}) trusts {name}, which this kernel's signature chains to: enrolled as a MOK, "
+        "Debian's shim boots this kernel with Secure Boot on; isodrop inspect --vendor-cert FILE.der writes it",
+    ), certificates[0]

@@ -42,6 +42,7 @@ import stat
 import struct
 import subprocess
 import tempfile
+import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -68,7 +69,7 @@ MAX_NAME_CHARS = 120
 class Verdict:
     """The Secure Boot verdict for one entry's kernel; `reason` is what status/inspect show. The one
     verdict type: recorded in the state record (as a dict only in its JSON), shown, and given to the
-    menus (GRUB leaves out an entry that does not boot with Secure Boot on)."""
+    menus (with Secure Boot on, GRUB shows an entry that does not boot as one that says why)."""
 
     boots: bool
     signer: str  # subject CN of the signer's own certificate, "" when unsigned
@@ -329,7 +330,7 @@ def certificate_name(der: bytes) -> str:
     """Subject CN of a DER certificate ("an unnamed certificate" without one)."""
     try:
         return _common_name(der, _tbs_fields(der, _tlv(der, 0, len(der)))[4]) or "an unnamed certificate"
-    except (Malformed, IndexError):
+    except (Malformed, IndexError, ValueError):  # ValueError: an attribute without its value
         return "an unnamed certificate"
 
 
@@ -547,10 +548,54 @@ def _refusal(outcomes: list[tuple[Check, str]], trust: str) -> Verdict:
     return Verdict(False, "", "signature unreadable (not an Authenticode PKCS#7 signature)")
 
 
+SECURE_BOOT_DOC = '/usr/share/doc/isodrop/booting.md "Secure Boot and other vendors"'
+MOK_HOW = (
+    "on that PC, mokutil --import <the CA certificate, DER>, reboot, and in MokManager "
+    '"Enroll MOK" with the one-time password (or "Enroll key from disk" in MokManager)'
+)
+
+
+def untrusted_signer(verdict: Verdict) -> str:
+    """The signer when a well-formed signature by a key shim does not trust was the only obstacle (then
+    enrolling that signer's CA as a MOK would let shim trust the kernel), else ""."""
+    if verdict.boots or not verdict.signer or not verdict.reason.startswith(f"signed by {verdict.signer}, "):
+        return ""
+    return verdict.signer
+
+
+def remedy(verdict: Verdict) -> str:
+    """What a person can do on a PC with Secure Boot on for an entry whose kernel shim refuses."""
+    off = "switch Secure Boot off in the PC's firmware settings"
+    signer = untrusted_signer(verdict)
+    if not signer:
+        return off
+    return f"{off}, or enrol the CA that issued {signer}'s certificate as a MOK ({MOK_HOW}): {SECURE_BOOT_DOC}"
+
+
+def menu_notice(label: str, verdict: Verdict, width: int = 76) -> tuple[str, ...]:
+    """The lines GRUB prints on a Secure Boot PC when the person picks an entry whose kernel shim
+    refuses, each at most `width` characters (words longer than that are cut)."""
+    signer = untrusted_signer(verdict)
+    if signer:
+        why = f"its kernel is {verdict.reason}."
+        what = (
+            f"Switch Secure Boot off in this PC's firmware settings, or enrol the CA of {signer} as a MOK "
+            "(mokutil --import, then MokManager).  See /usr/share/doc/isodrop/booting.md."
+        )
+    else:
+        why = f"it cannot boot with Secure Boot on: {verdict.reason}."
+        what = "Switch Secure Boot off in this PC's firmware settings to boot it."
+    paragraphs = (f"{label}: {why}", what, "Press Escape to return to the menu.")
+    lines: list[str] = []
+    for paragraph in paragraphs:
+        lines += textwrap.wrap(paragraph, width, break_long_words=True) + [""]
+    return tuple(lines[:-1])
+
+
 def describe(verdict: Verdict | None) -> str:
-    """One line for status / inspect."""
+    """One line for status / inspect: the verdict and, when the kernel does not boot, what to do."""
     if verdict is None:
         return "Secure Boot: not checked (install shim-signed and openssl to check it)"
     if verdict.boots:
         return f"Secure Boot: {verdict.reason}"
-    return f"Secure Boot: does not boot: {verdict.reason}"
+    return f"Secure Boot: does not boot: {verdict.reason}; to boot it: {remedy(verdict)}"

@@ -28,6 +28,7 @@ from isodrop.config import Config
 from isodrop.limits import LINE_MAX
 from isodrop.loaders.base import Loader, Section, not_an_option, sections, with_dispatch
 from isodrop.render.menu import Menu, MenuItem
+from isodrop.secureboot import menu_notice, untrusted_signer
 
 SHIM = PurePosixPath("efi64/bootx64.efi")  # the stable UEFI boot file name the dnsmasq snippets hand out
 # The name shim asks for: at the TFTP root (DHCP mode) or beside itself (proxy mode), see above.
@@ -38,6 +39,7 @@ CLIENTS = PurePosixPath("grub/clients")  # per-PC menus (isodrop.pins), grub.cfg
 MODULES = PurePosixPath("grub/x86_64-efi")
 HTTP_MODULES = ("http.mod",)  # its only dependency, net, is built into the signed image
 HOTKEYS = "1234567890"
+NEEDS_SECURE_BOOT_OFF = " (needs Secure Boot off)"  # the title of an entry shim refuses, on a Secure Boot PC
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,12 @@ class GrubEntry:
     title: str  # the menuentry title, " (no Secure Boot)" added when shim would refuse the kernel
     id: str
     hotkey: str  # "" for none
-    left_out_with_secure_boot: str  # the quoted reason when the kernel fails the Secure Boot check, else ""
+    refused_with_secure_boot: str  # the quoted reason when the kernel fails the Secure Boot check, else ""
+    # With Secure Boot on such an entry says why (its title and quoted echo lines); when a sound signature
+    # by a key shim does not trust is the only obstacle it first tries the kernel (a MOK may trust it)
+    secure_boot_title: str
+    secure_boot_notice: tuple[str, ...]
+    secure_boot_tries: bool
     kernel: str  # over TFTP: '/isodrop/x/vmlinuz'
     params: str  # the kernel command line: " " and a quoted word per parameter ("" for none)
     initrds: str  # over TFTP, quoted and space-separated; "" for none
@@ -105,14 +112,17 @@ class GrubLoader(Loader):
 
     def entry(self, item: MenuItem, index: int) -> GrubEntry:
         q = self.quote
-        refused = item.secure_boot is not None and not item.secure_boot.boots
+        refused = item.secure_boot if item.secure_boot is not None and not item.secure_boot.boots else None
         kernel_http = grub_path(item.kernel_url)
         return GrubEntry(
             name=item.name,
             title=q(not_an_option(item.title + (" (no Secure Boot)" if refused else ""))),
             id=q(item.name),
             hotkey=hotkey(index),
-            left_out_with_secure_boot=q(item.secure_boot.reason) if refused and item.secure_boot else "",
+            refused_with_secure_boot=q(refused.reason) if refused else "",
+            secure_boot_title=q(not_an_option(item.title + NEEDS_SECURE_BOOT_OFF)) if refused else "",
+            secure_boot_notice=tuple(quote_words(list(menu_notice(item.title, refused)))) if refused else (),
+            secure_boot_tries=bool(refused and untrusted_signer(refused)),
             kernel=q("/" + item.kernel),
             params="".join(" " + word for word in quote_words(item.append.split())),
             initrds=" ".join(quote_words(["/" + i for i in item.initrds])),
@@ -182,8 +192,10 @@ def default_id(menu: Menu, shown: tuple[Section[GrubEntry], ...]) -> str:
 
 def default_path(menu: Menu, shown: tuple[Section[GrubEntry], ...], *, lockdown: bool) -> str:
     """GRUB's `default` as entry numbers ("3", or "2>0" for the first entry of the third top-level
-    item, a submenu) for the menu GRUB builds with Secure Boot `lockdown` on or off: then the entries
-    whose kernel shim refuses are not defined, and when the default is one of them it is local boot.
+    item, a submenu) for the menu GRUB builds with Secure Boot `lockdown` on or off. Every entry is
+    defined in both states (with lockdown, one whose kernel shim refuses only says why), so the
+    numbers are the same; but when the default is such an entry, with lockdown it is local boot, never
+    that entry (it boots nothing) nor another.
 
     Numbers, because a name is not safe: GRUB (grub-core/normal/menu.c, get_entry_number, the same in
     2.02 (coreos/grub) and 2.13-dev (AOSC-Tracking/grub, 2fd91392), so in Debian's 2.06 and 2.12 too)
@@ -192,17 +204,12 @@ def default_path(menu: Menu, shown: tuple[Section[GrubEntry], ...], *, lockdown:
     titles come from ISOs (an ISO labelled "local" would win). A number stops at the ">"; when the
     entry runs, grub_menu_execute_entry hands the rest after the ">" to the submenu as its `default`.
     A number past the end (or an unknown name) falls back to entry 0, which sidecars' `position`
-    decides: so every number here counts the entries defined in that lockdown state exactly."""
-
-    def defined(entries: tuple[GrubEntry, ...]) -> list[GrubEntry]:
-        return [entry for entry in entries if not (lockdown and entry.left_out_with_secure_boot)]
-
-    top = defined(shown[0].entries)
-    for number, entry in enumerate(top):
-        if entry.name == menu.default:
-            return str(number)
-    for section in shown[1:]:  # each submenu is defined in both states, after the top-level entries
-        for number, entry in enumerate(defined(section.entries)):
-            if entry.name == menu.default:
-                return f"{len(top) + section.number - 1}>{number}"
+    decides: so every number here counts the entries defined exactly."""
+    top = shown[0].entries
+    places = [(str(number), entry) for number, entry in enumerate(top)]
+    for section in shown[1:]:  # each submenu after the top-level entries
+        places += [(f"{len(top) + section.number - 1}>{n}", entry) for n, entry in enumerate(section.entries)]
+    for place, entry in places:
+        if entry.name == menu.default and not (lockdown and entry.refused_with_secure_boot):
+            return place
     return str(len(top) + len(shown) - 1)  # local boot: the last top-level item

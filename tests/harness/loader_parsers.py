@@ -4,7 +4,7 @@ read back what a PC would actually boot at the timeout and what each entry would
 - GRUB: grub-core/script lexer quoting (`words`), grub_arg_parse for `menuentry`/`submenu` options
   (grub-core/lib/arg.c: a word starting with "-" is an option; "--" ends them), `set default` resolved
   as grub-core/normal/menu.c does (a number, else the first entry whose title or id equals it; out of
-  range: entry 0; "N>M" into a submenu), `if [ "$lockdown" ... ]` blocks for Secure Boot on and off.
+  range: entry 0; "N>M" into a submenu), `if [ "$lockdown" ... ]` blocks (and `else`) for Secure Boot on and off.
 - SYSLINUX 6.04: a 4096-byte line buffer (a longer line is read as several), directives matched
   case-insensitively, DEFAULT naming the first LABEL of that name, ONTIMEOUT overriding it.
 - iPXE: process_script's backslash continuation, whitespace tokens, getopt that stops at the first
@@ -165,6 +165,10 @@ def parse_grub(text: str, *, lockdown: bool) -> GrubMenu:
                     default = rest[1].partition("=")[2]
                 continue
             blocks.append(holds)
+        elif w == ["else"]:
+            if not blocks:
+                raise ParseError("else outside an if")
+            blocks[-1] = not blocks[-1]
         elif w == ["fi"]:
             blocks.pop()
         elif w[0] == "set" and w[1].startswith("default="):
@@ -231,9 +235,38 @@ def grub_boot(item: GrubItem, *, http: bool = False) -> Boot:
     """What a GRUB entry loads over TFTP (the first `linux` / `initrd` lines not fetching over HTTP)."""
     if any(w == ["exit"] for w in item.body):
         return Boot(local=True, name=item.id)
-    linux = next(w for w in item.body if w[0] == "linux" or (w[:2] == ["if", "linux"] and http))
+    linux = next((w for w in item.body if w[0] == "linux" or (w[:2] == ["if", "linux"] and http)), None)
+    if linux is None:  # an entry that tries one kernel over TFTP: `if linux ...; then`
+        linux = next((w[1:-2] for w in item.body if w[:2] == ["if", "linux"] and w[-2:] == [";", "then"]), None)
+    if linux is None:
+        raise ParseError(f"entry {item.id!r} loads no kernel: {item.body}")
     initrd = next((w for w in item.body if w[0] == "initrd"), ["initrd"])
     return Boot(linux[1], tuple(initrd[1:]), tuple(linux[2:]), name=item.id)
+
+
+NOTICE_WAIT = ["sleep", "--interruptible", "3600"]
+
+
+def grub_notice(item: GrubItem) -> list[str]:
+    """What a Secure Boot notice entry prints: its `echo` lines up to the wait for Escape. The entry must
+    load nothing, or (the form that tries the kernel first) print them exactly when `linux` fails:
+    ParseError otherwise."""
+    body = item.body
+    if body.count(NOTICE_WAIT) != 1:
+        raise ParseError(f"entry {item.id!r} does not wait for Escape once: {body}")
+    wait = body.index(NOTICE_WAIT)
+    start = wait
+    while start > 0 and body[start - 1][0] == "echo":
+        start -= 1
+    if any(len(w) != 2 for w in body[start:wait]):
+        raise ParseError(f"entry {item.id!r}: an echo line of more than one word: {body}")
+    if start == 0 and wait == len(body) - 1:
+        return [w[1] for w in body[start:wait]]
+    before, after = body[:start], body[wait + 1 :]
+    tries = len(before) >= 3 and before[0][0] == "echo" and before[1][:2] == ["if", "linux"]
+    if not (tries and before[-1] == ["else"] and all(w[0] == "initrd" for w in before[2:-1]) and after == [["fi"]]):
+        raise ParseError(f"entry {item.id!r}: its notice does not follow a failed `linux` only: {body}")
+    return [w[1] for w in body[start:wait]]
 
 
 def grub_entries(menu: GrubMenu) -> list[GrubItem]:

@@ -21,8 +21,10 @@ from isodrop.secureboot import Verdict
 from isodrop.state import slug_for
 from tests.harness.loader_parsers import (
     Boot,
+    GrubItem,
     grub_boot,
     grub_entries,
+    grub_notice,
     grub_timeout_entry,
     ipxe_boot,
     ipxe_timeout_target,
@@ -47,10 +49,14 @@ def served(
     firmware: tuple[str, ...] = ("bios", "efi64"),
     boots_with_secure_boot: bool | None = None,
     family: str = "debian-live",
+    signer: str = "",
 ) -> Served:
+    """`signer`: refused with Secure Boot as a sound signature by that untrusted signer (a MOK could help)."""
     slug = slug_for(source)
     entry = BootEntry(family, label, "live/vmlinuz", ("live/initrd.img",), params, menu_group=family, firmware=firmware)
     verdict = None if boots_with_secure_boot is None else Verdict(boots_with_secure_boot, "", "checked")
+    if signer:
+        verdict = Verdict(False, signer, f"signed by {signer}, which this shim does not trust")
     return Served(slug, source, f"isodrop/{slug}", entry, position, secure_boot=verdict)
 
 
@@ -129,6 +135,7 @@ def assert_entries_read_back(config, entries: list[Served]) -> None:  # type: ig
     texts = render_all(build_menu(entries, config))
     pxe, efi = parse_syslinux(texts["pxelinux"]), parse_syslinux(texts["syslinux-efi"])
     grub = {item.id: grub_boot(item) for item in grub_entries(parse_grub(texts["grub"], lockdown=False))}
+    locked = {item.id: item for item in grub_entries(parse_grub(texts["grub"], lockdown=True))}
     scripts = {view: parse_ipxe(texts[view]) for view in ("ipxe-bios", "ipxe-efi")}
     for s in entries:
         name = f"iso-{s.slug}"
@@ -140,8 +147,25 @@ def assert_entries_read_back(config, entries: list[Served]) -> None:  # type: ig
         if uefi:
             assert same(efi.labels[name], entry_boot(s, "syslinux-efi", config))
             assert same(grub[name], entry_boot(s, "grub", config))
+            assert_secure_boot_entry(s, locked[name], config)
             assert same(ipxe_boot(scripts["ipxe-efi"], f"entry-{name}"), entry_boot(s, "ipxe-efi", config))
     assert pxe.order.count("local") == 1 and "local" not in efi.order
+
+
+def assert_secure_boot_entry(s: Served, item: GrubItem, config) -> None:  # type: ignore[no-untyped-def]
+    """With Secure Boot on an entry whose kernel shim refuses is shown, marked, and only prints why
+    (the ISO's label and the verdict's reason) and waits for Escape; every other entry boots as without."""
+    if s.secure_boot is None or s.secure_boot.boots:
+        assert same(grub_boot(item), entry_boot(s, "grub", config))
+        return
+    assert item.title.endswith(" (needs Secure Boot off)")
+    shown = " ".join(" ".join(grub_notice(item)).split())
+    reason = " ".join(s.secure_boot.reason.replace("\n", " ").split())
+    assert reason in shown and "Press Escape to return to the menu." in shown
+    if s.secure_boot.signer:  # a MOK may make shim trust it: the entry tries the kernel before the notice
+        assert same(grub_boot(item), entry_boot(s, "grub", config))
+    else:
+        assert not any(w[0] in ("linux", "initrd") or w[:2] == ["if", "linux"] for w in item.body)
 
 
 # --- property tests ---------------------------------------------------------------------------------
@@ -168,6 +192,7 @@ def drop_folders(draw: st.DrawFn) -> tuple[object, list[Served]]:
             params=tuple(draw(st.lists(param_text, min_size=1, max_size=3))),
             firmware=draw(st.sampled_from([("bios", "efi64"), ("bios",), ("efi64",)])),
             boots_with_secure_boot=draw(st.sampled_from([None, True, False])),
+            signer=draw(st.sampled_from(["", "", "Canonical Ltd. Secure Boot Signing", "it's ${x}\n'; fi {"])),
             family=draw(st.sampled_from(["debian-live", "casper"])),
         )
         for source in sources

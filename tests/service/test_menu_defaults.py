@@ -35,6 +35,7 @@ from isodrop.state import slug_for
 from tests.harness.family_layouts import LAYOUTS, write_tree
 from tests.harness.loader_parsers import (
     grub_entries,
+    grub_notice,
     parse_grub,
     syslinux_lines,
 )
@@ -98,7 +99,7 @@ def test_menu_default_matches_the_file_name_exactly() -> None:
         assert_defaults(config, entries)
 
 
-def test_the_default_left_out_under_lockdown_is_local_boot_not_entry_0() -> None:
+def test_a_default_shim_refuses_is_local_boot_under_lockdown_not_entry_0_nor_its_notice() -> None:
     unsigned = served("wanted.iso", "Wanted", boots_with_secure_boot=False)
     pushy = served("pushy.iso", "Pushy", position=-1000, boots_with_secure_boot=True)
     after = served("zed.iso", "Zed", boots_with_secure_boot=True)
@@ -107,8 +108,11 @@ def test_the_default_left_out_under_lockdown_is_local_boot_not_entry_0() -> None
     assert got["grub"].kernel == "/isodrop/wanted/live/vmlinuz"
     assert got["grub-lockdown"].local
     text = render_all(build_menu([unsigned, pushy, after], config))["grub"]
-    # Secure Boot off: pushy 0, wanted 1, zed 2, local 3; on: pushy 0, zed 1, local 2
-    assert "set default='1'\n" in text and "then set default='2'; fi" in text
+    # Secure Boot off and on: pushy 0, wanted 1 (on: the entry that says why), zed 2, local 3
+    assert "set default='1'\n" in text and "then set default='3'; fi" in text
+    notice = grub_entries(parse_grub(text, lockdown=True))[1]
+    assert notice.title == "Wanted (needs Secure Boot off)" and notice.id == "iso-wanted"
+    assert "Wanted: it cannot boot with Secure Boot on: checked." in grub_notice(notice)
 
 
 def test_a_label_starting_with_dashes_keeps_its_entry() -> None:

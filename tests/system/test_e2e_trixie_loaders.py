@@ -368,3 +368,26 @@ def test_debian_12_grub_2_06_beside_a_plain_router_asks_the_router_and_hangs() -
         assert "efi64/bootx64.efi" in sent and "efi64/grubx64.efi" in sent, sent
         assert GRUB_MENU not in sent, "GRUB 2.06 found its menu beside a plain router"
         assert_plain_router_and_no_lease(old)
+
+
+def test_a_debian_12_server_serving_debian_13_grub_boots_secure_boot_pcs_beside_a_plain_router(
+    trixie: TrixieLoaders, isos: tuple[LiveIso, LiveIso]
+) -> None:
+    """docs/booting.md "Debian 13's GRUB on a Debian 12 server": the host's own (Debian 12) shim, and only
+    grub_efi_file set to Debian 13's signed GRUB: beside the plain router, Secure Boot on, that GRUB reads
+    the proxy offer and the signed default boots to its marker (the shim verifies GRUB 2.12's signature
+    and SBAT, GRUB the kernel through shim)."""
+    grub = trixie.root / SIGNED_GRUB
+    with running_stack(
+        PROXY_SNIPPET, with_router=True, menu_default=isos[0].path.name, grub_efi_file=str(grub)
+    ) as stack:
+        start_router_tftp_witness(stack)
+        stack.drop(isos[0].path)
+        tftp = stack.service.tftp
+        stack.service.wait_for(lambda: (tftp / GRUB_MENU).exists(), 30, "the GRUB menu")
+        assert (tftp / "efi64/bootx64.efi").read_bytes() == Path("/usr/lib/shim/shimx64.efi.signed").read_bytes()
+        assert (tftp / "efi64/grubx64.efi").read_bytes() == grub.read_bytes()
+        what = "Debian 12 shim + Debian 13 GRUB 2.12, plain router"
+        boot_signed_with_secure_boot_on(stack, isos[0], "bookworm-shim-trixie-grub", what)
+        assert_grub_2_12((stack.work / "bookworm-shim-trixie-grub-serial.log").read_text(errors="replace"), stack)
+        assert_plain_router_and_no_lease(stack)

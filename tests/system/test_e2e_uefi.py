@@ -2,22 +2,25 @@
 
 All real: `isodrop serve`, dnsmasq from contrib/dnsmasq/, rpcbind + ganesha, QEMU with OVMF (TCG here).
 - Secure Boot ON (OVMF_CODE_4M.secboot.fd, a copy of OVMF_VARS_4M.ms.fd: Microsoft's keys, SB enabled):
-  Debian's signed kernel boots to its marker through shim + GRUB; an ISO whose kernel had its signature
-  removed (`sbattach --remove`) is left out of that menu, and `isodrop status` says why.
+  an ISO whose kernel had its signature removed (`sbattach --remove`) is on the menu as "(needs Secure
+  Boot off)" and, chosen by keys, prints why and returns to the menu at Escape; then Debian's signed
+  kernel boots to its marker through shim + GRUB; `isodrop status` and `inspect` say why and what to do.
 - Secure Boot off: the non-default entry chosen by keys on the serial console (Ctrl-N, Enter) boots, here
   with OVMF's own PXE stack (a virtio NIC without option ROM) instead of QEMU's iPXE ROM.
 - Proxy-DHCP beside a stand-in router that names isodrop's server as next-server (README "Proxy-DHCP and
   UEFI"), one stack with both ISOs: Secure Boot off, the default entry boots (kernel over HTTP) and so does
-  the unsigned one chosen by keys; Secure Boot on, the signed default boots (kernel over TFTP) and the
-  unsigned one is left out; with nginx stopped GRUB loads kernel and initrd over TFTP instead. isodrop's
-  dnsmasq leases nothing.
+  the unsigned one chosen by keys; Secure Boot on, the signed default boots (kernel over TFTP); with
+  nginx stopped GRUB loads kernel and initrd over TFTP instead. isodrop's dnsmasq leases nothing.
 Each boot time (VM start to marker) is printed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +30,7 @@ from tests.harness.e2e.liveiso import LiveIso, build_iso
 from tests.harness.e2e.servers import DHCP_SNIPPET, PROXY_SNIPPET, start_nginx
 from tests.harness.e2e.stack import Stack, running_stack
 from tests.harness.e2e.uefi import GRUB_MENU, UEFI_FAILURES, boot, boot_signed_with_secure_boot_on, uefi_missing
+from tests.harness.e2e.vm import VM
 from tests.harness.e2e.vmtests import vm_test
 
 
@@ -42,6 +46,39 @@ def uefi_isos() -> tuple[LiveIso, LiveIso]:
     if uefi_missing():
         pytest.skip(f"UEFI e2e tests skipped: {uefi_missing()}")
     return build_iso("e2e-one"), build_iso("e2e-unsigned", unsigned_kernel=True)
+
+
+STRANGER = "e2e-stranger"
+
+
+@pytest.fixture(scope="module")
+def stranger_iso(uefi_isos: tuple[LiveIso, LiveIso], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The unsigned ISO with its kernel signed by a key of our own (a sound signature by a signer Debian's
+    shim does not trust: what Ubuntu's and Fedora's kernels are to it) and its own label."""
+    work = tmp_path_factory.mktemp("stranger")
+    unsigned = uefi_isos[1].path
+    for rel in ("live/vmlinuz", "md5sum.txt"):
+        extract = ["xorriso", "-osirrox", "on", "-indev", str(unsigned), "-extract", f"/{rel}", str(work / rel)]
+        subprocess.run(extract, check=True, capture_output=True)
+    key, cert, kernel = work / "stranger.key", work / "stranger.pem", work / "vmlinuz.signed"
+    subj = "/CN=Stranger Secure Boot Signing"
+    req = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", subj]
+    subprocess.run([*req, "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    sign = ["sbsign", "--key", str(key), "--cert", str(cert), "--output", str(kernel), str(work / "live/vmlinuz")]
+    subprocess.run(sign, check=True, capture_output=True)
+    info = work / "info"
+    info.write_text(f"Debian GNU/Linux 12 isodrop e2e {STRANGER} Live amd64\n")
+    sums = {"./live/vmlinuz": kernel, "./.disk/info": info}
+    lines = [
+        f"{hashlib.md5(sums[rel].read_bytes()).hexdigest()}  {rel}" if (rel := line.split("  ", 1)[1]) in sums else line
+        for line in (work / "md5sum.txt").read_text().splitlines()
+    ]
+    (work / "md5sum.new").write_text("\n".join(lines) + "\n")
+    out = work / f"{STRANGER}.iso"
+    edit = ["xorriso", "-indev", str(unsigned), "-outdev", str(out), "-map", str(kernel), "/live/vmlinuz"]
+    edit += ["-map", str(info), "/.disk/info", "-map", str(work / "md5sum.new"), "/md5sum.txt", "-commit"]
+    subprocess.run(edit, check=True, capture_output=True)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -64,24 +101,88 @@ def status(stack: Stack) -> dict[str, dict[str, object]]:
 
 
 @vm_test
-def test_secure_boot_on_boots_signed_kernel_and_leaves_out_unsigned(
-    grub_stack: Stack, uefi_isos: tuple[LiveIso, LiveIso]
+def test_secure_boot_on_boots_signed_kernel_and_unsigned_entry_says_why(
+    grub_stack: Stack, uefi_isos: tuple[LiveIso, LiveIso], stranger_iso: Path
 ) -> None:
+    """Secure Boot on: the unsigned entry is on the menu as "(needs Secure Boot off)"; chosen by keys it
+    prints its reason and what to do, and Escape brings the menu back (no hang, nothing booted). The entry
+    of a kernel signed by a stranger's key is tried first (a MOK could trust it): shim refuses it, GRUB
+    says "bad shim signature", then the notice, Escape, the menu. Then the default boots the Debian-signed
+    kernel, in the same VM boot."""
     signed, unsigned = uefi_isos
     slug_signed, slug_unsigned = slug_for(signed.path.name), slug_for(unsigned.path.name)
+    grub_stack.drop(stranger_iso)
     entries = status(grub_stack)
+    stranger = entries[slug_for(stranger_iso.name)]["secure_boot"]
+    assert "signed by Stranger Secure Boot Signing, which this shim does not trust" in stranger, stranger
+    assert "or enrol the CA that issued Stranger Secure Boot Signing's certificate as a MOK" in stranger
+    refused = "Secure Boot: does not boot: unsigned kernel; to boot it: switch Secure Boot off in the PC's firmware"
     assert "Secure Boot: boots (signed by Debian Secure Boot Signer" in entries[slug_signed]["secure_boot"]
-    assert entries[slug_unsigned]["secure_boot"] == "Secure Boot: does not boot: unsigned kernel"
+    assert entries[slug_unsigned]["secure_boot"].startswith(refused)
     text = grub_stack.service.command("status").stdout
-    assert "Secure Boot: does not boot: unsigned kernel" in text, text
+    assert refused in text, text
     inspected = grub_stack.service.command("inspect", str(unsigned.path)).stdout
-    assert "UEFI:       Secure Boot: does not boot: unsigned kernel" in inspected, inspected
+    assert f"UEFI:       {refused}" in inspected, inspected
     menu = (grub_stack.service.tftp / GRUB_MENU).read_text()
-    assert f"--id 'iso-{slug_unsigned}'" in menu and "(no Secure Boot)" in menu
-    boot_signed_with_secure_boot_on(grub_stack, signed, "uefi-secure-boot", "shim + GRUB, default entry")
+    assert f"--id 'iso-{slug_unsigned}'" in menu and "(no Secure Boot)" in menu and "(needs Secure Boot off)" in menu
+    vm = grub_stack.vm("uefi", name="uefi-secure-boot", secure_boot=True, firmware_pxe=True)
+    try:
+        vm.wait_for("Boot from local disk", 150, UEFI_FAILURES)
+        # GRUB cuts titles at the menu's width (80 columns): this one shows up to about "(needs Secure Boo"
+        assert grub_title(unsigned) + " (needs Secure" in vm.text()
+        assert "(no Secure Boot)" not in vm.text()
+        since = highlight(vm, grub_title(unsigned))
+        vm.type("\r", delay=0.3)
+        vm.wait_for("Press Escape to return to the menu.", 30, UEFI_FAILURES, since=since)
+        said = " ".join(vm.text()[since:].split())
+        assert f"{grub_title(unsigned)}: it cannot boot with Secure Boot on: unsigned kernel." in said, said
+        assert "Switch Secure Boot off in this PC's firmware settings to boot it." in said
+        since = len(vm.text())
+        vm.type("\x1b", delay=0.5)
+        vm.wait_for("*" + grub_title(signed), 30, UEFI_FAILURES, since=since)  # the menu again
+        since = highlight(vm, f"Debian GNU/Linux 12 isodrop e2e {STRANGER} Live amd64")
+        vm.type("\r", delay=0.3)
+        refusals = tuple(f for f in UEFI_FAILURES if f not in ("error: ", "bad shim signature"))
+        vm.wait_for("Press Escape to return to the menu.", 120, (*refusals, unsigned.marker), since=since)
+        tried = " ".join(vm.text()[since:].split())
+        assert f"Loading iso-{slug_for(stranger_iso.name)} over TFTP" in tried, tried
+        assert "bad shim signature" in tried, "shim refused the stranger's kernel"
+        assert "its kernel is signed by Stranger Secure Boot Signing, which this shim does not trust" in tried
+        assert "or enrol the CA of Stranger Secure Boot Signing as a MOK" in tried
+        since = len(vm.text())
+        vm.type("\x1b", delay=0.5)
+        # GRUB printed an error in that entry: "Press any key to continue..." before the menu comes back
+        vm.wait_for("Press any key to continue", 30, refusals, since=since)
+        vm.type(" ", delay=0.5)  # a key that does nothing on the menu, should GRUB be back there already
+        # the menu again, drawn with the default (the signed entry, the first) highlighted
+        vm.wait_for("*" + grub_title(signed), 30, UEFI_FAILURES, since=since)
+        vm.wait_for("Boot from local disk", 10, UEFI_FAILURES, since=since)
+        report("UEFI Secure Boot ON, refused entry chosen by keys: its notice, Escape, the menu", vm.elapsed())
+        since = len(vm.text())
+        vm.type("\r", delay=0.3)
+        boot(vm, signed, "UEFI Secure Boot ON, shim + GRUB, signed entry after the notice", since=since)
+        assert f"Loading iso-{slug_signed} over TFTP" in vm.text()[since:]
+        assert unsigned.marker not in vm.text()
+    finally:
+        vm.close()
+    assert "secureboot: Secure boot enabled" in vm.text(), "the kernel must see Secure Boot on"
 
 
 CTRL_N = "\x0e"  # GRUB: next entry. Arrow keys arrive as escape sequences that get split over serial.
+
+
+def highlight(vm: VM, title: str) -> int:
+    """Press Ctrl-N until GRUB marks the entry starting with `title` as highlighted ("*" on a serial
+    terminal; under load a key can arrive while GRUB is still drawing); the console position after."""
+    for _ in range(4):
+        since = len(vm.text())
+        vm.type(CTRL_N, delay=0.3)  # the first key also stops the countdown
+        try:
+            vm.wait_for("*" + title, 8, UEFI_FAILURES, since=since)
+            return len(vm.text())
+        except TimeoutError:
+            continue
+    raise AssertionError(f"{title!r} never highlighted:\n{vm.tail()}")
 
 
 def grub_title(iso: LiveIso) -> str:
@@ -109,18 +210,7 @@ def boot_unsigned_chosen_by_keys(
     try:
         vm.wait_for("Boot from local disk", 150, UEFI_FAILURES)
         assert "(no Secure Boot)" in vm.text(), "with Secure Boot off the unsigned entry is offered, marked"
-        # GRUB marks the highlighted entry with "*" on a serial terminal: press Ctrl-N until the second
-        # entry has it (under load a key can arrive while GRUB is still drawing), then Enter.
-        highlighted = "*" + grub_title(unsigned)
-        for _ in range(4):
-            since = len(vm.text())
-            vm.type(CTRL_N, delay=0.3)  # the first key also stops the countdown
-            try:
-                vm.wait_for(highlighted, 8, UEFI_FAILURES, since=since)
-                break
-            except TimeoutError:
-                continue
-        since = len(vm.text())
+        since = highlight(vm, grub_title(unsigned))
         vm.type("\r", delay=0.3)
         boot(
             vm,

@@ -428,3 +428,48 @@ def test_service_makes_http_url_auto_concrete_and_follows_a_new_address(
     finally:
         svc._stop_watching()
         svc.reconciler.shutdown()
+
+
+def test_proxy_warning_only_when_the_served_grub_cannot_read_proxy_offers(tmp_path: Path) -> None:
+    """The served GRUB image is read for the proxy patch's strings: with them check says UEFI PCs need
+    nothing from the router; without them (Debian 12's GRUB 2.06) the next-server warning stays."""
+    networks = {"br0": [ipaddress.IPv4Interface("192.168.50.10/24")]}
+    proxy = "interface=br0\ndhcp-range=192.168.50.0,proxy,255.255.255.0\n"
+    patched, plain = tmp_path / "grub-2.12.efi", tmp_path / "grub-2.06.efi"
+    patched.write_bytes(b"MZ" + b"\0" * 5000 + dnsmasq_network.PROXY_PATCH_STRING + b"\0" * 100)
+    plain.write_bytes(b"MZ" + b"\0" * 5000 + b"proxy offer" + b"\0" * 100)
+    reads = check(tmp_path / "a", "192.168.50.10", networks, proxy, grub_efi_file=patched)
+    assert ("ok", f"GRUB reads proxy-DHCP offers ({patched}): UEFI PCs need nothing from the router") in reads
+    assert not any("next-server" in m for _, m in reads)
+    ignores = check(tmp_path / "b", "192.168.50.10", networks, proxy, grub_efi_file=plain)
+    (warning,) = [m for level, m in ignores if level == "WARN" and "next-server" in m]
+    assert f"the served GRUB ({plain}, grub_efi_file) ignores proxy offers" in warning and "Debian 13" in warning
+    assert not any("reads proxy-DHCP offers" in m for _, m in ignores)
+    leasing = "interface=br0\ndhcp-range=192.168.50.100,192.168.50.199,12h\n"
+    assert not any("proxy offers" in m for _, m in check(tmp_path / "c", "192.168.50.10", networks, leasing))
+
+
+def test_the_proxy_patch_is_found_across_read_chunks_and_in_no_unreadable_file(tmp_path: Path) -> None:
+    wanted = dnsmasq_network.PROXY_PATCH_STRING
+    image = tmp_path / "grub.efi"
+    for start in range(dnsmasq_network.READ_CHUNK - len(wanted), dnsmasq_network.READ_CHUNK + 1, 7):
+        image.write_bytes(b"\0" * start + wanted + b"\0" * 10)
+        assert dnsmasq_network.reads_proxy_offers(image) is True, start
+    image.write_bytes(b"\0" * dnsmasq_network.READ_CHUNK + wanted[:-1])
+    assert dnsmasq_network.reads_proxy_offers(image) is False
+    assert dnsmasq_network.reads_proxy_offers(tmp_path / "missing.efi") is None
+    os.mkfifo(tmp_path / "fifo.efi")
+    assert dnsmasq_network.reads_proxy_offers(tmp_path / "fifo.efi") is None, "a FIFO is not read (no hang)"
+
+
+def test_debian_12_grub_ignores_proxy_offers_and_debian_13s_reads_them() -> None:
+    """The real images: Debian 12's installed grubnetx64 (2.06) and Debian 13's from the VM tests' cache
+    (tests/harness/e2e/trixie_debs.py), where present."""
+    debian12 = Path("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed")
+    debian13 = sorted(Path("/var/cache/isodrop-tests").glob("trixie-loaders-*/root" + str(debian12)))
+    if not debian12.is_file() and not debian13:
+        pytest.skip("no signed GRUB image here (grub-efi-amd64-signed, or the trixie loaders' cache)")
+    if debian12.is_file():
+        assert dnsmasq_network.reads_proxy_offers(debian12) is False
+    for image in debian13:
+        assert dnsmasq_network.reads_proxy_offers(image) is True

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from isodrop import secureboot
 from isodrop.secureboot import Verdict, describe, read_pe, vendor_certificates, verify_kernel
+from tests.harness.signing import Identity, certificate, der_of, fake_shim
 
 SHIM = Path("/usr/lib/shim/shimx64.efi.signed")
 GRUB = Path("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed")  # a Debian-signed PE image
@@ -60,6 +61,28 @@ def test_other_vendor_is_not_trusted(tmp_path: Path) -> None:
     verdict = verify_kernel(SHIM, SHIM)
     assert verdict is not None and not verdict.boots
     assert verdict.reason.startswith("signed by Microsoft") and "which this shim does not trust" in verdict.reason
+    # a real signature by a key shim does not trust: a MOK enrolment of that signer's CA is a way in
+    assert secureboot.untrusted_signer(verdict) == verdict.signer and verdict.signer.startswith("Microsoft")
+    said = describe(verdict)
+    assert "; to boot it: switch Secure Boot off in the PC's firmware settings, or enrol the CA" in said
+    assert f"issued {verdict.signer}'s certificate as a MOK" in said and "mokutil --import" in said
+    assert '"Enroll MOK"' in said and "/usr/share/doc/isodrop/booting.md" in said
+
+
+def test_only_an_untrusted_but_sound_signature_is_offered_a_mok_enrolment() -> None:
+    """A broken signature or an unsigned kernel stays refused whatever key is enrolled: Secure Boot off."""
+    for verdict in (
+        Verdict(False, "", "unsigned kernel"),
+        Verdict(False, "X", "signature does not match the image (signed by X)"),
+        Verdict(False, "X", "signed by Y, which this shim does not trust"),  # a signer the reason does not name
+        Verdict(True, "X", "boots (signed by X, trusted through Z)"),
+    ):
+        assert secureboot.untrusted_signer(verdict) == ""
+        assert "MOK" not in secureboot.remedy(verdict)
+    refused = Verdict(False, "Fedora Secure Boot Signer", "signed by Fedora Secure Boot Signer, which this shim ...")
+    assert secureboot.untrusted_signer(refused) == "Fedora Secure Boot Signer"
+    notice = secureboot.menu_notice("Fedora 41 " + "x" * 200, refused, width=40)
+    assert all(len(line) <= 40 for line in notice) and notice[-1] == "Press Escape to return to the menu."
 
 
 def test_self_signed_kernel_is_not_trusted(tmp_path: Path) -> None:
@@ -123,9 +146,10 @@ def test_verdict_is_recorded_and_shown_in_status(tmp_path: Path) -> None:
     again = EntryState.from_json(state.to_json())
     assert again.secure_boot == verdict
     summary = again.summary()
-    assert summary["secure_boot"] == "Secure Boot: does not boot: unsigned kernel"
+    off = "switch Secure Boot off in the PC's firmware settings"
+    assert summary["secure_boot"] == f"Secure Boot: does not boot: unsigned kernel; to boot it: {off}"
     doc = {"running": False, "drop_dir": "d", "config": "c", "entries": [summary], "extracting": [], "waiting": []}
-    assert "      Secure Boot: does not boot: unsigned kernel" in format_status(doc).splitlines()
+    assert f"      Secure Boot: does not boot: unsigned kernel; to boot it: {off}" in format_status(doc).splitlines()
 
 
 def test_a_missing_tool_leaves_the_verdict_open_instead_of_failing(
@@ -145,64 +169,6 @@ def test_a_missing_tool_leaves_the_verdict_open_instead_of_failing(
 # --- kernels signed here: a test CA that a fake shim trusts, an attacker, an unknown root ----------------
 
 
-def _openssl(*args: str | Path) -> None:
-    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
-
-
-@dataclass(frozen=True)
-class Identity:
-    """A key and its certificate (PEM files), with the issuers above it, nearest first."""
-
-    key: Path
-    cert: Path
-    chain: tuple[Path, ...] = ()
-
-
-def _certificate(folder: Path, name: str, cn: str, issuer: Identity | None, ca: bool) -> Identity:
-    """A certificate with subject CN `cn`: self-signed when `issuer` is None."""
-    key, cert, csr, ext = (folder / f"{name}.{suffix}" for suffix in ("key", "pem", "csr", "ext"))
-    if ca:
-        ext.write_text("basicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign,digitalSignature\n")
-    else:
-        ext.write_text("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=codeSigning\n")
-    _openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", f"/CN={cn}")
-    if issuer is None:
-        signing: tuple[str | Path, ...] = ("-signkey", key)
-    else:
-        signing = ("-CA", issuer.cert, "-CAkey", issuer.key, "-CAcreateserial")
-    _openssl("x509", "-req", "-in", csr, *signing, "-out", cert, "-days", "30", "-extfile", ext)
-    return Identity(key, cert, () if issuer is None else (issuer.cert, *issuer.chain))
-
-
-def _der(pem: Path) -> bytes:
-    return subprocess.run(
-        ["openssl", "x509", "-in", str(pem), "-outform", "DER"], check=True, capture_output=True
-    ).stdout
-
-
-def _fake_shim(path: Path, vendor_der: bytes) -> Path:
-    """A minimal PE32+ image whose `.vendor_cert` section holds shim's cert_table struct (authorized size,
-    deauthorized size, authorized offset, deauthorized offset) and one DER certificate, the section named
-    through the COFF string table as in Debian's shim ("/4")."""
-    section_at, headers = 0x200, 0x200
-    data = struct.pack("<IIII", len(vendor_der), 0, 16, 16 + len(vendor_der)) + vendor_der
-    data += b"\0" * (-len(data) % 0x200)
-    strings_at = section_at + len(data)
-    image = bytearray(headers)
-    image[0:2] = b"MZ"
-    struct.pack_into("<I", image, 0x3C, 0x40)
-    image[0x40:0x44] = b"PE\0\0"
-    struct.pack_into("<HHIIIHH", image, 0x44, 0x8664, 1, 0, strings_at, 0, 240, 0x22)
-    optional = 0x58
-    struct.pack_into("<H", image, optional, 0x20B)
-    struct.pack_into("<I", image, optional + 60, headers)  # SizeOfHeaders
-    struct.pack_into("<I", image, optional + 108, 16)  # NumberOfRvaAndSizes
-    struct.pack_into("<8sIIII", image, optional + 240, b"/4", len(data), 0x1000, len(data), section_at)
-    names = b".vendor_cert\0"
-    path.write_bytes(bytes(image) + data + struct.pack("<I", 4 + len(names)) + names)
-    return path
-
-
 @dataclass(frozen=True)
 class Pki:
     folder: Path
@@ -217,17 +183,17 @@ class Pki:
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     folder = tmp_path_factory.mktemp("pki")
-    vendor = _certificate(folder, "vendor-ca", "Debian Secure Boot CA", None, ca=True)
-    signer = _certificate(folder, "signer", "Test Secure Boot Signer", vendor, ca=False)
-    fake_ca = _certificate(folder, "fake-ca", "Debian Secure Boot CA", None, ca=True)
-    attacker = _certificate(folder, "attacker", "Debian Secure Boot Signer 2022 - linux", fake_ca, ca=False)
-    root = _certificate(folder, "root", "Unknown Root CA", None, ca=True)
-    intermediate = _certificate(folder, "intermediate", "Unknown Intermediate CA", root, ca=True)
-    unknown = _certificate(folder, "unknown", "Unknown Vendor Signer", intermediate, ca=False)
+    vendor = certificate(folder, "vendor-ca", "Debian Secure Boot CA", None, ca=True)
+    signer = certificate(folder, "signer", "Test Secure Boot Signer", vendor, ca=False)
+    fake_ca = certificate(folder, "fake-ca", "Debian Secure Boot CA", None, ca=True)
+    attacker = certificate(folder, "attacker", "Debian Secure Boot Signer 2022 - linux", fake_ca, ca=False)
+    root = certificate(folder, "root", "Unknown Root CA", None, ca=True)
+    intermediate = certificate(folder, "intermediate", "Unknown Intermediate CA", root, ca=True)
+    unknown = certificate(folder, "unknown", "Unknown Vendor Signer", intermediate, ca=False)
     unsigned = folder / "vmlinuz.unsigned"
     shutil.copyfile(GRUB, unsigned)
     subprocess.run(["sbattach", "--remove", str(unsigned)], check=True, capture_output=True)
-    shim = _fake_shim(folder / "shimx64.efi", _der(vendor.cert))
+    shim = fake_shim(folder / "shimx64.efi", der_of(vendor.cert))
     return Pki(folder, vendor, signer, attacker, unknown, shim, unsigned)
 
 
@@ -261,7 +227,7 @@ def _with_table(unsigned: Path, out: Path, entries: list[tuple[int, bytes]]) -> 
 
 
 def test_fake_shim_trusts_the_test_ca(pki: Pki) -> None:
-    assert vendor_certificates(pki.shim) == (_der(pki.vendor.cert),)
+    assert vendor_certificates(pki.shim) == (der_of(pki.vendor.cert),)
 
 
 def test_authenticode_digest_is_the_one_sbsign_signs(pki: Pki, tmp_path: Path) -> None:
@@ -410,7 +376,7 @@ def test_signatures_checked_by_openssl_are_bounded(pki: Pki, tmp_path: Path, mon
     assert counter.calls == secureboot.MAX_SIGNATURES
 
 
-def test_one_deadline_for_the_verdict_kills_a_hanging_openssl(
+def test_one_deadline_for_the_verdict_kills_a_hangingopenssl(
     pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An openssl that hangs (a script on PATH standing in for a pathological input) is killed when the
@@ -463,7 +429,7 @@ def _cached_debian_kernel() -> Path | None:
 
 
 @pytest.mark.skipif(_cached_debian_kernel() is None, reason="no cached Debian kernel (built by the e2e tests)")
-def test_debian_signed_kernel_boots_and_not_under_the_fake_shim(pki: Pki) -> None:
+def test_debian_signed_kernel_boots_and_not_under_thefake_shim(pki: Pki) -> None:
     kernel = _cached_debian_kernel()
     assert kernel is not None
     verdict = verify_kernel(kernel, SHIM)

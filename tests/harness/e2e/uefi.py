@@ -39,15 +39,16 @@ def boot(vm: VM, iso: LiveIso, what: str, failures: tuple[str, ...] = UEFI_FAILU
 
 
 def boot_signed_with_secure_boot_on(stack: Stack, signed: LiveIso, name: str, what: str) -> None:
-    """A Secure Boot PC (OVMF's own PXE stack) sees GRUB's menu without the unsigned entry and boots the
-    signed default to its marker, kernel and initrd over TFTP, the kernel seeing Secure Boot on."""
+    """A Secure Boot PC (OVMF's own PXE stack) sees GRUB's menu, an unsigned entry (if any) not offered
+    to boot (no "(no Secure Boot)" mark: it is "(needs Secure Boot off)" there), and boots the signed
+    default to its marker, kernel and initrd over TFTP, the kernel seeing Secure Boot on."""
     # OVMF's own PXE stack: QEMU's iPXE NIC ROM (2019) leaves shim's TFTP buffer size at 4 MiB, and
     # shim then refuses GRUB ("Malformed binary after Attribute Certificate Table"), see the README.
     vm = stack.vm("uefi", name=name, secure_boot=True, firmware_pxe=True)
     try:
         vm.wait_for("Boot from local disk", 150, UEFI_FAILURES)  # GRUB's menu, drawn on the serial console
         shown = vm.text()
-        assert "(no Secure Boot)" not in shown, "the unsigned entry must be left out with Secure Boot on"
+        assert "(no Secure Boot)" not in shown, "an unsigned entry must not be offered to boot with Secure Boot on"
         boot(vm, signed, f"UEFI Secure Boot ON, {what} (signed kernel)")
         # Locked down, GRUB may not load http.mod: kernel and initrd came over TFTP.
         assert f"Loading iso-{slug_for(signed.path.name)} over TFTP" in vm.text()

@@ -14,7 +14,7 @@ from isodrop.loaders.grub import GrubLoader, grub_path, grub_serial, grub_timeou
 from isodrop.model import BootEntry
 from isodrop.render.menu import Served, build_menu
 from isodrop.secureboot import Verdict
-from tests.harness.loader_parsers import grub_timeout_entry, parse_grub, words
+from tests.harness.loader_parsers import grub_boot, grub_notice, grub_timeout_entry, parse_grub, words
 
 MENU = PurePosixPath("grub/grub.cfg")
 HOSTILE = [
@@ -131,16 +131,60 @@ def test_serial_off_means_no_terminal_lines(tmp_path: Path) -> None:
     assert "terminal_" not in text and "serial" not in text
 
 
-def test_entry_that_cannot_secure_boot_is_left_out_when_locked_down(tmp_path: Path) -> None:
+def test_entry_shim_refuses_only_says_why_when_locked_down(tmp_path: Path) -> None:
+    """Secure Boot off: the entry boots, marked; on: an entry of the same place and id that prints the
+    label, the reason and what to do, and waits for Escape (never silently left out)."""
     bad = served("u", "Unsigned", secure_boot=Verdict(False, "", "unsigned kernel"))
     good = served("s", "Signed", secure_boot=Verdict(True, "Debian", "boots"))
     text = render(config(tmp_path), [bad, good])
-    lines = text.splitlines()
-    start = lines.index('if [ "$lockdown" != "y" ]; then')
-    assert lines[start + 1].startswith("menuentry 'Unsigned (no Secure Boot)' --id 'iso-u'")
-    assert lines[start + 1 :].index("fi") > 0
-    signed = next(line for line in lines if "--id 'iso-s'" in line)
-    assert "(no Secure Boot)" not in signed and lines[lines.index(signed) - 1] != 'if [ "$lockdown" != "y" ]; then'
+    off, on = parse_grub(text, lockdown=False), parse_grub(text, lockdown=True)
+    assert [(i.title, i.id) for i in off.items] == [
+        ("Signed", "iso-s"),
+        ("Unsigned (no Secure Boot)", "iso-u"),
+        ("Boot from local disk", "local"),
+    ]
+    assert [(i.title, i.id) for i in on.items] == [
+        ("Signed", "iso-s"),
+        ("Unsigned (needs Secure Boot off)", "iso-u"),
+        ("Boot from local disk", "local"),
+    ]
+    assert grub_boot(off.items[1]).kernel == "/isodrop/u/live/vmlinuz"
+    assert grub_notice(on.items[1]) == [
+        "Unsigned: it cannot boot with Secure Boot on: unsigned kernel.",
+        "",
+        "Switch Secure Boot off in this PC's firmware settings to boot it.",
+        "",
+        "Press Escape to return to the menu.",
+    ]
+    assert grub_boot(on.items[0]) == grub_boot(off.items[0])
+    assert not any(w[0] in ("linux", "initrd", "if") for w in on.items[1].body), "an unsigned kernel is not tried"
+    assert "--hotkey=2" in next(line for line in text.splitlines() if "(needs Secure Boot off)" in line)
+
+
+def test_an_untrusted_signer_gets_the_mok_way_in_its_notice(tmp_path: Path) -> None:
+    reason = "signed by Canonical Ltd. Secure Boot Signing, which this shim does not trust (it trusts Debian CA)"
+    verdict = Verdict(False, "Canonical Ltd. Secure Boot Signing", reason)
+    text = render(config(tmp_path), [served("u", "Ubuntu 24.04", secure_boot=verdict)])
+    locked = parse_grub(text, lockdown=True).items[0]
+    notice = grub_notice(locked)
+    assert all(len(line) <= 76 for line in notice)
+    # a PC that enrolled the signer's CA as a MOK boots it: the kernel is tried first, the notice on failure
+    assert grub_boot(locked) == grub_boot(parse_grub(text, lockdown=False).items[0])
+    lines = [line.strip() for line in text.splitlines()]
+    tried = lines.index("if linux '/isodrop/u/live/vmlinuz' 'boot=live' 'console=ttyS0,115200'; then")
+    assert lines[tried + 1 : tried + 3] == ["initrd '/isodrop/u/live/initrd.img'", "else"]
+    said = " ".join(" ".join(notice).split())
+    assert said.startswith(f"Ubuntu 24.04: its kernel is {reason}.")
+    assert "or enrol the CA of Canonical Ltd. Secure Boot Signing as a MOK (mokutil --import" in said
+    assert "/usr/share/doc/isodrop/booting.md" in said
+
+
+def test_a_refused_default_is_local_boot_with_secure_boot_on(tmp_path: Path) -> None:
+    bad = served("u", "Unsigned", secure_boot=Verdict(False, "", "unsigned kernel"))
+    good = served("s", "Signed", secure_boot=Verdict(True, "Debian", "boots"))
+    text = render(config(tmp_path, menu_default="u.iso"), [bad, good])
+    assert grub_timeout_entry(parse_grub(text, lockdown=False)).id == "iso-u"
+    assert grub_timeout_entry(parse_grub(text, lockdown=True)).id == "local"
 
 
 def test_http_entries_fall_back_to_tftp(tmp_path: Path) -> None:
@@ -196,5 +240,9 @@ def test_hostile_signer_name_in_the_verdict_stays_in_its_comment(tmp_path: Path)
     evil = Verdict(False, "x", "signed by x\nmenuentry 'evil' { reboot }\n, which this shim does not trust")
     text = render(config(tmp_path), [served("u", "Unsigned", secure_boot=evil)])
     plain = render(config(tmp_path), [served("u", "Unsigned", secure_boot=Verdict(False, "", "unsigned kernel"))])
-    assert len(text.splitlines()) == len(plain.splitlines())
-    assert sum(line.startswith("menuentry") for line in text.splitlines()) == 2  # the entry and local disk
+    assert sum(line.startswith("menuentry") for line in text.splitlines()) == 3  # the entry, its notice, local
+    assert sum(line.startswith("menuentry") for line in plain.splitlines()) == 3
+    on = parse_grub(text, lockdown=True)
+    assert [i.id for i in on.items] == ["iso-u", "local"]
+    said = " ".join(" ".join(grub_notice(on.items[0])).split())
+    assert "signed by x menuentry 'evil' { reboot } , which this shim does not trust" in said
