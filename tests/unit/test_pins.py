@@ -19,26 +19,39 @@ from isodrop.loaders.grub import GrubLoader
 from isodrop.loaders.ipxe import IpxeLoader
 from isodrop.loaders.pxelinux import Pxelinux
 from isodrop.loaders.syslinux_efi import SyslinuxEfi
-from isodrop.pins import Pin, PinBook, PinsError, fetched_macs, parse, with_pin, without_pin
+from isodrop.pins import (
+    MAC,
+    Pin,
+    PinBook,
+    PinsError,
+    Target,
+    fetched_macs,
+    parse,
+    with_pin,
+    without_pin,
+)
 from isodrop.render.menu import Menu, build_menu
 from isodrop.render.publication import client_menus
 from tests.harness.loader_parsers import (
     Boot,
+    Nic,
     grub_boot,
+    grub_dispatch,
     grub_timeout_entry,
     ipxe_boot,
-    ipxe_lines,
+    ipxe_dispatch,
     ipxe_timeout_target,
     parse_grub,
     parse_ipxe,
     parse_syslinux,
+    pxelinux_config,
     syslinux_timeout_entry,
-    words,
 )
 from tests.harness.menu_cases import BASE, drop_folders, entry_boot, expected_boot, same, served
 from tests.harness.servicekit import ServiceRun, build_debian_live
 
 MAC1, MAC2 = "52:54:00:aa:bb:01", "52:54:00:aa:bb:02"
+PC1, PC2 = Target(MAC, MAC1), Target(MAC, MAC2)
 GOOD = """\
 # the lab
 
@@ -58,8 +71,8 @@ once = true
 
 def test_a_clients_file_reads_as_pins_with_macs_in_one_spelling() -> None:
     first, second = parse(GOOD, "clients.toml")
-    assert first == Pin(MAC1, "debian.iso", 3, ("debian.iso", "ubuntu.iso"), False, line=3)
-    assert second == Pin(MAC2, "local", None, (), True, line=8)
+    assert first == Pin(PC1, "debian.iso", 3, ("debian.iso", "ubuntu.iso"), False, line=3)
+    assert second == Pin(PC2, "local", None, (), True, line=8)
     assert parse("", "clients.toml") == ()
 
 
@@ -111,29 +124,31 @@ def test_every_error_names_the_line(text: str, message: str) -> None:
 
 
 def test_setting_a_pin_keeps_the_other_tables_and_comments() -> None:
-    changed = with_pin(GOOD, Pin(MAC1, "ubuntu.iso", once=True), "c")
+    changed = with_pin(GOOD, Pin(PC1, "ubuntu.iso", once=True), "c")
     assert changed.startswith("# the lab\n\n")
     assert '[pc."52:54:00:aa:bb:01"]\nentry = "ubuntu.iso"\nonce = true\n\n[pc."52-54-00-aa-bb-02"]' in changed
     assert dataclasses.replace(parse(changed, "c")[1], line=8) == parse(GOOD, "c")[1]
-    added = with_pin(GOOD, Pin("52:54:00:aa:bb:03", 'odd "name".iso', 0), "c")
-    assert added.startswith(GOOD) and parse(added, "c")[2] == Pin("52:54:00:aa:bb:03", 'odd "name".iso', 0, line=12)
+    added = with_pin(GOOD, Pin(Target(MAC, "52:54:00:aa:bb:03"), 'odd "name".iso', 0), "c")
+    assert added.startswith(GOOD) and parse(added, "c")[2] == Pin(
+        Target(MAC, "52:54:00:aa:bb:03"), 'odd "name".iso', 0, line=12
+    )
 
 
 def test_removing_a_pin_removes_only_its_table() -> None:
-    text, removed = without_pin(GOOD, MAC1, "c")
+    text, removed = without_pin(GOOD, PC1, "c")
     assert removed is not None and removed.entry == "debian.iso"
     assert text == '# the lab\n\n[pc."52-54-00-aa-bb-02"]\nentry = "local"\nonce = true\n'
-    assert without_pin(text, MAC1, "c") == (text, None)
-    assert without_pin(text, MAC2, "c")[0] == "# the lab\n\n"
+    assert without_pin(text, PC1, "c") == (text, None)
+    assert without_pin(text, PC2, "c")[0] == "# the lab\n\n"
 
 
 def test_a_layout_the_editor_cannot_follow_is_refused_not_mangled() -> None:
     inline = 'pc = { "52:54:00:aa:bb:01" = { entry = "a.iso" }, "52:54:00:aa:bb:02" = { entry = "b.iso" } }\n'
     assert [p.entry for p in parse(inline, "c")] == ["a.iso", "b.iso"]
     with pytest.raises(PinsError, match="cannot edit this file safely"):
-        with_pin(inline, Pin(MAC1, "c.iso"), "c")
+        with_pin(inline, Pin(PC1, "c.iso"), "c")
     with pytest.raises(PinsError, match="cannot edit this file safely"):
-        without_pin(inline, MAC2, "c")
+        without_pin(inline, PC2, "c")
 
 
 # --- the commands -----------------------------------------------------------------------------------
@@ -149,8 +164,8 @@ def test_pin_unpin_and_pins_commands(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["pin", MAC2, "local", "--menu", "a.iso", *root]) == 0
     assert clients.read_text().startswith("# mine\n") and clients.stat().st_mode & 0o777 == 0o640
     assert parse(clients.read_text(), "c") == (
-        Pin(MAC1, "debian.iso", 5, (), True, line=3),
-        Pin(MAC2, "local", None, ("a.iso",), False, line=8),
+        Pin(PC1, "debian.iso", 5, (), True, line=3),
+        Pin(PC2, "local", None, ("a.iso",), False, line=8),
     )
     capsys.readouterr()
     assert main(["pins", "--json", *root]) == 0
@@ -161,7 +176,7 @@ def test_pin_unpin_and_pins_commands(tmp_path: Path, capsys: pytest.CaptureFixtu
     ]
     assert main(["unpin", MAC1, *root]) == 0
     assert main(["unpin", MAC1, *root]) == 1
-    assert [p.mac for p in pins.load(clients)] == [MAC2]
+    assert [p.target.value for p in pins.load(clients)] == [MAC2]
     assert main(["pin", "not-a-mac", "x.iso", *root]) == 2
     assert main(["pin", MAC1, "../x.iso", *root]) == 2
     assert "must be a file name relative to the drop folder" in capsys.readouterr().err
@@ -182,49 +197,37 @@ SHARED = {
 }
 
 
-def rendered(menu: Menu, own: dict[str, Menu]) -> dict[str, str]:
-    """Every file the loaders write for the shared menu (branching to `own`) and each PC's menu."""
+def rendered(menu: Menu, own: dict[Target, Menu]) -> dict[str, str]:
+    """Every file the loaders write for the shared menu (branching to `own`) and each pin's menu, as the
+    publication orders them (the most specific pin's file where two pins share one)."""
     loaders = (Pxelinux(), SyslinuxEfi(), GrubLoader(), IpxeLoader())
-    shared = dataclasses.replace(menu, clients=tuple(sorted(own)))
+    shared = dataclasses.replace(menu, clients=tuple(sorted(own, key=Target.precedence)))
     files = {str(path): text for loader in loaders for path, text in loader.render(shared).items()}
-    for mac, pc_menu in own.items():
+    for key in sorted(own, key=Target.precedence, reverse=True):  # the most specific written last
         for loader in loaders:
-            files |= {str(path): text for path, text in loader.client_files(pc_menu, mac.replace(":", "-")).items()}
+            files |= {str(path): text for path, text in loader.client_files(own[key], key).items()}
     return files
 
 
 def grub_branch(text: str, mac: str) -> str | None:
-    """The file GRUB's shared menu hands the PC with `mac` to (its `configfile` line), else None."""
-    for line in text.splitlines():
-        w = words(line)
-        if w[:5] == ["if", "[", "$net_default_mac", "=", mac] and w[5:] and w[w.index("then") + 1] == "configfile":
-            return w[w.index("then") + 2].lstrip("/")
-    return None
+    """The file GRUB's shared menu hands the PC with `mac` to, else None."""
+    return grub_dispatch(text, Nic(mac))
 
 
-def ipxe_branch(text: str, mac: str, script: str) -> str | None:
-    """The script iPXE's platform script chains on a PC whose ${mac} is `mac`, else None."""
-    for line in ipxe_lines(text):
-        tokens = line.split()
-        if tokens[:3] == ["iseq", "${mac}", mac] and tokens[3:6] == ["&&", "chain", "--autofree"]:
-            return str(PurePosixPath(script).parent / tokens[6])
-    return None
-
-
-def boots_for(files: dict[str, str], mac: str) -> dict[str, Boot | None]:
-    """What each loader boots at the timeout on the PC with `mac`, following its own per-PC lookup:
-    pxelinux.cfg/01-<mac> before default; GRUB's and iPXE's branches in the shared menu."""
-    dashed = mac.replace(":", "-")
+def boots_for(files: dict[str, str], pc: str | Nic) -> dict[str, Boot | None]:
+    """What each loader boots at the timeout on the PC `pc` (a MAC, or all a loader knows of it),
+    following its own per-PC lookup: pxelinux's config file search; GRUB's and iPXE's branches in the
+    shared menu."""
+    nic = pc if isinstance(pc, Nic) else Nic(pc)
     out: dict[str, Boot | None] = {}
     for view, folder in (("pxelinux", "pxelinux.cfg"), ("syslinux-efi", "efi64/pxelinux.cfg")):
-        text = files.get(f"{folder}/01-{dashed}", files[SHARED[view]])
-        out[view] = syslinux_timeout_entry(parse_syslinux(text))
+        out[view] = syslinux_timeout_entry(parse_syslinux(files[pxelinux_config(files, folder, nic)]))
     grub = files[SHARED["grub"]]
-    branch = grub_branch(grub, mac)
+    branch = grub_dispatch(grub, nic)
     for view, lockdown in (("grub", False), ("grub-lockdown", True)):
         out[view] = grub_boot(grub_timeout_entry(parse_grub(files[branch] if branch else grub, lockdown=lockdown)))
     for view in ("ipxe-bios", "ipxe-efi"):
-        branch = ipxe_branch(files[SHARED[view]], mac, SHARED[view])
+        branch = ipxe_dispatch(files[SHARED[view]], SHARED[view], nic)
         script = parse_ipxe(files[branch] if branch else files[SHARED[view]])
         target = ipxe_timeout_target(script)
         out[view] = None if target is None else ipxe_boot(script, target)
@@ -235,7 +238,7 @@ def boots_for(files: dict[str, str], mac: str) -> dict[str, Boot | None]:
 def test_a_pinned_pc_boots_its_entry_in_every_loader_and_others_the_normal_default(case, data) -> None:  # type: ignore[no-untyped-def]
     config, entries = case
     target = data.draw(st.sampled_from([*entries, None]))
-    pin = Pin(MAC1, target.source if target else "local", timeout=data.draw(st.sampled_from([None, 2])))
+    pin = Pin(PC1, target.source if target else "local", timeout=data.draw(st.sampled_from([None, 2])))
     own, warnings = client_menus(entries, config, [pin])
     files = rendered(build_menu(entries, config), own)
     normal = next((s for s in entries if s.source == config.menu_default), None)
@@ -251,7 +254,7 @@ def test_a_pinned_pc_boots_its_entry_in_every_loader_and_others_the_normal_defau
 
 def test_a_pcs_own_menu_has_its_timeout_and_only_its_entries() -> None:
     entries = [served("a.iso", "Alpha"), served("b.iso", "Beta"), served("c.iso", "Gamma")]
-    own, _ = client_menus(entries, BASE, [Pin(MAC1, "b.iso", timeout=2, menu=("b.iso", "c.iso"))])
+    own, _ = client_menus(entries, BASE, [Pin(PC1, "b.iso", timeout=2, menu=("b.iso", "c.iso"))])
     files = rendered(build_menu(entries, BASE), own)
     pxe = parse_syslinux(files["pxelinux.cfg/01-52-54-00-aa-bb-01"])
     assert pxe.order == ["iso-b", "iso-c", "local"] and "TIMEOUT 20" in files["pxelinux.cfg/01-52-54-00-aa-bb-01"]
@@ -268,19 +271,17 @@ def test_a_pcs_own_menu_has_its_timeout_and_only_its_entries() -> None:
 
 def test_a_pin_whose_iso_is_gone_gets_the_normal_menu_and_a_warning() -> None:
     entries = [served("a.iso", "Alpha")]
-    own, warnings = client_menus(entries, BASE, [Pin(MAC1, "gone.iso"), Pin(MAC2, "local")])
-    assert list(own) == [MAC2] and "gone.iso is not served" in warnings[MAC1]
+    own, warnings = client_menus(entries, BASE, [Pin(PC1, "gone.iso"), Pin(PC2, "local")])
+    assert list(own) == [PC2] and "gone.iso is not served" in warnings[MAC1]
     files = rendered(build_menu(entries, BASE), own)
     assert grub_branch(files["grub/grub.cfg"], MAC1) is None and "pxelinux.cfg/01-52-54-00-aa-bb-01" not in files
 
 
 def test_a_chaining_ipxe_script_leaves_per_pc_menus_to_the_loader_it_chains() -> None:
     chaining = IpxeLoader(bios_chain="/pxelinux.0")
-    menu = dataclasses.replace(build_menu([served("a.iso", "A")], BASE), clients=(MAC1,))
+    menu = dataclasses.replace(build_menu([served("a.iso", "A")], BASE), clients=(PC1,))
     assert "iseq" not in chaining.render(menu)[PurePosixPath("ipxe/menu-pcbios.ipxe")]
-    assert list(chaining.client_files(menu, "52-54-00-aa-bb-01")) == [
-        PurePosixPath("ipxe/clients/01-52-54-00-aa-bb-01-efi.ipxe")
-    ]
+    assert list(chaining.client_files(menu, PC1)) == [PurePosixPath("ipxe/clients/01-52-54-00-aa-bb-01-efi.ipxe")]
 
 
 # --- publishing and one-shots -----------------------------------------------------------------------
@@ -304,14 +305,14 @@ def test_a_one_shot_is_used_up_by_the_fetch_of_its_own_menu_after_it_was_publish
     log_file.write_text("dnsmasq-tftp[5]: sent /t/pxelinux.cfg/01-52-54-00-aa-bb-01 to 10.0.0.5\n")  # before: not it
     book = PinBook(clients, log_file)
     book.refresh()
-    assert book.consume() == [] and [p.mac for p in book.pins] == [MAC1]
+    assert book.consume() == [] and [p.target.value for p in book.pins] == [MAC1]
     with log_file.open("a") as handle:  # a fetch while its menu was not published yet does not count
         handle.write("dnsmasq-tftp[5]: sent /t/pxelinux.cfg/01-52-54-00-aa-bb-01 to 10.0.0.5\n")
     assert book.consume() == []
     book.published_once = {MAC1}
     with log_file.open("a") as handle:
         handle.write("dnsmasq-tftp[5]: sent /t/pxelinux.cfg/01-52-54-00-aa-bb-01 to 10.0.0.5\ndnsmasq-tftp[5]: se")
-    assert [p.mac for p in book.consume()] == [MAC1]
+    assert [p.target.value for p in book.consume()] == [MAC1]
     assert clients.read_text() == "# keep me\n" and book.pins == ()
     book.refresh()
     assert book.pins == () and book.status()["clients"] == []
@@ -353,7 +354,7 @@ def test_the_service_serves_pins_without_a_reload_and_uses_up_a_one_shot(tmp_pat
         with log_file.open("a") as handle:
             handle.write(f"dnsmasq-tftp[9]: sent {own} to 10.0.0.5\n")
         run.wait_for(lambda: not own.exists(), 10, "the one-shot used up")
-        assert [p.mac for p in pins.load(tmp_path / "clients.toml")] == [MAC2]
+        assert [p.target.value for p in pins.load(tmp_path / "clients.toml")] == [MAC2]
         assert "fetched its one-shot menu" in run.log_text()
         assert "$net_default_mac" not in grub.read_text()
     finally:
@@ -364,7 +365,7 @@ def test_the_example_clients_file_reads_when_uncommented() -> None:
     example = (Path(__file__).resolve().parents[2] / "contrib" / "clients.toml").read_text()
     assert parse(example, "example") == ()  # shipped all commented out: pins nothing
     uncommented = re.sub(r"^# (\[|entry|timeout|menu|once)", r"\1", example, flags=re.M)
-    assert [(p.mac, p.once) for p in parse(uncommented, "example")] == [
+    assert [(p.target.value, p.once) for p in parse(uncommented, "example")] == [
         ("52:54:00:12:34:01", False),
         ("52:54:00:12:34:02", False),
         ("52:54:00:12:34:03", True),
@@ -373,7 +374,7 @@ def test_the_example_clients_file_reads_when_uncommented() -> None:
 
 def test_check_reports_the_clients_file(tmp_path: Path) -> None:
     clients = tmp_path / "clients.toml"
-    assert pins.check_report(clients, None) == [("ok", f"clients_file {clients}: 0 pinned PCs")]
+    assert pins.check_report(clients, None) == [("ok", f"clients_file {clients}: 0 pins")]
     clients.write_text('[pc."52:54:00:aa:bb:01"]\nentry = "a.iso"\nonce = true\n')
     assert pins.check_report(clients, None)[1] == (
         "WARN",
