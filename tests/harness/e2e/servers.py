@@ -53,7 +53,13 @@ def render_snippet(snippet: Path, net: PrivateNet, tftp_root: Path, log_file: st
 
 
 def start_dnsmasq(
-    net: PrivateNet, snippet: Path, tftp_root: Path, workdir: Path, name: str = "dnsmasq", log_file: str = "-"
+    net: PrivateNet,
+    snippet: Path,
+    tftp_root: Path,
+    workdir: Path,
+    name: str = "dnsmasq",
+    log_file: str = "-",
+    extra: tuple[str, ...] = (),  # more dnsmasq options, e.g. --dhcp-host=MAC,ADDRESS,NAME
 ) -> Proc:
     conf = workdir / f"{name}.conf"
     conf.write_text(render_snippet(snippet, net, tftp_root, log_file))
@@ -69,6 +75,7 @@ def start_dnsmasq(
         "--log-facility=-",
         "--enable-ra",
         f"--dhcp-range=::,constructor:{net.bridge},ra-only,64",
+        *extra,
     ]
     proc = Proc(name, argv, workdir / f"{name}.log")
     wait_for(lambda: proc.check_alive() or pid_file.exists(), 10, f"{name} pid file {pid_file}")
