@@ -191,7 +191,7 @@ def parse(text: str, source: str) -> tuple[Pin, ...]:
             pins[key] = _pin(
                 key, values, line, lambda k, n=name, t=kind: f"{source}: line {_key_line(lines, t, n, k)}: {t}.{n!r}"
             )
-    return tuple(pins.values())
+    return tuple(sorted(pins.values(), key=lambda pin: pin.line))  # as in the file (0: line not known)
 
 
 def _pin(key: Target, values: dict[str, Any], line: int, where: Callable[[str], str]) -> Pin:

@@ -90,7 +90,8 @@ class GrubLoader(Loader):
             default_path=default_path(menu, shown, lockdown=False),
             lockdown_default_path=default_path(menu, shown, lockdown=True),
         )
-        return {MENU: with_dispatch(text, self.dispatch(menu.clients))}
+        branches = self.dispatch(menu.clients)
+        return {MENU: self.checked(with_dispatch(text, branches)) if branches else text}
 
     def dispatch(self, keys: tuple[Target, ...]) -> list[str]:
         """The lines that hand the PCs of each pin their own menu, most specific pin first. Debian's

@@ -42,21 +42,27 @@ PC_D_LEASE = f"--dhcp-host={PC_D},{{prefix}}.{PC_D_LAST_OCTET},{PC_D_HOST}"
 UEFI_FAILURES = (*BOOT_FAILURES, "error: ", "grub>")
 
 
-@pytest.fixture(scope="module")
-def pins_stack(live_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:
-    one, two = live_isos
+def stack_with_both_isos(live_isos: tuple[LiveIso, LiveIso], what: str, **settings: object) -> Iterator[Stack]:
+    """isodrop with a clients file, dnsmasq as DHCP server leasing PC D its fixed address and host name,
+    both ISOs served, the first the normal default; `settings`: more isodrop config keys."""
     with running_stack(
         DHCP_SNIPPET,
         with_router=False,
-        menu_default=one.path.name,
+        menu_default=live_isos[0].path.name,
         clients_file="{work}/clients.toml",
-        dnsmasq_log=True,  # dnsmasq logs to work/dnsmasq-facility.log, which isodrop reads (one-shots)
         dnsmasq_args=(PC_D_LEASE,),
+        **settings,
     ) as stack:
-        note(f"[e2e] logs of the pins setup: {stack.work}")
+        note(f"[e2e] logs of the {what} setup: {stack.work}")
         for iso in live_isos:
             stack.drop(iso.path)
         yield stack
+
+
+@pytest.fixture(scope="module")
+def pins_stack(live_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:
+    # dnsmasq logs to work/dnsmasq-facility.log, which isodrop reads (one-shots)
+    yield from stack_with_both_isos(live_isos, "pins", dnsmasq_log=True)
 
 
 def pin(stack: Stack, *args: str) -> None:
@@ -177,19 +183,7 @@ def test_uefi_grub_pcs_by_network_and_by_host_name_boot_their_entry(
 @pytest.fixture(scope="module")
 def ipxe_stack(live_isos: tuple[LiveIso, LiveIso]) -> Iterator[Stack]:
     """A second stack whose BIOS PCs get iPXE's own menu (bios_loader = "ipxe")."""
-    one, _ = live_isos
-    with running_stack(
-        DHCP_SNIPPET,
-        with_router=False,
-        menu_default=one.path.name,
-        clients_file="{work}/clients.toml",
-        bios_loader="ipxe",
-        dnsmasq_args=(PC_D_LEASE,),
-    ) as stack:
-        note(f"[e2e] logs of the iPXE pins setup: {stack.work}")
-        for iso in live_isos:
-            stack.drop(iso.path)
-        yield stack
+    yield from stack_with_both_isos(live_isos, "iPXE pins", bios_loader="ipxe")
 
 
 @vm_test

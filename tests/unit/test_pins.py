@@ -5,6 +5,7 @@ up from dnsmasq's TFTP log, and a running service picking it all up without a re
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import re
 from pathlib import Path, PurePosixPath
@@ -20,7 +21,9 @@ from isodrop.loaders.ipxe import IpxeLoader
 from isodrop.loaders.pxelinux import Pxelinux
 from isodrop.loaders.syslinux_efi import SyslinuxEfi
 from isodrop.pins import (
+    HOSTNAME,
     MAC,
+    NETWORK,
     Pin,
     PinBook,
     PinsError,
@@ -382,3 +385,163 @@ def test_check_reports_the_clients_file(tmp_path: Path) -> None:
     )
     clients.write_text('[pc."52:54:00:aa:bb:01"]\n')
     assert pins.check_report(clients, tmp_path / "log")[0][0] == "FAIL"
+
+
+# --- pins by IP network and DHCP host name ----------------------------------------------------------
+
+BY_GROUP = """\
+[network."10.0.0.0/16"]
+entry = "c.iso"
+
+[hostname."lab-1"]
+entry = "b.iso"
+timeout = 2
+
+[network."10.0.5.0/24"]
+entry = "d.iso"
+
+[pc."52:54:00:aa:bb:01"]
+entry = "a.iso"
+"""
+
+
+def test_network_and_host_name_tables_read_as_pins_in_precedence_order() -> None:
+    read = parse(BY_GROUP, "clients.toml")
+    assert [(p.target.kind, p.target.value, p.line) for p in sorted(read, key=lambda p: p.target.precedence())] == [
+        (MAC, MAC1, 11),
+        (HOSTNAME, "lab-1", 4),
+        (NETWORK, "10.0.5.0/24", 8),
+        (NETWORK, "10.0.0.0/16", 1),
+    ]
+    assert parse('[network."10.0.0.5"]\nentry = "a.iso"\n', "c")[0].target == Target(NETWORK, "10.0.0.5/32")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '\n[network."10.0.5.1/24"]\nentry = "a.iso"\n',
+            "line 2: [network.'10.0.5.1/24']: '10.0.5.1/24' is not an IPv4",
+        ),
+        ('[network."10.0.0.0/33"]\nentry = "a.iso"\n', "line 1: [network.'10.0.0.0/33']"),
+        ('[network."lab"]\nentry = "a.iso"\n', "line 1: [network.'lab']: 'lab' is not an IPv4 network"),
+        ('[hostname."lab pc"]\nentry = "a.iso"\n', "line 1: [hostname.'lab pc']: 'lab pc' is not a host name"),
+        ('[hostname."-lab"]\nentry = "a.iso"\n', "is not a host name"),
+        ('[hostname."${mac}"]\nentry = "a.iso"\n', "is not a host name"),
+        (
+            '[network."10.0.0.0/8"]\nentry = "a.iso"\nonce = true\n',
+            "line 3: network.'10.0.0.0/8': 'once' is for one PC",
+        ),
+        (
+            '[network."10.0.0.5"]\nentry = "a"\n[network."10.0.0.5/32"]\nentry = "b"\n',
+            "line 3: 10.0.0.5/32 is pinned twice (also on line 1)",
+        ),
+        ('[hostname.lab]\nentry = "a.iso"\n[hostname.lab2]\n', "line 3: hostname.'lab2': 'entry' is missing"),
+        ('[printer."x"]\nentry = "a.iso"\n', "line 1: unknown key 'printer'"),
+    ],
+)
+def test_network_and_host_name_errors_name_the_line(text: str, message: str) -> None:
+    with pytest.raises(PinsError) as caught:
+        parse(text, "clients.toml")
+    assert message in str(caught.value), caught.value
+
+
+def test_editing_network_and_host_name_pins_keeps_the_others() -> None:
+    changed = with_pin(BY_GROUP, Pin(Target(NETWORK, "10.0.5.0/24"), "e.iso"), "c")
+    assert changed.replace('"e.iso"', '"d.iso"') == BY_GROUP
+    text, removed = without_pin(BY_GROUP, Target(HOSTNAME, "lab-1"), "c")
+    assert removed is not None and removed.timeout == 2
+    assert "lab-1" not in text and len(parse(text, "c")) == 3
+    added = with_pin("", Pin(Target(HOSTNAME, "lab-2"), "local"), "c")
+    assert added == '[hostname."lab-2"]\nentry = "local"\n'
+
+
+def test_pin_commands_take_a_network_or_a_host_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = ["--root", str(tmp_path)]
+    assert main(["pin", "10.0.5.0/24", "a.iso", *root]) == 0
+    assert main(["pin", "--hostname", "lab-1", "b.iso", *root]) == 0
+    out = capsys.readouterr()
+    assert "host name lab-1 pinned: b.iso" in out.out
+    assert "pxelinux cannot tell PCs apart by host name" in out.err  # bios_loader = "pxelinux"
+    assert [p.target for p in pins.load(tmp_path / "clients.toml")] == [
+        Target(NETWORK, "10.0.5.0/24"),
+        Target(HOSTNAME, "lab-1"),
+    ]
+    assert main(["pin", "10.0.5.0/24", "a.iso", "--once", *root]) == 2
+    assert "--once is for one PC" in capsys.readouterr().err
+    assert main(["pin", "lab-1", "a.iso", *root]) == 2
+    assert "a host name needs --hostname" in capsys.readouterr().err
+    assert main(["pin", "10.0.5.7/24", "a.iso", *root]) == 2
+    assert "has host bits set" in capsys.readouterr().err
+    assert main(["pins", "--json", *root]) == 0
+    listed = json.loads(capsys.readouterr().out)["clients"]
+    assert [(p["kind"], p["target"], p["mac"]) for p in listed] == [
+        (NETWORK, "10.0.5.0/24", ""),
+        (HOSTNAME, "lab-1", ""),
+    ]
+    assert listed[0]["limits"] == []  # pxelinux and GRUB both match networks
+    assert listed[1]["limits"] and "syslinux" not in " ".join(listed[1]["limits"])
+    assert main(["unpin", "--hostname", "lab-1", *root]) == 0
+    assert main(["unpin", "10.0.5.0/24", *root]) == 0
+    assert pins.load(tmp_path / "clients.toml") == ()
+
+
+def test_check_warns_where_a_menu_loader_cannot_tell_the_pcs_apart(tmp_path: Path) -> None:
+    clients = tmp_path / "clients.toml"
+    clients.write_text(BY_GROUP)
+    warnings = [f.message for f in pins.check_report(clients, None, ("pxelinux", "ipxe")) if f.level == "WARN"]
+    assert warnings == [
+        "clients_file line 1: ipxe cannot tell PCs apart by IP network: under ipxe the PCs of 10.0.0.0/16 get"
+        " the normal menu",
+        "clients_file line 4: pxelinux cannot tell PCs apart by host name: under pxelinux the PCs of host name"
+        " lab-1 get the normal menu",
+        "clients_file line 8: ipxe cannot tell PCs apart by IP network: under ipxe the PCs of 10.0.5.0/24 get"
+        " the normal menu",
+    ]
+    assert [f for f in pins.check_report(clients, None, ("grub",)) if f.level == "WARN"] == []
+
+
+def test_each_loader_boots_the_most_specific_pin_it_can_see() -> None:
+    """MAC beats host name beats the smallest network; pxelinux and syslinux.efi never see the host
+    name, iPXE never matches a network: there the next pin, or the normal menu, is what boots."""
+    entries = [served(f"{name}.iso", name.upper()) for name in "abcde"]
+    config = dataclasses.replace(BASE, menu_default="e.iso")
+    own, warnings = client_menus(entries, config, parse(BY_GROUP, "c"))
+    assert not warnings
+    files = rendered(build_menu(entries, config), own)
+    a, b, c, d, normal = entries
+    syslinux, grub, ipxe = ("pxelinux", "syslinux-efi"), ("grub", "grub-lockdown"), ("ipxe-bios", "ipxe-efi")
+    cases = [
+        (Nic(MAC1, "10.0.5.9", "lab-1"), {a: syslinux + grub + ipxe}),
+        (Nic(MAC2, "10.0.5.9", "lab-1"), {d: syslinux, b: grub + ipxe}),
+        (Nic(MAC2, "10.0.5.9"), {d: syslinux + grub, normal: ipxe}),
+        (Nic(MAC2, "10.0.7.9"), {c: syslinux + grub, normal: ipxe}),
+        (Nic(MAC2, "10.1.5.9", "lab-2"), {normal: syslinux + grub + ipxe}),
+        (Nic(MAC2, "", "lab-1"), {normal: syslinux, b: grub + ipxe}),
+    ]
+    for nic, wanted in cases:
+        boots = boots_for(files, nic)
+        for entry, views in wanted.items():
+            for view in views:
+                assert same(boots[view], expected_boot(entry, view, config)), (nic, view, boots[view], entry.source)
+
+
+ADDRESSES = st.integers(0, 2**32 - 1).map(lambda n: str(ipaddress.IPv4Address(n)))
+
+
+@given(ADDRESSES, st.integers(0, 32), st.lists(ADDRESSES, max_size=5), st.data())
+def test_a_network_pin_matches_exactly_its_addresses_in_pxelinux_and_grub(  # type: ignore[no-untyped-def]
+    base, prefix, others, data
+) -> None:
+    network = ipaddress.IPv4Network(f"{base}/{prefix}", strict=False)
+    inside = str(network.network_address + data.draw(st.integers(0, network.num_addresses - 1)))
+    menu = build_menu([served("a.iso", "A")], BASE)
+    key = Target(NETWORK, str(network))
+    files = {str(path): text for path, text in Pxelinux().render(menu).items()}
+    files |= {str(path): "own" for path in Pxelinux().client_paths(PurePosixPath("pxelinux.cfg/default"), key)}
+    grub = GrubLoader().render(dataclasses.replace(menu, clients=(key,)))[PurePosixPath("grub/grub.cfg")]
+    for address in [inside, *others]:
+        member = ipaddress.IPv4Address(address) in network
+        found = pxelinux_config(files, "pxelinux.cfg", Nic(MAC2, address))
+        assert (files[found] == "own") == member, (address, network, found)
+        assert (grub_dispatch(grub, Nic(MAC2, address)) is not None) == member, (address, network)
