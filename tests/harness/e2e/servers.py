@@ -122,12 +122,18 @@ NFS_KRB5 {{
 NFSV4 {{
     Graceless = true;
 }}
+LOG {{
+    COMPONENTS {{
+        NFSPROTO = DEBUG;  # the mount requests and grants isodrop clients reads (ganesha_log)
+    }}
+}}
 %include "{exports}"
 """
 
 
 def start_ganesha(net: PrivateNet, exports_file: Path, workdir: Path) -> Proc:
-    """rpcbind + nfs-ganesha (NFSv3, VFS) in the namespace, with private /run and /var/lib/nfs.
+    """rpcbind + nfs-ganesha (NFSv3, VFS) in the namespace, with private /run and /var/lib/nfs; its log
+    (with the NFSPROTO debug lines that show mounts) is workdir/ganesha.nfsd.log.
 
     rpcbind's socket /run/rpcbind.sock is a file path shared by all network namespaces, so both run in a
     private mount namespace (unshare --mount) with tmpfs on /run and /var/lib/nfs: neither the host's nor

@@ -105,6 +105,7 @@ def running_stack(
             nfs_server="ganesha",
             ganesha_exports_file=str(exports),
             ganesha_pid_file=str(work / "ganesha.pid"),
+            ganesha_log=str(work / "ganesha.nfsd.log"),
             dnsmasq_pid_file=str(work / "dnsmasq.pid"),
             server_address=net.server_ip,
             client_network=net.cidr,
