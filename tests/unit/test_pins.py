@@ -372,6 +372,8 @@ def test_the_example_clients_file_reads_when_uncommented() -> None:
         ("52:54:00:12:34:01", False),
         ("52:54:00:12:34:02", False),
         ("52:54:00:12:34:03", True),
+        ("192.168.10.0/24", False),
+        ("lab-teacher", False),
     ]
 
 
