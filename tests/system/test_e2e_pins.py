@@ -132,7 +132,7 @@ def test_uefi_grub_one_shot_boots_once_then_the_normal_default(
     assert "grub.cfg-01-" not in log, "Debian's GRUB 2.06 was thought to ask for no per-MAC grub.cfg"
     pins_stack.service.wait_for(lambda: PC_C not in clients.read_text(), 15, "the one-shot used up")
     pins_stack.service.wait_for(lambda: not own.exists() and PC_C not in grub.read_text(), 10, "its menu gone")
-    assert PC_C not in [p.mac for p in pins.load(clients)]
+    assert PC_C not in [p.target.value for p in pins.load(clients)]
     boot(pins_stack, "uefi", PC_C, one, two, "UEFI GRUB PC after its one-shot, the normal default")
 
 
