@@ -63,7 +63,7 @@ _MAC = re.compile(r"[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}")
 _HEADER = re.compile(r"^\s*\[(?!\[)")  # a table header line (arrays of tables have [[)
 # What dnsmasq logs for a TFTP transfer it completed: "dnsmasq-tftp[pid]: sent /srv/tftp/x to 10.0.0.5".
 _SENT = re.compile(r"dnsmasq-tftp\[\d+\]: sent (\S+) to (\S+)")
-# The per-PC menu files isodrop writes (isodrop.loaders: client_path), by the MAC in their name.
+# The per-PC menu files isodrop writes (isodrop.loaders: client_paths), by the MAC in their name.
 _CLIENT_FILE = re.compile(
     r"(?:^|/)(?:pxelinux\.cfg/01-|grub/clients/01-|ipxe/clients/01-)"
     r"((?:[0-9a-f]{2}-){5}[0-9a-f]{2})(?:\.cfg|-pcbios\.ipxe|-efi\.ipxe)?$"

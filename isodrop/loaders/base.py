@@ -56,7 +56,7 @@ class Loader(ABC):
         return ()
 
     def client_globs(self) -> tuple[str, ...]:
-        """Patterns (relative to tftp_root) of every per-PC file `client_path` can name, to find the
+        """Patterns (relative to tftp_root) of every per-PC file `client_paths` can name, to find the
         ones no pin wants any more."""
         return ()
 
