@@ -264,9 +264,11 @@ def _line_of(lines: Sequence[str], word: str) -> int:
 def loader_limits(pin: Pin, menu_loaders: Iterable[str]) -> list[str]:
     """Why `pin` cannot give its PCs their own menu under some of `menu_loaders` (the loaders that show
     menus: bios_loader, uefi_loader): there they get the normal menu."""
+    by_name = pin.target.kind == HOSTNAME
+    whom = f"the PC named {pin.target.value}" if by_name else f"the PCs in {pin.target.value}"
     return [
-        f"{name} cannot tell PCs apart by {'host name' if pin.target.kind == HOSTNAME else 'IP network'}:"
-        f" under {name} the PCs of {pin.target} get the normal menu"
+        f"{name} cannot tell PCs apart by {'host name' if by_name else 'IP network'}: under {name} {whom}"
+        f" {'gets' if by_name else 'get'} the normal menu"
         for name in dict.fromkeys(menu_loaders)
         if pin.target.kind not in LOADER_KINDS.get(name, (MAC,))
     ]

@@ -493,11 +493,11 @@ def test_check_warns_where_a_menu_loader_cannot_tell_the_pcs_apart(tmp_path: Pat
     clients.write_text(BY_GROUP)
     warnings = [f.message for f in pins.check_report(clients, None, ("pxelinux", "ipxe")) if f.level == "WARN"]
     assert warnings == [
-        "clients_file line 1: ipxe cannot tell PCs apart by IP network: under ipxe the PCs of 10.0.0.0/16 get"
+        "clients_file line 1: ipxe cannot tell PCs apart by IP network: under ipxe the PCs in 10.0.0.0/16 get"
         " the normal menu",
-        "clients_file line 4: pxelinux cannot tell PCs apart by host name: under pxelinux the PCs of host name"
-        " lab-1 get the normal menu",
-        "clients_file line 8: ipxe cannot tell PCs apart by IP network: under ipxe the PCs of 10.0.5.0/24 get"
+        "clients_file line 4: pxelinux cannot tell PCs apart by host name: under pxelinux the PC named lab-1 gets"
+        " the normal menu",
+        "clients_file line 8: ipxe cannot tell PCs apart by IP network: under ipxe the PCs in 10.0.5.0/24 get"
         " the normal menu",
     ]
     assert [f for f in pins.check_report(clients, None, ("grub",)) if f.level == "WARN"] == []
