@@ -25,9 +25,16 @@ import pytest
 from isodrop import clients
 from isodrop.cli import EXIT_NOT_RUNNING, main
 from isodrop.config import local_defaults
+from isodrop.units import resolve
 from tests.harness.e2e.netns import PrivateNet
 from tests.harness.e2e.procs import wait_for
-from tests.harness.e2e.servers import DHCP_SNIPPET, start_dnsmasq, start_shipped_site
+from tests.harness.e2e.servers import (
+    DHCP_SNIPPET,
+    nfs_mount_request,
+    start_dnsmasq,
+    start_ganesha,
+    start_shipped_site,
+)
 from tests.harness.servicekit import ServiceRun
 
 UEFI_MAC = "52:54:00:c1:00:07"
@@ -596,3 +603,49 @@ def test_a_follower_stopped_by_the_read_limit_says_it_is_behind(
     assert [len(batch) for batch in batches] == [4, 4, 2], "40 bytes a read: 4 lines, 4 lines, the last 2"
     assert sum(batches, []) == [f"line {i:03d}" for i in range(10)]
     assert follower.read_lines() == [] and not follower.behind
+
+
+@pytest.mark.network
+@pytest.mark.nochroot("NFS served by nfs-ganesha")
+def test_a_real_ganesha_log_shows_which_pc_mounted_its_root(tmp_path: Path) -> None:
+    """nfs-ganesha serving isodrop's own EXPORT block, its NFSPROTO debug lines on (as
+    tests/harness/e2e/servers.py starts it); a PC on the bridge asks to mount the tree, as its initramfs
+    would, and another path it may not: the granted one is that PC's root stage."""
+    if os.geteuid() != 0 or shutil.which("ganesha.nfsd") is None or shutil.which("rpcbind") is None:
+        pytest.skip("needs root, nfs-ganesha and rpcbind (tests/apt-packages.txt)")
+    net = PrivateNet.create()
+    procs = []
+    try:
+        work = tmp_path / "work"
+        work.mkdir()
+        config = dataclasses.replace(
+            local_defaults(tmp_path),
+            local_mode=False,
+            nfs_server="ganesha",
+            client_network=net.cidr,
+            ganesha_log=work / "ganesha.nfsd.log",
+            dnsmasq_log=None,
+            http_access_log=None,
+        )
+        tree = config.trees_dir / "deb"
+        (tree / "live").mkdir(parents=True)
+        exports = work / "isodrop-ganesha.conf"
+        exports.write_text(resolve(config).nfs_server.render([tree]))
+        procs.append(start_ganesha(net, exports, work))
+        pc = _add_pc(net, "nfs", "52:54:00:00:00:77")
+        address = net.server_ip.rsplit(".", 1)[0] + ".77"
+        net.ip("addr", "add", f"{address}/24", "dev", "eth0", namespace=pc)
+        assert nfs_mount_request(net, pc, str(tree)) == 0
+        assert nfs_mount_request(net, pc, "/srv/no-such-export") != 0
+        watch = clients.ClientWatch(config)
+        initrd = clients.Event(100.0, "tftp", ip=address, path=f"{tree}/live/initrd.img")
+        watch.book.apply(initrd, clients.Layout.of(config))
+        watch.refresh(now=time.time())
+        assert watch.nfs_problem == ""
+        row = watch.document(now=time.time() + 600)["clients"][0]
+        assert (row["ip"], row["furthest"], row["entry"], row["stopped"]) == (address, "root", "deb", False)
+        assert row["stages"]["root"] | {"time": 0} == {"time": 0, "via": "nfs", "path": str(tree)}
+    finally:
+        for proc in procs:
+            proc.stop()
+        net.close()
