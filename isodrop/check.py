@@ -44,7 +44,7 @@ def findings(site: Site) -> Iterator[Finding]:
     ):
         yield _folder(name, folder)
     yield from zero_copy_report(config.drop_dir, config.trees_dir, site.trees.temporaries)
-    yield from pins.check_report(config.clients_file, config.dnsmasq_log)
+    yield from pins.check_report(config.clients_file, config.dnsmasq_log, (config.bios_loader, config.uefi_loader))
     sources = sorted(set(loader_files(config).values()))
     missing = [src for src in sources if not src.is_file()]
     for src in missing:

@@ -195,26 +195,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pin = add(
         "pin",
-        "give one PC (by MAC address) its own default entry, timeout or menu, or a one-shot next boot",
+        "give a PC (by MAC, DHCP host name or IP network) its own default entry, timeout or menu, or a one-shot",
         """\
-        Set the pin of the PC with MAC address MAC in clients_file (/etc/isodrop/clients.toml): its menu
-        boots ENTRY (an ISO's file name in the drop folder, or "local") at the timeout. The file is
+        Set the pin of TARGET in clients_file (/etc/isodrop/clients.toml): the PC with that MAC address,
+        every PC whose DHCP address is in that IPv4 network (192.168.10.0/24), or with --hostname the PC
+        whose DHCP server gives it that host name. Its menu boots ENTRY (an ISO's file name in the drop
+        folder, or "local") at the timeout. A PC matching several pins gets the MAC's, then the host
+        name's, then the smallest network's. pxelinux and syslinux.efi cannot see host names, iPXE cannot
+        match networks: there such PCs get the normal menu (`isodrop check` says so). The file is
         written atomically (temporary file + rename); its other tables and comments stay, comments inside
         the replaced table go. The running service picks the change up at once (inotify), no reload needed.
         An ISO that is not (or no longer) served leaves the PC with the normal menu and a warning in
         `isodrop status`. --once: only the next boot; the pin goes once dnsmasq's log (dnsmasq_log)
-        shows that PC fetched its own menu. Other PCs' pins are untouched; `isodrop pins` lists them.""",
+        shows that PC fetched its own menu (MAC pins only). Other pins are untouched; `isodrop pins`
+        lists them.""",
     )
-    pin.add_argument("mac", metavar="MAC", help="52:54:00:aa:bb:01 (or with dashes)")
+    pin.add_argument("target", metavar="TARGET", help="a MAC 52:54:00:aa:bb:01 (or with dashes), or 192.168.10.0/24")
+    pin.add_argument("--hostname", action="store_true", help="TARGET is a DHCP-assigned host name (lab-pc-1)")
     pin.add_argument("entry", metavar="ENTRY", help='an ISO\'s file name in the drop folder, or "local"')
     pin.add_argument("--once", action="store_true", help="only the next boot, then the normal menu")
     pin.add_argument("--timeout", type=int, metavar="S", help="seconds before ENTRY boots (0 waits)")
     pin.add_argument("--menu", nargs="+", metavar="ISO", default=[], help="show only these ISOs (and local boot)")
-    unpin = add("unpin", "remove a PC's pin: it gets the normal menu again", "Remove MAC's table from clients_file.")
-    unpin.add_argument("mac", metavar="MAC")
+    unpin = add("unpin", "remove a pin: its PCs get the normal menu again", "Remove TARGET's table from clients_file.")
+    unpin.add_argument("target", metavar="TARGET", help="a MAC address or IPv4 network, as for pin")
+    unpin.add_argument("--hostname", action="store_true", help="TARGET is a host name")
     pins = add(
         "pins",
-        "list the pinned PCs, and which of them get the normal menu and why",
+        "list the pins, and which of them give the normal menu and why",
         """\
         Show the pins in clients_file and, from the service's status document, which PCs get their own
         menu (a pin whose ISO is not served gives the normal menu: the reason is shown). Exits 1 when the

@@ -3,7 +3,8 @@
 Read, never written by isodrop: dnsmasq's log file (`log-dhcp` + `log-facility=<dnsmasq_log>` in the
 shipped snippet: DHCP/PXE answers with MAC, address, vendor and user class, and every TFTP file sent),
 nginx's access log of the shipped site (`http_access_log`, format `isodrop_clients`: every HTTP fetch with
-its duration) and the kernel NFS server's list of mounts (/var/lib/nfs/rmtab, /proc/fs/nfsd/clients).
+its duration) and the NFS server's view of mounts: the kernel NFS server's lists (/var/lib/nfs/rmtab,
+/proc/fs/nfsd/clients), or nfs-ganesha's log (`ganesha_log`) with its NFSPROTO component at DEBUG level.
 Each pass reads only what was appended since the last one (at most READ_LIMIT bytes per log), keeps at
 most `clients_max` PCs and a few boot attempts each, and persists that small state as state_dir/clients.json.
 A log that is missing or unreadable means "no client data" in a line of the report, never a failed pass.
@@ -97,6 +98,20 @@ _NGINX = re.compile(
     r"^(?P<msec>\d+\.\d+) (?P<ip>\S+) (?P<status>\d{3}) (?P<bytes>\d+) (?P<seconds>\d+\.\d+)"
     r' "(?P<method>[A-Z]+) (?P<uri>[^" ]*)" "(?P<agent>[^"]*)"$'
 )
+
+# nfs-ganesha's log (4.3, with LOG { COMPONENTS { NFSPROTO = DEBUG; } } in ganesha.conf): mnt_Mnt logs the
+# path a client asks to mount, then, when an export lets that client mount it, "Entry supports N different
+# flavours ... for client ADDR" from the same worker thread: the bracketed word before the function name
+# (with LOG { FORMAT { CLIENTIP = true; } } the client's address in brackets and the source file come too):
+# 02/12/2026 06:55:50 : epoch 6b0fc0da : vm : nfs-ganesha-16489[svc_3] mnt_Mnt :NFS3 :DEBUG :REQUEST
+# PROCESSING: Calling MNT_MNT path=/srv/tftp/isodrop/x
+_GANESHA = re.compile(
+    r"^(?P<when>\d\d/\d\d/\d{4} \d\d:\d\d:\d\d) : .*?\[(?P<thread>[^\]\s]+)\](?: \S+ :| )mnt_Mnt :\S+ :\S+ :"
+    r"(?P<message>.*)$"
+)
+_GANESHA_ASKED = re.compile(r"^REQUEST PROCESSING: Calling MNT_MNT path=(?P<path>.*)$")
+_GANESHA_MOUNTED = re.compile(r"^MOUNT: Entry supports \d+ different flavours(?: .*)? for client (?P<ip>\S+)$")
+GANESHA_DEBUG = "LOG { COMPONENTS { NFSPROTO = DEBUG; } }"  # what ganesha.conf needs for the lines above
 
 LOADER_NAMES = re.compile(r"\.(?:0|efi|c32|e32|e64|kpxe|pxe|lkrn|mod)$|(?:^|/)(?:bios\.0|pxelinux\.0)$")
 MENU_NAMES = re.compile(r"(?:^|/)(?:pxelinux\.cfg/[^/]+|grub\.cfg|[^/]+\.ipxe|[^/]+\.cfg)$")
@@ -217,6 +232,36 @@ def parse_nfsd_info(text: str) -> str:
     """The client address in a /proc/fs/nfsd/clients/<id>/info file (NFSv4 clients only): `address: "a:port"`."""
     match = re.search(r'^address: "?\[?([0-9a-fA-F.:]+?)\]?:\d+"?$', text, re.M)
     return match[1] if match else ""
+
+
+class GaneshaParser:
+    """Mounts from nfs-ganesha's log lines: the path asked for, remembered per worker thread until that
+    thread logs the mount as granted (at most PENDING_MAX threads waiting)."""
+
+    def __init__(self) -> None:
+        self.asked: dict[str, str] = {}
+        self.requests_seen = False  # a mount request was logged: NFSPROTO's debug lines are on
+
+    def parse(self, line: str, now: float) -> Event | None:
+        match = _GANESHA.match(line)
+        if not match:
+            return None
+        if asked := _GANESHA_ASKED.match(match["message"]):
+            self.requests_seen = True
+            self.asked.pop(match["thread"], None)
+            if len(self.asked) >= PENDING_MAX:
+                self.asked.pop(next(iter(self.asked)))
+            self.asked[match["thread"]] = asked["path"]
+            return None
+        mounted = _GANESHA_MOUNTED.match(match["message"])
+        if not mounted:
+            return None
+        try:  # ganesha's default date format, local time
+            when = time.mktime(time.strptime(match["when"], "%d/%m/%Y %H:%M:%S"))
+        except (ValueError, OverflowError):
+            when = now
+        path = self.asked.pop(match["thread"], "")
+        return Event(when, "nfs", ip=mounted["ip"].removeprefix("::ffff:"), path=path)
 
 
 class LogFollower:
@@ -505,6 +550,9 @@ class ClientWatch:
         followers = saved.get("logs", {}) if isinstance(saved.get("logs"), dict) else {}
         self.dnsmasq = LogFollower(config.dnsmasq_log, followers.get("dnsmasq"))
         self.http = LogFollower(config.http_access_log, followers.get("http"))
+        self.ganesha = LogFollower(config.ganesha_log, followers.get("ganesha"))
+        self.ganesha_parser = GaneshaParser()
+        self.ganesha_parser.requests_seen = saved.get("ganesha_requests_seen") is True
         self.nfs_seen: dict[str, float] = (
             dict(saved.get("nfs_seen", {})) if isinstance(saved.get("nfs_seen"), dict) else {}
         )
@@ -527,12 +575,11 @@ class ClientWatch:
         self._nfs(layout, now)
 
     def _nfs(self, layout: Layout, now: float) -> None:
-        if self.config.nfs_server != "kernel" or self.config.local_mode:
-            self.nfs_problem = (
-                "NFS mounts not visible: nfs-ganesha keeps its clients in memory (D-Bus ShowClients), not read"
-                if self.config.nfs_server == "ganesha"
-                else "NFS mounts not read in local mode"
-            )
+        if self.config.local_mode:
+            self.nfs_problem = "NFS mounts not read in local mode"
+            return
+        if self.config.nfs_server == "ganesha":
+            self._ganesha(layout, now)
             return
         mounts, self.nfs_problem = read_nfs_mounts(self.rmtab, self.nfsd_clients)
         current = {f"{ip} {path}" for ip, path in mounts}
@@ -541,10 +588,28 @@ class ClientWatch:
             self.book.apply(Event(now, "nfs", ip=ip, path=path), layout)
         self.nfs_seen = {key: self.nfs_seen.get(key, now) for key in sorted(current)[: self.config.clients_max]}
 
+    def _ganesha(self, layout: Layout, now: float) -> None:
+        """Mounts from nfs-ganesha's log. Its mount lines are debug lines: until one mount request was
+        seen, the log may simply not have them, so PCs are not called stopped for want of a mount."""
+        for line in self.ganesha.read_lines():
+            with contextlib.suppress(ValueError, KeyError, IndexError):
+                if event := self.ganesha_parser.parse(line, now):
+                    self.book.apply(event, layout)
+        if self.ganesha.problem:
+            self.nfs_problem = f"NFS mounts not visible: nfs-ganesha's log (ganesha_log): {self.ganesha.problem}"
+        elif not self.ganesha_parser.requests_seen:
+            self.nfs_problem = (
+                f"NFS mounts not visible yet: no mount request in {self.config.ganesha_log}"
+                f" (ganesha.conf needs {GANESHA_DEBUG})"
+            )
+        else:
+            self.nfs_problem = ""
+
     def save(self) -> None:
         data = {
             "version": STATE_VERSION,
-            "logs": {"dnsmasq": self.dnsmasq.state(), "http": self.http.state()},
+            "logs": {"dnsmasq": self.dnsmasq.state(), "http": self.http.state(), "ganesha": self.ganesha.state()},
+            "ganesha_requests_seen": self.ganesha_parser.requests_seen,
             "nfs_seen": self.nfs_seen,
             "clients": [client.to_dict() for client in self.book.clients.values()],
         }
@@ -567,13 +632,15 @@ class ClientWatch:
 
     def logs(self) -> list[Path]:
         """The logs whose growth can change the clients: the HTTP access log only with http_url set
-        (otherwise no fetch in it is placed under an entry)."""
+        (otherwise no fetch in it is placed under an entry). Not nfs-ganesha's: at debug level it grows
+        with every NFS read; it is read at each pass, and a pass comes at the latest when a PC would be
+        called stopped (next_stop)."""
         paths = [self.config.dnsmasq_log, self.config.http_access_log if self.config.http_url else None]
         return [path for path in paths if path is not None]
 
     def behind(self) -> bool:
         """A log has more to read than the last refresh took (READ_LIMIT): read again soon, no event will say."""
-        return self.dnsmasq.behind or self.http.behind
+        return self.dnsmasq.behind or self.http.behind or self.ganesha.behind
 
     def next_stop(self, now: float | None = None) -> float | None:
         """The earliest time (time.time()) after `now` at which a PC in the middle of booting becomes
@@ -762,6 +829,8 @@ def check(config: Config) -> list[Finding]:
     logs = [("dnsmasq_log", config.dnsmasq_log, "log-dhcp and log-facility=PATH in dnsmasq's snippet")]
     if config.http_url:
         logs.append(("http_access_log", config.http_access_log, "the shipped nginx site's access_log"))
+    if config.nfs_server == "ganesha":
+        logs.append(("ganesha_log", config.ganesha_log, f"nfs-ganesha's -L file, with {GANESHA_DEBUG}"))
     report = []
     for key, path, fix in logs:
         if path is None:

@@ -93,7 +93,7 @@ def cmd_pin(config: Config, args: argparse.Namespace) -> int:
 
     try:
         new = pins.Pin(
-            mac=pins.mac_address(args.mac),
+            target=pins.target(args.target, pins.HOSTNAME if args.hostname else ""),
             entry=pins.check_entry(args.entry, usage),
             timeout=args.timeout,
             menu=tuple(pins.check_entry(item, usage) for item in args.menu if item != pins.LOCAL),
@@ -101,13 +101,17 @@ def cmd_pin(config: Config, args: argparse.Namespace) -> int:
         )
         if new.timeout is not None and not 0 <= new.timeout <= pins.TIMEOUT_MAX:
             raise pins.PinsError(f"--timeout must be from 0 to {pins.TIMEOUT_MAX} seconds")
+        if new.once and new.target.kind != pins.MAC:
+            raise pins.PinsError("--once is for one PC (a MAC address): the first PC of a network would use it up")
         if new.menu and new.entry != pins.LOCAL and new.entry not in new.menu:
             new = dataclasses.replace(new, menu=(new.entry, *new.menu))
         pins.edit(config.clients_file, lambda text: pins.with_pin(text, new, str(config.clients_file)))
     except (ValueError, pins.PinsError, OSError) as exc:
         print(f"isodrop: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    print(shown(f"{new.mac} pinned: {new.describe()} ({config.clients_file})"))
+    print(shown(f"{new.target} pinned: {new.describe()} ({config.clients_file})"))
+    for why in pins.loader_limits(new, (config.bios_loader, config.uefi_loader)):
+        print(shown(f"warning: {why}"), file=sys.stderr)
     if new.entry != pins.LOCAL and not (config.drop_dir / new.entry).is_file():
         print(shown(f"warning: {new.entry} is not in {config.drop_dir}: the PC gets the normal menu until it is"))
     if new.once and config.dnsmasq_log is None:
@@ -120,26 +124,26 @@ def cmd_unpin(config: Config, args: argparse.Namespace) -> int:
 
     def change(text: str) -> str:
         nonlocal removed
-        text, removed = pins.without_pin(text, mac, str(config.clients_file))
+        text, removed = pins.without_pin(text, key, str(config.clients_file))
         return text
 
     try:
-        mac = pins.mac_address(args.mac)
+        key = pins.target(args.target, pins.HOSTNAME if args.hostname else "")
         pins.edit(config.clients_file, change)
     except (ValueError, pins.PinsError, OSError) as exc:
         print(f"isodrop: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE
     if removed is None:
-        print(shown(f"{mac} is not pinned in {config.clients_file}"))
+        print(shown(f"{key} is not pinned in {config.clients_file}"))
         return EXIT_PROBLEMS
-    print(shown(f"{mac} unpinned (was: {removed.describe()}); it gets the normal menu"))
+    print(shown(f"{key} unpinned (was: {removed.describe()}); its PCs get the normal menu"))
     return EXIT_OK
 
 
 def cmd_pins(config: Config, args: argparse.Namespace) -> int:
     """The file as it is now; warnings from the service's last pass where it knows the same pin."""
     served = (status.read(config, Trees(config.trees_dir)).get("pins") or {}) if config.state_dir.exists() else {}
-    known = {(p["mac"], p["entry"]): p for p in served.get("clients", [])}
+    known = {(p.get("target", p["mac"]), p["entry"]): p for p in served.get("clients", [])}
     try:
         listed = pins.load(config.clients_file)
         error = ""
@@ -150,13 +154,14 @@ def cmd_pins(config: Config, args: argparse.Namespace) -> int:
         "error": error,
         "clients": [
             {
-                "mac": p.mac,
+                **pins.target_fields(p.target),
                 "entry": p.entry,
                 "timeout": p.timeout,
                 "menu": list(p.menu),
                 "once": p.once,
                 "line": p.line,
-                "warning": known.get((p.mac, p.entry), {}).get("warning", ""),
+                "warning": known.get((p.target.value, p.entry), {}).get("warning", ""),
+                "limits": pins.loader_limits(p, (config.bios_loader, config.uefi_loader)),
             }
             for p in listed
         ],

@@ -76,6 +76,8 @@ class Config:
     # what `isodrop clients` reads (README "Who booted what"); "" = not read
     dnsmasq_log: Path | None = Path("/var/log/isodrop/dnsmasq.log")  # dnsmasq's log-facility file (log-dhcp)
     http_access_log: Path | None = Path("/var/log/nginx/isodrop-access.log")  # the shipped nginx site's log
+    # nfs-ganesha's log (its -L, Debian's /etc/default/nfs-ganesha): NFS root mounts, with NFSPROTO at DEBUG
+    ganesha_log: Path | None = Path("/var/log/ganesha/ganesha.log")
     clients_max: int = 2000  # PCs remembered (the longest unseen is forgotten first)
     # per-PC entries (isodrop pin / isodrop.pins): written by the administrator, outside the drop folder
     clients_file: Path = Path("/etc/isodrop/clients.toml")
@@ -117,6 +119,7 @@ def local_defaults(root: Path) -> Config:
         dnsmasq_pid_file=None,
         dnsmasq_log=root / "log" / "dnsmasq.log",
         http_access_log=root / "log" / "http-access.log",
+        ganesha_log=root / "log" / "ganesha.log",
         dnsmasq_network_file=root / "dnsmasq" / "isodrop-network.conf",
         server_address="",
         local_mode=True,
@@ -146,6 +149,7 @@ _PATHS = {
     "grub_modules_dir",
     "dnsmasq_log",
     "http_access_log",
+    "ganesha_log",
     "clients_file",
 }
 _OPTIONAL_PATHS = {
@@ -156,6 +160,7 @@ _OPTIONAL_PATHS = {
     "status_page_dir",
     "dnsmasq_log",
     "http_access_log",
+    "ganesha_log",
 }
 HTTP_URL_AUTO = "auto"
 NGINX_TREES_PATH = "/isodrop/"  # where contrib/nginx/isodrop serves trees_dir (location /isodrop/)

@@ -7,17 +7,27 @@ administrator and by `isodrop pin` / `unpin`; it is trusted input, the ISOs it n
     entry = "debian-live-12.iso"   # an ISO's file name in the drop folder, or "local"
     timeout = 5                    # seconds before the entry boots (0 waits); else menu_timeout
     menu = ["debian-live-12.iso"]  # only these entries (and local boot); else all
-    once = true                    # boot the entry once, then the normal menu again
+    once = true                    # boot the entry once, then the normal menu again (MACs only)
 
-A pinned PC gets a menu of its own in every loader (isodrop.loaders: pxelinux.cfg/01-<mac>, a branch
-on $net_default_mac in GRUB's menu, on ${mac} in iPXE's). A one-shot is consumed when the server's TFTP
-log (config key `dnsmasq_log`: dnsmasq's `log-facility`) says that PC's own menu file was sent: the
-service then removes the pin from the file, and the PC's next boot gets the normal menu.
+    [network."192.168.10.0/24"]    # every PC whose DHCP address is in this IPv4 network
+    entry = "debian-live-12.iso"
+
+    [hostname."lab-pc-1"]          # the PC whose DHCP server hands it this host name (option 12)
+    entry = "local"
+
+A pinned PC gets a menu of its own in every loader that can tell it apart (isodrop.loaders: pxelinux
+reads pxelinux.cfg/01-<mac> and pxelinux.cfg/<hex IP, shortened>; GRUB's and iPXE's shared menus branch
+on the PC's MAC, address or host name). LOADER_KINDS says which loader can tell which. A PC matching
+several pins gets the most specific: its MAC, then its host name, then the smallest network. A one-shot
+is consumed when the server's TFTP log (config key `dnsmasq_log`: dnsmasq's `log-facility`) says that
+PC's own menu file was sent: the service then removes the pin from the file, and the PC's next boot
+gets the normal menu.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import os
 import re
@@ -33,15 +43,27 @@ from isodrop.findings import FAIL, OK, WARN, Finding
 log = logging.getLogger("isodrop")
 
 LOCAL = "local"
-TABLE = "pc"
+MAC, HOSTNAME, NETWORK = "pc", "hostname", "network"  # the tables of the clients file, by precedence
+TABLES = (MAC, HOSTNAME, NETWORK)
 KEYS = ("entry", "timeout", "menu", "once")
+# Which kinds of pin each menu loader can serve. pxelinux and syslinux.efi look files up by MAC and by
+# the client's IP address in hex (pxelinux.cfg/C0A80A05, C0A80A0, ..., C): they never see a host name.
+# iPXE's script language compares strings exactly (iseq): a MAC or a host name, not an address range.
+LOADER_KINDS = {
+    "pxelinux": (MAC, NETWORK),
+    "syslinux-efi": (MAC, NETWORK),
+    "grub": (MAC, HOSTNAME, NETWORK),
+    "ipxe": (MAC, HOSTNAME),
+}
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")  # RFC 1123 host names
 TIMEOUT_MAX = 3600  # seconds
 LOG_READ_MAX = 4 << 20  # bytes of new log read per pass: a flood is skipped, not held in memory
 _MAC = re.compile(r"[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}")
 _HEADER = re.compile(r"^\s*\[(?!\[)")  # a table header line (arrays of tables have [[)
 # What dnsmasq logs for a TFTP transfer it completed: "dnsmasq-tftp[pid]: sent /srv/tftp/x to 10.0.0.5".
 _SENT = re.compile(r"dnsmasq-tftp\[\d+\]: sent (\S+) to (\S+)")
-# The per-PC menu files isodrop writes (isodrop.loaders: client_path), by the MAC in their name.
+# The per-PC menu files isodrop writes (isodrop.loaders: client_paths), by the MAC in their name.
 _CLIENT_FILE = re.compile(
     r"(?:^|/)(?:pxelinux\.cfg/01-|grub/clients/01-|ipxe/clients/01-)"
     r"((?:[0-9a-f]{2}-){5}[0-9a-f]{2})(?:\.cfg|-pcbios\.ipxe|-efi\.ipxe)?$"
@@ -52,19 +74,71 @@ class PinsError(Exception):
     """A clients file that cannot be used; the message names the file and line."""
 
 
+@dataclass(frozen=True, order=True)
+class Target:
+    """Which PCs a pin is for: one MAC, one DHCP-assigned host name, or an IPv4 network."""
+
+    kind: str  # MAC, HOSTNAME or NETWORK (its table in the clients file)
+    value: str  # "52:54:00:aa:bb:01" (lower case, colons), "lab-pc-1", "192.168.10.0/24"
+
+    @property
+    def file_id(self) -> str:
+        """The name of this target's per-PC menu files: 01-52-54-00-aa-bb-01 (as pxelinux spells a
+        MAC), host-lab-pc-1, net-192.168.10.0-24."""
+        if self.kind == MAC:
+            return "01-" + self.value.replace(":", "-")
+        return ("host-" if self.kind == HOSTNAME else "net-") + self.value.replace("/", "-")
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.value)
+
+    def precedence(self) -> tuple[int, int, str]:
+        """Sort key: the pin a PC matching several gets comes first (MAC, host name, smallest network)."""
+        prefix = self.network.prefixlen if self.kind == NETWORK else 0
+        return (TABLES.index(self.kind), -prefix, self.value)
+
+    def __str__(self) -> str:
+        return self.value if self.kind != HOSTNAME else f"host name {self.value}"
+
+
+def target(text: str, kind: str = "") -> Target:
+    """`text` as a pin's target in isodrop's spelling, or ValueError. Without `kind`: a MAC address, or
+    an IPv4 network ("192.168.10.0/24"; an address alone is a /32); host names need `kind`=HOSTNAME."""
+    if kind == HOSTNAME:
+        if not _HOSTNAME.fullmatch(text):
+            raise ValueError(f"{text!r} is not a host name such as lab-pc-1 (letters, digits, '-', '.')")
+        return Target(HOSTNAME, text)
+    if kind in ("", NETWORK) and _looks_like_ip(text):
+        try:
+            return Target(NETWORK, str(ipaddress.IPv4Network(text.strip(), strict=True)))
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not an IPv4 network such as 192.168.10.0/24: {exc}") from exc
+    if kind == NETWORK:
+        raise ValueError(f"{text!r} is not an IPv4 network such as 192.168.10.0/24")
+    try:
+        return Target(MAC, mac_address(text))
+    except ValueError:
+        if kind:
+            raise
+        raise ValueError(
+            f"{text!r} is not a MAC address such as 52:54:00:aa:bb:01 or a network such as 192.168.10.0/24"
+            " (a host name needs --hostname)"
+        ) from None
+
+
+def _looks_like_ip(text: str) -> bool:
+    return bool(re.fullmatch(r"\s*[0-9.]+(/[0-9]+)?\s*", text)) and "." in text
+
+
 @dataclass(frozen=True)
 class Pin:
-    mac: str  # "52:54:00:aa:bb:01": lower case, colons
+    target: Target
     entry: str  # an ISO's file name (path relative to the drop folder) or "local"
     timeout: int | None = None  # seconds, 0 waits; None: the config's menu_timeout
     menu: tuple[str, ...] = ()  # the entries this PC's menu shows (local boot always); () all
     once: bool = False
     line: int = 0  # of its table in the clients file, for messages
-
-    @property
-    def dashed(self) -> str:
-        """The MAC as pxelinux (and isodrop's per-PC file names) spell it: 52-54-00-aa-bb-01."""
-        return self.mac.replace(":", "-")
 
     def describe(self) -> str:
         parts = [self.entry]
@@ -92,34 +166,38 @@ def parse(text: str, source: str) -> tuple[Pin, ...]:
     except tomllib.TOMLDecodeError as exc:  # its message ends in "(at line N, column M)"
         raise PinsError(f"{source}: not valid TOML: {exc}") from exc
     lines = text.splitlines()
-    unknown = [key for key in data if key != TABLE]
+    unknown = [key for key in data if key not in TABLES]
     if unknown:
         raise PinsError(
-            f'{source}: line {_line_of(lines, unknown[0])}: unknown key {unknown[0]!r} (expected [pc."MAC"] tables)'
+            f"{source}: line {_line_of(lines, unknown[0])}: unknown key {unknown[0]!r}"
+            ' (expected [pc."MAC"], [hostname."NAME"] or [network."A.B.C.D/N"] tables)'
         )
-    tables = data.get(TABLE, {})
-    if not isinstance(tables, dict):
-        raise PinsError(f'{source}: line {_line_of(lines, TABLE)}: {TABLE!r} must hold tables [pc."MAC"]')
-    pins: dict[str, Pin] = {}
-    for name, values in tables.items():
-        line = _header_line(lines, name)
-        where = f"{source}: line {line}"
-        try:
-            mac = mac_address(name)
-        except ValueError as exc:
-            raise PinsError(f"{where}: [pc.{name!r}]: {exc}") from exc
-        if mac in pins:
-            raise PinsError(f"{where}: {mac} is pinned twice (also on line {pins[mac].line})")
-        if not isinstance(values, dict):
-            raise PinsError(f"{where}: pc.{name!r} must be a table")
-        pins[mac] = _pin(mac, values, line, lambda key, n=name: f"{source}: line {_key_line(lines, n, key)}: pc.{n!r}")
-    return tuple(pins.values())
+    pins: dict[Target, Pin] = {}
+    for kind in TABLES:
+        tables = data.get(kind, {})
+        if not isinstance(tables, dict):
+            raise PinsError(f'{source}: line {_line_of(lines, kind)}: {kind!r} must hold tables [{kind}."..."]')
+        for name, values in tables.items():
+            line = _header_line(lines, kind, name)
+            where = f"{source}: line {line}"
+            try:
+                key = target(name, kind)
+            except ValueError as exc:
+                raise PinsError(f"{where}: [{kind}.{name!r}]: {exc}") from exc
+            if key in pins:
+                raise PinsError(f"{where}: {key} is pinned twice (also on line {pins[key].line})")
+            if not isinstance(values, dict):
+                raise PinsError(f"{where}: {kind}.{name!r} must be a table")
+            pins[key] = _pin(
+                key, values, line, lambda k, n=name, t=kind: f"{source}: line {_key_line(lines, t, n, k)}: {t}.{n!r}"
+            )
+    return tuple(sorted(pins.values(), key=lambda pin: pin.line))  # as in the file (0: line not known)
 
 
-def _pin(mac: str, values: dict[str, Any], line: int, where: Callable[[str], str]) -> Pin:
-    for key in values:
-        if key not in KEYS:
-            raise PinsError(f"{where(key)}: unknown key {key!r} (known: {', '.join(KEYS)})")
+def _pin(key: Target, values: dict[str, Any], line: int, where: Callable[[str], str]) -> Pin:
+    for name in values:
+        if name not in KEYS:
+            raise PinsError(f"{where(name)}: unknown key {name!r} (known: {', '.join(KEYS)})")
     entry = values.get("entry")
     if entry is None:
         raise PinsError(f"{where('')}: 'entry' is missing (an ISO's file name or \"local\")")
@@ -139,7 +217,11 @@ def _pin(mac: str, values: dict[str, Any], line: int, where: Callable[[str], str
     once = values.get("once", False)
     if not isinstance(once, bool):
         raise PinsError(f"{where('once')}: 'once' must be true or false, got {once!r}")
-    return Pin(mac, entry, timeout, tuple(item for item in menu if item != LOCAL), once, line)
+    if once and key.kind != MAC:
+        raise PinsError(
+            f"{where('once')}: 'once' is for one PC (a [pc.\"MAC\"] pin): the first PC of a {key.kind} would use it up"
+        )
+    return Pin(key, entry, timeout, tuple(item for item in menu if item != LOCAL), once, line)
 
 
 def check_entry(entry: object, error: Callable[[str], Exception]) -> str:
@@ -153,17 +235,17 @@ def check_entry(entry: object, error: Callable[[str], Exception]) -> str:
     return entry
 
 
-def _header_line(lines: Sequence[str], name: str) -> int:
-    """The line of [pc."NAME"] (1-based), 0 when it cannot be told (a dotted key or inline table)."""
+def _header_line(lines: Sequence[str], kind: str, name: str) -> int:
+    """The line of [KIND."NAME"] (1-based), 0 when it cannot be told (a dotted key or inline table)."""
     for number, line in enumerate(lines, 1):
-        if _HEADER.match(line) and name in line:
+        if _HEADER.match(line) and name in line and kind in line:
             return number
     return _line_of(lines, name)
 
 
-def _key_line(lines: Sequence[str], name: str, key: str) -> int:
+def _key_line(lines: Sequence[str], kind: str, name: str, key: str) -> int:
     """The line of `key` in the table of NAME (its header line when the key is not found)."""
-    start = _header_line(lines, name)
+    start = _header_line(lines, kind, name)
     if not key or not start:
         return start
     for number in range(start + 1, len(lines) + 1):
@@ -179,13 +261,32 @@ def _line_of(lines: Sequence[str], word: str) -> int:
     return next((number for number, line in enumerate(lines, 1) if word in line), 0)
 
 
-def check_report(path: Path, log_file: Path | None) -> list[Finding]:
+def loader_limits(pin: Pin, menu_loaders: Iterable[str]) -> list[str]:
+    """Why `pin` cannot give its PCs their own menu under some of `menu_loaders` (the loaders that show
+    menus: bios_loader, uefi_loader): there they get the normal menu."""
+    by_name = pin.target.kind == HOSTNAME
+    whom = f"the PC named {pin.target.value}" if by_name else f"the PCs in {pin.target.value}"
+    return [
+        f"{name} cannot tell PCs apart by {'host name' if by_name else 'IP network'}: under {name} {whom}"
+        f" {'gets' if by_name else 'get'} the normal menu"
+        for name in dict.fromkeys(menu_loaders)
+        if pin.target.kind not in LOADER_KINDS.get(name, (MAC,))
+    ]
+
+
+def check_report(path: Path, log_file: Path | None, menu_loaders: Iterable[str] = ()) -> list[Finding]:
     """`isodrop check` lines about the clients file: (level, message)."""
     try:
         listed = load(path)
     except PinsError as exc:
         return [Finding(FAIL, f"clients_file: {exc}")]
-    lines = [Finding(OK, f"clients_file {path}: {len(listed)} pinned PC{'s' if len(listed) != 1 else ''}")]
+    lines = [Finding(OK, f"clients_file {path}: {len(listed)} pin{'s' if len(listed) != 1 else ''}")]
+    menu_loaders = tuple(menu_loaders)
+    lines += [
+        Finding(WARN, f"clients_file line {pin.line}: {why}")
+        for pin in listed
+        for why in loader_limits(pin, menu_loaders)
+    ]
     if any(pin.once for pin in listed) and log_file is None:
         lines.append(Finding(WARN, "one-shot pins without dnsmasq_log: they stay until `isodrop unpin`"))
     if log_file is not None and not log_file.exists():
@@ -202,7 +303,7 @@ def render_pin(pin: Pin) -> str:
     def string(text: str) -> str:
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
-    lines = [f"[{TABLE}.{string(pin.mac)}]", f"entry = {string(pin.entry)}"]
+    lines = [f"[{pin.target.kind}.{string(pin.target.value)}]", f"entry = {string(pin.entry)}"]
     if pin.timeout is not None:
         lines.append(f"timeout = {pin.timeout}")
     if pin.menu:
@@ -225,10 +326,10 @@ def _block(lines: list[str], pin: Pin) -> tuple[int, int]:
 
 
 def with_pin(text: str, pin: Pin, source: str) -> str:
-    """`text` with `pin` set: its MAC's table replaced where it is, or appended. Other tables and
+    """`text` with `pin` set: its target's table replaced where it is, or appended. Other tables and
     comments stay as they are; comments inside the replaced table go."""
     pins = parse(text, source)
-    old = next((p for p in pins if p.mac == pin.mac), None)
+    old = next((p for p in pins if p.target == pin.target), None)
     if old is None:
         result = text + ("\n" if text and not text.endswith("\n") else "") + ("\n" if text.strip() else "")
         result += render_pin(pin)
@@ -236,20 +337,20 @@ def with_pin(text: str, pin: Pin, source: str) -> str:
         lines = text.splitlines(keepends=True)
         start, end = _block(lines, old)
         result = "".join(lines[:start]) + render_pin(pin) + "".join(lines[end:])
-    return _checked(result, [p for p in pins if p.mac != pin.mac] + [pin], source)
+    return _checked(result, [p for p in pins if p.target != pin.target] + [pin], source)
 
 
-def without_pin(text: str, mac: str, source: str) -> tuple[str, Pin | None]:
-    """`text` without `mac`'s table (and the pin removed, None when there was none)."""
+def without_pin(text: str, key: Target, source: str) -> tuple[str, Pin | None]:
+    """`text` without `key`'s table (and the pin removed, None when there was none)."""
     pins = parse(text, source)
-    old = next((p for p in pins if p.mac == mac), None)
+    old = next((p for p in pins if p.target == key), None)
     if old is None:
         return text, None
     lines = text.splitlines(keepends=True)
     start, end = _block(lines, old)
     if end < len(lines) and not lines[end].strip() and (start == 0 or not lines[start - 1].strip()):
         end += 1  # no double blank line where the table was
-    return _checked("".join(lines[:start] + lines[end:]), [p for p in pins if p.mac != mac], source), old
+    return _checked("".join(lines[:start] + lines[end:]), [p for p in pins if p.target != key], source), old
 
 
 def _checked(text: str, wanted: Iterable[Pin], source: str) -> str:
@@ -354,7 +455,7 @@ class PinBook:
         self.follower = LogFollower(log_file)
         self.pins: tuple[Pin, ...] = ()
         self.error = ""
-        self.warnings: dict[str, str] = {}  # MAC -> why it gets the normal menu (set by the publication)
+        self.warnings: dict[str, str] = {}  # target -> why its PCs get the normal menu (set by the publication)
         self.published_once: set[str] = set()  # one-shot MACs whose own menu the last pass wrote
         self._seen: tuple[int, int, int] | None = None
 
@@ -380,7 +481,7 @@ class PinBook:
             return
         if pins != self.pins:
             log.info(
-                "pins read from %s: %s", self.path, "; ".join(f"{p.mac} -> {p.describe()}" for p in pins) or "none"
+                "pins read from %s: %s", self.path, "; ".join(f"{p.target} -> {p.describe()}" for p in pins) or "none"
             )
         self.pins, self.error = pins, ""
 
@@ -388,19 +489,21 @@ class PinBook:
         """One-shots whose PC fetched its own menu (the TFTP log since the last pass): removed from the
         file, and from the pins served from now on."""
         fetched = fetched_macs(self.follower.new_lines()) & self.published_once
-        used = [pin for pin in self.pins if pin.once and pin.mac in fetched]
+        used = [pin for pin in self.pins if pin.once and pin.target.kind == MAC and pin.target.value in fetched]
         for pin in used:
             try:
-                edit(self.path, lambda text, mac=pin.mac: without_pin(text, mac, str(self.path))[0])
+                edit(self.path, lambda text, key=pin.target: without_pin(text, key, str(self.path))[0])
             except (PinsError, OSError) as exc:
-                self.error = f"one-shot for {pin.mac} used but not removed from {self.path}: {exc}"
+                self.error = f"one-shot for {pin.target} used but not removed from {self.path}: {exc}"
                 log.error("%s", self.error)
                 continue
             log.info(
-                "%s fetched its one-shot menu (%s): pin removed, its next boot gets the normal menu", pin.mac, pin.entry
+                "%s fetched its one-shot menu (%s): pin removed, its next boot gets the normal menu",
+                pin.target,
+                pin.entry,
             )
         self.pins = tuple(pin for pin in self.pins if pin not in used)
-        self.published_once -= {pin.mac for pin in used}
+        self.published_once -= {pin.target.value for pin in used}
         return used
 
     def status(self) -> dict[str, Any]:
@@ -411,15 +514,20 @@ class PinBook:
             "one_shot_log": str(self.follower.path or ""),
             "clients": [
                 {
-                    "mac": pin.mac,
+                    **target_fields(pin.target),
                     "entry": pin.entry,
                     "timeout": pin.timeout,
                     "menu": list(pin.menu),
                     "once": pin.once,
                     "line": pin.line,
-                    "own_menu": pin.mac not in self.warnings,
-                    "warning": self.warnings.get(pin.mac, ""),
+                    "own_menu": pin.target.value not in self.warnings,
+                    "warning": self.warnings.get(pin.target.value, ""),
                 }
                 for pin in self.pins
             ],
         }
+
+
+def target_fields(key: Target) -> dict[str, str]:
+    """A target in status documents: "mac" (kept for MAC pins, "" otherwise), "kind" and "target"."""
+    return {"mac": key.value if key.kind == MAC else "", "kind": key.kind, "target": key.value}

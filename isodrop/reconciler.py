@@ -398,7 +398,7 @@ class Reconciler:
             if self.pins.warnings.get(mac) != why:
                 log.warning("pin %s: %s", mac, why)
         self.pins.warnings = warnings
-        self.pins.published_once = {pin.mac for pin in self.pins.pins if pin.once and pin.mac not in warnings}
+        self.pins.published_once = {p.target.value for p in self.pins.pins if p.once and p.target.value not in warnings}
 
     def _log_sidecar_errors(self, errors: dict[str, str]) -> None:
         for source, message in errors.items():

@@ -221,9 +221,12 @@ def pin_lines(pins: Mapping[str, Any]) -> list[str]:
             what.append("menu: " + ", ".join(pin["menu"]))
         if pin.get("once"):
             what.append("once")
-        lines.append(f"  {'pinned':<13} {pin['mac']}  {'; '.join(what)}")
+        target = pin.get("target") or pin["mac"]
+        target = f"host {target}" if pin.get("kind") == "hostname" else target
+        lines.append(f"  {'pinned':<13} {target}  {'; '.join(what)}")
         if pin.get("warning"):
             lines.append(f"      warning: {pin['warning']}")
+        lines += [f"      warning: {why}" for why in pin.get("limits", [])]
     return [""] + lines if lines else []
 
 

@@ -16,6 +16,7 @@ import jinja2
 
 from isodrop.config import Config
 from isodrop.errors import IsodropError
+from isodrop.pins import Target
 from isodrop.render.menu import Menu, MenuItem
 
 EntryView = TypeVar("EntryView")
@@ -48,23 +49,20 @@ class Loader(ABC):
     def render(self, menu: Menu) -> dict[PurePosixPath, str]:
         """Pure: menu file text by path relative to tftp_root."""
 
-    def client_path(self, path: PurePosixPath, dashed_mac: str) -> PurePosixPath | None:
-        """Where the menu file `path` goes for the one PC with MAC `dashed_mac` (52-54-00-aa-bb-01), so
-        that this loader reads it instead of `path` on that PC; None: `path` has no per-PC copy."""
-        return None
+    def client_paths(self, path: PurePosixPath, key: Target) -> tuple[PurePosixPath, ...]:
+        """Where the menu file `path` goes for the PCs of `key` (a MAC, host name or network), so that
+        this loader reads it instead of `path` on them; (): `path` has no per-PC copy, or this loader
+        cannot tell these PCs apart (isodrop.pins.LOADER_KINDS)."""
+        return ()
 
     def client_globs(self) -> tuple[str, ...]:
-        """Patterns (relative to tftp_root) of every per-PC file `client_path` can name, to find the
+        """Patterns (relative to tftp_root) of every per-PC file `client_paths` can name, to find the
         ones no pin wants any more."""
         return ()
 
-    def client_files(self, menu: Menu, dashed_mac: str) -> dict[PurePosixPath, str]:
+    def client_files(self, menu: Menu, key: Target) -> dict[PurePosixPath, str]:
         """Pure: the per-PC menu files of `menu` (rendered like the shared ones) by path."""
-        return {
-            target: text
-            for path, text in self.render(menu).items()
-            if (target := self.client_path(path, dashed_mac)) is not None
-        }
+        return {target: text for path, text in self.render(menu).items() for target in self.client_paths(path, key)}
 
     @staticmethod
     @abstractmethod

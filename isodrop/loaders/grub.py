@@ -19,6 +19,7 @@ The chain, as verified on Debian 12's binaries (see README "UEFI and Secure Boot
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
@@ -27,6 +28,7 @@ from urllib.parse import urlsplit
 from isodrop.config import Config
 from isodrop.limits import LINE_MAX
 from isodrop.loaders.base import Loader, Section, not_an_option, sections, with_dispatch
+from isodrop.pins import HOSTNAME, LOADER_KINDS, NETWORK, Target
 from isodrop.render.menu import Menu, MenuItem
 from isodrop.secureboot import menu_notice, untrusted_signer
 
@@ -40,6 +42,7 @@ MODULES = PurePosixPath("grub/x86_64-efi")
 HTTP_MODULES = ("http.mod",)  # its only dependency, net, is built into the signed image
 HOTKEYS = "1234567890"
 NEEDS_SECURE_BOOT_OFF = " (needs Secure Boot off)"  # the title of an entry shim refuses, on a Secure Boot PC
+GRUB_CARDS = 16  # efinet0 .. efinet15: the card names a host name pin looks at
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,21 +97,45 @@ class GrubLoader(Loader):
             default_path=default_path(menu, shown, lockdown=False),
             lockdown_default_path=default_path(menu, shown, lockdown=True),
         )
-        return {MENU: with_dispatch(text, [self.dispatch(mac) for mac in menu.clients])}
+        branches = self.dispatch(menu.clients)
+        return {MENU: self.checked(with_dispatch(text, branches)) if branches else text}
 
-    def dispatch(self, mac: str) -> str:
-        """The line that hands the PC with `mac` its own menu. Debian's GRUB network image (2.06) asks
-        the server only for grub/grub.cfg (no grub.cfg-01-<mac>: seen in dnsmasq's log), so the shared
-        menu branches on $net_default_mac (the MAC GRUB booted from, lower case with colons). `configfile`
-        shows that file's menu at once; if it is missing, or Escape leaves it, this menu goes on."""
-        path = "/" + str(self.client_path(MENU, mac.replace(":", "-")))
-        return f'if [ "$net_default_mac" = {self.quote(mac)} ]; then configfile {self.quote(path)}; fi'
+    def dispatch(self, keys: tuple[Target, ...]) -> list[str]:
+        """The lines that hand the PCs of each pin their own menu, most specific pin first. Debian's
+        GRUB network images (2.06, 2.12) ask the server only for grub/grub.cfg (no grub.cfg-01-<mac>:
+        seen in dnsmasq's log), so the shared menu branches on what GRUB's network stack knows:
+        $net_default_mac (the MAC it booted from, lower case with colons), $net_default_ip (its DHCP
+        address, matched with `regexp`, built into the signed image) and the host name of the booting
+        card, net_<card>_hostname (DHCP option 12; GRUB's script has no indirect variables, so a line per
+        card name efinet0..). `configfile` shows that file's menu at once; if it is missing, or Escape
+        leaves it, this menu goes on."""
+        keys = tuple(key for key in keys if key.kind in LOADER_KINDS[self.name])
+        if not keys:
+            return []
+        lines = []
+        if any(key.kind == HOSTNAME for key in keys):
+            lines.append("set isodrop_hostname=")
+            lines += [
+                f'if [ "$net_default_interface" = efinet{n} ]; then set isodrop_hostname="$net_efinet{n}_hostname"; fi'
+                for n in range(GRUB_CARDS)
+            ]
+        for number, key in enumerate(keys):
+            path = self.quote("/" + str(CLIENTS / f"{key.file_id}.cfg"))
+            lines.append(f"{'elif' if number else 'if'} {self.condition(key)}; then configfile {path}")
+        return [*lines, "fi"]
+
+    def condition(self, key: Target) -> str:
+        if key.kind == HOSTNAME:
+            return f'[ "$isodrop_hostname" = {self.quote(key.value)} ]'
+        if key.kind == NETWORK:
+            return f'regexp {self.quote(address_regexp(key.network))} "$net_default_ip"'
+        return f'[ "$net_default_mac" = {self.quote(key.value)} ]'
 
     def client_globs(self) -> tuple[str, ...]:
-        return (str(CLIENTS / "01-*.cfg"),)
+        return (str(CLIENTS / "*.cfg"),)
 
-    def client_path(self, path: PurePosixPath, dashed_mac: str) -> PurePosixPath | None:
-        return CLIENTS / f"01-{dashed_mac}.cfg" if path == MENU else None
+    def client_paths(self, path: PurePosixPath, key: Target) -> tuple[PurePosixPath, ...]:
+        return (CLIENTS / f"{key.file_id}.cfg",) if path == MENU else ()
 
     def entry(self, item: MenuItem, index: int) -> GrubEntry:
         q = self.quote
@@ -213,3 +240,16 @@ def default_path(menu: Menu, shown: tuple[Section[GrubEntry], ...], *, lockdown:
         if entry.name == menu.default and not (lockdown and entry.refused_with_secure_boot):
             return place
     return str(len(top) + len(shown) - 1)  # local boot: the last top-level item
+
+
+def address_regexp(network: ipaddress.IPv4Network) -> str:
+    """An extended regular expression (GRUB's `regexp`) matching exactly the dotted addresses in
+    `network`: the whole octets literally, the partial octet as alternatives, the rest any number."""
+    octets = network.network_address.packed
+    whole, rest = divmod(network.prefixlen, 8)
+    parts = [str(octet) for octet in octets[:whole]]
+    if rest:
+        first = octets[whole]
+        parts.append("(" + "|".join(str(value) for value in range(first, first + (1 << (8 - rest)))) + ")")
+    parts += ["[0-9]+"] * (4 - len(parts))
+    return "^" + "\\.".join(parts) + "$"

@@ -6,12 +6,14 @@ the same COM32 modules, built once per firmware; they differ in firmware, files 
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from isodrop.limits import LINE_MAX
 from isodrop.loaders.base import Loader, sections
 from isodrop.model import printable
+from isodrop.pins import LOADER_KINDS, NETWORK, Target
 from isodrop.render.menu import LOCAL, Menu, MenuItem
 
 MODULES = ("ldlinux.c32", "vesamenu.c32", "menu.c32", "libcom32.c32", "libutil.c32")
@@ -55,13 +57,18 @@ class SyslinuxFamily(Loader):
             )
         }
 
-    def client_path(self, path: PurePosixPath, dashed_mac: str) -> PurePosixPath | None:
-        """pxelinux.cfg/01-<mac>: what pxelinux and syslinux.efi try before pxelinux.cfg/default (then
-        the client's IP address in hex, shorter and shorter, as dnsmasq's log shows)."""
-        return path.parent / f"01-{dashed_mac}" if path == self.menu_path else None
+    def client_paths(self, path: PurePosixPath, key: Target) -> tuple[PurePosixPath, ...]:
+        """What pxelinux and syslinux.efi try before pxelinux.cfg/default, as dnsmasq's log shows:
+        01-<mac>, then the client's IPv4 address in upper-case hex, one digit shorter each time
+        (C0A80A05, C0A80A0, ..., C). A network is the files of its addresses' common hex prefix."""
+        if path != self.menu_path or key.kind not in LOADER_KINDS[self.name]:
+            return ()
+        if key.kind == NETWORK:
+            return tuple(path.parent / name for name in hex_prefixes(key.network))
+        return (path.parent / key.file_id,)
 
     def client_globs(self) -> tuple[str, ...]:
-        return (str(self.menu_path.parent / "01-*"),)
+        return (str(self.menu_path.parent / "01-*"), str(self.menu_path.parent / "[0-9A-F]*"))
 
     def entry(self, item: MenuItem, index: int) -> SyslinuxEntry:
         prefix = self.path_prefix
@@ -80,3 +87,12 @@ class SyslinuxFamily(Loader):
     def quote(text: str) -> str:
         """SYSLINUX has no quoting: a line ends the directive, so text is made one printable line."""
         return printable(text)
+
+
+def hex_prefixes(network: ipaddress.IPv4Network) -> list[str]:
+    """The pxelinux.cfg file names (hex IP prefixes) that together match exactly `network`'s addresses:
+    its prefix rounded up to whole hex digits (4 bits), so a /24 is one name (C0A80A) and a /23 two
+    (C0A80A, C0A80B). A prefix shorter than 4 bits still needs one digit (pxelinux never tries "")."""
+    digits = max(1, -(-network.prefixlen // 4))
+    subnets = network.subnets(new_prefix=digits * 4) if digits * 4 > network.prefixlen else [network]
+    return [f"{int(net.network_address) >> (32 - digits * 4):0{digits}X}" for net in subnets]

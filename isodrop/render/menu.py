@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from isodrop.config import Config
 from isodrop.limits import SOURCE_SHOWN_MAX, command_line_problem, loader_reserve
 from isodrop.model import BootEntry, printable
+from isodrop.pins import Target
 from isodrop.secureboot import Verdict
 
 # Every ISO's entry name (pxelinux LABEL, GRUB --id, iPXE's entry-<name>) starts with this, and no
@@ -64,7 +65,7 @@ class Menu:
     items: tuple[MenuItem, ...]  # ungrouped: every item; grouped: empty
     groups: tuple[MenuGroup, ...]
     default: str  # name of the default item ("iso-<slug>"), or "local" for local boot
-    clients: tuple[str, ...] = ()  # MACs ("52:54:00:aa:bb:01") with a menu of their own (isodrop.pins)
+    clients: tuple[Target, ...] = ()  # PCs with a menu of their own (isodrop.pins), by precedence
 
 
 def build_menu(served: list[Served], config: Config) -> Menu:

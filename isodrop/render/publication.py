@@ -16,7 +16,7 @@ from isodrop.config import Config
 from isodrop.loaders import Loader
 from isodrop.model import Outcome, ServerContext
 from isodrop.nfs import NfsServer
-from isodrop.pins import LOCAL, Pin
+from isodrop.pins import LOCAL, Pin, Target
 from isodrop.render.menu import Menu, Served, build_menu
 from isodrop.sidecar import Sidecar, apply
 from isodrop.state import EntryState
@@ -32,7 +32,7 @@ class Publication:
     shown: int  # menu entries (hidden ones left out)
     exported: int  # trees exported (hidden ones too: hiding is about the menu only)
     client_files: frozenset[Path] = frozenset()  # the per-PC menus among `menus`: others like them go
-    pin_warnings: dict[str, str] = field(default_factory=dict)  # MAC -> why that PC gets the normal menu
+    pin_warnings: dict[str, str] = field(default_factory=dict)  # target -> why its PCs get the normal menu
 
 
 def live_slugs(states: Mapping[str, EntryState], trees: set[str] | frozenset[str]) -> list[str]:
@@ -78,29 +78,40 @@ def _rendered(menu: Menu, loaders: tuple[Loader, ...], tftp_root: Path) -> tuple
     return tuple((tftp_root / rel, text) for loader in loaders for rel, text in loader.render(menu).items())
 
 
-def client_menus(served: list[Served], config: Config, pins: Sequence[Pin]) -> tuple[dict[str, Menu], dict[str, str]]:
-    """Each pinned PC's own menu, by MAC, built like the shared one (same sorting, labels and default
-    rules) from the entries its pin lets it see, with the pinned entry as default; and, by MAC, why a
-    PC gets the shared menu instead: its entry is not served (removed, failed, hidden, too long)."""
+def client_menus(
+    served: list[Served], config: Config, pins: Sequence[Pin]
+) -> tuple[dict[Target, Menu], dict[str, str]]:
+    """Each pin's own menu, by target, built like the shared one (same sorting, labels and default
+    rules) from the entries its pin lets it see, with the pinned entry as default; and, by target
+    value, why its PCs get the shared menu instead: its entry is not served (removed, failed, hidden,
+    too long)."""
     menus, warnings = {}, {}
     for pin in pins:
         shown = [s for s in served if not pin.menu or s.source in pin.menu]
         timeout = config.menu_timeout if pin.timeout is None else pin.timeout * 10
         menu = build_menu(shown, dataclasses.replace(config, menu_default=pin.entry, menu_timeout=timeout))
         if pin.entry != LOCAL and menu.default == LOCAL:
-            warnings[pin.mac] = f"{pin.entry} is not served (removed, failed or hidden): the normal menu"
+            warnings[pin.target.value] = f"{pin.entry} is not served (removed, failed or hidden): the normal menu"
             continue
-        menus[pin.mac] = menu
+        menus[pin.target] = menu
     return menus, warnings
 
 
 @functools.lru_cache(maxsize=256)
 def _rendered_client(
-    menu: Menu, loaders: tuple[Loader, ...], tftp_root: Path, dashed_mac: str
+    menu: Menu, loaders: tuple[Loader, ...], tftp_root: Path, key: Target
 ) -> tuple[tuple[Path, str], ...]:
-    return tuple(
-        (tftp_root / rel, text) for loader in loaders for rel, text in loader.client_files(menu, dashed_mac).items()
-    )
+    return tuple((tftp_root / rel, text) for loader in loaders for rel, text in loader.client_files(menu, key).items())
+
+
+def _by_precedence(own: Mapping[Target, Menu], loaders: tuple[Loader, ...], tftp_root: Path) -> list[tuple[Path, str]]:
+    """The per-PC files of every pin, most specific pin first; where two pins map to the same file (a
+    /24 and a /23 share pxelinux.cfg/C0A80A), the more specific one's."""
+    files: dict[Path, str] = {}
+    for key in sorted(own, key=Target.precedence):
+        for path, text in _rendered_client(own[key], loaders, tftp_root, key):
+            files.setdefault(path, text)
+    return list(files.items())
 
 
 def publication(
@@ -117,12 +128,8 @@ def publication(
     live = live_slugs(states, trees)
     served = served_entries(states, live, sidecars, contexts)
     own, warnings = client_menus(served, config, pins)
-    shared = dataclasses.replace(build_menu(served, config), clients=tuple(sorted(own)))
-    clients = tuple(
-        item
-        for mac, menu in sorted(own.items())
-        for item in _rendered_client(menu, tuple(loaders), config.tftp_root, mac.replace(":", "-"))
-    )
+    shared = dataclasses.replace(build_menu(served, config), clients=tuple(sorted(own, key=Target.precedence)))
+    clients = tuple(_by_precedence(own, tuple(loaders), config.tftp_root))
     menus = clients + _rendered(shared, tuple(loaders), config.tftp_root)
     exported = [Path(contexts[slug].nfs_path) for slug in live]
     return Publication(

@@ -4,9 +4,14 @@ read back what a PC would actually boot at the timeout and what each entry would
 - GRUB: grub-core/script lexer quoting (`words`), grub_arg_parse for `menuentry`/`submenu` options
   (grub-core/lib/arg.c: a word starting with "-" is an option; "--" ends them), `set default` resolved
   as grub-core/normal/menu.c does (a number, else the first entry whose title or id equals it; out of
-  range: entry 0; "N>M" into a submenu), `if [ "$lockdown" ... ]` blocks (and `else`) for Secure Boot on and off.
+  range: entry 0; "N>M" into a submenu), `if [ "$lockdown" ... ]` blocks (and `else`) for Secure Boot on and off;
+  other `if`/`elif` blocks (per-PC branches, `grub_dispatch`) read as on a PC none of them matches.
 - SYSLINUX 6.04: a 4096-byte line buffer (a longer line is read as several), directives matched
   case-insensitively, DEFAULT naming the first LABEL of that name, ONTIMEOUT overriding it.
+- Per-PC lookups (`Nic`: what the loader knows about the PC): pxelinux's config file search (01-<mac>,
+  the address in upper-case hex one digit shorter each time, default); GRUB's `set`, `if`/`elif`/`fi`
+  with `[ A = B ]` and `regexp` (regexec: a search, POSIX extended) ending in `configfile`; iPXE's
+  `iseq A B && chain FILE ||` with ${mac}, ${ip} and ${hostname}.
 - iPXE: process_script's backslash continuation, whitespace tokens, getopt that stops at the first
   word not starting with "-" ("--" ends options), `choose --default`, `goto`, `:label` lines.
 """
@@ -169,6 +174,11 @@ def parse_grub(text: str, *, lockdown: bool) -> GrubMenu:
             if not blocks:
                 raise ParseError("else outside an if")
             blocks[-1] = not blocks[-1]
+        elif w[0] == "if" and "then" in w:  # a per-PC branch (grub_dispatch): here the PC matched none
+            if w[-2:] != [";", "fi"]:
+                blocks.append(False)
+        elif w[0] == "elif" and "then" in w:
+            pass
         elif w == ["fi"]:
             blocks.pop()
         elif w[0] == "set" and w[1].startswith("default="):
@@ -273,6 +283,75 @@ def grub_entries(menu: GrubMenu) -> list[GrubItem]:
     return [leaf for item in menu.items for leaf in (item.children if item.children is not None else [item])]
 
 
+@dataclass(frozen=True)
+class Nic:
+    """What a network loader knows about the PC it runs on (from its NIC and the DHCP answer)."""
+
+    mac: str  # 52:54:00:aa:bb:01
+    ip: str = ""  # 192.168.10.5
+    hostname: str = ""  # DHCP option 12, "" when the server sent none
+    card: str = "efinet0"  # GRUB's name of the card it booted from
+
+
+def grub_dispatch(text: str, nic: Nic) -> str | None:
+    """The file GRUB's shared menu hands this PC to with `configfile` (relative to the TFTP root), else
+    None: runs the script lines before the first menuentry/submenu that have the shapes isodrop writes
+    (`set`, single-line and multi-line `if`/`elif`/`else`/`fi`); anything else there is skipped."""
+    env = {
+        "net_default_mac": nic.mac,
+        "net_default_ip": nic.ip,
+        "net_default_interface": nic.card,
+        f"net_{nic.card}_hostname": nic.hostname,
+    }
+
+    def value(word: str) -> str:
+        return env.get(word[1:], "") if word.startswith("$") else word
+
+    def condition(w: list[str]) -> bool:
+        if w[:1] == ["["] and len(w) == 5 and w[2] in ("=", "!=") and w[4] == "]":  # $lockdown: unset
+            return (value(w[1]) == value(w[3])) == (w[2] == "=")
+        if w[:1] == ["regexp"] and len(w) == 3:
+            return re.search(w[1], value(w[2])) is not None
+        raise AssertionError(f"a condition isodrop does not write: {w}")
+
+    def run(w: list[str]) -> str | None:
+        for command in " ".join(w).split(" ; ") if ";" in w else [" ".join(w)]:
+            parts = command.split()
+            if parts[:1] == ["set"]:
+                name, _, assigned = parts[1].partition("=")
+                env[name] = value(assigned)
+            elif parts[:1] == ["configfile"]:
+                return parts[1].lstrip("/")
+        return None
+
+    ifs: list[str] = []  # per open `if`: "looking" (no branch taken yet), "running", "done", "skipped"
+    for line in text.splitlines():
+        w = words(line)
+        if w[:1] in (["menuentry"], ["submenu"]):
+            break
+        if not w:
+            continue
+        if w[0] in ("if", "elif") and "then" in w:
+            test, rest = w[1 : w.index("then")], w[w.index("then") + 1 :]
+            test = test[:-1] if test[-1:] == [";"] else test
+            single = rest[-2:] == [";", "fi"]
+            if w[0] == "if":
+                ifs.append("looking" if not ifs or ifs[-1] == "running" else "skipped")
+            elif ifs[-1] == "running":
+                ifs[-1] = "done"
+            if ifs[-1] == "looking" and condition(test):
+                ifs[-1] = "running"
+                if (found := run(rest[:-2] if single else rest)) is not None:
+                    return found
+            if single:
+                ifs.pop()
+        elif w[0] == "fi":
+            ifs.pop()
+        elif (not ifs or ifs[-1] == "running") and (found := run(w)) is not None:
+            return found
+    return None
+
+
 # --- SYSLINUX -----------------------------------------------------------------------------------
 
 
@@ -350,6 +429,16 @@ def syslinux_timeout_entry(menu: SyslinuxMenu) -> Boot | None:
     if menu.menu_defaults and menu.menu_defaults != [target]:
         raise ParseError(f"MENU DEFAULT {menu.menu_defaults} is not DEFAULT {target!r}")
     return menu.labels[target]
+
+
+def pxelinux_config(files: dict[str, str], folder: str, nic: Nic) -> str:
+    """The config file pxelinux (and syslinux.efi) reads on this PC: the first of folder/01-<mac>,
+    folder/<the address in upper-case hex, shortened one digit at a time>, folder/default that exists."""
+    names = ["01-" + nic.mac.replace(":", "-")]
+    if nic.ip:
+        hexed = "".join(f"{int(octet):02X}" for octet in nic.ip.split("."))
+        names += [hexed[:length] for length in range(8, 0, -1)]
+    return next(f"{folder}/{name}" for name in [*names, "default"] if f"{folder}/{name}" in files)
 
 
 # --- iPXE ---------------------------------------------------------------------------------------
@@ -458,3 +547,20 @@ def ipxe_boot(script: IpxeScript, label: str) -> Boot:
         else:
             boot.initrds += (rest[0],)
     return boot
+
+
+def ipxe_dispatch(text: str, script: str, nic: Nic) -> str | None:
+    """The script a platform script chains on this PC (relative to the TFTP root), else None: the first
+    `iseq A B && chain [--autofree] FILE ||` line whose two words are equal once ${mac}, ${ip} and
+    ${hostname} are filled in (an unset setting is empty)."""
+    settings = {"${mac}": nic.mac, "${ip}": nic.ip, "${hostname}": nic.hostname}
+    folder = script.rpartition("/")[0]
+    for line in ipxe_lines(text):
+        tokens = line.split()
+        if tokens[:1] != ["iseq"]:
+            continue
+        assert tokens[3:5] == ["&&", "chain"] and tokens[-1] == "||", line
+        if settings.get(tokens[1], tokens[1]) == settings.get(tokens[2], tokens[2]):
+            target = [t for t in tokens[5:-1] if not t.startswith("-")][0]
+            return f"{folder}/{target}" if folder else target
+    return None

@@ -16,9 +16,11 @@ import pytest
 
 from isodrop import clients
 from isodrop.config import load
+from tests.harness.e2e.boottimes import boot_times, report  # noqa: F401 (boot_times: autouse)
 from tests.harness.e2e.liveiso import build_iso
 from tests.harness.e2e.servers import DHCP_SNIPPET, PROXY_SNIPPET
 from tests.harness.e2e.stack import running_stack
+from tests.harness.e2e.vm import BOOT_FAILURES, MAX_BOOT_SECONDS
 from tests.harness.e2e.vmtests import missing, vm_test
 from tests.harness.servicekit import ServiceRun
 
@@ -75,9 +77,18 @@ def test_clients_shows_a_pc_waiting_at_the_menu_then_stopped_after_its_initrd(sn
                 "the PC in the status document",
             )
             assert status
+            # The initramfs asks nfs-ganesha for the export that does not exist: its log (NFSPROTO at DEBUG,
+            # read as ganesha_log) shows the request, and no grant.
+            ganesha_log = stack.work / "ganesha.nfsd.log"
+            service.wait_for(
+                lambda: "Calling MNT_MNT path=/srv/no-such-export" in ganesha_log.read_text(errors="replace"),
+                90,
+                "the mount request in ganesha's log",
+            )
         finally:
             vm.close()
-        # Later, with no root mounted: stopped after the initrd, as a kernel NFS server's view would show it.
+        # Later, with no root mounted: stopped after the initrd, as ganesha's log (or the kernel NFS server's
+        # lists) show it.
         config = load(service.config)
         watch = clients.ClientWatch(config)
         watch.refresh()
@@ -88,6 +99,30 @@ def test_clients_shows_a_pc_waiting_at_the_menu_then_stopped_after_its_initrd(sn
         )
         assert (row["stopped_after"], row["entry"]) == ("initrd", slug)
         assert "never mounted its root" in row["hint"]
-        # With ganesha (this stack) the mount cannot be seen: not called stopped, and the reason is shown.
+        assert row["furthest"] == "initrd" and "root" not in row["stages"]
         text = service.command("clients").stdout
-        assert "nfs-ganesha keeps its clients in memory" in text and VM_MAC in text
+        assert "NFS mounts not visible" not in text and VM_MAC in text
+
+
+@vm_test
+def test_clients_shows_a_pc_that_mounted_its_root_from_nfs_ganesha() -> None:
+    """The PC boots the entry at the timeout; its initramfs mounts the tree over NFS from nfs-ganesha, whose
+    log (NFSPROTO at DEBUG, ganesha_log) says so: `isodrop clients` shows it reached its root file system."""
+    if missing():
+        pytest.skip(missing())
+    iso = build_iso("e2e-one")
+    with running_stack(
+        DHCP_SNIPPET, with_router=False, menu_default=iso.path.name, menu_timeout=20, dnsmasq_log=True
+    ) as stack:
+        service = stack.service
+        slug = stack.drop(iso.path)
+        vm = stack.vm("bios", name="root")
+        try:
+            seconds = vm.wait_for(iso.marker, MAX_BOOT_SECONDS, BOOT_FAILURES)
+            report("BIOS PC whose root is mounted from nfs-ganesha", seconds)
+        finally:
+            vm.close()
+        row = service.wait_for(lambda: _row(service).get("furthest") == "root" and _row(service), 30, "root")
+        assert row["entry"] == slug and row["stages"]["root"]["via"] == "nfs", row
+        assert row["stages"]["root"]["path"].endswith(f"/{slug}"), row["stages"]["root"]
+        assert not row["stopped"] and "NFS mounts not visible" not in service.command("clients").stdout

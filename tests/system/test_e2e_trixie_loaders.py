@@ -15,7 +15,8 @@ about GRUB 2.12 (docs/booting.md, "GRUB 2.06 (Debian 12) and GRUB 2.12 (Debian 1
 - (b) `http` is built into the signed image: `insmod http` fetches no http.mod, kernels come over HTTP,
   with Secure Boot on too when the menu tries it (a template override; isodrop's menu does not yet);
 - (c) it asks for no per-client config name (grub.cfg-01-<mac>, hex IP): isodrop's branch on
-  `$net_default_mac` in grub/grub.cfg is what gives a pinned PC its own menu.
+  `$net_default_mac` in grub/grub.cfg is what gives a pinned PC its own menu, and its `regexp` on
+  `$net_default_ip` what gives the PCs of a pinned network theirs.
 Each boot time (VM start to marker) is printed.
 
 Run: `/usr/bin/python3 -m pytest -p no:cacheprovider -q -m vm tests/test_e2e_trixie_loaders.py`
@@ -255,6 +256,32 @@ def test_secure_boot_off_pinned_pc_boots_its_entry_over_http_without_http_mod(
     assert f"GET /{slug_for(two.path.name)}/live/vmlinuz" in http_log, http_log[-2000:]
     assert_plain_router_and_no_lease(stack)
     note(f"[e2e] GRUB 2.12 (pinned PC) fetched over TFTP: {' '.join(sent)}")
+
+
+def test_secure_boot_off_pc_in_a_pinned_network_boots_its_entry_with_grub_2_12(
+    stack: Stack, isos: tuple[LiveIso, LiveIso], trixie: TrixieLoaders
+) -> None:
+    """A network pin with GRUB 2.12: grub/grub.cfg matches $net_default_ip (the address the plain router
+    leased) with `regexp`, which Debian 13's signed image carries built in as Debian 12's does."""
+    one, two = isos
+    assert "regexp" in read_grub_image(trixie.root / SIGNED_GRUB).modules
+    network = stack.net.cidr
+    result = stack.service.command("pin", network, two.path.name, "--timeout", "2")
+    assert result.returncode == 0, result.stderr
+    own = f"grub/clients/net-{network.replace('/', '-')}.cfg"
+    tftp = stack.service.tftp
+    try:
+        stack.service.wait_for(lambda: "$net_default_ip" in (tftp / GRUB_MENU).read_text(), 15, "the network branch")
+        since = len(dnsmasq_log(stack))
+        vm = stack.vm("uefi", name="trixie-network", firmware_pxe=True, mac="52:54:00:13:00:02")
+        try:
+            boot(vm, two, "UEFI Debian 13 GRUB 2.12, PC in a pinned network", (*UEFI_FAILURES, one.marker))
+            assert_grub_2_12(vm.text(), stack)
+        finally:
+            vm.close()
+        assert own in tftp_sent(stack, since)
+    finally:
+        assert stack.service.command("unpin", network).returncode == 0
 
 
 def test_bios_pxelinux_from_debian_13_boots_beside_a_plain_router(stack: Stack, isos: tuple[LiveIso, LiveIso]) -> None:

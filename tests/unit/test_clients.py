@@ -25,9 +25,16 @@ import pytest
 from isodrop import clients
 from isodrop.cli import EXIT_NOT_RUNNING, main
 from isodrop.config import local_defaults
+from isodrop.units import resolve
 from tests.harness.e2e.netns import PrivateNet
 from tests.harness.e2e.procs import wait_for
-from tests.harness.e2e.servers import DHCP_SNIPPET, start_dnsmasq, start_shipped_site
+from tests.harness.e2e.servers import (
+    DHCP_SNIPPET,
+    nfs_mount_request,
+    start_dnsmasq,
+    start_ganesha,
+    start_shipped_site,
+)
 from tests.harness.servicekit import ServiceRun
 
 UEFI_MAC = "52:54:00:c1:00:07"
@@ -323,7 +330,7 @@ def test_isodrop_clients_command_prints_the_table_and_json(
     assert main(["clients", "--config", str(config)]) == EXIT_NOT_RUNNING
     text = capsys.readouterr().out
     assert UEFI_MAC in text and BIOS_MAC in text and "\x1b" not in text
-    assert "nfs-ganesha keeps its clients in memory" in text
+    assert "NFS mounts not visible: nfs-ganesha's log (ganesha_log): cannot read" in text
     assert main(["clients", "--json", "--config", str(config)]) == EXIT_NOT_RUNNING
     part = json.loads(capsys.readouterr().out)
     assert {row["mac"] for row in part["clients"]} == {UEFI_MAC, BIOS_MAC}
@@ -363,6 +370,75 @@ def test_an_nfs_mount_is_the_root_stage_and_without_a_view_of_mounts_nobody_is_c
     watch.book.clients["ip 10.0.0.5"].stages.pop("root")
     blind = clients.document(watch.book.clients.values(), [], {}, now=1000.0, nfs_visible=False)
     assert (blind["clients"][0]["stopped"], blind["clients"][0]["root_unknown"]) == (False, True)
+
+
+def ganesha_lines(trees: Path) -> list[str]:
+    """What nfs-ganesha 4.3 logged (NFSPROTO at DEBUG) for a granted and a refused MNT call, as seen with
+    tests/harness/e2e/servers.py's ganesha and a real MOUNT v3 request, in its default format and with
+    FORMAT { CLIENTIP = true; }; the export path made `trees`'s."""
+    plain = "02/12/2026 06:51:52 : epoch 6b0fc005 : vm : nfs-ganesha-11739[svc_2] mnt_Mnt :NFS3"
+    client = "02/12/2026 06:51:52 : epoch 6b0fc005 : vm : nfs-ganesha-11739[::ffff:10.0.0.5] [svc_12] ./src/Prot"
+    return [
+        f"{plain} :DEBUG :REQUEST PROCESSING: Calling MNT_MNT path={trees}/deb",
+        f"{client}ocols/NFS/mnt_Mnt.c:68 :mnt_Mnt :NFS3 :DEBUG :REQUEST PROCESSING: Calling MNT_MNT path=/nope",
+        f"{plain} :DEBUG :MOUNT: Entry supports 2 different flavours"
+        " handle=0x4300000712445aee006da8025ead0182602100ea7006b100 for client ::ffff:10.0.0.5",
+        f"{client}ocols/NFS/mnt_Mnt.c:132 :mnt_Mnt :NFS3 :INFO :MOUNT: Export entry / does not support NFS v3"
+        " for client ::ffff:10.0.0.5",
+        "02/12/2026 06:51:52 : epoch 6b0fc005 : vm : nfs-ganesha-11739[svc_3] nfs3_read :NFS3 :DEBUG :x",
+        f"{client}ocols/NFS/mnt_Mnt.c:68 :mnt_Mnt :NFS3 :DEBUG :REQUEST PROCESSING: Calling MNT_MNT path={trees}/b",
+        f"{client}ocols/NFS/mnt_Mnt.c:216 :mnt_Mnt :NFS3 :DEBUG :MOUNT: Entry supports 2 different flavours"
+        " handle=0x43 for client ::ffff:10.0.0.6",
+    ]
+
+
+def test_ganesha_mount_lines_are_the_root_stage_once_its_log_shows_mount_requests(tmp_path: Path) -> None:
+    config = dataclasses.replace(
+        local_defaults(tmp_path), local_mode=False, nfs_server="ganesha", dnsmasq_log=None, http_access_log=None
+    )
+    assert config.ganesha_log is not None
+    trees = config.trees_dir
+    watch = clients.ClientWatch(config)
+    layout = clients.Layout.of(config)
+    for when, path in ((100.0, f"{config.tftp_root}/bios.0"), (101.0, f"{trees}/deb/live/initrd.img")):
+        watch.book.apply(clients.Event(when, "tftp", ip="10.0.0.5", path=path), layout)
+    watch.refresh(now=150.0)  # no log: not visible, so nobody is called stopped
+    assert "nfs-ganesha's log (ganesha_log): cannot read" in watch.nfs_problem
+    assert watch.document(now=1000.0)["clients"][0]["stopped"] is False
+    config.ganesha_log.parent.mkdir(parents=True, exist_ok=True)
+    config.ganesha_log.write_text("02/12/2026 06:50:00 : epoch 1 : vm : nfs-ganesha-1[main] x :MAIN :EVENT :start\n")
+    watch.refresh(now=160.0)  # a log without mount requests: maybe no debug lines, still not visible
+    assert "no mount request in" in watch.nfs_problem and "NFSPROTO = DEBUG" in watch.nfs_problem
+    with config.ganesha_log.open("a") as log:
+        log.write("\n".join(ganesha_lines(trees)) + "\n")
+    watch.refresh(now=170.0)
+    assert watch.nfs_problem == ""
+    row = watch.document(now=1000.0)["clients"][0]
+    assert (row["furthest"], row["stages"]["root"]["via"], row["entry"]) == ("root", "nfs", "deb")
+    assert row["stages"]["root"]["time"] == time.mktime(time.strptime("02/12/2026 06:51:52", "%d/%m/%Y %H:%M:%S"))
+    watch.save()
+    again = clients.ClientWatch(config)  # the evidence of debug lines is kept across restarts
+    again.refresh(now=180.0)
+    assert again.nfs_problem == ""
+
+
+def test_ganesha_parser_pairs_request_and_grant_by_thread_and_stays_bounded() -> None:
+    parser = clients.GaneshaParser()
+    events = [e for line in ganesha_lines(Path("/srv/tftp/isodrop")) if (e := parser.parse(line, 5.0))]
+    assert [(e.kind, e.ip, e.path) for e in events] == [
+        ("nfs", "10.0.0.5", "/srv/tftp/isodrop/deb"),
+        ("nfs", "10.0.0.6", "/srv/tftp/isodrop/b"),
+    ]
+    assert parser.requests_seen
+    head = "02/12/2026 06:51:52 : epoch 1 : vm : nfs-ganesha-1[10.0.0.9]"
+    for n in range(clients.PENDING_MAX * 3):
+        parser.parse(f"{head} [svc_{n}] m.c:68 :mnt_Mnt :NFS3 :DEBUG :REQUEST PROCESSING: Calling MNT_MNT path=/x", 5.0)
+    assert len(parser.asked) <= clients.PENDING_MAX
+    grant = (
+        f"{head} [svc_1] m.c:1 :mnt_Mnt :NFS3 :DEBUG :MOUNT: Entry supports 1 different flavours for client 10.0.0.9"
+    )
+    evicted = parser.parse(grant, 5.0)  # its request went with the oldest: a mount of no known path
+    assert evicted is not None and (evicted.ip, evicted.path) == ("10.0.0.9", "")
 
 
 @pytest.mark.parametrize(
@@ -527,3 +603,49 @@ def test_a_follower_stopped_by_the_read_limit_says_it_is_behind(
     assert [len(batch) for batch in batches] == [4, 4, 2], "40 bytes a read: 4 lines, 4 lines, the last 2"
     assert sum(batches, []) == [f"line {i:03d}" for i in range(10)]
     assert follower.read_lines() == [] and not follower.behind
+
+
+@pytest.mark.network
+@pytest.mark.nochroot("NFS served by nfs-ganesha")
+def test_a_real_ganesha_log_shows_which_pc_mounted_its_root(tmp_path: Path) -> None:
+    """nfs-ganesha serving isodrop's own EXPORT block, its NFSPROTO debug lines on (as
+    tests/harness/e2e/servers.py starts it); a PC on the bridge asks to mount the tree, as its initramfs
+    would, and another path it may not: the granted one is that PC's root stage."""
+    if os.geteuid() != 0 or shutil.which("ganesha.nfsd") is None or shutil.which("rpcbind") is None:
+        pytest.skip("needs root, nfs-ganesha and rpcbind (tests/apt-packages.txt)")
+    net = PrivateNet.create()
+    procs = []
+    try:
+        work = tmp_path / "work"
+        work.mkdir()
+        config = dataclasses.replace(
+            local_defaults(tmp_path),
+            local_mode=False,
+            nfs_server="ganesha",
+            client_network=net.cidr,
+            ganesha_log=work / "ganesha.nfsd.log",
+            dnsmasq_log=None,
+            http_access_log=None,
+        )
+        tree = config.trees_dir / "deb"
+        (tree / "live").mkdir(parents=True)
+        exports = work / "isodrop-ganesha.conf"
+        exports.write_text(resolve(config).nfs_server.render([tree]))
+        procs.append(start_ganesha(net, exports, work))
+        pc = _add_pc(net, "nfs", "52:54:00:00:00:77")
+        address = net.server_ip.rsplit(".", 1)[0] + ".77"
+        net.ip("addr", "add", f"{address}/24", "dev", "eth0", namespace=pc)
+        assert nfs_mount_request(net, pc, str(tree)) == 0
+        assert nfs_mount_request(net, pc, "/srv/no-such-export") != 0
+        watch = clients.ClientWatch(config)
+        initrd = clients.Event(100.0, "tftp", ip=address, path=f"{tree}/live/initrd.img")
+        watch.book.apply(initrd, clients.Layout.of(config))
+        watch.refresh(now=time.time())
+        assert watch.nfs_problem == ""
+        row = watch.document(now=time.time() + 600)["clients"][0]
+        assert (row["ip"], row["furthest"], row["entry"], row["stopped"]) == (address, "root", "deb", False)
+        assert row["stages"]["root"] | {"time": 0} == {"time": 0, "via": "nfs", "path": str(tree)}
+    finally:
+        for proc in procs:
+            proc.stop()
+        net.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 from isodrop import dnsmasq_network
@@ -53,7 +54,13 @@ def render_snippet(snippet: Path, net: PrivateNet, tftp_root: Path, log_file: st
 
 
 def start_dnsmasq(
-    net: PrivateNet, snippet: Path, tftp_root: Path, workdir: Path, name: str = "dnsmasq", log_file: str = "-"
+    net: PrivateNet,
+    snippet: Path,
+    tftp_root: Path,
+    workdir: Path,
+    name: str = "dnsmasq",
+    log_file: str = "-",
+    extra: tuple[str, ...] = (),  # more dnsmasq options, e.g. --dhcp-host=MAC,ADDRESS,NAME
 ) -> Proc:
     conf = workdir / f"{name}.conf"
     conf.write_text(render_snippet(snippet, net, tftp_root, log_file))
@@ -69,6 +76,7 @@ def start_dnsmasq(
         "--log-facility=-",
         "--enable-ra",
         f"--dhcp-range=::,constructor:{net.bridge},ra-only,64",
+        *extra,
     ]
     proc = Proc(name, argv, workdir / f"{name}.log")
     wait_for(lambda: proc.check_alive() or pid_file.exists(), 10, f"{name} pid file {pid_file}")
@@ -115,12 +123,18 @@ NFS_KRB5 {{
 NFSV4 {{
     Graceless = true;
 }}
+LOG {{
+    COMPONENTS {{
+        NFSPROTO = DEBUG;  # the mount requests and grants isodrop clients reads (ganesha_log)
+    }}
+}}
 %include "{exports}"
 """
 
 
 def start_ganesha(net: PrivateNet, exports_file: Path, workdir: Path) -> Proc:
-    """rpcbind + nfs-ganesha (NFSv3, VFS) in the namespace, with private /run and /var/lib/nfs.
+    """rpcbind + nfs-ganesha (NFSv3, VFS) in the namespace, with private /run and /var/lib/nfs; its log
+    (with the NFSPROTO debug lines that show mounts) is workdir/ganesha.nfsd.log.
 
     rpcbind's socket /run/rpcbind.sock is a file path shared by all network namespaces, so both run in a
     private mount namespace (unshare --mount) with tmpfs on /run and /var/lib/nfs: neither the host's nor
@@ -144,6 +158,28 @@ def start_ganesha(net: PrivateNet, exports_file: Path, workdir: Path) -> Proc:
     wait_for(lambda: proc.check_alive() or pid_file.exists(), 20, "ganesha pid file")
     proc.pid_file = pid_file  # type: ignore[attr-defined]
     return proc
+
+
+# One MOUNT v3 MNT call (RFC 1813, program 100005, procedure 1) over TCP with AUTH_SYS, as an initramfs's
+# nfsmount makes it; prints the mount status (0: granted, 13: access denied / no such export).
+_MNT_CALL = """\
+import socket, struct, sys
+def opaque(data): return struct.pack(">I", len(data)) + data + bytes(-len(data) % 4)
+auth_sys = struct.pack(">I", 0) + opaque(b"pc") + struct.pack(">III", 0, 0, 0)
+call = struct.pack(">IIIIIII", 0x15d0, 0, 2, 100005, 3, 1, 1) + opaque(auth_sys) + struct.pack(">II", 0, 0)
+call += opaque(sys.argv[2].encode())
+with socket.create_connection((sys.argv[1], int(sys.argv[3])), timeout=10) as s:
+    s.sendall(struct.pack(">I", 0x80000000 | len(call)) + call)
+    reply = s.recv(4096)
+print(struct.unpack(">I", reply[28:32])[0])
+"""
+
+
+def nfs_mount_request(net: PrivateNet, namespace: str, path: str) -> int:
+    """Ask the NFS server on `net` (MOUNT port NFS_MOUNT_PORT) to mount `path`, from `namespace` (a PC
+    on the bridge): the request a booting PC's initramfs makes. The server's mount status (0: granted)."""
+    argv = [*net.ns_exec(namespace), sys.executable, "-c", _MNT_CALL, net.server_ip, path, str(NFS_MOUNT_PORT)]
+    return int(subprocess.run(argv, capture_output=True, text=True, check=True, timeout=30).stdout)
 
 
 NGINX_CONF = """\

@@ -71,6 +71,7 @@ def running_stack(
     net: PrivateNet | None = None,
     shared_drop: Path | None = None,
     dnsmasq_log: bool = False,  # dnsmasq logs to work/dnsmasq-facility.log, isodrop's dnsmasq_log
+    dnsmasq_args: tuple[str, ...] = (),  # more options for isodrop's dnsmasq; "{prefix}" is the network's "A.B.C"
     **settings: object,
 ) -> Iterator[Stack]:
     """Start everything; on exit (also after a failure) stop it by PID and delete the namespaces.
@@ -104,6 +105,7 @@ def running_stack(
             nfs_server="ganesha",
             ganesha_exports_file=str(exports),
             ganesha_pid_file=str(work / "ganesha.pid"),
+            ganesha_log=str(work / "ganesha.nfsd.log"),
             dnsmasq_pid_file=str(work / "dnsmasq.pid"),
             server_address=net.server_ip,
             client_network=net.cidr,
@@ -123,7 +125,9 @@ def running_stack(
             service.trees.mkdir(parents=True, exist_ok=True)
             service.trees.chmod(0o755)
             procs.append(start_nginx(net, service.trees, work))
-        procs.append(start_dnsmasq(net, snippet, service.tftp, work, log_file=log_file))
+        prefix = net.server_ip.rsplit(".", 1)[0]
+        extra = tuple(arg.format(prefix=prefix) for arg in dnsmasq_args)
+        procs.append(start_dnsmasq(net, snippet, service.tftp, work, log_file=log_file, extra=extra))
         service.start()
         yield Stack(net=net, service=service, work=work, procs=procs)
     finally:
