@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from isodrop import effects
+from isodrop.errors import IsodropError
 from isodrop.findings import FAIL, OK, WARN, Finding
 
 log = logging.getLogger("isodrop")
@@ -70,8 +71,9 @@ _CLIENT_FILE = re.compile(
 )
 
 
-class PinsError(Exception):
-    """A clients file that cannot be used; the message names the file and line."""
+class PinsError(IsodropError):
+    """A clients file (or a pin on the command line) that cannot be used; the reason names the file and
+    line. The pin commands catch it and exit EXIT_USAGE; elsewhere it is one part's problem in status."""
 
 
 @dataclass(frozen=True, order=True)

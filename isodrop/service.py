@@ -24,7 +24,6 @@ from pathlib import Path
 import sdnotify
 
 from isodrop import clients, dnsmasq_network, dropfolder, lock, status
-from isodrop.address import interface_networks
 from isodrop.config import HTTP_URL_AUTO, Config
 from isodrop.reconciler import Reconciler
 from isodrop.report import PassReport
@@ -95,7 +94,7 @@ class Service:
         self.settler = Settler(config.settle_seconds, config.quiet_seconds)
         self.reconciler = self._reconciler()
         self.report = PassReport(server=self.site.server)  # the last pass's
-        self._check_dnsmasq_network(config, self.site.server)
+        dnsmasq_network.say_if_outdated(config, self.site.server, self.running)
         self.watcher: DropWatcher | None = None
         self.stopped_after = stopped_after  # no progress for this long: a PC is "stopped" (clients.py)
         self.clients = clients.ClientWatch(config, stopped_after)
@@ -252,7 +251,7 @@ class Service:
                 new = self.config
         site = Site.make(new)
         site.log_address()
-        self._check_dnsmasq_network(new, site.server)
+        dnsmasq_network.say_if_outdated(new, site.server, self.running)
         if new == self.config and (new.http_url != HTTP_URL_AUTO or site.server == self.site.server):
             self.site = self.site.at(site.server)
             self.reconciler.move_to(self.site)
@@ -271,18 +270,6 @@ class Service:
 
     def _reconciler(self) -> Reconciler:
         return Reconciler(self.site, self.wake, self.running, self.settler)
-
-    def _check_dnsmasq_network(self, config: Config, address: str) -> None:
-        """Say so (journal, status) when the dnsmasq network file isodrop wrote is for an old address."""
-        if config.local_mode:
-            return
-        net = dnsmasq_network.server_network(address, interface_networks())
-        problem = dnsmasq_network.outdated(config.dnsmasq_network_file, net)
-        if problem:
-            log.warning("%s", problem)
-            self.running.say("dnsmasq network", problem)
-        else:
-            self.running.clear("dnsmasq network")
 
     # --- one pass, guarded ----------------------------------------------------------------------
     def run_pass(self) -> None:

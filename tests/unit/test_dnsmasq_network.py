@@ -418,12 +418,11 @@ def test_service_makes_http_url_auto_concrete_and_follows_a_new_address(
         network_file = tmp_path / "isodrop-network.conf"
         write(network_file, ServerNetwork("eth0", ipaddress.IPv4Interface("192.0.2.10/24")))
         networks = {"eth0": [ipaddress.IPv4Interface("198.51.100.20/24")]}
-        monkeypatch.setattr(service, "interface_networks", lambda: networks)
         system_config = dataclasses.replace(config, local_mode=False, dnsmasq_network_file=network_file)
-        svc._check_dnsmasq_network(system_config, "198.51.100.20")
+        dnsmasq_network.say_if_outdated(system_config, "198.51.100.20", svc.running, networks)
         assert "describes another network" in svc.running.said("dnsmasq network")
         write(network_file, ServerNetwork("eth0", networks["eth0"][0]))
-        svc._check_dnsmasq_network(system_config, "198.51.100.20")
+        dnsmasq_network.say_if_outdated(system_config, "198.51.100.20", svc.running, networks)
         assert "dnsmasq network" not in svc.running.parts()
     finally:
         svc._stop_watching()

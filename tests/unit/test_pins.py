@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from isodrop import pins
 from isodrop.cli import main
+from isodrop.errors import IsodropError
 from isodrop.loaders.grub import GrubLoader
 from isodrop.loaders.ipxe import IpxeLoader
 from isodrop.loaders.pxelinux import Pxelinux
@@ -124,6 +125,7 @@ def test_every_error_names_the_line(text: str, message: str) -> None:
         parse(text, "clients.toml")
     assert str(caught.value).startswith("clients.toml: "), caught.value
     assert message in str(caught.value), caught.value
+    assert isinstance(caught.value, IsodropError) and caught.value.reason == str(caught.value)
 
 
 def test_setting_a_pin_keeps_the_other_tables_and_comments() -> None:
