@@ -311,7 +311,7 @@ def test_secure_boot_on_grub_2_12_loads_kernel_and_initrd_over_http_with_its_bui
     loading, which lockdown would refuse. isodrop's shipped menu does not do this yet: on GRUB 2.06 the
     module is a file, which a locked-down GRUB does not load."""
     one, two = isos
-    shipped = (Path(__file__).parents[1] / "isodrop/templates/grub.cfg.j2").read_text()
+    shipped = (Path(__file__).parents[2] / "isodrop/templates/grub.cfg.j2").read_text()
     assert LOCKDOWN_GATED_HTTP in shipped, "isodrop's GRUB template changed: adapt this test"
     templates = stack.work / "templates-http-locked-down"
     templates.mkdir(exist_ok=True)

@@ -148,6 +148,8 @@ def test_both_serve_the_same_entries_each_naming_only_itself(
     slug = slug_for(live_isos[0].path.name)
     before = drop_snapshot(two_servers.drop)
     for stack in (a, b):
+        # the status is written right after the pass whose menus Stack.drop waited for
+        stack.service.wait_for(lambda s=stack: s.service.entry(live_isos[0].path.name), 30, "the status entry")
         entries = stack.service.status()["entries"]
         assert [e["slug"] for e in entries] == [slug], entries
         assert (stack.service.trees / slug).is_dir()
