@@ -139,12 +139,20 @@ def test_check_passes_the_shipped_snippet_with_the_generated_file(dummy_namespac
         networks = interface_networks()
     net = server_network("10.77.3.2", networks)
     assert net is not None
-    lines = check(tmp_path, "10.77.3.2", networks, PROXY_SNIPPET.read_text(), render(net))
+    # a GRUB image without the proxy patch (Debian 12's) and one with it (Debian 13's), whatever is installed here
+    grub_206, grub_212 = tmp_path / "grub-2.06.efi", tmp_path / "grub-2.12.efi"
+    grub_206.write_bytes(b"MZ" + bytes(4096))
+    grub_212.write_bytes(b"MZ" + bytes(4096) + dnsmasq_network.PROXY_PATCH_STRING + bytes(64))
+    snippets = (PROXY_SNIPPET.read_text(), render(net))
+    lines = check(tmp_path, "10.77.3.2", networks, *snippets, grub_efi_file=grub_206)
     assert failing(lines) == []
     assert any("answers PXE clients on 10.77.3.0/24 as proxy-DHCP" in m for level, m in lines if level == "ok")
     uefi = [m for level, m in lines if level == "WARN" and "next-server" in m]
     assert uefi and "10.77.3.2" in uefi[0] and "Proxy-DHCP and UEFI" in uefi[0]
     assert any("Secure Boot verdict" in m for _, m in lines)
+    patched = check(tmp_path / "patched", "10.77.3.2", networks, *snippets, grub_efi_file=grub_212)
+    assert not any("next-server" in m for level, m in patched if level == "WARN")
+    assert any(level == "ok" and "GRUB reads proxy-DHCP offers" in m for level, m in patched)
     alone = check(tmp_path / "alone", "10.77.3.2", networks, PROXY_SNIPPET.read_text())
     assert failing(alone) and "no IPv4 dhcp-range" in failing(alone)[0], "without the network file no PC boots"
     assert any(level == "WARN" and "names no interface=" in m and "lan0" in m for level, m in alone)
@@ -462,13 +470,18 @@ def test_the_proxy_patch_is_found_across_read_chunks_and_in_no_unreadable_file(t
 
 
 def test_debian_12_grub_ignores_proxy_offers_and_debian_13s_reads_them() -> None:
-    """The real images: Debian 12's installed grubnetx64 (2.06) and Debian 13's from the VM tests' cache
-    (tests/harness/e2e/trixie_debs.py), where present."""
+    """The real images: the installed grubnetx64 (2.06 on Debian 12, 2.12 on Debian 13) and Debian 13's
+    from the VM tests' cache (tests/harness/e2e/trixie_debs.py), where present."""
     debian12 = Path("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed")
     debian13 = sorted(Path("/var/cache/isodrop-tests").glob("trixie-loaders-*/root" + str(debian12)))
     if not debian12.is_file() and not debian13:
         pytest.skip("no signed GRUB image here (grub-efi-amd64-signed, or the trixie loaders' cache)")
-    if debian12.is_file():
-        assert dnsmasq_network.reads_proxy_offers(debian12) is False
+    if debian12.is_file():  # the installed one is Debian 12's or, on a Debian 13 host, Debian 13's
+        release = (
+            dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
+            .get("VERSION_ID", "")
+            .strip('"')
+        )
+        assert dnsmasq_network.reads_proxy_offers(debian12) is (release not in ("11", "12")), release
     for image in debian13:
         assert dnsmasq_network.reads_proxy_offers(image) is True
