@@ -32,6 +32,7 @@ from tests.harness.e2e.vm import OVMF_VARS_MS, VM
 
 pytestmark = [pytest.mark.vm, pytest.mark.network]
 MARKER = "PROXY-GRUB-CONFIG-READ"
+MARKER_END = "END-OF-PROXY-GRUB-LINE"  # waited for, so the whole echoed line is on the console
 DEBIAN12_SHIM = Path("/usr/lib/shim/shimx64.efi.signed")
 
 
@@ -55,7 +56,7 @@ def proxy_network(work: Path) -> Iterator[tuple[PrivateNet, Path]]:
     tftp = work / "tftp"
     (tftp / "efi64").mkdir(parents=True)
     (tftp / "grub").mkdir()
-    (tftp / "grub" / "grub.cfg").write_text(f"echo {MARKER} prefix=$prefix\nhalt\n")
+    (tftp / "grub" / "grub.cfg").write_text(f"echo {MARKER} prefix=$prefix {MARKER_END}\nhalt\n")
     net = PrivateNet.create()
     procs = []
     try:
@@ -84,7 +85,7 @@ def test_debian13_net_grub_behind_debian12_shim_reads_its_config_through_a_proxy
     net, tftp = proxy_network
     vm = pxe_boot(net, work, tftp, DEBIAN12_SHIM, debian13_net_grub(), "debian12-shim")
     try:
-        vm.wait_for(MARKER, 180, failures=("Verification failed", "Access Denied", "grub>"))
+        vm.wait_for(MARKER_END, 180, failures=("Verification failed", "Access Denied", "grub>"))
         assert f"{MARKER} prefix=(tftp,{net.server_ip})/grub" in vm.text()
         leased = re.search(r"Station IP address is (\S+)", vm.text())
         assert leased and 50 <= int(leased[1].rsplit(".", 1)[1]) <= 90  # from the router's range, not isodrop's
@@ -105,7 +106,7 @@ def test_vendor_shim_chainloaded_over_tftp_does_not_find_the_network(
         vendor / "vendor-grub.efi", ["normal", "echo", "halt"], kit.key("vendor"), kit.cert("vendor"), "/", early
     )
     chain = "chainloader /efi64/testvendor/shimx64.efi testvendor/vendor-grub.efi\nboot\necho CHAIN-FAILED\n"
-    (tftp / "grub" / "grub.cfg").write_text(f"echo {MARKER} prefix=$prefix\n{chain}")
+    (tftp / "grub" / "grub.cfg").write_text(f"echo {MARKER} prefix=$prefix {MARKER_END}\n{chain}")
     grub = debian13_net_grub()
     vm = pxe_boot(net, work, tftp, DEBIAN12_SHIM, grub, "chain", secure_boot_vars=kit.ovmf_vars)
     try:
