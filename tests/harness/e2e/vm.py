@@ -194,6 +194,7 @@ class VM(SerialVM):
     stack (VirtioNetDxe + PxeBcDxe) does the PXE boot, as on a real PC, not QEMU's iPXE ROM.
     `mac`: another PC on the same network (another address from the DHCP server).
     `secure_boot_vars`: the variable store to copy for Secure Boot (e.g. one whose db adds a test CA).
+    `reboot`: a reset (GRUB's `reboot`) restarts the PC, which network-boots again, instead of ending QEMU.
     """
 
     def __init__(
@@ -207,6 +208,7 @@ class VM(SerialVM):
         firmware_pxe: bool = False,
         mac: str = "52:54:00:12:34:56",
         secure_boot_vars: Path = OVMF_VARS_MS,
+        reboot: bool = False,
     ) -> None:
         if firmware not in ("bios", "uefi"):
             raise ValueError(firmware)
@@ -218,7 +220,7 @@ class VM(SerialVM):
         args = [
             "-machine",
             f"{machine},smm=on" if secure_boot else machine,
-            "-no-reboot",
+            *([] if reboot else ["-no-reboot"]),
             "-netdev",
             f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
             "-device",
