@@ -11,6 +11,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from isodrop.vendorchain import VendorChain
+
 
 def openssl(*args: str | Path) -> None:
     subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
@@ -107,6 +109,17 @@ def grub_image(output: Path, modules: tuple[str, ...], prefix: str, config: str 
     return output
 
 
+# What find_chain makes of ChainKit.tree_files(): Fedora's shape, usable
+KIT_CHAIN = VendorChain(
+    vendor="Test Vendor CA",
+    shim="EFI/BOOT/BOOTX64.EFI",
+    grub="EFI/BOOT/grubx64.efi",
+    manager="EFI/BOOT/mmx64.efi",
+    config_dirs=("efi64", "EFI/BOOT"),
+    usable=True,
+    reason="boots with Secure Boot on through its own chain (Test Vendor CA's shim and GRUB): chosen in the menu, "
+    "the PC restarts into it",
+)
 DEBIAN_GRUB = Path("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed")  # a real PE image to sign as a kernel
 
 

@@ -26,13 +26,10 @@ from isodrop.vendorchain import (
     find_chain,
     grub_built_in,
 )
-from tests.harness.signing import DEBIAN_GRUB, ChainKit, sbsign
+from tests.harness.signing import DEBIAN_GRUB, KIT_CHAIN, ChainKit, sbsign
 
 DEBIAN_CD_GRUB = Path("/usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed")
-USABLE = (
-    "boots with Secure Boot on through its own chain (Test Vendor CA's shim and GRUB): chosen in the menu, "
-    "the PC restarts into it"
-)
+USABLE = KIT_CHAIN.reason
 
 
 def test_a_chain_survives_its_record() -> None:
@@ -60,15 +57,7 @@ def chain_in(root: Path, files: dict[str, bytes]) -> VendorChain | None:
 
 
 def test_a_fedora_like_chain_is_usable(tmp_path: Path, chain_kit: ChainKit) -> None:
-    assert chain_in(tmp_path, chain_kit.tree_files()) == VendorChain(
-        vendor="Test Vendor CA",
-        shim="EFI/BOOT/BOOTX64.EFI",
-        grub="EFI/BOOT/grubx64.efi",
-        manager="EFI/BOOT/mmx64.efi",
-        config_dirs=("efi64", "EFI/BOOT"),
-        usable=True,
-        reason=USABLE,
-    )
+    assert chain_in(tmp_path, chain_kit.tree_files()) == KIT_CHAIN
 
 
 def test_names_are_found_in_any_case_and_kept_as_they_are(tmp_path: Path, chain_kit: ChainKit) -> None:
