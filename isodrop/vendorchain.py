@@ -190,7 +190,7 @@ def config_dirs(prefix: str, boot_folder: str) -> tuple[str, ...]:
     not on the TFTP server; "()" or none is the network's). A path with unsafe parts is left out."""
     dirs = [boot_folder]
     device, path = "", prefix
-    if prefix.startswith("("):
+    if prefix.startswith("(") and ")" in prefix:  # GRUB takes the device up to the last ")"
         device, _, path = prefix[1:].rpartition(")")
     parts = [part for part in path.split("/") if part]
     if prefix and not device and parts and all(_PATH_PART.fullmatch(p) and p not in (".", "..") for p in parts):

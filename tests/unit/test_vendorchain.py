@@ -213,6 +213,7 @@ def test_images_made_here_list_what_grub_mkimage_put_in(chain_kit: ChainKit) -> 
         ("/efi64", ("efi64",)),
         ("/../../etc", ("efi64",)),
         ("/EFI/BO OT", ("efi64",)),
+        ("(EFI/BOOT", ("efi64",)),
     ],
 )
 def test_config_dirs_are_the_boot_folder_then_the_prefix_on_the_network(prefix: str, dirs: tuple[str, ...]) -> None:
