@@ -27,6 +27,7 @@ from isodrop.removal import remove_tree
 from isodrop.secureboot import Verdict, verify_kernel
 from isodrop.state import EntryState
 from isodrop.trees import Trees
+from isodrop.vendorchain import VendorChain, find_chain
 
 log = logging.getLogger("isodrop")
 
@@ -60,6 +61,18 @@ def kernel_verdict(config: Config, tree: Path, entry: BootEntry) -> Verdict | No
     return verdict
 
 
+def vendor_chain(tree: Path, entry: BootEntry, verdict: Verdict | None) -> VendorChain | None:
+    """The ISO's own Secure Boot chain (isodrop.vendorchain), looked for only when Debian's shim refuses the
+    kernel: Debian's chain is the one used whenever it boots. Bounded in time like the verdict."""
+    if verdict is None or verdict.boots:
+        return None
+    try:
+        return find_chain(tree, tree / entry.kernel)
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:  # a check that fails is not the ISO's failure
+        log.warning("the ISO's own Secure Boot chain for %s could not be checked: %s", entry.kernel, exc)
+        return None
+
+
 def outcome_of(recognition: Recognition) -> tuple[Outcome, str]:
     """The outcome and its reason: served, or not bootable (unrecognised when nobody knows what it is)."""
     if isinstance(recognition, BootEntry):
@@ -77,6 +90,7 @@ def entry_state(
     warnings: tuple[str, ...] = (),
     ctx: ServerContext | None = None,
     secure_boot: Verdict | None = None,
+    vendor_chain: VendorChain | None = None,
 ) -> EntryState:
     """The state record of one ISO; the only place one is made from a drop file."""
     entry = recognition if isinstance(recognition, BootEntry) else None
@@ -94,6 +108,7 @@ def entry_state(
         entry=entry,
         context=ctx if entry else None,
         secure_boot=secure_boot if entry else None,
+        vendor_chain=vendor_chain if entry else None,
     )
 
 
@@ -128,6 +143,8 @@ def build_tree(config: Config, trees: Trees, job: Job, ctx: ServerContext) -> En
     try:
         recognition = recognise(DirTree(temp, result.volume_id, PurePosixPath(drop.name).name), ctx)
         outcome, reason = outcome_of(recognition)
+        entry = recognition if isinstance(recognition, BootEntry) else None
+        verdict = kernel_verdict(config, temp, entry) if entry else None
         state = entry_state(
             drop,
             outcome,
@@ -136,7 +153,8 @@ def build_tree(config: Config, trees: Trees, job: Job, ctx: ServerContext) -> En
             volume_id=result.volume_id,
             warnings=tuple(result.warnings),
             ctx=ctx,
-            secure_boot=kernel_verdict(config, temp, recognition) if isinstance(recognition, BootEntry) else None,
+            secure_boot=verdict,
+            vendor_chain=vendor_chain(temp, entry, verdict) if entry else None,
         )
         if job.cancel.is_set() or not _unchanged(iso, drop):
             remove_tree(temp)

@@ -21,6 +21,7 @@ from isodrop.secureboot import Verdict, remedy
 from isodrop.site import Site
 from isodrop.state import EntryState
 from isodrop.storage import zero_copy_report
+from isodrop.vendorchain import VendorChain
 
 LOADER_PACKAGES = "pxelinux, syslinux-common, syslinux-efi, shim-signed, grub-efi-amd64-signed, ipxe"
 
@@ -89,7 +90,8 @@ def _folder(name: str, folder: Path) -> Finding:
 
 def entry_chains(config: Config, states: Mapping[str, EntryState]) -> Iterator[Finding]:
     """Per served entry, the chain each kind of PC boots it through: BIOS, UEFI with Secure Boot off,
-    UEFI with Secure Boot on (where shim's verdict on the kernel decides)."""
+    UEFI with Secure Boot on (where shim's verdict on the kernel decides, and for a kernel Debian's shim
+    refuses, whether the ISO's own chain boots it)."""
     for slug, state in sorted(states.items()):
         if state.entry is None:
             continue
@@ -99,17 +101,23 @@ def entry_chains(config: Config, states: Mapping[str, EntryState]) -> Iterator[F
             uefi_off = uefi_on = "not offered"
         else:
             uefi_off = "Debian's shim + GRUB" if config.uefi_loader == "grub" else config.uefi_loader
-            uefi_on = _with_secure_boot(config, state.secure_boot)
+            uefi_on = _with_secure_boot(config, state.secure_boot, state.vendor_chain)
         yield Finding(
             OK, f"entry {slug}: BIOS: {bios}; UEFI Secure Boot off: {uefi_off}; UEFI Secure Boot on: {uefi_on}"
         )
 
 
-def _with_secure_boot(config: Config, verdict: Verdict | None) -> str:
+def _with_secure_boot(config: Config, verdict: Verdict | None, chain: VendorChain | None) -> str:
     if config.uefi_loader != "grub":
         return f"does not boot ({config.uefi_loader}, uefi_loader, is not signed)"
     if verdict is None:
         return "Debian's shim + GRUB, kernel not checked (openssl or the shim missing)"
     if verdict.boots:
         return f"Debian's shim + GRUB ({verdict.reason})"
-    return f"needs Secure Boot off ({verdict.reason}); to boot it: {remedy(verdict)}"
+    if chain is not None and chain.usable:
+        return (
+            f"the ISO's own chain, {chain.vendor}'s shim + GRUB (Debian's shim refuses its kernel: {verdict.reason}); "
+            "chosen in the menu, the PC restarts into it"
+        )
+    own = f"; the ISO's own chain cannot boot it: {chain.reason}" if chain is not None else ""
+    return f"needs Secure Boot off ({verdict.reason}{own}); to boot it: {remedy(verdict)}"

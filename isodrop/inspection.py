@@ -25,11 +25,16 @@ from isodrop.secureboot import (
 from isodrop.sidecar import SIDECAR_SUFFIX, SidecarError, SidecarPolicy, apply, change, load_drop_sidecar
 from isodrop.site import Site
 from isodrop.state import slug_for
-
-# The shim an ISO boots UEFI PCs with (Fedora's lorax, Ubuntu's and Debian's images): its `.vendor_cert`
-# is the CA that vendor signs its GRUB and kernels under
-ISO_SHIM = "efi/boot/bootx64.efi"
-MAX_SHIM_BYTES = 8 * 1024 * 1024  # shim is about 1 MiB
+from isodrop.vendorchain import (
+    GRUB,
+    MANAGER,
+    MAX_GRUB_BYTES,
+    MAX_SHIM_BYTES,
+    SHIM,
+    describe_secure_boot,
+    find_chain,
+    locate,
+)
 
 
 @dataclass(frozen=True)
@@ -90,8 +95,9 @@ def _with_sidecar(site: Site, iso: Path, entry: BootEntry) -> tuple[BootEntry, s
 
 
 def _secure_boot(site: Site, tree: IsoTree, entry: BootEntry) -> tuple[tuple[str, ...], bytes]:
-    """The Secure Boot verdict of the ISO's kernel (read out of the ISO into a temporary file) and, when
-    the served shim refuses a sound signature, the CA in the ISO's own shim that this kernel's signature
+    """The Secure Boot verdict of the ISO's kernel (read out of the ISO into a temporary file), for a kernel
+    Debian's shim refuses whether the ISO's own chain boots it (its EFI/BOOT files copied out, bounded), and,
+    when the served shim refuses a sound signature, the CA in the ISO's own shim that this kernel's signature
     chains to: what a MOK enrolment would need (lines, that CA's DER)."""
     if "efi64" not in entry.firmware:
         return ("not offered to UEFI clients",), b""
@@ -102,22 +108,41 @@ def _secure_boot(site: Site, tree: IsoTree, entry: BootEntry) -> tuple[tuple[str
         kernel = Path(tmp) / "kernel"
         kernel.write_bytes(data)
         verdict = verify_kernel(kernel, site.config.shim_file)
-        if verdict is None or not untrusted_signer(verdict):
+        if verdict is None or verdict.boots:
             return (describe(verdict),), b""
-        lines, certificate = _iso_vendor_ca(tree, kernel, Path(tmp) / "shim")
-        return (describe(verdict), *lines), certificate
+        own = Path(tmp) / "iso"
+        _copy_efi_boot(tree, own)
+        line = describe_secure_boot(verdict, find_chain(own, kernel))
+        if not untrusted_signer(verdict):
+            return (line,), b""
+        lines, certificate = _iso_vendor_ca(own, kernel)
+        return (line, *lines), certificate
 
 
-def _iso_vendor_ca(tree: IsoTree, kernel: Path, shim: Path) -> tuple[tuple[str, ...], bytes]:
-    """The ISO's own shim's vendor certificate, if this kernel's signature chains to it. The shim comes
-    from the ISO: read bounded, and a broken one is only "not found"."""
-    rel = next((rel for rel, kind in tree.listing().items() if kind == "f" and rel.lower() == ISO_SHIM), None)
-    data = tree.read_bytes(rel, limit=MAX_SHIM_BYTES) if rel else None
-    if not data:
+def _copy_efi_boot(tree: IsoTree, folder: Path) -> None:
+    """The ISO's shim, GRUB and MokManager (regular files, any case) copied under `folder` at their paths,
+    each at most one byte past what `find_chain` reads (so a bigger one is still told as too big)."""
+    wanted = {"/".join(SHIM): MAX_SHIM_BYTES, "/".join(GRUB): MAX_GRUB_BYTES, "/".join(MANAGER): MAX_SHIM_BYTES}
+    for rel, kind in tree.listing().items():
+        limit = wanted.get(rel.lower())
+        chunks = tree.read_chunks(rel, limit + 1) if kind == "f" and limit else None
+        if chunks is None:
+            continue
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        with open(folder / rel, "xb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+
+
+def _iso_vendor_ca(own: Path, kernel: Path) -> tuple[tuple[str, ...], bytes]:
+    """The ISO's own shim's vendor certificate (from the copy of its EFI/BOOT files in `own`), if this
+    kernel's signature chains to it. The shim comes from the ISO: a broken one is only "not found"."""
+    found = locate(own, SHIM)
+    if found is None:
         return ("the ISO carries no shim (EFI/BOOT/BOOTX64.EFI) naming its vendor's CA",), b""
-    shim.write_bytes(data)
+    rel, shim = found
     try:
-        certificates = vendor_certificates(shim)
+        certificates = vendor_certificates(shim) if shim.stat().st_size <= MAX_SHIM_BYTES else ()
         verdict = verify_kernel(kernel, shim) if certificates else None
     except (NotPE, Malformed, struct.error, ValueError, OSError):
         return (f"the ISO's shim ({rel}) cannot be read as one",), b""

@@ -337,7 +337,7 @@ def certificate_name(der: bytes) -> str:
 # --- the image digest and the signature table, as shim reads them -----------------------------------------
 
 
-class _Deadline:
+class Deadline:
     def __init__(self, seconds: float) -> None:
         self.end = time.monotonic() + seconds
 
@@ -348,7 +348,7 @@ class _Deadline:
         return left
 
 
-def authenticode_sha256(f: BinaryIO, info: PEInfo, size: int, deadline: _Deadline) -> bytes:
+def authenticode_sha256(f: BinaryIO, info: PEInfo, size: int, deadline: Deadline) -> bytes:
     """The image digest shim computes (pe.c generate_hash), streamed; Malformed where shim refuses."""
     table_at, table_size = info.cert_table
     digest = hashlib.sha256()
@@ -376,7 +376,7 @@ def authenticode_sha256(f: BinaryIO, info: PEInfo, size: int, deadline: _Deadlin
     return digest.digest()
 
 
-def _hash_range(f: BinaryIO, digest: Any, offset: int, length: int, deadline: _Deadline) -> None:
+def _hash_range(f: BinaryIO, digest: Any, offset: int, length: int, deadline: Deadline) -> None:
     f.seek(offset)
     while length > 0:
         deadline.remaining()
@@ -419,7 +419,7 @@ class Check(Enum):
 
 
 def check_signature(
-    blob: bytes, image_digest: bytes, trusted_pem: Path, tmp: Path, deadline: _Deadline
+    blob: bytes, image_digest: bytes, trusted_pem: Path, tmp: Path, deadline: Deadline
 ) -> tuple[Check, str]:
     """One signature: (outcome, signer). The digest is compared here first (EDK2 AuthenticodeVerify does
     the same before any cryptography); then OpenSSL's PKCS7_verify with Pkcs7Verify's settings."""
@@ -442,7 +442,7 @@ def check_signature(
     return (Check.UNTRUSTED if untrusted else Check.MISMATCH), signature.signer
 
 
-def _run_bounded(argv: list[str], messages: Path, deadline: _Deadline) -> tuple[int, str]:
+def _run_bounded(argv: list[str], messages: Path, deadline: Deadline) -> tuple[int, str]:
     """Run with the time left (killed when it runs out), messages to a file of which a bounded part is read."""
     with open(messages, "w+b") as err:
         try:
@@ -463,40 +463,42 @@ def _run_bounded(argv: list[str], messages: Path, deadline: _Deadline) -> tuple[
 # --- the verdict -------------------------------------------------------------------------------------------
 
 
-def verify_kernel(kernel: Path, shim: Path, seconds: float = VERDICT_SECONDS) -> Verdict | None:
+def verify_kernel(kernel: Path, shim: Path, seconds: float = VERDICT_SECONDS, what: str = "kernel") -> Verdict | None:
     """The verdict for `kernel` under `shim`'s trust, or None when it cannot be decided here (openssl
-    or the shim missing): then menus show the entry unmarked and status says why nothing was checked."""
+    or the shim missing): then menus show the entry unmarked and status says why nothing was checked.
+    Any PE image is checked the same way (shim verifies its second stage like a kernel); `what` names
+    it in the reasons ("GRUB")."""
     if shutil.which("openssl") is None or not shim.is_file():
         return None
-    deadline = _Deadline(seconds)
+    deadline = Deadline(seconds)
     trusted = vendor_certificates(shim)  # a broken shim is not the kernel's fault: its errors go to the caller
     try:
         fd = os.open(kernel, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the worker
     except OSError as exc:
-        return Verdict(False, "", f"kernel unreadable: {exc.strerror}")
+        return Verdict(False, "", f"{what} unreadable: {exc.strerror}")
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
-            return Verdict(False, "", "kernel is not a regular file")
+            return Verdict(False, "", f"{what} is not a regular file")
         if st.st_size > MAX_KERNEL_BYTES:
-            return Verdict(False, "", f"kernel is {st.st_size} bytes, too big to be a kernel")
+            return Verdict(False, "", f"{what} is {st.st_size} bytes, too big to be a {what}")
         try:
-            return _verdict(f, st.st_size, trusted, deadline)
+            return _verdict(f, st.st_size, trusted, deadline, what)
         except NotPE as exc:
-            return Verdict(False, "", f"kernel is not an EFI image ({exc}): it cannot boot with Secure Boot")
+            return Verdict(False, "", f"{what} is not an EFI image ({exc}): it cannot boot with Secure Boot")
         except Malformed as exc:
-            return Verdict(False, "", f"shim would refuse the kernel: {exc}")
+            return Verdict(False, "", f"shim would refuse the {what}: {exc}")
         except OutOfTime:
             return Verdict(False, "", f"signature could not be checked in time ({seconds:g} s)")
         except OSError as exc:
-            return Verdict(False, "", f"kernel unreadable: {exc.strerror or exc}")
+            return Verdict(False, "", f"{what} unreadable: {exc.strerror or exc}")
 
 
-def _verdict(f: BinaryIO, size: int, trusted: tuple[bytes, ...], deadline: _Deadline) -> Verdict:
+def _verdict(f: BinaryIO, size: int, trusted: tuple[bytes, ...], deadline: Deadline, what: str) -> Verdict:
     info = _read_pe(f)
     table_at, table_size = info.cert_table
     if table_size == 0:
-        return Verdict(False, "", "unsigned kernel")
+        return Verdict(False, "", f"unsigned {what}")
     if table_size > MAX_CERT_TABLE_BYTES:
         return Verdict(
             False,
@@ -511,7 +513,7 @@ def _verdict(f: BinaryIO, size: int, trusted: tuple[bytes, ...], deadline: _Dead
     except TooMany:
         return Verdict(False, "", f"too many signatures: more than {MAX_SIGNATURES} in its certificate table")
     if not blobs:
-        return Verdict(False, "", "unsigned kernel (no Authenticode signature in its certificate table)")
+        return Verdict(False, "", f"unsigned {what} (no Authenticode signature in its certificate table)")
     image_digest = authenticode_sha256(f, info, size, deadline)
     names = [certificate_name(der) for der in trusted]
     outcomes: list[tuple[Check, str]] = []

@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from isodrop.model import BootEntry, Outcome, ServerContext
-from isodrop.secureboot import Verdict, describe
+from isodrop.secureboot import Verdict
+from isodrop.vendorchain import VendorChain, describe_secure_boot
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _DASHES = re.compile(r"-{2,}")
@@ -97,6 +98,7 @@ class EntryState:
     ctime_ns: int = 0
     fingerprint: str = ""
     secure_boot: Verdict | None = None  # the kernel's, when checked
+    vendor_chain: VendorChain | None = None  # the ISO's own chain, looked for when Debian's shim refuses the kernel
     updated: float = field(default_factory=time.time)
 
     def summary(self) -> dict[str, Any]:
@@ -111,7 +113,8 @@ class EntryState:
             "warnings": self.warnings,
             "kernel": self.entry.kernel if self.entry else "",
             "params": self.entry.cmdline if self.entry else "",
-            "secure_boot": describe(self.secure_boot) if self.entry else "",
+            "secure_boot": describe_secure_boot(self.secure_boot, self.vendor_chain) if self.entry else "",
+            "vendor_chain": self.vendor_chain.to_dict() if self.entry and self.vendor_chain else None,
             "copies_to_ram_bytes": self.entry.copies_to_ram_bytes if self.entry else 0,
             "ram_needed_bytes": self.entry.ram_needed_bytes if self.entry else 0,
         }
@@ -120,7 +123,7 @@ class EntryState:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
 
     def copy(self) -> EntryState:
-        """An independent copy (its list too; entry, context and verdict are frozen)."""
+        """An independent copy (its list too; entry, context, verdict and chain are frozen)."""
         return replace(self, warnings=list(self.warnings))
 
     @classmethod
@@ -130,5 +133,6 @@ class EntryState:
         data["entry"] = BootEntry.from_dict(data["entry"]) if data.get("entry") else None
         data["context"] = ServerContext(**data["context"]) if data.get("context") else None
         data["secure_boot"] = Verdict.from_dict(data["secure_boot"]) if data.get("secure_boot") else None
+        data["vendor_chain"] = VendorChain.from_dict(data["vendor_chain"]) if data.get("vendor_chain") else None
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})

@@ -14,6 +14,7 @@ from isodrop.limits import SOURCE_SHOWN_MAX, command_line_problem, loader_reserv
 from isodrop.model import BootEntry, printable
 from isodrop.pins import Target
 from isodrop.secureboot import Verdict
+from isodrop.vendorchain import VendorChain
 
 # Every ISO's entry name (pxelinux LABEL, GRUB --id, iPXE's entry-<name>) starts with this, and no
 # name a loader uses for itself does ("local", "back", "start", "failed", "group-N"): so no file in the
@@ -33,6 +34,7 @@ class Served:
     position: int = 0
     http_url: str = ""  # base URL of the tree ("" without HTTP), see ServerContext.http_url
     secure_boot: Verdict | None = None  # None: not checked
+    vendor_chain: VendorChain | None = None  # the ISO's own chain, found when Debian's shim refuses the kernel
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class MenuItem:
     kernel_url: str = ""  # the kernel over HTTP, "" when http_url is not configured
     initrd_urls: tuple[str, ...] = ()  # the initrds over HTTP, () when http_url is not configured
     secure_boot: Verdict | None = None  # None: not checked
+    vendor_chain: VendorChain | None = None  # the ISO's own chain, found when Debian's shim refuses the kernel
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ def build_menu(served: list[Served], config: Config) -> Menu:
                 kernel_url=f"{base}{s.entry.kernel}" if base else "",
                 initrd_urls=tuple(f"{base}{i}" for i in s.entry.initrds) if base else (),
                 secure_boot=s.secure_boot,
+                vendor_chain=s.vendor_chain,
             )
         )
     groups: tuple[MenuGroup, ...] = ()

@@ -65,6 +65,7 @@ def served_entries(
                 position=sidecar.position,
                 http_url=ctx.http_url,
                 secure_boot=state.secure_boot,
+                vendor_chain=state.vendor_chain,
             )
         )
     return served

@@ -11,6 +11,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from isodrop.config import Config
+from isodrop.reconciler import Reconciler
+from isodrop.report import PassReport
+from isodrop.site import Site
 from tests.harness.isofactory import build_iso
 
 REPO = Path(__file__).resolve().parents[2]
@@ -173,3 +177,13 @@ class ServiceRun:
                 )
             time.sleep(0.05)
         raise AssertionError(f"timed out after {timeout} s waiting for {what}; log:\n{self.log_text()[-3000:]}")
+
+
+def passes(config: Config, server: str = "192.0.2.1") -> PassReport:
+    """The reconciler's passes over `config`'s drop folder until nothing is left to do (as `isodrop scan`)."""
+    reconciler = Reconciler(Site.make(config, server))
+    reconciler.prepare()
+    try:
+        return reconciler.run_until_idle(wait_for_copies=1)
+    finally:
+        reconciler.shutdown()

@@ -3,11 +3,25 @@ recognition makes of the outcome, and junk judged from one small read before any
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import time
 from pathlib import Path
 
+import pytest
+
+from isodrop import status
 from isodrop.build import Job, entry_state, junk_state, outcome_of
+from isodrop.config import local_defaults
 from isodrop.model import BootEntry, NotBootable, Outcome, ServerContext
 from isodrop.plan import DropFile
+from isodrop.render.menu import build_menu
+from isodrop.render.publication import served_entries
+from isodrop.trees import Trees
+from tests.harness.family_layouts import fedora_41
+from tests.harness.isofactory import build_iso
+from tests.harness.servicekit import build_debian_live, passes
+from tests.harness.signing import KIT_CHAIN, ChainKit
 
 ENTRY = BootEntry("debian-live", "Live", "live/vmlinuz", ("live/initrd.img",), ("boot=live",))
 
@@ -43,3 +57,36 @@ def test_junk_is_failed_from_its_size_and_a_real_iso_is_left_to_its_extraction(t
     maybe.write_bytes(bytes(32769) + b"CD001" + bytes(2042))
     assert junk_state(Job(DropFile(name="maybe.iso", size=34816, mtime_ns=1, stable=True)), maybe) is None
     assert junk_state(Job(DropFile(name="gone.iso", size=0, mtime_ns=1, stable=True)), tmp_path / "gone.iso") is None
+
+
+SHIM = Path("/usr/lib/shim/shimx64.efi.signed")  # Debian's: the shim isodrop's menu runs behind
+
+
+@pytest.mark.skipif(not SHIM.exists(), reason="needs shim-signed (tests/apt-packages.txt)")
+def test_a_fedora_like_iso_gets_its_own_chain_recorded_and_status_shows_it(tmp_path: Path, chain_kit: ChainKit) -> None:
+    """A Fedora-like ISO whose kernel is signed by its vendor (refused by Debian's shim) and which carries
+    that vendor's shim and network GRUB in EFI/BOOT/: built into a tree, its record holds the usable chain,
+    the menu model carries it, `status` says the entry boots through it; a Debian live ISO, whose kernel
+    Debian's shim would check first, gets no chain looked for."""
+    config = dataclasses.replace(local_defaults(tmp_path / "demo"), shim_file=SHIM)
+    config.drop_dir.mkdir(parents=True)
+    layout = fedora_41()
+    build_iso(config.drop_dir / "fedora.iso", {**layout.files, **chain_kit.tree_files()}, volume_id=layout.volume_id)
+    build_debian_live(config.drop_dir / "debian.iso")
+    long_ago = time.time() - 600
+    for iso in config.drop_dir.iterdir():
+        os.utime(iso, (long_ago, long_ago))
+    report = passes(config)
+    fedora = report.states["fedora"]
+    assert fedora.outcome is Outcome.SERVED and fedora.secure_boot is not None and not fedora.secure_boot.boots
+    assert fedora.vendor_chain == KIT_CHAIN
+    assert Trees(config.trees_dir).records()["fedora"].vendor_chain == fedora.vendor_chain, "as recorded"
+    assert report.states["debian"].vendor_chain is None
+    doc = status.of_pass(config, report, made_by="scan", running=False)
+    (entry,) = [e for e in doc["entries"] if e["slug"] == "fedora"]
+    assert entry["vendor_chain"] == fedora.vendor_chain.to_dict()
+    text = status.format_status(doc)
+    assert "      Secure Boot: boots with Secure Boot on through its own chain (Test Vendor CA's shim and GRUB)" in text
+    assert "(Debian's shim refuses its kernel: signed by Test Vendor Signer, which this shim does not trust" in text
+    served = served_entries(report.states, ["fedora"], {}, {"fedora": fedora.context})  # type: ignore[dict-item]
+    assert build_menu(served, config).items[0].vendor_chain == fedora.vendor_chain

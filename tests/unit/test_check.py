@@ -13,6 +13,7 @@ from isodrop.model import BootEntry, Outcome
 from isodrop.secureboot import Verdict
 from isodrop.site import Site
 from isodrop.state import EntryState
+from isodrop.vendorchain import VendorChain
 
 
 def test_check_reports_each_part_and_local_mode_stops_before_the_servers(tmp_path: Path) -> None:
@@ -98,3 +99,25 @@ def test_an_unsigned_uefi_loader_boots_nothing_with_secure_boot_on(tmp_path: Pat
     assert unchecked.endswith(
         "UEFI Secure Boot on: Debian's shim + GRUB, kernel not checked (openssl or the shim missing)"
     )
+
+
+def test_a_refused_kernel_names_the_isos_own_chain_when_it_boots_and_why_not_otherwise(tmp_path: Path) -> None:
+    refused = Verdict(False, "Test Vendor Signer", "signed by Test Vendor Signer, which this shim does not trust")
+    usable = VendorChain("Test Vendor CA", "EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/grubx64.efi", "", ("efi64",), True, "r")
+    cd = dataclasses.replace(
+        usable, usable=False, reason="its GRUB has no tftp module: it cannot read from the network"
+    )
+    states = {
+        "fedora": dataclasses.replace(state("fedora", refused), vendor_chain=usable),
+        "ubuntu": dataclasses.replace(state("ubuntu", refused), vendor_chain=cd),
+    }
+    lines = {f.message.split(":", 1)[0]: f.message for f in entry_chains(local_defaults(tmp_path), states)}
+    assert lines["entry fedora"].endswith(
+        "UEFI Secure Boot on: the ISO's own chain, Test Vendor CA's shim + GRUB (Debian's shim refuses its kernel: "
+        "signed by Test Vendor Signer, which this shim does not trust); chosen in the menu, the PC restarts into it"
+    )
+    assert (
+        "UEFI Secure Boot on: needs Secure Boot off (signed by Test Vendor Signer, which this shim does not trust; "
+        "the ISO's own chain cannot boot it: its GRUB has no tftp module: it cannot read from the network); "
+        "to boot it: switch Secure Boot off"
+    ) in lines["entry ubuntu"]

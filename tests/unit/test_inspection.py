@@ -19,7 +19,7 @@ from isodrop.inspection import inspect_iso
 from isodrop.site import Site
 from tests.harness.isofactory import build_iso
 from tests.harness.servicekit import build_debian_live, debian_live_files
-from tests.harness.signing import certificate, der_of, fake_shim
+from tests.harness.signing import ChainKit, certificate, der_of, fake_shim
 
 
 def test_a_debian_live_iso_is_bootable_from_this_sites_nfs_export(tmp_path: Path) -> None:
@@ -136,3 +136,28 @@ def test_inspect_vendor_cert_writes_the_ca_once_and_never_over_a_file(
     other = tmp_path / "other.der"
     assert cmd_inspect(config, argparse.Namespace(iso=plain, server="10.0.0.1", vendor_cert=other)) == EXIT_PROBLEMS
     assert not other.exists() and "no vendor CA in" in capsys.readouterr().out
+
+
+def test_a_vendor_kernel_boots_through_the_isos_own_chain_or_inspect_says_why_not(
+    tmp_path: Path, chain_kit: ChainKit
+) -> None:
+    """The ISO's EFI/BOOT files are read out of the image (bounded) and judged as a build judges them."""
+    files = chain_kit.tree_files()
+    files["live/vmlinuz"] = files.pop("images/pxeboot/vmlinuz")
+    lines, cert = inspect(tmp_path / "net", files)
+    (uefi,) = [line for line in lines if line.startswith("UEFI:")]
+    assert uefi == (
+        "UEFI:       Secure Boot: boots with Secure Boot on through its own chain (Test Vendor CA's shim and GRUB): "
+        "chosen in the menu, the PC restarts into it (Debian's shim refuses its kernel: signed by Test Vendor "
+        "Signer, which this shim does not trust (it trusts Debian Secure Boot CA))"
+    )
+    (mok,) = [line for line in lines if line.startswith("MOK:")]
+    assert "the ISO's own shim (EFI/BOOT/BOOTX64.EFI) trusts Test Vendor CA" in mok and cert
+    lines, _ = inspect(tmp_path / "cd", {**files, "EFI/BOOT/grubx64.efi": chain_kit.grub_cd.read_bytes()})
+    (uefi,) = [line for line in lines if line.startswith("UEFI:")]
+    assert uefi.startswith(
+        "UEFI:       Secure Boot: does not boot: signed by Test Vendor Signer, which this shim does not trust "
+        "(it trusts Debian Secure Boot CA); the ISO's own chain cannot boot it: its GRUB has no tftp module: it "
+        "cannot read from the network (its GRUB runs an embedded configuration and carries a memdisk); "
+        "to boot it: switch Secure Boot off in the PC's firmware settings, or enrol the CA"
+    )

@@ -14,10 +14,9 @@ from isodrop import status
 from isodrop.config import Config, local_defaults
 from isodrop.model import Outcome
 from isodrop.reconciler import Reconciler
-from isodrop.report import PassReport
 from isodrop.site import Site
 from isodrop.state import slug_for
-from tests.harness.servicekit import build_debian_live
+from tests.harness.servicekit import build_debian_live, passes
 
 
 def settled_drop(tmp_path: Path) -> Config:
@@ -27,15 +26,6 @@ def settled_drop(tmp_path: Path) -> Config:
     long_ago = time.time() - 600  # copied long ago: no settle wait
     os.utime(iso, (long_ago, long_ago))
     return config
-
-
-def passes(config: Config) -> PassReport:
-    reconciler = Reconciler(Site.make(config, "192.0.2.1"))
-    reconciler.prepare()
-    try:
-        return reconciler.run_until_idle(wait_for_copies=1)
-    finally:
-        reconciler.shutdown()
 
 
 def test_a_dropped_iso_is_served_and_a_removed_one_goes_away(tmp_path: Path) -> None:

@@ -238,7 +238,7 @@ def test_authenticode_digest_is_the_one_sbsign_signs(pki: Pki, tmp_path: Path) -
     image = _with_table(pki.unsigned, tmp_path / "vmlinuz", [(2, detached.read_bytes())])
     with open(image, "rb") as f:
         info = read_pe(image)
-        computed = secureboot.authenticode_sha256(f, info, image.stat().st_size, secureboot._Deadline(10))
+        computed = secureboot.authenticode_sha256(f, info, image.stat().st_size, secureboot.Deadline(10))
     assert computed == claimed
 
 
@@ -300,10 +300,10 @@ def test_digest_in_the_signature_rewritten_to_match_a_modified_kernel_does_not_b
     image digest. The signer's signature covers the old digest (messageDigest attribute): openssl refuses."""
     signed = _sign(pki, pki.signer, tmp_path / "vmlinuz")
     with open(signed, "rb") as f:
-        before = secureboot.authenticode_sha256(f, read_pe(signed), signed.stat().st_size, secureboot._Deadline(10))
+        before = secureboot.authenticode_sha256(f, read_pe(signed), signed.stat().st_size, secureboot.Deadline(10))
     _flip_byte_in_text(signed)
     with open(signed, "rb") as f:
-        after = secureboot.authenticode_sha256(f, read_pe(signed), signed.stat().st_size, secureboot._Deadline(10))
+        after = secureboot.authenticode_sha256(f, read_pe(signed), signed.stat().st_size, secureboot.Deadline(10))
     data = signed.read_bytes()
     assert data.count(before) == 1
     signed.write_bytes(data.replace(before, after))

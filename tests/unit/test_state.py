@@ -1,16 +1,28 @@
 """Slugs (isodrop.state.slug_for): one folder, export, URL and menu-id name per ISO name, never shared.
 
 Every name in the drop folder is chosen by whoever can write to it, including names copied from other
-ISOs' slugs: no name may be given a slug another name has."""
+ISOs' slugs: no name may be given a slug another name has. And the record's JSON round trip."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from isodrop.state import HASH_SEPARATOR, RESERVED_NAMES, STEM_MAX, is_reserved, legacy_slug_for, slug_for
+from isodrop.model import BootEntry, Outcome
+from isodrop.secureboot import Verdict
+from isodrop.state import (
+    HASH_SEPARATOR,
+    RESERVED_NAMES,
+    STEM_MAX,
+    EntryState,
+    is_reserved,
+    legacy_slug_for,
+    slug_for,
+)
+from tests.harness.signing import KIT_CHAIN
 
 SLUG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 
@@ -100,3 +112,23 @@ def test_kept_and_hashed_slugs_never_meet(name: str) -> None:
     slug = slug_for(name)
     kept = slug == name[:-4]
     assert kept == (HASH_SEPARATOR not in slug), (name, slug)
+
+
+def test_a_record_keeps_the_isos_own_chain_and_an_older_record_without_one_still_loads() -> None:
+    entry = BootEntry("fedora", "Fedora", "images/pxeboot/vmlinuz", ("images/pxeboot/initrd.img",), ())
+    refused = Verdict(False, "Test Vendor Signer", "signed by Test Vendor Signer, which this shim does not trust")
+    chain = KIT_CHAIN
+    state = EntryState(
+        "fedora", "fedora.iso", 1, 2, Outcome.SERVED, entry=entry, secure_boot=refused, vendor_chain=chain
+    )
+    again = EntryState.from_json(state.to_json())
+    assert again == state and again.vendor_chain == chain
+    assert again.summary()["vendor_chain"] == chain.to_dict()
+    said = again.summary()["secure_boot"]
+    assert said == f"Secure Boot: {chain.reason} (Debian's shim refuses its kernel: {refused.reason})"
+    old = json.loads(state.to_json())
+    del old["vendor_chain"]
+    loaded = EntryState.from_json(json.dumps(old))
+    assert loaded.vendor_chain is None and loaded.secure_boot == refused
+    assert loaded.summary()["vendor_chain"] is None
+    assert loaded.summary()["secure_boot"].startswith("Secure Boot: does not boot: signed by Test Vendor Signer")
