@@ -18,6 +18,7 @@ from typing import Any
 
 from isodrop.model import BootEntry, Outcome, ServerContext
 from isodrop.secureboot import Verdict, describe
+from isodrop.vendorchain import VendorChain
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _DASHES = re.compile(r"-{2,}")
@@ -97,6 +98,7 @@ class EntryState:
     ctime_ns: int = 0
     fingerprint: str = ""
     secure_boot: Verdict | None = None  # the kernel's, when checked
+    vendor_chain: VendorChain | None = None  # the ISO's own Secure Boot chain, when it carries one
     updated: float = field(default_factory=time.time)
 
     def summary(self) -> dict[str, Any]:
@@ -130,5 +132,6 @@ class EntryState:
         data["entry"] = BootEntry.from_dict(data["entry"]) if data.get("entry") else None
         data["context"] = ServerContext(**data["context"]) if data.get("context") else None
         data["secure_boot"] = Verdict.from_dict(data["secure_boot"]) if data.get("secure_boot") else None
+        data["vendor_chain"] = VendorChain.from_dict(data["vendor_chain"]) if data.get("vendor_chain") else None
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})

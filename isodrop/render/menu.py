@@ -14,6 +14,7 @@ from isodrop.limits import SOURCE_SHOWN_MAX, command_line_problem, loader_reserv
 from isodrop.model import BootEntry, printable
 from isodrop.pins import Target
 from isodrop.secureboot import Verdict
+from isodrop.vendorchain import VendorChain
 
 # Every ISO's entry name (pxelinux LABEL, GRUB --id, iPXE's entry-<name>) starts with this, and no
 # name a loader uses for itself does ("local", "back", "start", "failed", "group-N"): so no file in the
@@ -33,6 +34,7 @@ class Served:
     position: int = 0
     http_url: str = ""  # base URL of the tree ("" without HTTP), see ServerContext.http_url
     secure_boot: Verdict | None = None  # None: not checked
+    vendor_chain: VendorChain | None = None  # the ISO's own Secure Boot chain, when it carries one
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class MenuItem:
     kernel_url: str = ""  # the kernel over HTTP, "" when http_url is not configured
     initrd_urls: tuple[str, ...] = ()  # the initrds over HTTP, () when http_url is not configured
     secure_boot: Verdict | None = None  # None: not checked
+    # the vendor whose own chain boots it on a Secure Boot PC whose shim refuses the kernel (isodrop.handover),
+    # "" when there is none
+    handover: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,7 @@ def build_menu(served: list[Served], config: Config) -> Menu:
                 kernel_url=f"{base}{s.entry.kernel}" if base else "",
                 initrd_urls=tuple(f"{base}{i}" for i in s.entry.initrds) if base else (),
                 secure_boot=s.secure_boot,
+                handover=handover_vendor(s),
             )
         )
     groups: tuple[MenuGroup, ...] = ()
@@ -111,11 +117,24 @@ def build_menu(served: list[Served], config: Config) -> Menu:
     return Menu(
         title=config.menu_title,
         timeout=config.menu_timeout,
-        serial=_serial_directive(config.serial_console),
+        serial=serial_directive(config.serial_console),
         items=flat,
         groups=groups,
         default=default,
     )
+
+
+def handover_vendor(served: Served) -> str:
+    """The vendor whose chain a Secure Boot PC is handed over to for this entry: only when shim refuses its
+    kernel (a kernel Debian's chain boots never leaves the menu) and the ISO's own chain is usable."""
+    chain, verdict = served.vendor_chain, served.secure_boot
+    refused = verdict is not None and not verdict.boots
+    return chain.vendor if refused and chain is not None and chain.usable else ""
+
+
+def all_items(menu: Menu) -> tuple[MenuItem, ...]:
+    """Every item of `menu`, grouped or not."""
+    return menu.items + tuple(item for group in menu.groups for item in group.items)
 
 
 def _too_long_with_console(entry: BootEntry, config: Config) -> str | None:
@@ -140,7 +159,7 @@ def _append(entry: BootEntry, config: Config) -> str:
     return " ".join(boot_params(entry, config))
 
 
-def _serial_directive(serial_console: str) -> str:
+def serial_directive(serial_console: str) -> str:
     """ "ttyS0,115200" -> "0 115200" for pxelinux's SERIAL directive."""
     if not serial_console:
         return ""

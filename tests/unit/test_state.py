@@ -10,7 +10,9 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from isodrop.state import HASH_SEPARATOR, RESERVED_NAMES, STEM_MAX, is_reserved, legacy_slug_for, slug_for
+from isodrop.model import Outcome
+from isodrop.state import HASH_SEPARATOR, EntryState, RESERVED_NAMES, STEM_MAX, is_reserved, legacy_slug_for, slug_for
+from isodrop.vendorchain import VendorChain
 
 SLUG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 
@@ -100,3 +102,10 @@ def test_kept_and_hashed_slugs_never_meet(name: str) -> None:
     slug = slug_for(name)
     kept = slug == name[:-4]
     assert kept == (HASH_SEPARATOR not in slug), (name, slug)
+
+
+def test_a_record_keeps_its_isos_own_chain_through_json() -> None:
+    chain = VendorChain("Fedora", "EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/grubx64.efi", "", ("", "EFI/BOOT"), True, "ok")
+    state = EntryState("f", "f.iso", 1, 2, Outcome.SERVED, vendor_chain=chain)
+    assert EntryState.from_json(state.to_json()).vendor_chain == chain
+    assert EntryState.from_json(EntryState("g", "g.iso", 1, 2, Outcome.FAILED).to_json()).vendor_chain is None
