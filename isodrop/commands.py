@@ -10,7 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
-from isodrop import __version__, check, clients, lock, pins, status, units
+from isodrop import __version__, check, clients, handover, lock, pins, status, units
 from isodrop.address import interface_networks, server_address
 from isodrop.config import DEFAULT_CONFIG_PATH, Config, load, local_defaults
 from isodrop.dnsmasq_network import server_network, write
@@ -116,6 +116,8 @@ def cmd_pin(config: Config, args: argparse.Namespace) -> int:
         print(shown(f"warning: {new.entry} is not in {config.drop_dir}: the PC gets the normal menu until it is"))
     if new.once and config.dnsmasq_log is None:
         print("warning: dnsmasq_log is not set: the one-shot stays until `isodrop unpin`", file=sys.stderr)
+    for note in handover.pin_notes(new, Trees(config.trees_dir).records()):
+        print(shown(note))
     return EXIT_OK
 
 

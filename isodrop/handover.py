@@ -46,7 +46,7 @@ from isodrop.clients import MAC_FOLDER, MISSING, DnsmasqParser, Event, LogFollow
 from isodrop.config import Config
 from isodrop.findings import OK, WARN, Finding
 from isodrop.loaders.grub import GRUB, GRUB_BESIDE_SHIM, HANDOVER_REQUESTS, SHIM, GrubLoader
-from isodrop.pins import MAC, Pin
+from isodrop.pins import HOSTNAME, MAC, Pin
 from isodrop.removal import remove_tree
 from isodrop.render.menu import ISO_NAME_PREFIX, MenuItem, serial_directive
 from isodrop.state import EntryState
@@ -446,21 +446,59 @@ class HandoverBook:
         }
 
 
+def pin_notes(pin: Pin, states: Mapping[str, EntryState]) -> list[str]:
+    """What `isodrop pin` says about a pin of an entry whose ISO's own chain is usable: a MAC gets a
+    folder of its own (its PC boots that chain every time); a network, a host name or a one-shot cannot."""
+    chain = next(
+        (s.vendor_chain for s in states.values() if s.source == pin.entry and s.vendor_chain is not None), None
+    )
+    if chain is None or not chain.usable:
+        return []
+    if pin.target.kind == MAC and not pin.once:
+        return [
+            f"{pin.target} boots {pin.entry} through {chain.vendor}'s own chain from its own TFTP folder"
+            " (Secure Boot on or off) until `isodrop unpin`"
+        ]
+    whom = (
+        "a one-shot pin"
+        if pin.target.kind == MAC
+        else f"a pin of a {'host name' if pin.target.kind == HOSTNAME else 'network'}"
+    )
+    return [
+        f"{pin.entry} boots on Secure Boot PCs through {chain.vendor}'s own chain, from a TFTP folder per MAC:"
+        f" {whom} cannot keep one, so its PCs get their own menu, where choosing the entry restarts into that chain"
+    ]
+
+
 def status_lines(part: Mapping[str, Any]) -> list[str]:
     """The hand-overs as `isodrop status` shows them."""
     lines = []
     for folder in part.get("folders", []):
-        what = f"{folder['entry']} through {folder['vendor']}'s chain"
-        if folder["pinned"]:
-            lines.append(f"  {'vendor pin':<13} {folder['mac']}  {what} (pinned: until `isodrop unpin`)")
-        else:
-            since = time.strftime("%H:%M:%S", time.localtime(folder["since"]))
-            until = time.strftime("%H:%M:%S", time.localtime(folder["expires"]))
-            lines.append(f"  {'handing over':<13} {folder['mac']}  {what} (asked {since}, until {until} or its initrd)")
+        lines.append(
+            f"  {'vendor pin' if folder['pinned'] else 'handing over':<13} {folder['mac']}  {_described(folder)}"
+        )
         lines.append(f"      folder: {folder['folder']}")
         if folder.get("problem"):
             lines.append(f"      problem: {folder['problem']}")
     return [""] + lines if lines else []
+
+
+def entry_lines(part: Mapping[str, Any], slug: str) -> list[str]:
+    """The PCs handed over to one entry, as `isodrop inspect` shows them (from the service's status)."""
+    return [
+        f"hand-over:  {folder['mac']}: {_described(folder)}{'; ' + folder['problem'] if folder.get('problem') else ''}"
+        for folder in part.get("folders", [])
+        if folder["entry"] == slug
+    ]
+
+
+def _described(folder: Mapping[str, Any]) -> str:
+    what = f"{folder['entry']} through {folder['vendor']}'s chain"
+    if folder["pinned"]:
+        return f"{what} (pinned: until `isodrop unpin`)"
+    since = time.strftime("%H:%M:%S", time.localtime(folder["since"]))
+    until = time.strftime("%H:%M:%S", time.localtime(folder["expires"]))
+    return f"{what} (asked {since}, until {until} or its initrd)"
 
 
 def dnsmasq_findings(

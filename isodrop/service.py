@@ -149,7 +149,7 @@ class Service:
                 if self.pass_wanted or time.monotonic() >= self.pass_due:
                     self.run_pass()
                     self.notifier.notify(f"STATUS={self.report.summary}", "WATCHDOG=1")
-                elif self.handover_wanted or time.monotonic() >= self._handover_due():
+                elif self.handover_wanted or self._handover_expired():
                     self.hand_over()
                 elif time.monotonic() >= self._status_due():  # only the clients changed
                     with contextlib.suppress(OSError):
@@ -194,6 +194,10 @@ class Service:
         """When the next hand-over request expires (monotonic): its folder must go then, without a pass."""
         expiry = self.reconciler.handover.next_expiry()
         return float("inf") if expiry is None else time.monotonic() + max(0.0, expiry - time.time()) + STOP_MARGIN
+
+    def _handover_expired(self) -> bool:
+        expiry = self.reconciler.handover.next_expiry()
+        return expiry is not None and time.time() >= expiry
 
     def hand_over(self) -> None:
         """The light step for a hand-over request or its end: dnsmasq's new lines read, the per-PC folders

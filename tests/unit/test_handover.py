@@ -6,11 +6,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
+from isodrop.cli import main
 from isodrop.clients import DnsmasqParser
 from isodrop.config import local_defaults
 from isodrop.findings import OK, WARN
@@ -27,8 +29,10 @@ from isodrop.handover import (
 from isodrop.model import BootEntry, Outcome
 from isodrop.pins import Pin, target
 from isodrop.render.menu import Served, build_menu
+from isodrop.rush import SystemFiles, dnsmasq_options
 from isodrop.secureboot import Verdict
 from isodrop.state import EntryState
+from isodrop.trees import Trees
 from isodrop.vendorchain import VendorChain
 
 MAC = "52:54:00:12:34:56"
@@ -308,3 +312,36 @@ def test_check_says_whether_dnsmasq_serves_per_pc_folders_when_an_entry_can_be_h
         dataclasses.replace(cfg, dnsmasq_log=None), [("tftp-unique-root", "mac", conf)], {"fedora": record()}
     )
     assert [f.level for f in off] == [OK, WARN]
+
+
+@pytest.mark.parametrize("snippet", ["isodrop-proxy.conf", "isodrop-dhcp.conf"])
+def test_the_shipped_dnsmasq_snippets_serve_per_pc_folders(tmp_path: Path, snippet: str) -> None:
+    cfg = config(tmp_path)
+    files = SystemFiles(dnsmasq_conf=tmp_path / "dnsmasq.conf", dnsmasq_dir=tmp_path / "dnsmasq.d")
+    files.dnsmasq_dir.mkdir()
+    files.dnsmasq_conf.write_text("#tftp-unique-root=mac\n")
+    shutil.copyfile(Path(__file__).parents[2] / "contrib/dnsmasq" / snippet, files.dnsmasq_dir / "isodrop.conf")
+    findings = dnsmasq_findings(cfg, dnsmasq_options(files), {"fedora": record()})
+    assert [f.level for f in findings] == [OK]
+
+
+def test_isodrop_pin_says_which_pins_keep_a_folder_of_their_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = config(tmp_path)
+    trees = Trees(cfg.trees_dir)
+    trees.prepare()
+    trees.save(record())
+    root = ["--root", str(tmp_path)]
+    assert main(["pin", MAC, "fedora.iso", *root]) == 0
+    said = capsys.readouterr().out
+    assert f"{MAC} boots fedora.iso through Fedora Secure Boot CA's own chain from its own TFTP folder" in said
+    assert main(["pin", "192.168.1.0/24", "fedora.iso", *root]) == 0
+    said = capsys.readouterr().out
+    assert "a pin of a network cannot keep one, so its PCs get their own menu" in said
+    assert main(["pin", "--hostname", "lab-pc-1", "fedora.iso", *root]) == 0
+    assert "a pin of a host name cannot keep one" in capsys.readouterr().out
+    assert main(["pin", "52:54:00:00:00:01", "fedora.iso", "--once", *root]) == 0
+    assert "a one-shot pin cannot keep one" in capsys.readouterr().out
+    assert main(["pin", "52:54:00:00:00:02", "other.iso", *root]) == 0
+    assert "chain" not in capsys.readouterr().out

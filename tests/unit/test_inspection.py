@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -136,3 +137,19 @@ def test_inspect_vendor_cert_writes_the_ca_once_and_never_over_a_file(
     other = tmp_path / "other.der"
     assert cmd_inspect(config, argparse.Namespace(iso=plain, server="10.0.0.1", vendor_cert=other)) == EXIT_PROBLEMS
     assert not other.exists() and "no vendor CA in" in capsys.readouterr().out
+
+
+def test_pcs_handed_over_to_the_isos_own_chain_are_listed_from_the_services_status(tmp_path: Path) -> None:
+    config = local_defaults(tmp_path / "demo")
+    iso = build_debian_live(tmp_path / "fedora.iso")
+    folder = {"mac": "52:54:00:12:34:56", "entry": "fedora", "iso": "fedora.iso", "vendor": "Fedora CA"}
+    folders = [
+        folder | {"pinned": True, "since": 0.0, "expires": None, "folder": "/srv/tftp/52-54-00-12-34-56"},
+        folder | {"entry": "other", "pinned": True, "since": 0.0, "expires": None, "folder": "/srv/tftp/x"},
+    ]
+    config.state_dir.mkdir(parents=True)
+    doc = {"entries": [], "stopped": True, "pid": 0, "handover": {"folders": folders}}
+    (config.state_dir / "status.json").write_text(json.dumps(doc))
+    lines = inspect_iso(Site.make(config, "10.9.8.7"), iso).lines
+    handed = [line for line in lines if line.startswith("hand-over:")]
+    assert handed == ["hand-over:  52:54:00:12:34:56: fedora through Fedora CA's chain (pinned: until `isodrop unpin`)"]

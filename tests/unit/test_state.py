@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from isodrop.model import Outcome
-from isodrop.state import HASH_SEPARATOR, EntryState, RESERVED_NAMES, STEM_MAX, is_reserved, legacy_slug_for, slug_for
+from isodrop.state import HASH_SEPARATOR, RESERVED_NAMES, STEM_MAX, EntryState, is_reserved, legacy_slug_for, slug_for
 from isodrop.vendorchain import VendorChain
 
 SLUG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
