@@ -81,8 +81,12 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
 def cmd_clients(config: Config, args: argparse.Namespace) -> int:
     trees = Trees(config.trees_dir)
     part = clients.status_part(clients.ClientWatch(config), trees.records(), save=False)
+    doc = status.read(config, trees)
     print(json.dumps(part, indent=2) if args.json else clients.format_clients(part))
-    if not status.read(config, trees)["running"]:
+    handed_over = handover.status_lines(doc.get("handover") or {})
+    if handed_over and not args.json:  # PCs whose next boot runs an ISO's own chain from their own folder
+        print("\n".join(shown(line) for line in handed_over))
+    if not doc["running"]:
         return EXIT_NOT_RUNNING
     return EXIT_PROBLEMS if any("no client data" in problem for problem in part["problems"]) else EXIT_OK
 

@@ -345,3 +345,16 @@ def test_isodrop_pin_says_which_pins_keep_a_folder_of_their_own(
     assert "a one-shot pin cannot keep one" in capsys.readouterr().out
     assert main(["pin", "52:54:00:00:00:02", "other.iso", *root]) == 0
     assert "chain" not in capsys.readouterr().out
+
+
+def test_isodrop_clients_lists_the_pcs_handed_over(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = config(tmp_path)
+    cfg.state_dir.mkdir(parents=True)
+    folder = {"mac": MAC, "entry": "fedora", "iso": "fedora.iso", "vendor": "Fedora", "pinned": False, "since": 0.0}
+    folders = [folder | {"expires": 600.0, "folder": f"{cfg.tftp_root}/{FOLDER}", "problem": ""}]
+    doc = {"entries": [], "stopped": True, "pid": 0, "handover": {"folders": folders}}
+    (cfg.state_dir / "status.json").write_text(json.dumps(doc))
+    main(["clients", "--root", str(tmp_path)])
+    assert f"handing over  {MAC}  fedora through Fedora's chain" in capsys.readouterr().out
+    main(["clients", "--json", "--root", str(tmp_path)])
+    assert json.loads(capsys.readouterr().out)["clients"] == []  # the JSON stays the clients part
