@@ -48,7 +48,7 @@ from isodrop.findings import OK, WARN, Finding
 from isodrop.loaders.grub import GRUB, GRUB_BESIDE_SHIM, HANDOVER_REQUESTS, SHIM, GrubLoader
 from isodrop.pins import HOSTNAME, MAC, Pin
 from isodrop.removal import remove_tree
-from isodrop.render.menu import ISO_NAME_PREFIX, MenuItem, serial_directive
+from isodrop.render.menu import ISO_NAME_PREFIX, MenuItem, serial_directive, vendor_shown
 from isodrop.state import EntryState
 from isodrop.vendorchain import VendorChain
 
@@ -243,12 +243,17 @@ def read_marker(folder: Path) -> dict[str, Any] | None:
 
 
 def mac_folders(tftp_root: Path) -> dict[str, dict[str, Any] | None]:
-    """The MAC folders in the TFTP root: name -> its marker (None: not isodrop's)."""
+    """Everything in the TFTP root named like a MAC folder: name -> its marker (None: not isodrop's, which
+    a symlink or a file of that name never is)."""
     try:
-        names = [entry.name for entry in os.scandir(tftp_root) if MAC_FOLDER.match(entry.name) and entry.is_dir()]
+        found = {entry.name: entry.is_dir(follow_symlinks=False) for entry in os.scandir(tftp_root)}
     except OSError:
         return {}
-    return {name: read_marker(tftp_root / name) for name in sorted(names)}
+    return {
+        name: read_marker(tftp_root / name) if real else None
+        for name, real in sorted(found.items())
+        if MAC_FOLDER.match(name)
+    }
 
 
 def _link(source: Path, tree: Path, target: Path) -> None:
@@ -403,7 +408,7 @@ class HandoverBook:
             try:
                 menu = self.loader.handover_menu(
                     wanted.offer.item,
-                    wanted.offer.chain.vendor,
+                    vendor_shown(wanted.offer.chain),
                     serial_directive(self.config.serial_console),
                     self.config.handover_minutes,
                 )

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from isodrop.config import Config
-from isodrop.limits import SOURCE_SHOWN_MAX, command_line_problem, loader_reserve
+from isodrop.limits import LABEL_MAX, SOURCE_SHOWN_MAX, command_line_problem, loader_reserve
 from isodrop.model import BootEntry, printable
 from isodrop.pins import Target
 from isodrop.secureboot import Verdict
@@ -129,7 +129,13 @@ def handover_vendor(served: Served) -> str:
     kernel (a kernel Debian's chain boots never leaves the menu) and the ISO's own chain is usable."""
     chain, verdict = served.vendor_chain, served.secure_boot
     refused = verdict is not None and not verdict.boots
-    return chain.vendor if refused and chain is not None and chain.usable else ""
+    return vendor_shown(chain) if refused and chain is not None and chain.usable else ""
+
+
+def vendor_shown(chain: VendorChain) -> str:
+    """The vendor's name as menus show it: it comes from a certificate in the ISO, so one line, and cut
+    like a label."""
+    return printable(chain.vendor)[:LABEL_MAX]
 
 
 def all_items(menu: Menu) -> tuple[MenuItem, ...]:

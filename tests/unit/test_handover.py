@@ -265,19 +265,24 @@ def test_a_pin_keeps_its_folder_until_the_pin_goes_and_a_foreign_mac_folder_is_n
     foreign = cfg.tftp_root / "52-54-00-00-00-09"
     (foreign / "efi64").mkdir(parents=True)
     (foreign / "efi64/bootx64.efi").write_bytes(b"the administrator's own")
+    linked = cfg.tftp_root / "52-54-00-00-00-0a"  # a link named like a MAC folder, to a folder of isodrop's
+    linked.symlink_to(cfg.tftp_root / FOLDER)
     book = HandoverBook(cfg)
     available = offers_for(cfg, {"fedora": record()})
-    book.update(available, (Pin(target(MAC), "fedora.iso"), Pin(target("52:54:00:00:00:09"), "fedora.iso")))
+    pinned = ("52:54:00:00:00:09", "52:54:00:00:00:0a")
+    book.update(available, (Pin(target(MAC), "fedora.iso"), *(Pin(target(mac), "fedora.iso") for mac in pinned)))
     book.step()
+    assert linked.is_symlink() and (linked / MARKER).exists()
     assert (cfg.tftp_root / FOLDER / "efi64/bootx64.efi").read_bytes() == b"vendor shim"
     assert (foreign / "efi64/bootx64.efi").read_bytes() == b"the administrator's own"
     problems = {f["mac"]: f["problem"] for f in book.status()["folders"]}
     assert "not isodrop's" in problems["52:54:00:00:00:09"] and problems[MAC] == ""
+    assert "not isodrop's" in problems["52:54:00:00:00:0a"]
     assert "vendor pin" in "\n".join(status_lines(book.status()))
     book.update(available, ())
     book.step()
     assert not (cfg.tftp_root / FOLDER).exists()
-    assert (foreign / "efi64/bootx64.efi").read_bytes() == b"the administrator's own"
+    assert (foreign / "efi64/bootx64.efi").read_bytes() == b"the administrator's own" and linked.is_symlink()
 
 
 @pytest.mark.parametrize("hostile", ["outside", "folder"])

@@ -297,3 +297,16 @@ def test_the_per_pc_menu_boots_the_entry_then_explains_the_way_back(tmp_path: Pa
     back = " ".join(" ".join(w[1] for w in menu.items[1].body if w[0] == "echo" and len(w) > 1).split())
     assert "through Fedora's own shim and GRUB" in back and "for 10 minutes" in back
     assert "Restart the PC after that to get isodrop's menu again." in back
+
+
+@pytest.mark.parametrize("vendor", [*HOSTILE, "x" * 20000])
+def test_a_hostile_vendor_name_stays_inside_its_title_and_notice(tmp_path: Path, vendor: str) -> None:
+    chain = dataclasses.replace(CHAIN, vendor=vendor)
+    others = [served("a", "Aye"), served("f", "Fedora 40", secure_boot=FEDORA, vendor_chain=chain)]
+    text = render(config(tmp_path), others)
+    locked = parse_grub(text, lockdown=True)
+    assert [item.id for item in locked.items] == ["iso-a", "iso-f", "local"]
+    title = locked.items[1].title
+    assert title.startswith("Fedora 40 (restarts into ") and title.endswith("'s chain)")
+    assert len(title) <= len("Fedora 40 (restarts into 's chain)") + 100  # the name is cut like a label
+    assert [w[0] for w in locked.items[1].body if w[0] != "echo"] == ["if", "sleep", "reboot"]
