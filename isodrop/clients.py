@@ -106,6 +106,11 @@ def mac_folder(mac: str) -> str:
     return mac.lower().replace(":", "-")
 
 
+def folder_mac(name: str) -> str:
+    """The MAC a per-PC folder is for ("52-54-00-12-34-56" -> "52:54:00:12:34:56"), "" for another name."""
+    return name.replace("-", ":") if MAC_FOLDER.match(name) else ""
+
+
 _VENDOR_ARCH = re.compile(r"^PXEClient:Arch:(\d{5})")
 
 # nginx, log_format isodrop_clients (contrib/nginx/isodrop):
@@ -410,7 +415,7 @@ class Layout:
             if not path.startswith(root):
                 return None
             folder, _, inside = path[len(root) :].partition("/")  # a PC handed over to a vendor's chain
-            return inside if inside and MAC_FOLDER.match(folder) else path[len(root) :]  # gets files from its folder
+            return inside if inside and folder_mac(folder) else path[len(root) :]  # gets files from its folder
         if event.kind == "http":
             prefix = self.http_prefix + "/"
             return f"{self.trees}/{path[len(prefix) :]}" if path.startswith(prefix) else path.lstrip("/")

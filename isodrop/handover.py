@@ -3,7 +3,7 @@
 Debian's shim refuses a kernel Fedora (or another vendor) signed, and chainloading that vendor's shim from
 isodrop's GRUB does not find the network (docs/secure-boot-vendors.md section 4): the firmware must load the
 vendor's shim itself. dnsmasq with `tftp-unique-root=mac` serves every TFTP file a PC asks for from
-`<tftp_root>/<its MAC folder>/` when that folder exists (clients.MAC_FOLDER). So, for one PC, isodrop writes
+`<tftp_root>/<its MAC folder>/` when that folder exists (clients.mac_folder). So, for one PC, isodrop writes
 such a folder holding the ISO's shim as `efi64/bootx64.efi`, its GRUB beside it (and at the root, where
 shim asks in DHCP mode), MokManager when the ISO has one, the entry's kernel and initrds at the paths the
 menus use (hard links into the tree) and a grub.cfg in each place that GRUB looks; the PC's next network
@@ -42,7 +42,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from isodrop import effects
-from isodrop.clients import MAC_FOLDER, MISSING, DnsmasqParser, Event, LogFollower, mac_folder
+from isodrop.clients import MISSING, DnsmasqParser, Event, LogFollower, folder_mac, mac_folder
 from isodrop.config import Config
 from isodrop.findings import OK, WARN, Finding
 from isodrop.loaders.grub import GRUB, GRUB_BESIDE_SHIM, HANDOVER_REQUESTS, SHIM, GrubLoader
@@ -164,12 +164,12 @@ def followed(
                     pending.pop(next(iter(pending)))
             continue
         folder, _, inside = relative.partition("/")
-        mac = folder.replace("-", ":")
-        request = pending.get(mac)
-        done = request is not None and request.slug in offers_now and MAC_FOLDER.match(folder)
-        if done and request is not None and inside == last_file(offers_now[request.slug].item):
-            del pending[mac]
-            log.info("%s fetched the initrd of %s from its own folder: the hand-over is done", mac, request.slug)
+        request = pending.get(folder_mac(folder))
+        if request is not None and request.slug in offers_now and inside == last_file(offers_now[request.slug].item):
+            del pending[request.mac]
+            log.info(
+                "%s fetched the initrd of %s from its own folder: the hand-over is done", request.mac, request.slug
+            )
     return {mac: request for mac, request in pending.items() if request.expires > now}
 
 
@@ -252,7 +252,7 @@ def mac_folders(tftp_root: Path) -> dict[str, dict[str, Any] | None]:
     return {
         name: read_marker(tftp_root / name) if real else None
         for name, real in sorted(found.items())
-        if MAC_FOLDER.match(name)
+        if folder_mac(name)
     }
 
 
@@ -399,7 +399,7 @@ class HandoverBook:
             if marker is not None and name not in names:
                 with contextlib.suppress(OSError):
                     remove(root / name)
-                    log.info("%s: hand-over ended, its folder %s removed", name.replace("-", ":"), root / name)
+                    log.info("%s: hand-over ended, its folder %s removed", folder_mac(name), root / name)
         for name, mac in names.items():
             wanted = self.wanted[mac]
             if name in present and present[name] is None:

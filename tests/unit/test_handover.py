@@ -18,6 +18,7 @@ from isodrop.config import local_defaults
 from isodrop.findings import OK, WARN
 from isodrop.handover import (
     MARKER,
+    REQUESTS_MAX,
     HandoverBook,
     desired,
     dnsmasq_findings,
@@ -363,3 +364,12 @@ def test_isodrop_clients_lists_the_pcs_handed_over(tmp_path: Path, capsys: pytes
     assert f"handing over  {MAC}  fedora through Fedora's chain" in capsys.readouterr().out
     main(["clients", "--json", "--root", str(tmp_path)])
     assert json.loads(capsys.readouterr().out)["clients"] == []  # the JSON stays the clients part
+
+
+def test_a_flood_of_forged_requests_keeps_at_most_requests_max_the_newest(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    now = time.time() // 1
+    macs = [f"52:54:00:00:{n // 256:02x}:{n % 256:02x}" for n in range(REQUESTS_MAX + 44)]
+    lines = [missing(cfg, f"efi64/handover/fedora/{mac}", now) for mac in macs]
+    got = followed({}, events(lines, now), offers_for(cfg, {"fedora": record()}), cfg.tftp_root, 10, now)
+    assert list(got) == macs[-REQUESTS_MAX:]
