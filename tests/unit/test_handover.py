@@ -192,7 +192,7 @@ def write_log(cfg, *lines: str) -> None:  # type: ignore[no-untyped-def]
 def started_book(cfg, states: dict[str, EntryState]) -> HandoverBook:  # type: ignore[no-untyped-def]
     book = HandoverBook(cfg)
     book.update(offers_for(cfg, states), ())
-    book.step()  # the first look starts at the log's end: older lines were written before this service
+    book.step()  # the first look reads the log's last bytes (clients.FIRST_TAIL): what is there now
     return book
 
 
