@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from isodrop import clients, dnsmasq_network, http, pins, rush
+from isodrop import clients, dnsmasq_network, handover, http, pins, rush
 from isodrop.address import interface_networks
 from isodrop.config import Config
 from isodrop.findings import FAIL, OK, WARN, Finding
@@ -73,6 +73,7 @@ def findings(site: Site) -> Iterator[Finding]:
             " systemctl restart dnsmasq",
         )
     yield from dnsmasq_network.findings(config, options, site.server, interface_networks())
+    yield from handover.dnsmasq_findings(config, options, site.trees.records())
     yield from rush.report(config)
     yield from clients.check(config)
 

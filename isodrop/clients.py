@@ -90,6 +90,27 @@ _DHCP_ATTRIBUTES = {
     "client provides name: ": "hostname",
 }
 _TFTP_SENT = re.compile(r"^sent (?P<path>.+) to (?P<ip>\d{1,3}(?:\.\d{1,3}){3})$")
+# A file a client asked for that is not there (dnsmasq src/tftp.c, check_tftp_fileperm: "file %s not found
+# for %s" with the full path and the client's address; logged unless quiet-tftp is set). GRUB's hand-over
+# request (isodrop.handover) is such a line.
+_TFTP_MISSING = re.compile(r"^file (?P<path>.+) not found for (?P<ip>\d{1,3}(?:\.\d{1,3}){3})$")
+MISSING = "not found"  # Event.message of a TFTP request for a missing file
+# dnsmasq tftp-unique-root=mac serves all TFTP files of a client from <tftp-root>/<this folder>/ when it
+# exists: the client's MAC as lower-case hex pairs joined by dashes, no ARP type prefix (dnsmasq
+# src/tftp.c, tftp_request: snprintf "%.2x-%.2x-%.2x-%.2x-%.2x-%.2x/"; man page: "e.g.: 01-02-03-04-aa-bb").
+MAC_FOLDER = re.compile(r"^(?:[0-9a-f]{2}-){5}[0-9a-f]{2}$")
+
+
+def mac_folder(mac: str) -> str:
+    """The per-PC folder name dnsmasq looks for: "52:54:00:12:34:56" -> "52-54-00-12-34-56"."""
+    return mac.lower().replace(":", "-")
+
+
+def folder_mac(name: str) -> str:
+    """The MAC a per-PC folder is for ("52-54-00-12-34-56" -> "52:54:00:12:34:56"), "" for another name."""
+    return name.replace("-", ":") if MAC_FOLDER.match(name) else ""
+
+
 _VENDOR_ARCH = re.compile(r"^PXEClient:Arch:(\d{5})")
 
 # nginx, log_format isodrop_clients (contrib/nginx/isodrop):
@@ -175,8 +196,10 @@ class DnsmasqParser:
             return None
         rest = match["rest"]
         if match["what"] == "tftp":
-            sent = _TFTP_SENT.match(rest)
-            return Event(when, "tftp", ip=sent["ip"], path=sent["path"]) if sent else None
+            if sent := _TFTP_SENT.match(rest):
+                return Event(when, "tftp", ip=sent["ip"], path=sent["path"])
+            missing = _TFTP_MISSING.match(rest)
+            return Event(when, "tftp", ip=missing["ip"], path=missing["path"], message=MISSING) if missing else None
         xid = _DHCP_XID.match(rest)
         if not xid:
             return None
@@ -389,7 +412,10 @@ class Layout:
         path = event.path
         if event.kind == "tftp":
             root = self.tftp_root.rstrip("/") + "/"
-            return path[len(root) :] if path.startswith(root) else None
+            if not path.startswith(root):
+                return None
+            folder, _, inside = path[len(root) :].partition("/")  # a PC handed over to a vendor's chain
+            return inside if inside and folder_mac(folder) else path[len(root) :]  # gets files from its folder
         if event.kind == "http":
             prefix = self.http_prefix + "/"
             return f"{self.trees}/{path[len(prefix) :]}" if path.startswith(prefix) else path.lstrip("/")
@@ -437,6 +463,8 @@ class ClientBook:
     def apply(self, event: Event, layout: Layout) -> None:
         if event.kind == "dhcp":
             self._dhcp(event)
+            return
+        if event.message == MISSING:  # a file not sent is no step of a boot
             return
         found = layout.stage_of(event)
         if found is None or (event.kind == "http" and not 200 <= event.status < 300):

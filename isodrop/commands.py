@@ -10,7 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
-from isodrop import __version__, check, clients, lock, pins, status, units
+from isodrop import __version__, check, clients, handover, lock, pins, status, units
 from isodrop.address import interface_networks, server_address
 from isodrop.config import DEFAULT_CONFIG_PATH, Config, load, local_defaults
 from isodrop.dnsmasq_network import server_network, write
@@ -81,8 +81,12 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
 def cmd_clients(config: Config, args: argparse.Namespace) -> int:
     trees = Trees(config.trees_dir)
     part = clients.status_part(clients.ClientWatch(config), trees.records(), save=False)
+    doc = status.read(config, trees)
     print(json.dumps(part, indent=2) if args.json else clients.format_clients(part))
-    if not status.read(config, trees)["running"]:
+    handed_over = handover.status_lines(doc.get("handover") or {})
+    if handed_over and not args.json:  # PCs whose next boot runs an ISO's own chain from their own folder
+        print("\n".join(shown(line) for line in handed_over))
+    if not doc["running"]:
         return EXIT_NOT_RUNNING
     return EXIT_PROBLEMS if any("no client data" in problem for problem in part["problems"]) else EXIT_OK
 
@@ -116,6 +120,8 @@ def cmd_pin(config: Config, args: argparse.Namespace) -> int:
         print(shown(f"warning: {new.entry} is not in {config.drop_dir}: the PC gets the normal menu until it is"))
     if new.once and config.dnsmasq_log is None:
         print("warning: dnsmasq_log is not set: the one-shot stays until `isodrop unpin`", file=sys.stderr)
+    for note in handover.pin_notes(new, Trees(config.trees_dir).records()):
+        print(shown(note))
     return EXIT_OK
 
 

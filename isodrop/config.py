@@ -82,6 +82,8 @@ class Config:
     # per-PC entries (isodrop pin / isodrop.pins): written by the administrator, outside the drop folder
     clients_file: Path = Path("/etc/isodrop/clients.toml")
     expected_clients: int = 30  # PCs booting at once (a lab): `isodrop check` compares the servers' limits
+    # minutes a PC's own folder for an ISO's Secure Boot chain (isodrop.handover) lasts when its initrd is not fetched
+    handover_minutes: int = 10
     local_mode: bool = False  # embedded default: skip system services, say so
     source: str = "built-in defaults"
 
@@ -281,6 +283,8 @@ def _validate(config: Config, source: str) -> None:
         fail("parallel_extractions", "must be between 1 and 8")
     if not 1 <= config.expected_clients <= 10000:
         fail("expected_clients", "must be between 1 and 10000 (PCs booting at the same time)")
+    if not 1 <= config.handover_minutes <= 1440:
+        fail("handover_minutes", "must be between 1 and 1440 (minutes a PC's hand-over folder lasts)")
     if not 1 <= config.clients_max <= 100000:
         fail("clients_max", "must be between 1 and 100000 (PCs remembered by `isodrop clients`)")
     if config.serial_console and not config.serial_console.startswith("ttyS"):

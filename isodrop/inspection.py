@@ -8,6 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from isodrop import handover, status
 from isodrop.extract import IsoTree
 from isodrop.families import proof, recognise
 from isodrop.model import BootEntry
@@ -79,6 +80,7 @@ def inspect_iso(site: Site, iso: Path) -> Inspection:
     lines.append(f"proven:     {proof(recognition.family)}")
     lines.append(f"UEFI:       {secure_boot[0]}")
     lines += [f"MOK:        {line}" for line in secure_boot[1:]]
+    lines += handover.entry_lines(status.read(config, site.trees).get("handover") or {}, slug_for(iso.name))
     return Inspection(tuple(lines), bootable=True, vendor_cert=vendor_cert)
 
 

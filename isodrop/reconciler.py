@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from isodrop import dropfolder
 from isodrop.build import Job, build_tree, junk_state, record_failure
+from isodrop.handover import HandoverBook, offers
 from isodrop.journal import iso_extra
 from isodrop.model import Outcome
 from isodrop.pins import PinBook
@@ -75,6 +76,7 @@ class Reconciler:
         self.settler = settler or Settler(config.settle_seconds, config.quiet_seconds)
         self.publisher = Publisher(site, self.running)
         self.pins = PinBook(config.clients_file, config.dnsmasq_log)
+        self.handover = HandoverBook(config)
         self.jobs: dict[str, Job] = {}
         self.pool = ThreadPoolExecutor(max_workers=config.parallel_extractions, thread_name_prefix="extract")
         self.janitor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remove")
@@ -95,6 +97,7 @@ class Reconciler:
         if not cfg.drop_dir.exists() and not self.trees.records():  # a missing drop folder while trees
             cfg.drop_dir.mkdir(parents=True, exist_ok=True)  # are served may be an unplugged disk: not made
         self.publisher.install_loader_files()
+        self.handover.prepare()
         if cfg.local_mode:
             log.info(
                 "local mode (%s): exports are written to %s but not re-read, and dnsmasq is not signalled;"
@@ -220,6 +223,9 @@ class Reconciler:
         )
         self.publisher.publish(wanted)
         self._note_pins(wanted.pin_warnings)
+        trees = {slug: contexts[slug].tftp_path for slug in states if slug in snap.trees}
+        self.handover.update(offers(wanted.items, states, trees), self.pins.pins)
+        self.hand_over()
         for slug, state in leaving.items():
             self._retire(slug, state)
         for item in steps.waiting:
@@ -267,8 +273,20 @@ class Reconciler:
             folders=dict(folders),
             next_retry=self.retry.next_due(),
             one_shots_out=bool(self.pins.published_once),
+            handover=self.handover.status(),
             **facts,  # type: ignore[arg-type]
         )
+
+    def hand_over(self) -> None:
+        """The per-PC folders of hand-overs to ISOs' own chains (isodrop.handover) as dnsmasq's log and the
+        last pass want them: after each pass, and on its own when a PC asks (the service's light step)."""
+        try:
+            self.handover.step()
+        except Exception as exc:  # the pass and the service go on; the reason is in the status
+            log.exception("hand-over step failed: %s", exc)
+            self.running.say("hand-over", f"hand-over step failed: {exc}")
+        else:
+            self.running.clear("hand-over")
 
     def run_until_idle(self, wait_for_copies: float) -> PassReport:
         """Passes until no extraction runs and nothing is being copied (waited for up to

@@ -35,6 +35,7 @@ class PassReport:
     next_retry: float | None = None  # monotonic time a failed ISO is due again
     again: bool = False  # a slug was freed for a waiting name: plan again at once
     one_shots_out: bool = False  # a one-shot menu is written: dnsmasq's log may use it up
+    handover: Mapping[str, Any] = field(default_factory=dict)  # isodrop.handover.HandoverBook.status()
 
     @property
     def failed(self) -> tuple[str, ...]:

@@ -100,6 +100,7 @@ class Service:
         self.clients = clients.ClientWatch(config, stopped_after)
         self.pass_due = 0.0  # monotonic time the next pass is due when nothing wakes the loop
         self.pass_wanted = False  # something woke the loop for a pass (not only the clients' logs)
+        self.handover_wanted = False  # dnsmasq's log changed while a PC can be handed over (isodrop.handover)
         self.passes = 0
         self.logs_written = False  # a log the clients are read from changed since the status was written
         self.status_written = float("-inf")  # monotonic time of the last status report
@@ -137,7 +138,7 @@ class Service:
         log.info("ready: watching %s", self.config.drop_dir)
         try:
             while not self.stop_requested:
-                due = min(self.pass_due, self._status_due())
+                due = min(self.pass_due, self._status_due(), self._handover_due())
                 self.wake_event.wait(max(0.0, due - time.monotonic()))
                 self.wake_event.clear()
                 if self.stop_requested:
@@ -148,6 +149,8 @@ class Service:
                 if self.pass_wanted or time.monotonic() >= self.pass_due:
                     self.run_pass()
                     self.notifier.notify(f"STATUS={self.report.summary}", "WATCHDOG=1")
+                elif self.handover_wanted or self._handover_expired():
+                    self.hand_over()
                 elif time.monotonic() >= self._status_due():  # only the clients changed
                     with contextlib.suppress(OSError):
                         self.write_status()
@@ -183,6 +186,27 @@ class Service:
             self.logs_changed(reason)
         if self.report.one_shots_out:
             self.wake(reason)
+        if self.reconciler.handover.active():  # a PC may have asked for a hand-over: it restarts in seconds
+            self.handover_wanted = True
+            self.wake_event.set()
+
+    def _handover_due(self) -> float:
+        """When the next hand-over request expires (monotonic): its folder must go then, without a pass."""
+        expiry = self.reconciler.handover.next_expiry()
+        return float("inf") if expiry is None else time.monotonic() + max(0.0, expiry - time.time()) + STOP_MARGIN
+
+    def _handover_expired(self) -> bool:
+        expiry = self.reconciler.handover.next_expiry()
+        return expiry is not None and time.time() >= expiry
+
+    def hand_over(self) -> None:
+        """The light step for a hand-over request or its end: dnsmasq's new lines read, the per-PC folders
+        written or removed from the last pass's entries, the status rewritten; no pass."""
+        self.handover_wanted = False
+        self.reconciler.hand_over()
+        self.report = dataclasses.replace(self.report, handover=self.reconciler.handover.status())
+        with contextlib.suppress(OSError):
+            self.write_status()
 
     def _refresh_watches(self) -> None:
         """Watch the folders the last pass listed (a new one from the pass its creation woke, a dead
@@ -276,6 +300,7 @@ class Service:
         """A pass that fails (a full disk, a folder made read-only) is logged and retried, not fatal.
         The next one is due (without a wake-up) after what this one left: a retry, a copy settling."""
         self.pass_wanted = False  # a wake-up during the pass asks for another
+        self.handover_wanted = False  # the pass takes the hand-over step too
         self.passes += 1
         try:
             self.report = self.reconciler.run_pass()

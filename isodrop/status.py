@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from isodrop import effects, statuspage
+from isodrop import effects, handover, statuspage
 from isodrop.build import Job
 from isodrop.config import Config
 from isodrop.families import proof
@@ -66,6 +66,7 @@ def of_pass(
         stopped=stopped,
         made_by=made_by,
         pins=report.pins,
+        handover=report.handover,
     )
 
 
@@ -87,12 +88,14 @@ def document(
     stopped: bool = False,
     made_by: str = "records",
     pins: Mapping[str, Any] | None = None,
+    handover: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The status document; `isodrop status --json` prints it as it is. `sidecars`: by ISO name, the
     sidecars applied (each entry shows the command line the menus boot and what its sidecar changed);
     `retries`: by slug, the attempts and seconds to the next try of failed ISOs; `ignored`: drop-folder
     names not used, and why; `made_by`: "service", "scan" or "records" (the state records alone);
-    `pins`: the per-PC entries (isodrop.pins.PinBook.status), {} when not known."""
+    `pins`: the per-PC entries (isodrop.pins.PinBook.status), {} when not known; `handover`: the PCs handed
+    over to an ISO's own chain (isodrop.handover.HandoverBook.status), {} when not known."""
     errors, retries, ignored = sidecar_errors or {}, retries or {}, ignored or {}
     sidecars = sidecars or {}
     return {
@@ -119,6 +122,7 @@ def document(
         "waiting": [{"iso": d.name, "size": d.size} for d in waiting],
         "system": dict(system or {}),
         "pins": dict(pins or {}),
+        "handover": dict(handover or {}),
     }
 
 
@@ -280,6 +284,7 @@ def format_status(doc: Mapping[str, Any]) -> str:
         lines.append(f"  PCs seen: {len(seen)}, {stopped} stopped before their root file system (see isodrop clients)")
         lines += [f"  {problem}" for problem in doc["clients"].get("problems", [])]
     lines += pin_lines(doc.get("pins") or {})
+    lines += handover.status_lines(doc.get("handover") or {})
     if doc.get("system"):
         lines.append("")
         for part, message in sorted(doc["system"].items()):

@@ -20,6 +20,7 @@ The chain, as verified on Debian 12's binaries (see README "UEFI and Secure Boot
 from __future__ import annotations
 
 import ipaddress
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
@@ -27,10 +28,10 @@ from urllib.parse import urlsplit
 
 from isodrop.config import Config
 from isodrop.limits import LINE_MAX
-from isodrop.loaders.base import Loader, Section, not_an_option, sections, with_dispatch
+from isodrop.loaders.base import Loader, Section, environment, not_an_option, sections, with_dispatch
 from isodrop.pins import HOSTNAME, LOADER_KINDS, NETWORK, Target
-from isodrop.render.menu import Menu, MenuItem
-from isodrop.secureboot import menu_notice, untrusted_signer
+from isodrop.render.menu import ISO_NAME_PREFIX, Menu, MenuItem
+from isodrop.secureboot import Verdict, menu_notice, untrusted_signer
 
 SHIM = PurePosixPath("efi64/bootx64.efi")  # the stable UEFI boot file name the dnsmasq snippets hand out
 # The name shim asks for: at the TFTP root (DHCP mode) or beside itself (proxy mode), see above.
@@ -43,6 +44,15 @@ HTTP_MODULES = ("http.mod",)  # its only dependency, net, is built into the sign
 HOTKEYS = "1234567890"
 NEEDS_SECURE_BOOT_OFF = " (needs Secure Boot off)"  # the title of an entry shim refuses, on a Secure Boot PC
 GRUB_CARDS = 16  # efinet0 .. efinet15: the card names a host name pin looks at
+# Hand-over to an ISO's own chain (isodrop.handover): on a Secure Boot PC, choosing an entry whose kernel
+# shim refuses but whose ISO carries a usable vendor chain makes GRUB ask for HANDOVER_REQUESTS/<slug>/<MAC>
+# ($net_default_mac: lower-case hex pairs with colons, grub-core/net/net.c grub_net_hwaddr_to_str "%02x:").
+# No such file exists: dnsmasq logs the request ("file ... not found for ..."), isodrop writes that PC's
+# folder, and GRUB restarts the PC after HANDOVER_PAUSE seconds.
+HANDOVER_REQUESTS = PurePosixPath("efi64/handover")
+HANDOVER_PAUSE = 5  # seconds the notice stays before the restart
+HANDOVER_TIMEOUT = 3  # seconds before the vendor GRUB's one entry boots in the per-PC menu
+HANDOVER_TEMPLATE = "handover-grub.cfg.j2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +69,11 @@ class GrubEntry:
     secure_boot_title: str
     secure_boot_notice: tuple[str, ...]
     secure_boot_tries: bool
+    # With Secure Boot on, an entry handed over to the ISO's own chain (MenuItem.handover) asks for its
+    # per-PC folder, says so and restarts the PC: its title, the request's path as GRUB words, the notice
+    handover_title: str
+    handover_request: str
+    handover_notice: tuple[str, ...]
     kernel: str  # over TFTP: '/isodrop/x/vmlinuz'
     params: str  # the kernel command line: " " and a quoted word per parameter ("" for none)
     initrds: str  # over TFTP, quoted and space-separated; "" for none
@@ -96,6 +111,7 @@ class GrubLoader(Loader):
             default_id=default_id(menu, shown),
             default_path=default_path(menu, shown, lockdown=False),
             lockdown_default_path=default_path(menu, shown, lockdown=True),
+            handover_pause=HANDOVER_PAUSE,
         )
         branches = self.dispatch(menu.clients)
         return {MENU: self.checked(with_dispatch(text, branches)) if branches else text}
@@ -140,6 +156,7 @@ class GrubLoader(Loader):
     def entry(self, item: MenuItem, index: int) -> GrubEntry:
         q = self.quote
         refused = item.secure_boot if item.secure_boot is not None and not item.secure_boot.boots else None
+        handover = bool(refused and item.handover)
         kernel_http = grub_path(item.kernel_url)
         return GrubEntry(
             name=item.name,
@@ -150,6 +167,13 @@ class GrubLoader(Loader):
             secure_boot_title=q(not_an_option(item.title + NEEDS_SECURE_BOOT_OFF)) if refused else "",
             secure_boot_notice=tuple(quote_words(list(menu_notice(item.title, refused)))) if refused else (),
             secure_boot_tries=bool(refused and untrusted_signer(refused)),
+            handover_title=q(not_an_option(item.title + handover_suffix(item.handover))) if handover else "",
+            handover_request=q("/" + handover_request(item.name.removeprefix(ISO_NAME_PREFIX))) + '"$net_default_mac"'
+            if handover
+            else "",
+            handover_notice=tuple(quote_words(list(handover_notice(item.title, item.handover, refused))))
+            if handover
+            else (),
             kernel=q("/" + item.kernel),
             params="".join(" " + word for word in quote_words(item.append.split())),
             initrds=" ".join(quote_words(["/" + i for i in item.initrds])),
@@ -158,6 +182,29 @@ class GrubLoader(Loader):
             loading_http=q(f"Loading {item.name} over HTTP ..."),
             loading_tftp=q(f"Loading {item.name} over TFTP ..."),
         )
+
+    def handover_menu(self, item: MenuItem, vendor: str, serial: str, minutes: int) -> str:
+        """The grub.cfg of a PC handed over to `item`'s own chain (isodrop.handover): that vendor's GRUB
+        boots the entry after HANDOVER_TIMEOUT seconds with the shared menu's command line; a second entry
+        says how this PC gets isodrop's menu again. `serial`: Menu.serial ("" for none)."""
+        entry = self.entry(item, 0)
+        back = (
+            f"This PC boots {item.title} through {vendor}'s own shim and GRUB, from a folder this"
+            f" server keeps for this PC alone: until the PC has fetched the initrd, or for {minutes} minutes"
+            " (for a PC pinned to this entry: until `isodrop unpin`).",
+            "Restart the PC after that to get isodrop's menu again.",
+            "Press Escape to return to this menu.",
+        )
+        template = environment(self.templates_dir).get_template(HANDOVER_TEMPLATE)
+        text = template.render(
+            entry=entry,
+            title=self.quote(not_an_option(item.title)),
+            back_title=self.quote("How to get back to isodrop's menu"),
+            back=tuple(quote_words(list(wrapped(back)))),
+            timeout=HANDOVER_TIMEOUT,
+            serial=grub_serial(serial),
+        )
+        return self.checked(text)
 
     @staticmethod
     def quote(text: str) -> str:
@@ -168,6 +215,36 @@ class GrubLoader(Loader):
         if not clean.isprintable():  # printable text has no control characters: the common case
             clean = "".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in clean)
         return "'" + clean.replace("'", "'\\''") + "'"
+
+
+def handover_request(slug: str) -> str:
+    """The file GRUB asks for to hand a PC over to `slug`'s chain, without the MAC GRUB appends."""
+    return f"{HANDOVER_REQUESTS}/{slug}/"
+
+
+def handover_suffix(vendor: str) -> str:
+    """What an entry's title says on a Secure Boot PC when choosing it restarts the PC into `vendor`'s chain."""
+    return f" (restarts into {vendor}'s chain)"
+
+
+def handover_notice(title: str, vendor: str, verdict: Verdict) -> tuple[str, ...]:
+    """The lines GRUB prints before it restarts a Secure Boot PC into `vendor`'s own chain."""
+    return wrapped(
+        (
+            f"{title}: its kernel is {verdict.reason}.",
+            f"This PC now restarts and boots it through {vendor}'s own shim and GRUB, which this server"
+            " hands to this PC alone for its next network boot.",
+            f"Restarting in {HANDOVER_PAUSE} seconds ...",
+        )
+    )
+
+
+def wrapped(paragraphs: tuple[str, ...], width: int = 76) -> tuple[str, ...]:
+    """Paragraphs as lines of at most `width` characters, a blank line between two."""
+    lines: list[str] = []
+    for paragraph in paragraphs:
+        lines += textwrap.wrap(paragraph, width, break_long_words=True) + [""]
+    return tuple(lines[:-1])
 
 
 def quote_words(words: list[str]) -> list[str]:

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from isodrop.config import Config
-from isodrop.limits import SOURCE_SHOWN_MAX, command_line_problem, loader_reserve
+from isodrop.limits import LABEL_MAX, SOURCE_SHOWN_MAX, command_line_problem, loader_reserve
 from isodrop.model import BootEntry, printable
 from isodrop.pins import Target
 from isodrop.secureboot import Verdict
@@ -51,7 +51,9 @@ class MenuItem:
     kernel_url: str = ""  # the kernel over HTTP, "" when http_url is not configured
     initrd_urls: tuple[str, ...] = ()  # the initrds over HTTP, () when http_url is not configured
     secure_boot: Verdict | None = None  # None: not checked
-    vendor_chain: VendorChain | None = None  # the ISO's own chain, found when Debian's shim refuses the kernel
+    # the vendor whose own chain boots it on a Secure Boot PC whose shim refuses the kernel (isodrop.handover),
+    # "" when there is none
+    handover: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ def build_menu(served: list[Served], config: Config) -> Menu:
                 kernel_url=f"{base}{s.entry.kernel}" if base else "",
                 initrd_urls=tuple(f"{base}{i}" for i in s.entry.initrds) if base else (),
                 secure_boot=s.secure_boot,
-                vendor_chain=s.vendor_chain,
+                handover=handover_vendor(s),
             )
         )
     groups: tuple[MenuGroup, ...] = ()
@@ -115,11 +117,30 @@ def build_menu(served: list[Served], config: Config) -> Menu:
     return Menu(
         title=config.menu_title,
         timeout=config.menu_timeout,
-        serial=_serial_directive(config.serial_console),
+        serial=serial_directive(config.serial_console),
         items=flat,
         groups=groups,
         default=default,
     )
+
+
+def handover_vendor(served: Served) -> str:
+    """The vendor whose chain a Secure Boot PC is handed over to for this entry: only when shim refuses its
+    kernel (a kernel Debian's chain boots never leaves the menu) and the ISO's own chain is usable."""
+    chain, verdict = served.vendor_chain, served.secure_boot
+    refused = verdict is not None and not verdict.boots
+    return vendor_shown(chain) if refused and chain is not None and chain.usable else ""
+
+
+def vendor_shown(chain: VendorChain) -> str:
+    """The vendor's name as menus show it: it comes from a certificate in the ISO, so one line, and cut
+    like a label."""
+    return printable(chain.vendor)[:LABEL_MAX]
+
+
+def all_items(menu: Menu) -> tuple[MenuItem, ...]:
+    """Every item of `menu`, grouped or not."""
+    return menu.items + tuple(item for group in menu.groups for item in group.items)
 
 
 def _too_long_with_console(entry: BootEntry, config: Config) -> str | None:
@@ -144,7 +165,7 @@ def _append(entry: BootEntry, config: Config) -> str:
     return " ".join(boot_params(entry, config))
 
 
-def _serial_directive(serial_console: str) -> str:
+def serial_directive(serial_console: str) -> str:
     """ "ttyS0,115200" -> "0 115200" for pxelinux's SERIAL directive."""
     if not serial_console:
         return ""

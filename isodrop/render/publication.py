@@ -17,7 +17,7 @@ from isodrop.loaders import Loader
 from isodrop.model import Outcome, ServerContext
 from isodrop.nfs import NfsServer
 from isodrop.pins import LOCAL, Pin, Target
-from isodrop.render.menu import Menu, Served, build_menu
+from isodrop.render.menu import Menu, MenuItem, Served, all_items, build_menu
 from isodrop.sidecar import Sidecar, apply
 from isodrop.state import EntryState
 
@@ -33,6 +33,7 @@ class Publication:
     exported: int  # trees exported (hidden ones too: hiding is about the menu only)
     client_files: frozenset[Path] = frozenset()  # the per-PC menus among `menus`: others like them go
     pin_warnings: dict[str, str] = field(default_factory=dict)  # target -> why its PCs get the normal menu
+    items: tuple[MenuItem, ...] = ()  # the shared menu's entries, as every PC without a pin sees them
 
 
 def live_slugs(states: Mapping[str, EntryState], trees: set[str] | frozenset[str]) -> list[str]:
@@ -141,4 +142,5 @@ def publication(
         exports=nfs.render(exported),
         shown=len(served),
         exported=len(exported),
+        items=all_items(shared),
     )

@@ -10,7 +10,7 @@ from isodrop.config import local_defaults
 from isodrop.loaders.pxelinux import Pxelinux
 from isodrop.loaders.syslinux_efi import SyslinuxEfi
 from isodrop.model import BootEntry
-from isodrop.render.menu import Menu, MenuItem, Served
+from isodrop.render.menu import Menu, Served
 
 BIOS_MENU = Pxelinux.menu_path
 
@@ -20,10 +20,6 @@ EFI_MENU = SyslinuxEfi.menu_path
 
 def render_menus(menu: Menu, templates_dir: Path | None) -> dict[PurePosixPath, str]:
     return Pxelinux(templates_dir).render(menu) | SyslinuxEfi(templates_dir).render(menu)
-
-
-def all_items(menu: Menu) -> tuple[MenuItem, ...]:
-    return menu.items + tuple(i for g in menu.groups for i in g.items)
 
 
 def served(slug: str, label: str, family: str = "debian-live", position: int = 0, guessed: bool = False) -> Served:

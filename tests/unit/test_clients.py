@@ -649,3 +649,31 @@ def test_a_real_ganesha_log_shows_which_pc_mounted_its_root(tmp_path: Path) -> N
         for proc in procs:
             proc.stop()
         net.close()
+
+
+def test_a_missing_file_is_no_boot_step_and_files_from_a_pcs_own_folder_count_as_the_shared_ones() -> None:
+    parser = clients.DnsmasqParser()
+    now = time.mktime((2026, 12, 2, 10, 0, 0, 0, 0, -1))
+    line = "Dec  2 09:59:58 dnsmasq-tftp[812]: file /srv/tftp/efi64/handover/f/52:54:00:12:34:56 not found for 10.0.0.9"
+    event = parser.parse(line, now)
+    assert event is not None and (event.path, event.ip, event.message) == (
+        "/srv/tftp/efi64/handover/f/52:54:00:12:34:56",
+        "10.0.0.9",
+        clients.MISSING,
+    )
+    book = clients.ClientBook(limit=10)
+    layout = clients.Layout(
+        tftp_root="/srv/tftp",
+        trees="isodrop",
+        http_prefix="",
+        nfs_trees="/srv/tftp/isodrop",
+        entries={"f": ("vmlinuz", ("initrd.img",), "F")},
+    )
+    book.apply(clients.Event(now - 9, "dhcp", ip="10.0.0.9", mac="52:54:00:12:34:56", message="DHCPACK"), layout)
+    book.apply(event, layout)
+    assert book.clients["52:54:00:12:34:56"].furthest() == "dhcp"
+    folder = "/srv/tftp/" + clients.mac_folder("52:54:00:12:34:56")
+    assert folder == "/srv/tftp/52-54-00-12-34-56"
+    book.apply(clients.Event(now, "tftp", ip="10.0.0.9", path=f"{folder}/isodrop/f/initrd.img"), layout)
+    pc = book.clients["52:54:00:12:34:56"]
+    assert (pc.furthest(), pc.entry) == ("initrd", "f")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -161,3 +162,19 @@ def test_a_vendor_kernel_boots_through_the_isos_own_chain_or_inspect_says_why_no
         "cannot read from the network (its GRUB runs an embedded configuration and carries a memdisk); "
         "to boot it: switch Secure Boot off in the PC's firmware settings, or enrol the CA"
     )
+
+
+def test_pcs_handed_over_to_the_isos_own_chain_are_listed_from_the_services_status(tmp_path: Path) -> None:
+    config = local_defaults(tmp_path / "demo")
+    iso = build_debian_live(tmp_path / "fedora.iso")
+    folder = {"mac": "52:54:00:12:34:56", "entry": "fedora", "iso": "fedora.iso", "vendor": "Fedora CA"}
+    folders = [
+        folder | {"pinned": True, "since": 0.0, "expires": None, "folder": "/srv/tftp/52-54-00-12-34-56"},
+        folder | {"entry": "other", "pinned": True, "since": 0.0, "expires": None, "folder": "/srv/tftp/x"},
+    ]
+    config.state_dir.mkdir(parents=True)
+    doc = {"entries": [], "stopped": True, "pid": 0, "handover": {"folders": folders}}
+    (config.state_dir / "status.json").write_text(json.dumps(doc))
+    lines = inspect_iso(Site.make(config, "10.9.8.7"), iso).lines
+    handed = [line for line in lines if line.startswith("hand-over:")]
+    assert handed == ["hand-over:  52:54:00:12:34:56: fedora through Fedora CA's chain (pinned: until `isodrop unpin`)"]

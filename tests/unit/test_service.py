@@ -3,6 +3,7 @@ socket, read and left unread) and the server address. The service as a process: 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import time
@@ -11,6 +12,10 @@ from pathlib import Path
 import pytest
 
 from isodrop import service
+from isodrop.config import local_defaults
+from isodrop.handover import Offer, Request
+from isodrop.render.menu import MenuItem
+from isodrop.vendorchain import VendorChain
 
 
 def test_without_systemd_the_notifier_is_silent_and_has_no_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,3 +49,27 @@ def test_messages_reach_the_socket_and_an_unread_one_drops_them_with_one_warning
         assert sum("its notify socket is not being read" in r.getMessage() for r in caplog.records) == 1
     finally:
         reader.close()
+
+
+def test_dnsmasqs_log_asks_for_the_hand_over_step_only_while_a_pc_can_be_handed_over_and_an_expiry_too(
+    tmp_path: Path,
+) -> None:
+    config = dataclasses.replace(local_defaults(tmp_path), server_address="10.0.0.1")
+    run = service.Service(config)
+    try:
+        run._dnsmasq_log_changed("modified")
+        assert not run.handover_wanted, "no entry can be handed over: a log line asks for nothing"
+        item = MenuItem("iso-f", "F", "isodrop/f/vmlinuz", ("isodrop/f/initrd",), "", False, "x", False)
+        chain = VendorChain("V", "EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/grubx64.efi", "", ("",), True, "ok")
+        book = run.reconciler.handover
+        book.update({"f": Offer("f", "f.iso", "isodrop/f", chain, item)}, ())
+        run.wake_event.clear()
+        run._dnsmasq_log_changed("modified")
+        assert run.handover_wanted and run.wake_event.is_set() and not run.pass_wanted
+        book.requests = {"52:54:00:12:34:56": Request("52:54:00:12:34:56", "f", time.time() - 61, time.time() - 1)}
+        assert run._handover_expired() and run._handover_due() <= time.monotonic() + service.STOP_MARGIN
+        run.hand_over()
+        assert not run.handover_wanted and not run._handover_expired() and run._handover_due() == float("inf")
+        assert run.report.handover["entries"] == ["f"]
+    finally:
+        run.reconciler.shutdown()

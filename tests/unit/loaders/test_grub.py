@@ -14,6 +14,7 @@ from isodrop.loaders.grub import GrubLoader, grub_path, grub_serial, grub_timeou
 from isodrop.model import BootEntry
 from isodrop.render.menu import Served, build_menu
 from isodrop.secureboot import Verdict
+from isodrop.vendorchain import VendorChain
 from tests.harness.loader_parsers import grub_boot, grub_notice, grub_timeout_entry, parse_grub, words
 
 MENU = PurePosixPath("grub/grub.cfg")
@@ -246,3 +247,66 @@ def test_hostile_signer_name_in_the_verdict_stays_in_its_comment(tmp_path: Path)
     assert [i.id for i in on.items] == ["iso-u", "local"]
     said = " ".join(" ".join(grub_notice(on.items[0])).split())
     assert "signed by x menuentry 'evil' { reboot } , which this shim does not trust" in said
+
+
+FEDORA = Verdict(
+    False, "Fedora Secure Boot Signer", "signed by Fedora Secure Boot Signer, which this shim does not trust"
+)
+CHAIN = VendorChain("Fedora", "EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/grubx64.efi", "", ("", "EFI/BOOT"), True, "has tftp")
+
+
+def test_an_entry_with_its_own_chain_asks_for_the_hand_over_and_restarts_with_secure_boot_on(tmp_path: Path) -> None:
+    menu = build_menu([served("f", "Fedora 40", secure_boot=FEDORA, vendor_chain=CHAIN)], config(tmp_path))
+    text = GrubLoader().render(menu)[MENU]
+    locked, free = parse_grub(text, lockdown=True).items[0], parse_grub(text, lockdown=False).items[0]
+    assert locked.title == "Fedora 40 (restarts into Fedora's chain)"
+    body = [line for line in locked.body if line[0] != "echo"]
+    assert body == [
+        ["if", "cat", "/efi64/handover/f/$net_default_mac", ";", "then", "true", ";", "fi"],
+        ["sleep", "5"],
+        ["reboot"],
+    ]
+    said = " ".join(" ".join(line[1] for line in locked.body if line[0] == "echo" and len(line) > 1).split())
+    assert said.startswith("Fedora 40: its kernel is signed by Fedora Secure Boot Signer, which this shim does not")
+    assert "restarts and boots it through Fedora's own shim and GRUB" in said
+    # Secure Boot off: the entry boots as any other; the timeout never picks it with Secure Boot on
+    assert grub_boot(free).kernel == "/isodrop/f/live/vmlinuz"
+    chosen = dataclasses.replace(menu, default="iso-f")
+    assert grub_timeout_entry(parse_grub(GrubLoader().render(chosen)[MENU], lockdown=True)).id == "local"
+
+
+def test_a_refused_entry_without_a_usable_chain_still_says_why(tmp_path: Path) -> None:
+    unusable = dataclasses.replace(CHAIN, usable=False, reason="its GRUB cannot read from the network")
+    text = render(config(tmp_path), [served("f", "Fedora 40", secure_boot=FEDORA, vendor_chain=unusable)])
+    assert "handover" not in text
+    assert parse_grub(text, lockdown=True).items[0].title == "Fedora 40 (needs Secure Boot off)"
+
+
+@pytest.mark.parametrize("label", HOSTILE)
+def test_the_per_pc_menu_boots_the_entry_then_explains_the_way_back(tmp_path: Path, label: str) -> None:
+    cfg = config(tmp_path)
+    item = build_menu([served("f", label, params=("root=live:nfs", "rd.live.image"), secure_boot=FEDORA)], cfg).items[0]
+    text = GrubLoader().handover_menu(item, "Fedora", "0 115200", 10)
+    menu = parse_grub(text, lockdown=True)
+    assert [entry.id for entry in menu.items] == ["iso-f", "back"]
+    assert grub_timeout_entry(menu).id == "iso-f"
+    boot = grub_boot(menu.items[0])
+    assert (boot.kernel, boot.initrds) == ("/isodrop/f/live/vmlinuz", ("/isodrop/f/live/initrd.img",))
+    assert boot.params == ("root=live:nfs", "rd.live.image", "console=ttyS0,115200")
+    assert "set timeout=3" in text and "serial --unit=0 --speed=115200" in text
+    back = " ".join(" ".join(w[1] for w in menu.items[1].body if w[0] == "echo" and len(w) > 1).split())
+    assert "through Fedora's own shim and GRUB" in back and "for 10 minutes" in back
+    assert "Restart the PC after that to get isodrop's menu again." in back
+
+
+@pytest.mark.parametrize("vendor", [*HOSTILE, "x" * 20000])
+def test_a_hostile_vendor_name_stays_inside_its_title_and_notice(tmp_path: Path, vendor: str) -> None:
+    chain = dataclasses.replace(CHAIN, vendor=vendor)
+    others = [served("a", "Aye"), served("f", "Fedora 40", secure_boot=FEDORA, vendor_chain=chain)]
+    text = render(config(tmp_path), others)
+    locked = parse_grub(text, lockdown=True)
+    assert [item.id for item in locked.items] == ["iso-a", "iso-f", "local"]
+    title = locked.items[1].title
+    assert title.startswith("Fedora 40 (restarts into ") and title.endswith("'s chain)")
+    assert len(title) <= len("Fedora 40 (restarts into 's chain)") + 100  # the name is cut like a label
+    assert [w[0] for w in locked.items[1].body if w[0] != "echo"] == ["if", "sleep", "reboot"]

@@ -2,8 +2,10 @@
 
 import dataclasses
 
-from isodrop.render.menu import build_menu
-from tests.harness.menu_entries import BIOS_MENU, CONFIG, all_items, render_menus, served
+from isodrop.render.menu import all_items, build_menu
+from isodrop.secureboot import Verdict
+from isodrop.vendorchain import VendorChain
+from tests.harness.menu_entries import BIOS_MENU, CONFIG, render_menus, served
 
 
 def test_duplicate_labels_get_file_names_and_guessed_is_marked() -> None:
@@ -39,3 +41,24 @@ def test_menu_items_carry_http_urls_only_when_http_is_configured() -> None:
         "http://10.0.0.1/isodrop/alpha/live/extra.img",
     )
     assert item.append.endswith("console=ttyS0,115200")
+
+
+def test_an_entry_is_handed_over_only_when_shim_refuses_its_kernel_and_its_chain_is_usable() -> None:
+    chain = VendorChain("Fedora", "EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/grubx64.efi", "", ("",), True, "has tftp")
+    refused, boots = (
+        Verdict(False, "Fedora", "signed by Fedora, which this shim does not trust"),
+        Verdict(True, "", "ok"),
+    )
+    cases = {
+        "refused": (refused, chain, "Fedora"),
+        "boots": (boots, chain, ""),
+        "unchecked": (None, chain, ""),
+        "unusable": (refused, dataclasses.replace(chain, usable=False), ""),
+        "none": (refused, None, ""),
+    }
+    entries = [
+        dataclasses.replace(served(slug, slug), secure_boot=verdict, vendor_chain=vendor_chain)
+        for slug, (verdict, vendor_chain, _) in cases.items()
+    ]
+    got = {item.name.removeprefix("iso-"): item.handover for item in all_items(build_menu(entries, CONFIG))}
+    assert got == {slug: wanted for slug, (_, _, wanted) in cases.items()}
