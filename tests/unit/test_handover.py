@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,18 +36,11 @@ from isodrop.secureboot import Verdict
 from isodrop.state import EntryState
 from isodrop.trees import Trees
 from isodrop.vendorchain import VendorChain
+from tests.harness.signing import KIT_CHAIN
 
 MAC = "52:54:00:12:34:56"
 FOLDER = "52-54-00-12-34-56"
-CHAIN = VendorChain(
-    vendor="Fedora Secure Boot CA",
-    shim="EFI/BOOT/BOOTX64.EFI",
-    grub="EFI/BOOT/grubx64.efi",
-    manager="EFI/BOOT/mmx64.efi",
-    config_dirs=("", "EFI/BOOT"),
-    usable=True,
-    reason="its GRUB reads TFTP",
-)
+CHAIN = replace(KIT_CHAIN, vendor="Fedora Secure Boot CA", config_dirs=("", "EFI/BOOT"))
 REFUSED = Verdict(
     False, "Fedora Secure Boot Signer", "signed by Fedora Secure Boot Signer, which this shim does not trust"
 )
