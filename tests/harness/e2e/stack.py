@@ -53,8 +53,8 @@ class Stack:
         path = Path(str(self.service.settings["ganesha_exports_file"]))
         return path.read_text() if path.exists() else ""
 
-    def vm(self, firmware: str, name: str, echo: bool = False, **options: bool | str) -> VM:
-        """A fresh client VM; `options`: VM's secure_boot / firmware_pxe / mac."""
+    def vm(self, firmware: str, name: str, echo: bool = False, **options: bool | str | Path) -> VM:
+        """A fresh client VM; `options`: VM's secure_boot / firmware_pxe / mac / secure_boot_vars / reboot."""
         for proc in self.procs:
             proc.check_alive()
         return VM(self.net, self.work, firmware=firmware, name=name, echo=echo, **options)
