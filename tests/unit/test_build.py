@@ -18,7 +18,7 @@ from isodrop.plan import DropFile
 from isodrop.render.menu import build_menu
 from isodrop.render.publication import served_entries
 from isodrop.trees import Trees
-from tests.harness.family_layouts import fedora_41
+from tests.harness.family_layouts import fedora_41, ubuntu_2404
 from tests.harness.isofactory import build_iso
 from tests.harness.servicekit import build_debian_live, passes
 from tests.harness.signing import KIT_CHAIN, ChainKit
@@ -91,3 +91,34 @@ def test_a_fedora_like_iso_gets_its_own_chain_recorded_and_status_shows_it(tmp_p
     served = served_entries(report.states, ["fedora"], {}, {"fedora": fedora.context})  # type: ignore[dict-item]
     assert build_menu(served, config).items[0].handover == "Test Vendor CA", "the menu hands it over"
 
+
+@pytest.mark.skipif(not SHIM.exists(), reason="needs shim-signed (tests/apt-packages.txt)")
+def test_an_ubuntu_like_iso_whose_own_grub_cannot_read_the_network_says_why_and_is_not_handed_over(
+    tmp_path: Path, chain_kit: ChainKit
+) -> None:
+    """Ubuntu 24.04's layout (casper, `EFI/boot/` in lower case) with its vendor's shim and the CD GRUB
+    (no tftp: Ubuntu's and Mint's ISO GRUB, docs/secure-boot-vendors.md section 1), the kernel signed by
+    the vendor: the chain is found but not usable, status says why and what to do, the menu does not
+    hand the entry over (with Secure Boot on it says "(needs Secure Boot off)")."""
+    config = dataclasses.replace(local_defaults(tmp_path / "demo"), shim_file=SHIM)
+    config.drop_dir.mkdir(parents=True)
+    layout = ubuntu_2404()
+    chain = chain_kit.tree_files(grub=chain_kit.grub_cd)
+    files = {**layout.files, "casper/vmlinuz": chain.pop("images/pxeboot/vmlinuz")}
+    files.pop("EFI/boot/bootx64.efi")
+    files |= {
+        name.replace("EFI/BOOT/", "EFI/boot/").replace("BOOTX64.EFI", "bootx64.efi"): data
+        for name, data in chain.items()
+    }
+    build_iso(config.drop_dir / "ubuntu.iso", files, volume_id=layout.volume_id)
+    long_ago = time.time() - 600
+    os.utime(config.drop_dir / "ubuntu.iso", (long_ago, long_ago))
+    ubuntu = passes(config).states["ubuntu"]
+    assert ubuntu.outcome is Outcome.SERVED and ubuntu.family == "ubuntu-layered"
+    assert ubuntu.vendor_chain is not None and not ubuntu.vendor_chain.usable
+    assert ubuntu.vendor_chain.shim == "EFI/boot/bootx64.efi" and ubuntu.vendor_chain.vendor == "Test Vendor CA"
+    said = ubuntu.summary()["secure_boot"]
+    assert "its GRUB has no tftp module: it cannot read from the network" in said, said
+    assert "to boot it: switch Secure Boot off" in said, said
+    served = served_entries({"ubuntu": ubuntu}, ["ubuntu"], {}, {"ubuntu": ubuntu.context})  # type: ignore[dict-item]
+    assert build_menu(served, config).items[0].handover == "", "no hand-over to a chain that cannot boot it"
