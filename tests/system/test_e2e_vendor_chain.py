@@ -12,7 +12,8 @@ by the vendor (tests/harness/e2e/vendoriso.py); Debian's shim refuses that kerne
   own shim and GRUB from the TFTP folder isodrop wrote for that PC, and the live system comes up; the folder
   is gone once the PC took the initrd. The unsigned and the stranger-signed ISOs say "(needs Secure Boot
   off)" on that menu. Secure Boot off: the vendor ISO, and the unsigned one, boot through Debian's chain.
-- isodrop's dnsmasq as the DHCP server (Debian 12's loaders): the same hand-over, Secure Boot on.
+- isodrop's dnsmasq as the DHCP server (Debian 12's loaders): the same hand-over with Secure Boot on; with it
+  off, the vendor ISO boots through Debian's chain.
 """
 
 from __future__ import annotations
@@ -231,3 +232,10 @@ def test_dhcp_secure_boot_on_vendor_iso_restarts_into_its_own_chain(
     hand_over(
         dhcp_stack, kit, isos, "vendor-dhcp-sb", "UEFI Secure Boot ON, DHCP server, hand-over to the vendor chain"
     )
+
+
+@vm_test
+def test_dhcp_secure_boot_off_vendor_iso_boots_through_debians_chain(
+    dhcp_stack: Stack, kit: VendorKit, isos: tuple[VendorIso, VendorIso, LiveIso]
+) -> None:
+    boot_by_keys(dhcp_stack, kit, isos[0], "vendor-dhcp-nosb", "UEFI Secure Boot off, DHCP server, vendor kernel")
