@@ -106,6 +106,12 @@ def mac_folder(mac: str) -> str:
     return mac.lower().replace(":", "-")
 
 
+def relative_to_root(path: str, root: str | Path) -> str | None:
+    """A path a server logged, relative to `root` (the TFTP root, the exported trees); None when outside it."""
+    prefix = str(root).rstrip("/") + "/"
+    return path[len(prefix) :] if path.startswith(prefix) else None
+
+
 def folder_mac(name: str) -> str:
     """The MAC a per-PC folder is for ("52-54-00-12-34-56" -> "52:54:00:12:34:56"), "" for another name."""
     return name.replace("-", ":") if MAC_FOLDER.match(name) else ""
@@ -411,17 +417,17 @@ class Layout:
         """The fetched file relative to the TFTP root ("isodrop/<slug>/live/vmlinuz"), None when outside it."""
         path = event.path
         if event.kind == "tftp":
-            root = self.tftp_root.rstrip("/") + "/"
-            if not path.startswith(root):
+            relative = relative_to_root(path, self.tftp_root)
+            if relative is None:
                 return None
-            folder, _, inside = path[len(root) :].partition("/")  # a PC handed over to a vendor's chain
-            return inside if inside and folder_mac(folder) else path[len(root) :]  # gets files from its folder
+            folder, _, inside = relative.partition("/")  # a PC handed over to a vendor's chain
+            return inside if inside and folder_mac(folder) else relative  # gets files from its folder
         if event.kind == "http":
             prefix = self.http_prefix + "/"
             return f"{self.trees}/{path[len(prefix) :]}" if path.startswith(prefix) else path.lstrip("/")
         if event.kind == "nfs":
-            root = self.nfs_trees.rstrip("/") + "/"
-            return f"{self.trees}/{path[len(root) :]}" if path.startswith(root) else None
+            relative = relative_to_root(path, self.nfs_trees)
+            return None if relative is None else f"{self.trees}/{relative}"
         return None
 
     def stage_of(self, event: Event) -> tuple[str, str] | None:

@@ -42,7 +42,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from isodrop import effects
-from isodrop.clients import MISSING, DnsmasqParser, Event, LogFollower, folder_mac, mac_folder
+from isodrop.clients import MISSING, DnsmasqParser, Event, LogFollower, folder_mac, mac_folder, relative_to_root
 from isodrop.config import Config
 from isodrop.findings import OK, WARN, Finding
 from isodrop.loaders.grub import GRUB, GRUB_BESIDE_SHIM, HANDOVER_REQUESTS, SHIM, GrubLoader
@@ -115,12 +115,6 @@ def offers(items: Iterable[MenuItem], states: Mapping[str, EntryState], trees: M
             continue
         found[slug] = Offer(slug, state.source, trees[slug], chain, item)
     return found
-
-
-def relative_to_root(path: str, tftp_root: Path) -> str | None:
-    """A path dnsmasq logged, relative to the TFTP root; None when outside it."""
-    root = str(tftp_root).rstrip("/") + "/"
-    return path[len(root) :] if path.startswith(root) else None
 
 
 def asked(relative: str, offers_now: Mapping[str, Offer]) -> tuple[str, str] | None:
