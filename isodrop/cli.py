@@ -24,7 +24,10 @@ the TFTP root, recognises the live system, adds a menu entry for BIOS PCs (pxeli
 and UEFI PCs (Debian's signed shim + GRUB, Secure Boot on or off, or iPXE) with the kernel
 command line that finds its root over NFS, exports the tree read-only and signals dnsmasq;
 with http_url set, kernels and initrds come from nginx. Remove the ISO and its entry, export
-and tree go too.
+and tree go too. With Secure Boot on, an ISO whose kernel Debian's shim refuses but which
+carries its vendor's own shim and network GRUB (as Fedora's) is offered as a restart into
+that chain: the PC's next network boot gets it from a TFTP folder of its own (isodrop(1),
+SECURE BOOT HAND-OVER).
 """
 
 EPILOG = f"""\
@@ -45,7 +48,7 @@ files:
   /run/isodrop/lock                 held by the one serve or scan working on these folders
   /run/isodrop/www/index.html       the status page (nginx: http://SERVER/isodrop-status/)
   /etc/dnsmasq.d/isodrop-network.conf  dnsmasq's network lines, by isodrop setup-dnsmasq
-  /var/log/isodrop/dnsmasq.log      dnsmasq's log, read by isodrop clients and one-shot pins
+  /var/log/isodrop/dnsmasq.log      dnsmasq's log, read by isodrop clients, one-shot pins and hand-overs
   /etc/isodrop/clients.toml         per-PC entries (isodrop pin, unpin, pins)
   DROP/NAME.iso.toml                per-ISO overrides: label, add_params, remove_params,
                                     position, hidden
